@@ -1,0 +1,162 @@
+import { plainToInstance } from 'class-transformer';
+import { ValidationError, validateSync } from 'class-validator';
+import { InvalidError, SchemaMismatchError, TooLargeError } from './errors';
+import { CoordOpEnvelope } from './schemas/coord-op';
+import { CoordEvent, PAYLOAD_CLASSES, TxKind } from './schemas/coord-event';
+import { JobEvent, JobLogRecord } from './schemas/job';
+import { TelemetryEvent } from './schemas/telemetry';
+import { SentinelObservation } from './schemas/observation';
+import { DeadLetterEntry } from './schemas/dead-letter';
+
+/** Default limit of one encoded stream entry (`COORDBUS_MAX_ENTRY_BYTES`). */
+export const DEFAULT_MAX_ENTRY_BYTES = 64 * 1024;
+
+/** A message schema: its wire name, the major version this code writes and reads, and its DTO class. */
+export interface Schema<T> {
+  readonly name: string;
+  readonly major: number;
+  readonly cls: new () => T;
+  /** Overrides the codec's size limit for this schema (dead letters carry a whole original entry). */
+  readonly maxBytes?: number;
+  /** Checks beyond the DTO's decorators; returns failing paths as `path: reason`. */
+  readonly check?: (value: T) => string[];
+}
+
+function checkCoordEventPayload(event: CoordEvent): string[] {
+  const cls = PAYLOAD_CLASSES[event.tx_kind as TxKind];
+  if (!cls || typeof event.payload !== 'object' || event.payload === null) return [];
+  const payload = plainToInstance(cls as new () => object, event.payload);
+  const paths = flatten(validateSync(payload, VALIDATOR_OPTIONS), 'payload');
+  if (!paths.length) (event as { payload: unknown }).payload = payload;
+  return paths;
+}
+
+/** Every schema coordbus puts on a stream. */
+export const Schemas = {
+  coordOp: { name: 'coord-op', major: 0, cls: CoordOpEnvelope } as Schema<CoordOpEnvelope>,
+  coordEvent: { name: 'coord-event', major: 1, cls: CoordEvent, check: checkCoordEventPayload } as Schema<CoordEvent>,
+  jobLog: { name: 'job-log', major: 1, cls: JobLogRecord } as Schema<JobLogRecord>,
+  jobEvent: { name: 'job-event', major: 1, cls: JobEvent } as Schema<JobEvent>,
+  telemetry: { name: 'telemetry', major: 1, cls: TelemetryEvent } as Schema<TelemetryEvent>,
+  observation: { name: 'observation', major: 1, cls: SentinelObservation } as Schema<SentinelObservation>,
+  deadLetter: { name: 'dead-letter', major: 1, cls: DeadLetterEntry, maxBytes: 1024 * 1024 } as Schema<DeadLetterEntry>,
+} as const;
+
+export type SchemaKey = keyof typeof Schemas;
+const BY_NAME = new Map<string, Schema<unknown>>(Object.values(Schemas).map((s) => [s.name, s as Schema<unknown>]));
+
+/** Looks a schema up by its wire name (the `type` field of an entry). */
+export function schemaByName(name: string): Schema<unknown> | undefined {
+  return BY_NAME.get(name);
+}
+
+/** The three fields of every coordbus stream entry. */
+export const ENTRY_FIELDS = { type: 'type', version: 'v', data: 'data' } as const;
+
+/** Stream entry fields as Redis returns them (`[k1, v1, k2, v2]`) or as a record. */
+export type EntryFields = readonly string[] | Readonly<Record<string, string>>;
+
+const VALIDATOR_OPTIONS = { whitelist: true, forbidUnknownValues: true, validationError: { target: false } };
+
+function flatten(errors: ValidationError[], parent = ''): string[] {
+  const out: string[] = [];
+  for (const e of errors) {
+    const path = parent ? `${parent}.${e.property}` : e.property;
+    if (e.constraints) out.push(`${path}: ${Object.values(e.constraints).join(', ')}`);
+    if (e.children?.length) out.push(...flatten(e.children, path));
+  }
+  return out;
+}
+
+/** Turns `[k, v, k, v]` into a record; a record passes through. */
+export function fieldsToRecord(fields: EntryFields): Record<string, string> {
+  if (!Array.isArray(fields)) return { ...(fields as Record<string, string>) };
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]] = fields[i + 1];
+  return out;
+}
+
+function entrySize(fields: Record<string, string>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(fields)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+export interface CodecOptions {
+  /** Largest encoded entry accepted, in bytes (default 64 KiB). */
+  maxBytes?: number;
+}
+
+/**
+ * Encodes DTOs to stream-entry fields and decodes + validates them back.
+ *
+ * An entry is `type <schema> v <major> data <json>`. Decoding refuses a newer major version
+ * (`SchemaMismatchError`), an oversize entry (`TooLargeError`) and anything that fails the
+ * schema (`InvalidError`, naming every failing path), so a consumer can dead-letter it.
+ */
+export class EnvelopeCodec {
+  readonly maxBytes: number;
+
+  constructor(options: CodecOptions = {}) {
+    this.maxBytes = options.maxBytes ?? DEFAULT_MAX_ENTRY_BYTES;
+    if (!Number.isInteger(this.maxBytes) || this.maxBytes <= 0) {
+      throw new RangeError(`maxBytes must be a positive integer (got ${options.maxBytes})`);
+    }
+  }
+
+  /** Validates a plain object against a schema, returning the DTO instance. */
+  validate<T>(schema: Schema<T>, value: unknown): T {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new InvalidError(`${schema.name} must be a JSON object`, ['(root): not an object']);
+    }
+    const instance = plainToInstance(schema.cls, value) as T;
+    const paths = flatten(validateSync(instance as object, VALIDATOR_OPTIONS));
+    if (!paths.length && schema.check) paths.push(...schema.check(instance));
+    if (paths.length) throw new InvalidError(`invalid ${schema.name}`, paths);
+    return instance;
+  }
+
+  /** Validates (unless `validate: false`) and encodes to flat stream-entry fields. */
+  encode<T>(schema: Schema<T>, value: T, options: { validate?: boolean } = {}): string[] {
+    if (options.validate !== false) this.validate(schema, value);
+    const fields = [ENTRY_FIELDS.type, schema.name, ENTRY_FIELDS.version, String(schema.major), ENTRY_FIELDS.data, JSON.stringify(value)];
+    const size = entrySize(fieldsToRecord(fields));
+    const limit = schema.maxBytes ?? this.maxBytes;
+    if (size > limit) throw new TooLargeError(size, limit);
+    return fields;
+  }
+
+  /** Decodes and validates stream-entry fields written for `schema`. */
+  decode<T>(schema: Schema<T>, fields: EntryFields): T {
+    const record = fieldsToRecord(fields);
+    const size = entrySize(record);
+    const limit = schema.maxBytes ?? this.maxBytes;
+    if (size > limit) throw new TooLargeError(size, limit);
+    const type = record[ENTRY_FIELDS.type];
+    if (type !== undefined && type !== schema.name) {
+      throw new InvalidError(`expected a ${schema.name} entry`, [`type: is ${JSON.stringify(type)}`]);
+    }
+    const rawVersion = record[ENTRY_FIELDS.version];
+    if (rawVersion !== undefined) {
+      const version = Number(rawVersion);
+      if (!Number.isInteger(version) || version < 0) {
+        throw new InvalidError(`invalid ${schema.name} entry`, [`v: ${JSON.stringify(rawVersion)} is not a version`]);
+      }
+      if (version > schema.major) throw new SchemaMismatchError(schema.name, version, schema.major);
+    }
+    const data = record[ENTRY_FIELDS.data];
+    if (data === undefined) throw new InvalidError(`invalid ${schema.name} entry`, ['data: missing']);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch (err) {
+      throw new InvalidError(`invalid ${schema.name} entry`, [`data: not JSON (${(err as Error).message})`]);
+    }
+    // The coord op envelope carries its own version too (`v` of seed 000).
+    if (schema === (Schemas.coordOp as unknown) && typeof (parsed as { v?: unknown })?.v === 'number') {
+      const inner = (parsed as { v: number }).v;
+      if (inner > schema.major) throw new SchemaMismatchError(schema.name, inner, schema.major);
+    }
+    return this.validate(schema, parsed);
+  }
+}

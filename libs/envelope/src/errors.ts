@@ -1,0 +1,127 @@
+/**
+ * The error-code taxonomy shared by every coordbus app. Each code has one error class (so
+ * `instanceof` steers control flow) and one process exit code (so scripts can branch on it).
+ */
+export enum ErrorCode {
+  SchemaMismatch = 'SchemaMismatch',
+  Invalid = 'Invalid',
+  TooLarge = 'TooLarge',
+  NotFound = 'NotFound',
+  NoMatch = 'NoMatch',
+  Conflict = 'Conflict',
+  Unavailable = 'Unavailable',
+  KillFailed = 'KillFailed',
+  Internal = 'Internal',
+}
+
+/** Process exit codes. 0 is success and 2 is a usage error (bad flags or arguments) everywhere. */
+export const EXIT_CODES = {
+  ok: 0,
+  [ErrorCode.Internal]: 1,
+  usage: 2,
+  [ErrorCode.Conflict]: 3,
+  [ErrorCode.NotFound]: 4,
+  [ErrorCode.Unavailable]: 5,
+  [ErrorCode.NoMatch]: 6,
+  [ErrorCode.Invalid]: 7,
+  [ErrorCode.SchemaMismatch]: 8,
+  [ErrorCode.KillFailed]: 9,
+  [ErrorCode.TooLarge]: 10,
+} as const;
+
+/** Base class of every typed coordbus error. `retryable` tells a consumer loop whether redelivery can help. */
+export abstract class CoordbusError extends Error {
+  abstract readonly code: ErrorCode;
+  readonly retryable: boolean = false;
+
+  constructor(
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: Record<string, unknown> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** The entry was written by a newer major schema version than this code understands. */
+export class SchemaMismatchError extends CoordbusError {
+  readonly code = ErrorCode.SchemaMismatch;
+  constructor(
+    readonly schema: string,
+    readonly found: number,
+    readonly supported: number,
+  ) {
+    super(
+      `${schema} schema version ${found} is newer than the supported major version ${supported}; upgrade coordbus`,
+      { schema, found, supported },
+    );
+  }
+}
+
+/** Fields failed validation; `paths` names every failing field (`fields.phase`, `payload.ticket`). */
+export class InvalidError extends CoordbusError {
+  readonly code = ErrorCode.Invalid;
+  constructor(
+    message: string,
+    readonly paths: string[] = [],
+  ) {
+    super(paths.length ? `${message}: ${paths.join('; ')}` : message, { paths });
+  }
+}
+
+/** The encoded entry exceeds the size limit (`COORDBUS_MAX_ENTRY_BYTES`, default 64 KiB). */
+export class TooLargeError extends CoordbusError {
+  readonly code = ErrorCode.TooLarge;
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`entry is ${size} bytes, over the ${limit}-byte limit (raise COORDBUS_MAX_ENTRY_BYTES to allow it)`, {
+      size,
+      limit,
+    });
+  }
+}
+
+export class NotFoundError extends CoordbusError {
+  readonly code = ErrorCode.NotFound;
+}
+
+/** A predicate (cancel filter, query) matched nothing. */
+export class NoMatchError extends CoordbusError {
+  readonly code = ErrorCode.NoMatch;
+}
+
+/** The operation conflicts with current state (a lock held by someone else). */
+export class ConflictError extends CoordbusError {
+  readonly code = ErrorCode.Conflict;
+}
+
+/** A dependency (Redis, the archive) did not answer; trying again later may work. */
+export class UnavailableError extends CoordbusError {
+  readonly code = ErrorCode.Unavailable;
+  override readonly retryable = true;
+}
+
+export class KillFailedError extends CoordbusError {
+  readonly code = ErrorCode.KillFailed;
+}
+
+export class InternalError extends CoordbusError {
+  readonly code = ErrorCode.Internal;
+}
+
+/** Wraps anything thrown into a CoordbusError so every boundary reports a code. */
+export function toCoordbusError(err: unknown): CoordbusError {
+  if (err instanceof CoordbusError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError(message);
+}

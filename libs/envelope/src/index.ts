@@ -1,0 +1,12 @@
+import 'reflect-metadata';
+export * from './errors';
+export * from './names';
+export * from './ulid';
+export * from './codec';
+export * from './schemas/common';
+export * from './schemas/coord-op';
+export * from './schemas/coord-event';
+export * from './schemas/job';
+export * from './schemas/telemetry';
+export * from './schemas/observation';
+export * from './schemas/dead-letter';

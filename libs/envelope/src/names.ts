@@ -1,0 +1,152 @@
+/**
+ * Every stream, consumer group, pub/sub channel and key name in coordbus comes from here.
+ *
+ * `COORDBUS_NAMESPACE` (empty by default, so the seeds' names hold exactly) prefixes every name
+ * as `<ns>:`. Each stream name carries a Redis Cluster hash tag (`{...}`), and so does every
+ * key that a Lua script or MULTI touches together with it: a stream's dead-letter stream shares
+ * its tag (dead-lettering is XADD + XACK in one MULTI), and all coord state shares the coord
+ * events stream's tag (a coord state change and its event are written by one script).
+ */
+export const LEVELS = ['info', 'warn', 'error'] as const;
+export type Level = (typeof LEVELS)[number];
+
+/** Consumer group names. Groups live inside a stream, so the namespace is already applied. */
+export const GROUPS = {
+  fanout: 'fanout',
+  archivist: 'archivist',
+  sentinel: 'sentinel',
+} as const;
+export type GroupName = (typeof GROUPS)[keyof typeof GROUPS];
+
+export const DEAD_LETTER_SUFFIX = ':dead';
+
+export class Keyspace {
+  readonly namespace: string;
+
+  constructor(namespace = '') {
+    if (namespace && !/^[A-Za-z0-9_.:-]+$/.test(namespace)) {
+      throw new Error(
+        `COORDBUS_NAMESPACE must contain only letters, digits, '_', '.', ':' or '-' (got ${JSON.stringify(namespace)})`,
+      );
+    }
+    this.namespace = namespace;
+  }
+
+  /** Prefixes a raw name with the namespace. */
+  name(raw: string): string {
+    return this.namespace ? `${this.namespace}:${raw}` : raw;
+  }
+
+  // ---- durable streams --------------------------------------------------------------------
+
+  /** Where `coord` and `coord-with-fanout` write op envelopes; read by `fanout` and `archivist`. */
+  get coordIngest(): string {
+    return this.name('coord:{ingest}');
+  }
+
+  /** The capped replay stream of seed 000, read by people with XREVRANGE. */
+  get coordReplay(): string {
+    return this.name('logs:stream:coord');
+  }
+
+  /** Typed coord state-change events; shares the coord state hash tag. */
+  get coordEvents(): string {
+    return this.coordKey('events');
+  }
+
+  get sentinelObservations(): string {
+    return this.name('sentinel:{observations}');
+  }
+
+  get telemetryEvents(): string {
+    return this.name('telemetry:{events}');
+  }
+
+  /** Job lifecycle events; shares the job state hash tag. */
+  get jobEvents(): string {
+    return this.jobKey('events');
+  }
+
+  /** The dead-letter stream of `stream`; same hash tag, so dead-lettering can be one MULTI. */
+  deadLetter(stream: string): string {
+    return `${stream}${DEAD_LETTER_SUFFIX}`;
+  }
+
+  /** Every stream the archivist consumes, with their dead-letter streams. */
+  get archivedStreams(): string[] {
+    const sources = [this.coordIngest, this.coordEvents, this.sentinelObservations, this.telemetryEvents, this.jobEvents];
+    return [...sources, ...sources.map((s) => this.deadLetter(s))];
+  }
+
+  // ---- pub/sub channels -------------------------------------------------------------------
+
+  /** `logs.coord.<level>` of seed 000. */
+  coordLevelChannel(level: Level): string {
+    return this.name(`logs.coord.${level}`);
+  }
+
+  /** Pattern matching every coord level channel (`logs.coord.*`). */
+  get coordLevelPattern(): string {
+    return this.name('logs.coord.*');
+  }
+
+  /** `telemetry.<event>`: best-effort live copy of telemetry events. */
+  telemetryChannel(event: string): string {
+    return this.name(`telemetry.${event}`);
+  }
+
+  get telemetryPattern(): string {
+    return this.name('telemetry.*');
+  }
+
+  // ---- coord state (one hash tag: one Lua script touches them together) --------------------
+
+  /** A key of the coord state; every one shares the `{coord}` hash tag. */
+  coordKey(suffix: string): string {
+    return this.name(`coord:{coord}:${suffix}`);
+  }
+
+  // ---- job state -------------------------------------------------------------------------
+
+  /** A key of the job-coordinator's state; every one shares the `{jobs}` hash tag. */
+  jobKey(suffix: string): string {
+    return this.name(`jobs:{jobs}:${suffix}`);
+  }
+
+  /** The per-job structured log stream. */
+  jobLog(jobId: string): string {
+    return this.jobKey(`log:${jobId}`);
+  }
+
+  /** BullMQ's key prefix: hash-tagged so every queue key lands in one cluster slot. */
+  get bullPrefix(): string {
+    return this.name('{bull}');
+  }
+
+  /** The BullMQ queue name for background hook jobs. */
+  get jobQueue(): string {
+    return 'hook-jobs';
+  }
+
+  // ---- other service state -----------------------------------------------------------------
+
+  /** Log-tailer checkpoint hash for one (source, path). */
+  tailerCheckpoint(source: string): string {
+    return this.name(`tailer:{checkpoints}:${source}`);
+  }
+
+  /** Sentinel dedup and cull bookkeeping. */
+  sentinelKey(suffix: string): string {
+    return this.name(`sentinel:{sentinel}:${suffix}`);
+  }
+
+  /** Every key of this namespace matches this glob (used by tests to clean up). */
+  get glob(): string {
+    return this.namespace ? `${this.namespace}:*` : '*';
+  }
+}
+
+/** The keyspace configured by `COORDBUS_NAMESPACE`. */
+export function keyspaceFromEnv(env: NodeJS.ProcessEnv = process.env): Keyspace {
+  return new Keyspace(env.COORDBUS_NAMESPACE ?? '');
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Compiles every app and lib with SWC (type checking is `npm run typecheck`, part of lint).
+// Output mirrors the source tree under dist/, and each app gets dist/apps/<app>/main.js.
+import { readdirSync, statSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const swc = require('@swc/core');
+const { swcOptions, root } = require('./swc-options.cjs');
+
+const outDir = join(root, 'dist');
+const skip = (name) => name.endsWith('.spec.ts') || name.endsWith('.test.ts') || name.endsWith('.d.ts');
+
+function* walk(dir) {
+  for (const name of readdirSync(dir)) {
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) {
+      if (name === 'node_modules' || name === 'test' || name === '__fixtures__') continue;
+      yield* walk(full);
+    } else if (name.endsWith('.ts') && !skip(name)) {
+      yield full;
+    }
+  }
+}
+
+const started = Date.now();
+if (process.argv.includes('--clean')) rmSync(outDir, { recursive: true, force: true });
+const options = swcOptions();
+const files = [];
+for (const top of ['apps', 'libs']) {
+  const dir = join(root, top);
+  if (existsSync(dir)) files.push(...walk(dir));
+}
+await Promise.all(
+  files.map(async (file) => {
+    const rel = relative(root, file);
+    const target = join(outDir, rel.replace(/\.ts$/, '.js'));
+    const { code, map } = await swc.transformFile(file, {
+      ...options,
+      filename: file,
+      sourceFileName: relative(dirname(target), file),
+    });
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, `${code}\n//# sourceMappingURL=${target.split('/').pop()}.map\n`);
+    writeFileSync(`${target}.map`, map);
+  }),
+);
+// dist/apps/<app>/main.js is the documented entry point of every app.
+const appsDir = join(root, 'apps');
+for (const app of existsSync(appsDir) ? readdirSync(appsDir) : []) {
+  if (existsSync(join(appsDir, app, 'src', 'main.ts'))) {
+    writeFileSync(join(outDir, 'apps', app, 'main.js'), "'use strict';\nrequire('./src/main.js');\n");
+  }
+}
+console.log(`built ${files.length} files into dist/ in ${Date.now() - started} ms`);
