@@ -3,7 +3,7 @@ const { swcOptions } = require('./scripts/swc-options.cjs');
 
 const transform = { '^.+\\.ts$': ['@swc/jest', { ...swcOptions(), sourceMaps: 'inline' }] };
 const moduleNameMapper = {
-  '^@coordbus/(envelope|redis-streams|runtime|coord|testing)$': '<rootDir>/libs/$1/src',
+  '^@coordbus/(envelope|redis-streams|runtime|coord|event-source|testing)$': '<rootDir>/libs/$1/src',
 };
 const common = { transform, moduleNameMapper, testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'] };
 
