@@ -135,6 +135,15 @@ export class Keyspace {
     return this.name(`tailer:{checkpoints}:${source}`);
   }
 
+  /**
+   * Log-tailer checkpoint hash of one source (one field per followed path). It shares the
+   * telemetry events stream's hash tag, so the tailer writes a range's events and the checkpoint
+   * past that range in one MULTI (exactly one emit per range, even across a crash).
+   */
+  tailerCheckpointKey(source: string): string {
+    return this.name(`telemetry:{events}:checkpoint:${source}`);
+  }
+
   /** Sentinel dedup and cull bookkeeping. */
   sentinelKey(suffix: string): string {
     return this.name(`sentinel:{sentinel}:${suffix}`);
