@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// `npm start`: the whole system on one machine. Builds, makes sure a Redis answers at REDIS_URL
+// (starting a local redis-server with AOF on under .coordbus-data/redis when nothing does and the
+// URL is local), starts every service, prints what runs where, and stops everything on Ctrl-C.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, existsSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const root = resolve(fileURLToPath(import.meta.url), '..', '..');
+const dataDir = resolve(process.env.COORDBUS_DATA_DIR ?? join(root, '.coordbus-data'));
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Every service and its default HTTP port (scripts/services.json is the one list). */
+const SERVICES = createRequire(import.meta.url)('./services.json');
+/** Local defaults that make each service useful on one machine. */
+const LOCAL_ENV = {
+  'telemetry-archivist': { ARCHIVIST_DATA_DIR: join(dataDir, 'archive') },
+};
+
+function ping(host, port, timeoutMs = 500) {
+  return new Promise((done) => {
+    const sock = new Socket();
+    const finish = (ok) => {
+      sock.destroy();
+      done(ok);
+    };
+    sock.setTimeout(timeoutMs, () => finish(false));
+    sock.once('error', () => finish(false));
+    sock.connect(port, host, () => sock.write('PING\r\n'));
+    sock.once('data', (d) => finish(d.toString().startsWith('+PONG') || d.toString().startsWith('-NOAUTH')));
+  });
+}
+
+async function ensureRedis() {
+  const url = new URL(redisUrl);
+  const host = url.hostname || '127.0.0.1';
+  const port = Number(url.port || 6379);
+  if (await ping(host, port)) return { started: null, where: redisUrl };
+  if (!['127.0.0.1', 'localhost', '::1'].includes(host)) {
+    throw new Error(`nothing answers at REDIS_URL=${redisUrl}; start Redis there or unset REDIS_URL`);
+  }
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    throw new Error('no Redis answers at REDIS_URL and redis-server is not on PATH: install Redis >= 7 or set REDIS_URL');
+  }
+  const dir = join(dataDir, 'redis');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; i < 200 && !(await ping(host, port)); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!(await ping(host, port))) throw new Error(`started redis-server on port ${port} but it does not answer`);
+  return { started: child, where: `${redisUrl} (started here, AOF on, data in ${dir})` };
+}
+
+async function main() {
+  const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit', cwd: root });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const redis = await ensureRedis();
+  const children = [];
+  for (const svc of SERVICES) {
+    const main = join(root, 'dist', 'apps', svc.name, 'main.js');
+    if (!existsSync(main)) throw new Error(`${main} is missing after the build`);
+    const child = spawn(process.execPath, [main], {
+      cwd: root,
+      env: { ...process.env, REDIS_URL: redisUrl, HTTP_PORT: process.env[`${svc.name.toUpperCase().replace(/-/g, '_')}_PORT`] ?? String(svc.port), ...LOCAL_ENV[svc.name] },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('exit', (code, signal) => {
+      if (!stopping) console.error(`coordbus: ${svc.name} exited (${signal ?? code}); stopping everything`), stop(1);
+    });
+    children.push({ svc, child });
+  }
+  console.log('\ncoordbus is running:');
+  console.log(`  redis                ${redis.where}`);
+  for (const { svc } of children) console.log(`  ${svc.name.padEnd(20)} http://127.0.0.1:${svc.port}  (/healthz /readyz /metrics)`);
+  console.log('  CLI                  ./bin/coordbus --help   (coord, tail, replay, jobs, hooks)');
+  console.log('Press Ctrl-C to stop.\n');
+
+  let stopping = false;
+  function stop(code = 0) {
+    if (stopping) return;
+    stopping = true;
+    const alive = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
+    let left = alive.length;
+    const finish = () => {
+      if (redis.started) redis.started.kill('SIGTERM');
+      process.exitCode = code;
+    };
+    if (!left) return finish();
+    for (const { child } of alive) {
+      child.once('exit', () => --left === 0 && finish());
+      child.kill('SIGTERM');
+    }
+  }
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+}
+
+main().catch((err) => {
+  console.error(`coordbus: ${err.message}`);
+  process.exit(1);
+});
