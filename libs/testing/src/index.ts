@@ -1,3 +1,4 @@
 export * from './redis-server';
 export * from './namespace';
 export * from './service-process';
+export * from './redis-cluster';
