@@ -1,0 +1,53 @@
+import { InvalidError } from '@coordbus/envelope';
+
+/** Default session TTL: a session whose last heartbeat is older than this is not live. */
+export const DEFAULT_SESSION_TTL_S = 300;
+
+/** Session ids and resource names end up in Redis keys and file names: keep them printable and bounded. */
+const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$/;
+
+/**
+ * The calling session: `COORD_SESSION_ID` > `CLAUDE_SESSION_ID` > `unknown` (the real coord's
+ * order). Throws InvalidError for an id that cannot be a key or a file name.
+ */
+export function resolveSessionId(env: NodeJS.ProcessEnv = process.env): string {
+  const id = env.COORD_SESSION_ID || env.CLAUDE_SESSION_ID || 'unknown';
+  return checkSessionId(id, env.COORD_SESSION_ID ? 'COORD_SESSION_ID' : 'CLAUDE_SESSION_ID');
+}
+
+export function checkSessionId(id: string, what = 'session id'): string {
+  if (!SESSION_ID.test(id)) {
+    throw new InvalidError(`${what} ${JSON.stringify(id)} is not a valid session id`, [
+      `${what}: 1-200 of letters, digits and . _ : @ + -, starting with a letter or digit`,
+    ]);
+  }
+  return id;
+}
+
+/** Resource names: 1-256 printable characters, no control characters. */
+export function checkResource(resource: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!resource || resource.length > 256 || /[\x00-\x1f\x7f]/.test(resource)) {
+    throw new InvalidError(`resource ${JSON.stringify(resource)} is not valid`, [
+      'resource: 1-256 characters, no control characters',
+    ]);
+  }
+  return resource;
+}
+
+/**
+ * `COORD_SESSION_TTL` in seconds (default 300) — read by every piece that judges liveness
+ * (coord steal/peers, the sentinel's cull), so they agree.
+ */
+export function sessionTtlMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.COORD_SESSION_TTL;
+  if (raw === undefined || raw === '') return DEFAULT_SESSION_TTL_S * 1000;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new InvalidError(
+      `COORD_SESSION_TTL must be a positive number of seconds (got ${JSON.stringify(raw)})`,
+      ['COORD_SESSION_TTL: positive number of seconds'],
+    );
+  }
+  return Math.round(n * 1000);
+}

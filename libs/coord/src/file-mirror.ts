@@ -1,0 +1,89 @@
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DispatchOrder, InboxMessage, LockRecord, SessionRecord } from './types';
+
+/**
+ * Dual-writes coord state as the file layout under `COORD_ROOT` that file-based tools (and the
+ * sentinel's fs-poll source) read:
+ *
+ *   sessions/<id>.json                 session_id, pid, host, role, task, blob, phase, registered_at, last_heartbeat
+ *   locks/<resource>/record.json       owner_session_id, owner_pid, acquired_at, expires_at, reason
+ *   locks/<resource>/owner             the owner session id, one line
+ *   messages/inbox-<id>/<msg_id>.json  the message
+ *   dispatch-orders/<order_id>.json    order_id, assignee, ticket (+ issued_by, issued_at)
+ *
+ * Redis stays the system of record: the mirror is written after the state change commits, each
+ * file atomically (temp file in the same directory + rename). A resource name that is not a plain
+ * file name (`[A-Za-z0-9._-]`, not `.`/`..`) becomes a directory named by `encodeURIComponent`.
+ */
+export class FileMirror {
+  constructor(readonly root: string) {}
+
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): FileMirror | undefined {
+    return env.COORD_ROOT ? new FileMirror(env.COORD_ROOT) : undefined;
+  }
+
+  /** The directory name a resource is stored under. */
+  static resourceDir(resource: string): string {
+    return /^[A-Za-z0-9._-]+$/.test(resource) && resource !== '.' && resource !== '..'
+      ? resource
+      : encodeURIComponent(resource).replace(/\./g, '%2E');
+  }
+
+  writeSession(s: SessionRecord): void {
+    this.writeJson(join(this.root, 'sessions'), `${s.session_id}.json`, {
+      session_id: s.session_id,
+      pid: s.pid,
+      host: s.host,
+      role: s.role,
+      task: s.task,
+      blob: s.blob,
+      phase: s.phase,
+      registered_at: s.registered_at,
+      last_heartbeat: s.last_heartbeat,
+    });
+  }
+
+  removeSession(sessionId: string): void {
+    rmSync(join(this.root, 'sessions', `${sessionId}.json`), { force: true });
+  }
+
+  writeLock(l: LockRecord): void {
+    const dir = join(this.root, 'locks', FileMirror.resourceDir(l.resource));
+    this.writeJson(dir, 'record.json', {
+      owner_session_id: l.owner_session_id,
+      owner_pid: l.owner_pid,
+      acquired_at: l.acquired_at,
+      expires_at: l.expires_at,
+      reason: l.reason,
+    });
+    this.writeText(dir, 'owner', `${l.owner_session_id}\n`);
+  }
+
+  removeLock(resource: string): void {
+    rmSync(join(this.root, 'locks', FileMirror.resourceDir(resource)), { recursive: true, force: true });
+  }
+
+  writeMessage(m: InboxMessage): void {
+    this.writeJson(join(this.root, 'messages', `inbox-${m.to_session}`), `${m.msg_id}.json`, m);
+  }
+
+  removeMessage(m: InboxMessage): void {
+    rmSync(join(this.root, 'messages', `inbox-${m.to_session}`, `${m.msg_id}.json`), { force: true });
+  }
+
+  writeDispatch(o: DispatchOrder): void {
+    this.writeJson(join(this.root, 'dispatch-orders'), `${o.order_id}.json`, o);
+  }
+
+  private writeJson(dir: string, name: string, value: unknown): void {
+    this.writeText(dir, name, `${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  private writeText(dir: string, name: string, text: string): void {
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `.${name}.${process.pid}.${Date.now()}.tmp`);
+    writeFileSync(tmp, text);
+    renameSync(tmp, join(dir, name));
+  }
+}

@@ -1,0 +1,5 @@
+export * from './types';
+export * from './config';
+export * from './resp-client';
+export * from './file-mirror';
+export * from './store';

@@ -1,0 +1,599 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { ConflictError, InvalidError, Keyspace, NotFoundError, UnavailableError } from '@coordbus/envelope';
+import { checkResource, checkSessionId, DEFAULT_SESSION_TTL_S } from './config';
+import { FileMirror } from './file-mirror';
+import { CoordRedis, RedisConnectionError } from './resp-client';
+import * as S from './scripts';
+import {
+  DispatchOrder,
+  EvictResult,
+  HeartbeatResult,
+  InboxMessage,
+  LockRecord,
+  LockResult,
+  PeerRecord,
+  RegisterInput,
+  RegisterResult,
+  RemoveResult,
+  SessionRecord,
+  SessionStatus,
+} from './types';
+
+export interface CoordStoreOptions {
+  keyspace: Keyspace;
+  /** `source` of the events this store writes (default `coord`). */
+  source?: string;
+  /** Session TTL in ms: liveness for steal/peers and the heartbeat "changed" rule (default 300 s). */
+  sessionTtlMs?: number;
+  /** Approximate safety cap of the coord events stream (default 1 000 000; consumers trim below it ack-aware). */
+  eventsMaxLen?: number;
+  /** Dual-write of the COORD_ROOT file layout, when set. */
+  mirror?: FileMirror;
+  /** Called when the file mirror fails (Redis already committed, so the op still succeeds). */
+  onMirrorError?: (err: Error) => void;
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+function random16(): string {
+  const bytes = randomBytes(16);
+  let out = '';
+  for (let i = 0; i < 16; i++) out += CROCKFORD[bytes[i] & 31];
+  return out;
+}
+
+function toRecord(flat: unknown): Record<string, string> {
+  const a = flat as string[];
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < a.length; i += 2) out[a[i]] = a[i + 1];
+  return out;
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined || text === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function sessionFrom(h: Record<string, string>): SessionRecord {
+  return {
+    session_id: h.session_id,
+    pid: Number(h.pid),
+    host: h.host ?? '',
+    role: h.role ?? '',
+    task: h.task ?? '',
+    blob: parseJson(h.blob),
+    phase: h.phase ? h.phase : null,
+    registered_at: h.registered_at,
+    last_heartbeat: h.last_heartbeat,
+  };
+}
+
+function lockFrom(h: Record<string, string>): LockRecord {
+  return {
+    resource: h.resource,
+    owner_session_id: h.owner_session_id,
+    owner_pid: Number(h.owner_pid),
+    acquired_at: h.acquired_at,
+    expires_at: h.expires_at ? h.expires_at : null,
+    reason: h.reason ?? '',
+  };
+}
+
+function orderFrom(h: Record<string, string>): DispatchOrder {
+  return {
+    order_id: h.order_id,
+    assignee: h.assignee,
+    ticket: h.ticket,
+    issued_by: h.issued_by,
+    issued_at: h.issued_at,
+  };
+}
+
+/**
+ * Coord state in Redis — sessions, locks, inboxes, dispatch orders — where every state change and
+ * its typed coord event (`Schemas.coordEvent` on `keyspace.coordEvents`) are written by ONE Lua
+ * script, so they commit together or not at all. All keys come from `keyspace.coordKey(...)` and
+ * share the `{coord}` hash tag with the events stream (one cluster slot).
+ *
+ * Works with any {@link CoordRedis}: an ioredis client (services) or the tiny RespClient (the
+ * `coord` CLI). Failures to reach Redis surface as UnavailableError; conflicts as ConflictError
+ * (naming the owner in `details.owner`); unknown sessions/locks as NotFoundError.
+ *
+ * Clock: every timestamp and every liveness judgement uses the Redis server clock (`TIME`), so
+ * writers on different hosts agree. tx_ids are made inside the scripts and increase strictly
+ * across all writers (see scripts.ts).
+ */
+export class CoordStore {
+  readonly keyspace: Keyspace;
+  readonly source: string;
+  readonly sessionTtlMs: number;
+  private readonly eventsMaxLen: number;
+  private readonly mirror?: FileMirror;
+  private readonly onMirrorError: (err: Error) => void;
+  private readonly shas = new Map<string, string>();
+
+  constructor(
+    private readonly redis: CoordRedis,
+    options: CoordStoreOptions,
+  ) {
+    this.keyspace = options.keyspace;
+    this.source = options.source ?? 'coord';
+    this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_S * 1000;
+    this.eventsMaxLen = options.eventsMaxLen ?? 1_000_000;
+    this.mirror = options.mirror;
+    this.onMirrorError = options.onMirrorError ?? (() => undefined);
+  }
+
+  // ---- keys ----------------------------------------------------------------------------------
+
+  /** The prefix every coord key starts with (`<ns>:coord:{coord}:`). */
+  get prefix(): string {
+    return this.keyspace.coordKey('');
+  }
+  sessionKey(id: string): string {
+    return this.keyspace.coordKey(`session:${id}`);
+  }
+  /** Sorted set of session ids scored by last heartbeat (ms, Redis clock). */
+  get sessionsKey(): string {
+    return this.keyspace.coordKey('sessions');
+  }
+  sessionLocksKey(id: string): string {
+    return this.keyspace.coordKey(`session-locks:${id}`);
+  }
+  lockKey(resource: string): string {
+    return this.keyspace.coordKey(`lock:${resource}`);
+  }
+  get locksKey(): string {
+    return this.keyspace.coordKey('locks');
+  }
+  inboxKey(id: string): string {
+    return this.keyspace.coordKey(`inbox:${id}`);
+  }
+  dispatchKey(orderId: string): string {
+    return this.keyspace.coordKey(`dispatch:${orderId}`);
+  }
+  get dispatchesKey(): string {
+    return this.keyspace.coordKey('dispatches');
+  }
+  get seqKey(): string {
+    return this.keyspace.coordKey('tx-seq');
+  }
+
+  // ---- sessions ------------------------------------------------------------------------------
+
+  /**
+   * Registers a session. Idempotent on (host, pid, session_id): repeating it refreshes the record
+   * (role/task/blob) and resets last_heartbeat without an event; the first registration of a
+   * triple writes `session.register`.
+   */
+  async register(input: RegisterInput): Promise<RegisterResult> {
+    const sid = checkSessionId(input.sessionId);
+    const blob = input.blob === undefined ? 'null' : JSON.stringify(input.blob);
+    const r = (await this.script(
+      S.REGISTER,
+      [this.sessionKey(sid), this.sessionsKey],
+      [sid, input.host, String(input.pid), input.role ?? '', input.task ?? '', blob],
+    )) as [string, string, string[]];
+    const session = sessionFrom(toRecord(r[2]));
+    this.mirrored(() => this.mirror?.writeSession(session));
+    return { status: r[0] as RegisterResult['status'], session, txId: r[1] || undefined };
+  }
+
+  /**
+   * Advances last_heartbeat (and the phase, when given). Writes `session.heartbeat` only when
+   * something changed: the phase differs, or the previous heartbeat is at least TTL/3 old.
+   * @throws NotFoundError when the session is not registered.
+   */
+  async heartbeat(sessionId: string, options: { phase?: string } = {}): Promise<HeartbeatResult> {
+    const sid = checkSessionId(sessionId);
+    const r = (await this.script(
+      S.HEARTBEAT,
+      [this.sessionKey(sid), this.sessionsKey],
+      [sid, options.phase ?? '', options.phase === undefined ? '0' : '1', String(this.sessionTtlMs)],
+    )) as [string, string, string[]];
+    if (r[0] === 'missing') throw new NotFoundError(`session ${sid} is not registered`, { session: sid });
+    const session = sessionFrom(toRecord(r[2]));
+    this.mirrored(() => this.mirror?.writeSession(session));
+    return { session, emitted: r[1] !== '', txId: r[1] || undefined };
+  }
+
+  /**
+   * Deregisters a session: `session.dereg` with `reason` (default `explicit`), then `lock.release`
+   * reason `owner-dereg` for every lock it held.
+   * @throws NotFoundError when the session is not registered.
+   */
+  async dereg(sessionId: string, reason = 'explicit'): Promise<RemoveResult> {
+    const sid = checkSessionId(sessionId);
+    const r = await this.remove(sid, reason || 'explicit', 'owner-dereg', '', undefined);
+    if (r[0] === 'missing') throw new NotFoundError(`session ${sid} is not registered`, { session: sid });
+    return this.removed(r);
+  }
+
+  /**
+   * The sentinel's cull, exactly once across replicas: one script checks that the session still
+   * exists and that its last heartbeat is older than `ttlMs` (on the Redis clock, or `nowMs` when
+   * given — for tests), and only then deletes it, writes `session.dereg` reason `ttl-expired` and
+   * `lock.release` reason `owner-evicted` for each lock it held. Otherwise it changes nothing.
+   * Concurrent callers for the same session: exactly one gets `evicted: true`.
+   */
+  async evictIfExpired(sessionId: string, ttlMs: number, nowMs?: number): Promise<EvictResult> {
+    if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidError(`ttlMs must be >= 0 (got ${ttlMs})`);
+    const r = await this.remove(sessionId, 'ttl-expired', 'owner-evicted', String(Math.floor(ttlMs)), nowMs);
+    if (r[0] === 'missing') return { evicted: false, reason: 'missing' };
+    if (r[0] === 'live') return { evicted: false, reason: 'live', lastHeartbeatMs: Number(r[1]) };
+    return { evicted: true, ...this.removed(r) };
+  }
+
+  /** Every registered session, oldest heartbeat first, with liveness against the session TTL. */
+  async listSessions(): Promise<PeerRecord[]> {
+    const [now, hashes] = (await this.script(
+      S.LIST,
+      [this.sessionsKey],
+      [this.keyspace.coordKey('session:')],
+      {
+        bare: true,
+      },
+    )) as [string, string[][]];
+    const nowMs = Number(now);
+    return hashes.map((h) => {
+      const rec = toRecord(h);
+      const age = Math.max(0, nowMs - Number(rec.last_heartbeat_ms));
+      return { ...sessionFrom(rec), live: age <= this.sessionTtlMs, age_ms: age };
+    });
+  }
+
+  /** `peers [--live]`: {@link listSessions}, optionally only the live ones. */
+  async peers(options: { live?: boolean } = {}): Promise<PeerRecord[]> {
+    const all = await this.listSessions();
+    return options.live ? all.filter((p) => p.live) : all;
+  }
+
+  /**
+   * Ids of sessions whose last heartbeat is older than `ttlMs` (Redis clock, or `nowMs`), oldest
+   * first — candidates for {@link evictIfExpired}, which re-checks atomically.
+   */
+  async expiredSessions(ttlMs: number, nowMs?: number): Promise<string[]> {
+    const now = nowMs ?? (await this.redisNowMs());
+    return (await this.redis.call('ZRANGEBYSCORE', this.sessionsKey, '-inf', `(${now - ttlMs}`)) as string[];
+  }
+
+  /** One session's record, or null. */
+  async getSession(sessionId: string): Promise<SessionRecord | null> {
+    const h = toRecord(await this.call('HGETALL', this.sessionKey(sessionId)));
+    return h.session_id ? sessionFrom(h) : null;
+  }
+
+  // ---- locks ---------------------------------------------------------------------------------
+
+  /**
+   * Takes `resource` for the session. Already held by it: refreshes expiry/reason (`held`, no
+   * event). Held by another session: ConflictError naming the owner (`details.owner`). A lock
+   * past its `--ttl` expiry is released (`lock.release` reason `expired`) and taken.
+   */
+  lock(
+    sessionId: string,
+    resource: string,
+    options: { ttlMs?: number; reason?: string; pid?: number } = {},
+  ): Promise<LockResult> {
+    return this.acquire('lock', sessionId, resource, options);
+  }
+
+  /**
+   * Takes `resource` from its owner when the owner is not live (no session, or heartbeat older
+   * than the session TTL), or always with `force`. The old owner gets `lock.release` reason
+   * `stolen`. A live owner without `force`: ConflictError naming the owner.
+   */
+  steal(
+    sessionId: string,
+    resource: string,
+    options: { force?: boolean; reason?: string; pid?: number; ttlMs?: number } = {},
+  ): Promise<LockResult> {
+    return this.acquire(options.force ? 'force' : 'steal', sessionId, resource, options);
+  }
+
+  /**
+   * Releases the session's lock (`lock.release` reason `unlock`).
+   * @throws NotFoundError when nothing holds it; ConflictError (naming the owner) when another session does.
+   */
+  async unlock(sessionId: string, resource: string): Promise<{ txId: string }> {
+    const sid = checkSessionId(sessionId);
+    const res = checkResource(resource);
+    const r = (await this.script(S.UNLOCK, [this.lockKey(res)], [sid, res])) as string[];
+    if (r[0] === 'missing') throw new NotFoundError(`lock ${res} is not held`, { resource: res });
+    if (r[0] === 'not-owner') {
+      throw new ConflictError(`lock ${res} is held by ${r[1]}, not by ${sid}: refusing to unlock`, {
+        resource: res,
+        owner: r[1],
+      });
+    }
+    this.mirrored(() => this.mirror?.removeLock(res));
+    return { txId: r[1] };
+  }
+
+  /** Every held lock, oldest first (expired ones included, with their expires_at in the past). */
+  async locks(): Promise<LockRecord[]> {
+    const [, hashes] = (await this.script(S.LIST, [this.locksKey], [this.keyspace.coordKey('lock:')], {
+      bare: true,
+    })) as [string, string[][]];
+    return hashes.map((h) => lockFrom(toRecord(h)));
+  }
+
+  // ---- inbox ---------------------------------------------------------------------------------
+
+  /**
+   * Delivers a message to `to`'s inbox and writes `inbox.deliver` (envelope only, not the body).
+   * @throws NotFoundError when `to` is not registered (unless `allowUnknownPeer`).
+   */
+  async send(
+    from: string,
+    to: string,
+    body: string,
+    options: { kind?: string; subject?: string; allowUnknownPeer?: boolean } = {},
+  ): Promise<{ message: InboxMessage; txId: string }> {
+    const src = checkSessionId(from);
+    const dst = checkSessionId(to, 'peer');
+    const r = (await this.script(
+      S.SEND,
+      [this.inboxKey(dst), this.sessionKey(dst)],
+      [
+        src,
+        dst,
+        options.kind ?? 'message',
+        options.subject ?? '',
+        body,
+        options.allowUnknownPeer ? '0' : '1',
+      ],
+    )) as string[];
+    if (r[0] === 'missing') throw new NotFoundError(`peer ${dst} is not registered`, { peer: dst });
+    const message = JSON.parse(r[3]) as InboxMessage;
+    this.mirrored(() => this.mirror?.writeMessage(message));
+    return { message, txId: r[2] };
+  }
+
+  /** The session's inbox without taking anything, oldest first. */
+  async inbox(sessionId: string): Promise<InboxMessage[]> {
+    const all = (await this.call('LRANGE', this.inboxKey(checkSessionId(sessionId)), 0, -1)) as string[];
+    return all.map((m) => JSON.parse(m) as InboxMessage);
+  }
+
+  /** Takes every message of the inbox at once (destructive); [] when empty. */
+  async drain(sessionId: string): Promise<InboxMessage[]> {
+    const all = (await this.script(S.DRAIN, [this.inboxKey(checkSessionId(sessionId))], [], {
+      bare: true,
+    })) as string[];
+    const messages = all.map((m) => JSON.parse(m) as InboxMessage);
+    this.mirrored(() => messages.forEach((m) => this.mirror?.removeMessage(m)));
+    return messages;
+  }
+
+  /**
+   * Blocks until a message arrives (Redis BLPOP: pushed by the server, not polled), then takes it
+   * and whatever else is queued. Resolves [] after `timeoutMs` (0 = wait forever). Blocks the
+   * connection: give it a connection of its own when sharing a client.
+   */
+  async follow(sessionId: string, timeoutMs = 0): Promise<InboxMessage[]> {
+    const key = this.inboxKey(checkSessionId(sessionId));
+    const popped = (await this.call('BLPOP', key, (timeoutMs / 1000).toFixed(3))) as [string, string] | null;
+    if (!popped) return [];
+    const first = JSON.parse(popped[1]) as InboxMessage;
+    this.mirrored(() => this.mirror?.removeMessage(first));
+    return [first, ...(await this.drain(sessionId))];
+  }
+
+  // ---- dispatch ------------------------------------------------------------------------------
+
+  /**
+   * Issues a work order to `assignee` (`dispatch.issue`). `orderId` defaults to a fresh ULID.
+   * Re-issuing an identical order is a no-op (`issued: false`).
+   * @throws ConflictError when `orderId` exists with a different assignee or ticket.
+   */
+  async dispatch(
+    issuer: string,
+    assignee: string,
+    ticket: string,
+    orderId?: string,
+  ): Promise<{ order: DispatchOrder; issued: boolean; txId?: string }> {
+    const by = checkSessionId(issuer);
+    const to = checkSessionId(assignee, 'assignee');
+    if (!ticket) throw new InvalidError('dispatch needs a ticket', ['ticket: required']);
+    if (orderId !== undefined) checkSessionId(orderId, 'order id');
+    const r = (await this.script(
+      S.DISPATCH,
+      [this.dispatchKey(orderId ?? ''), this.dispatchesKey],
+      [orderId ?? '', to, ticket, by],
+    )) as [string, string, string[]];
+    const order = orderFrom(toRecord(r[2]));
+    if (r[0] === 'conflict') {
+      throw new ConflictError(
+        `order ${order.order_id} already exists for ${order.assignee} (${order.ticket})`,
+        { order },
+      );
+    }
+    if (r[0] === 'issued') this.mirrored(() => this.mirror?.writeDispatch(order));
+    return { order, issued: r[0] === 'issued', txId: r[1] || undefined };
+  }
+
+  /** Every dispatch order, oldest first. */
+  async dispatches(): Promise<DispatchOrder[]> {
+    const [, hashes] = (await this.script(
+      S.LIST,
+      [this.dispatchesKey],
+      [this.keyspace.coordKey('dispatch:')],
+      {
+        bare: true,
+      },
+    )) as [string, string[][]];
+    return hashes.map((h) => orderFrom(toRecord(h)));
+  }
+
+  // ---- status --------------------------------------------------------------------------------
+
+  /** The session's own view: its record and liveness, locks it holds, inbox depth, peer counts. */
+  async status(sessionId: string): Promise<SessionStatus> {
+    const sid = checkSessionId(sessionId);
+    const [peers, locks, depth] = await Promise.all([
+      this.listSessions(),
+      this.locks(),
+      this.call('LLEN', this.inboxKey(sid)),
+    ]);
+    return {
+      session_id: sid,
+      session: peers.find((p) => p.session_id === sid) ?? null,
+      locks: locks.filter((l) => l.owner_session_id === sid),
+      inbox_depth: Number(depth),
+      peers: { total: peers.length, live: peers.filter((p) => p.live).length },
+      session_ttl_s: this.sessionTtlMs / 1000,
+    };
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private async acquire(
+    mode: 'lock' | 'steal' | 'force',
+    sessionId: string,
+    resource: string,
+    options: { ttlMs?: number; reason?: string; pid?: number },
+  ): Promise<LockResult> {
+    const sid = checkSessionId(sessionId);
+    const res = checkResource(resource);
+    if (options.ttlMs !== undefined && (!Number.isFinite(options.ttlMs) || options.ttlMs <= 0)) {
+      throw new InvalidError(`lock ttl must be a positive duration (got ${options.ttlMs} ms)`, [
+        'ttl: positive',
+      ]);
+    }
+    const r = (await this.script(
+      S.LOCK,
+      [this.lockKey(res), this.locksKey, this.sessionLocksKey(sid)],
+      [
+        sid,
+        String(options.pid ?? process.pid),
+        res,
+        options.ttlMs === undefined ? '' : String(Math.ceil(options.ttlMs)),
+        options.reason ?? '',
+        mode,
+        String(this.sessionTtlMs),
+      ],
+    )) as [string, string, string[], string?];
+    const lock = lockFrom(toRecord(r[2]));
+    if (r[0] === 'conflict') {
+      const live = r[3] === '1';
+      const why = mode === 'lock' ? '' : live ? ' (owner is live; --force to take it anyway)' : '';
+      throw new ConflictError(`lock ${res} is held by ${r[1]}${why}`, {
+        resource: res,
+        owner: r[1],
+        owner_live: live,
+        lock,
+      });
+    }
+    this.mirrored(() => this.mirror?.writeLock(lock));
+    return {
+      status: r[0] as LockResult['status'],
+      lock,
+      stolenFrom: r[3] || undefined,
+      txId: r[1] || undefined,
+    };
+  }
+
+  private remove(
+    sid: string,
+    reason: string,
+    lockReason: string,
+    ttl: string,
+    nowMs: number | undefined,
+  ): Promise<unknown[]> {
+    return this.script(
+      S.DEREG,
+      [this.sessionKey(sid), this.sessionsKey, this.sessionLocksKey(sid)],
+      [sid, reason, lockReason, ttl],
+      { nowMs },
+    ) as Promise<unknown[]>;
+  }
+
+  private removed(r: unknown[]): RemoveResult {
+    const session = sessionFrom(toRecord(r[4]));
+    const releasedLocks = r[2] as string[];
+    this.mirrored(() => {
+      this.mirror?.removeSession(session.session_id);
+      releasedLocks.forEach((l) => this.mirror?.removeLock(l));
+    });
+    return { session, releasedLocks, txIds: [r[1] as string, ...(r[3] as string[])] };
+  }
+
+  private async redisNowMs(): Promise<number> {
+    const [s, us] = (await this.call('TIME')) as [string, string];
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  private mirrored(fn: () => void): void {
+    if (!this.mirror) return;
+    try {
+      fn();
+    } catch (err) {
+      this.onMirrorError(err as Error);
+    }
+  }
+
+  private async call(command: string, ...args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.redis.call(command, ...args);
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  /**
+   * Runs a script by EVALSHA, falling back to EVAL once when the server does not have it cached.
+   * Non-bare scripts get the shared leading KEYS/ARGV (see scripts.ts).
+   */
+  private async script(
+    body: string,
+    keys: string[],
+    args: string[],
+    options: { bare?: boolean; nowMs?: number } = {},
+  ): Promise<unknown> {
+    const allKeys = options.bare ? keys : [this.keyspace.coordEvents, this.seqKey, ...keys];
+    const allArgs = options.bare
+      ? args
+      : [
+          this.prefix,
+          this.source,
+          random16(),
+          String(this.eventsMaxLen),
+          options.nowMs === undefined ? '' : String(Math.floor(options.nowMs)),
+          ...args,
+        ];
+    let sha = this.shas.get(body);
+    if (!sha) {
+      sha = createHash('sha1').update(body).digest('hex');
+      this.shas.set(body, sha);
+    }
+    try {
+      return await this.redis.call('EVALSHA', sha, allKeys.length, ...allKeys, ...allArgs);
+    } catch (err) {
+      if (!(err instanceof Error) || !/NOSCRIPT/.test(err.message)) throw wrap(err);
+    }
+    try {
+      return await this.redis.call('EVAL', body, allKeys.length, ...allKeys, ...allArgs);
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+}
+
+function wrap(err: unknown): Error {
+  if (err instanceof RedisConnectionError) return new UnavailableError(`redis unavailable: ${err.message}`);
+  const e = err as Error & { code?: string };
+  // ioredis: connection-level failures carry a code or these messages.
+  if (
+    e &&
+    (e.code === 'ECONNREFUSED' ||
+      /Connection is closed|ECONNREFUSED|ETIMEDOUT|max retries|Stream isn't writeable/i.test(e.message))
+  ) {
+    return new UnavailableError(`redis unavailable: ${e.message}`);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
