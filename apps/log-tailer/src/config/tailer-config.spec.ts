@@ -1,0 +1,127 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULTS, resolveTailerConfig, TailerConfigError } from './tailer-config';
+
+const dir = mkdtempSync(join(tmpdir(), 'tailer-config-'));
+const log = join(dir, 'proxy.log');
+
+function problems(argv: string[], env: NodeJS.ProcessEnv = {}): string {
+  try {
+    resolveTailerConfig(argv, env, dir);
+  } catch (err) {
+    expect(err).toBeInstanceOf(TailerConfigError);
+    return (err as TailerConfigError).message;
+  }
+  throw new Error('expected a TailerConfigError');
+}
+
+describe('resolveTailerConfig', () => {
+  it('builds a target from flags with defaults (end of file, 500 ms, 1 MiB)', () => {
+    const cfg = resolveTailerConfig(['--path', log], {}, dir);
+    expect(cfg.targets).toEqual([
+      {
+        path: log,
+        source: 'headroom-stage-timings',
+        observer: 'headroom-stage-timings',
+        event: 'log.overhead',
+        thresholdMs: 500,
+        quietMs: DEFAULTS.quietMs,
+        fromStart: false,
+        lineLimitBytes: 1024 * 1024,
+      },
+    ]);
+    expect(cfg.reconcileMs).toBe(30_000);
+  });
+
+  it('takes every flag', () => {
+    const cfg = resolveTailerConfig(
+      [
+        '--path',
+        'proxy.log',
+        '--source',
+        'headroom',
+        '--event',
+        'headroom.overhead',
+        '--threshold-ms',
+        '250',
+        '--quiet-ms',
+        '50',
+        '--from-start',
+        '--line-limit-bytes',
+        '4096',
+      ],
+      {},
+      dir,
+    );
+    expect(cfg.targets[0]).toMatchObject({
+      path: log,
+      source: 'headroom',
+      event: 'headroom.overhead',
+      thresholdMs: 250,
+      quietMs: 50,
+      fromStart: true,
+      lineLimitBytes: 4096,
+    });
+  });
+
+  it('reads YAML from TAILER_CONFIG and JSON from --config, relative paths against the file', () => {
+    const yamlFile = join(dir, 'tailer.yaml');
+    writeFileSync(
+      yamlFile,
+      'reconcile_ms: 5000\ntargets:\n  - path: proxy.log\n    source: a\n    quiet_ms: 100\n  - path: other.log\n    source: b\n',
+    );
+    const cfg = resolveTailerConfig([], { TAILER_CONFIG: yamlFile }, '/');
+    expect(cfg.targets.map((t) => [t.path, t.source, t.quietMs])).toEqual([
+      [log, 'a', 100],
+      [join(dir, 'other.log'), 'b', 2000],
+    ]);
+    expect(cfg.reconcileMs).toBe(5000);
+    const jsonFile = join(dir, 'tailer.json');
+    writeFileSync(jsonFile, JSON.stringify([{ path: log, from_start: true }]));
+    expect(resolveTailerConfig(['--config', jsonFile], {}, dir).targets[0].fromStart).toBe(true);
+  });
+
+  it('refuses quiet_ms below 50 with the reason', () => {
+    expect(problems(['--path', log, '--quiet-ms', '0'])).toContain(
+      '--path.quiet_ms: must be an integer from 50',
+    );
+    expect(problems(['--path', log, '--quiet-ms', '0'])).toContain('would spin');
+  });
+
+  it('names the known observers for an unknown one', () => {
+    expect(problems(['--path', log, '--observer', 'nginx'])).toContain(
+      'unknown observer "nginx"; known observers: headroom-stage-timings',
+    );
+  });
+
+  it('lists every problem at once', () => {
+    const msg = problems([
+      '--path',
+      join(dir, 'nope/x.log'),
+      '--threshold-ms',
+      'soon',
+      '--source',
+      'bad name',
+      '--line-limit-bytes',
+      '1',
+    ]);
+    expect(msg).toContain('directory');
+    expect(msg).toContain('threshold_ms');
+    expect(msg).toContain('source');
+    expect(msg).toContain('line_limit_bytes');
+  });
+
+  it('refuses no targets, unknown flags, unknown settings, bad files and duplicates', () => {
+    expect(problems([])).toContain('nothing to follow');
+    expect(problems(['--bogus'])).toContain("unknown option '--bogus'");
+    expect(problems(['--quiet-ms', '100'])).toContain('give --path');
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'targets:\n  - path: proxy.log\n    treshold_ms: 5\n');
+    expect(problems(['--config', bad])).toContain('targets[0].treshold_ms: unknown setting');
+    writeFileSync(bad, 'targets: [');
+    expect(problems(['--config', bad])).toContain('not valid YAML or JSON');
+    expect(problems(['--config', join(dir, 'missing.yaml')])).toContain('cannot read');
+    expect(problems(['--path', log, '--path', 'proxy.log'])).toContain('listed twice');
+  });
+});

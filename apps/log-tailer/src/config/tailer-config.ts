@@ -1,0 +1,368 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { MIN_QUIET_MS } from '../episodes/episode-tracker';
+import { isKnownObserver, knownObservers } from '../observers/registry';
+
+/** One followed file and how its lines become telemetry. */
+export interface TargetConfig {
+  path: string;
+  /** Telemetry `source`, and the checkpoint's key. */
+  source: string;
+  observer: string;
+  /** Telemetry `event` of each breach; episodes use `<event>.episode`. */
+  event: string;
+  thresholdMs: number;
+  quietMs: number;
+  /** Without a checkpoint, read from byte 0 instead of the end of the file. */
+  fromStart: boolean;
+  lineLimitBytes: number;
+}
+
+export interface TailerConfig {
+  targets: TargetConfig[];
+  /** Backstop stat of every target (missed inotify events, queue overflow). */
+  reconcileMs: number;
+  /** After a rename or recreate is seen, how long the old file is still read before switching. */
+  rotateWaitMs: number;
+  /** Largest read per batch (one Redis round trip per batch). */
+  readChunkBytes: number;
+  /** `MAXLEN ~` safety cap of the telemetry stream (0: none; the archivist trims ack-aware). */
+  streamMaxLen: number;
+}
+
+export const DEFAULTS = {
+  observer: 'headroom-stage-timings',
+  event: 'log.overhead',
+  thresholdMs: 500,
+  quietMs: 2000,
+  lineLimitBytes: 1024 * 1024,
+  reconcileMs: 30_000,
+  rotateWaitMs: 250,
+  readChunkBytes: 256 * 1024,
+  streamMaxLen: 1_000_000,
+} as const;
+
+/** Bad flags or config: the message lists every problem; the process exits 2. */
+export class TailerConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid log-tailer configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'TailerConfigError';
+  }
+}
+
+const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
+const NAME_EXPECTED = "1-100 letters, digits, '_', '.', ':' or '-'";
+
+type Raw = Record<string, unknown>;
+
+class Checker {
+  readonly problems: string[] = [];
+
+  problem(where: string, message: string): void {
+    this.problems.push(`${where}: ${message}`);
+  }
+
+  name(where: string, v: unknown, fallback: string): string {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'string' || !NAME.test(v)) {
+      this.problem(where, `must be ${NAME_EXPECTED} (got ${JSON.stringify(v)})`);
+      return fallback;
+    }
+    return v;
+  }
+
+  number(
+    where: string,
+    v: unknown,
+    fallback: number,
+    opts: { min: number; max: number; integer?: boolean; hint?: string },
+  ): number {
+    if (v === undefined || v === null) return fallback;
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+    if (
+      typeof n !== 'number' ||
+      !Number.isFinite(n) ||
+      n < opts.min ||
+      n > opts.max ||
+      (opts.integer && !Number.isInteger(n))
+    ) {
+      const kind = opts.integer ? 'an integer' : 'a number';
+      this.problem(
+        where,
+        `must be ${kind} from ${opts.min} to ${opts.max}${opts.hint ? ` (${opts.hint})` : ''} (got ${JSON.stringify(v)})`,
+      );
+      return fallback;
+    }
+    return n;
+  }
+
+  bool(where: string, v: unknown, fallback: boolean): boolean {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v === 'boolean') return v;
+    this.problem(where, `must be true or false (got ${JSON.stringify(v)})`);
+    return fallback;
+  }
+}
+
+function targetFrom(
+  raw: Raw,
+  where: string,
+  baseDir: string,
+  c: Checker,
+  defaults: Partial<TargetConfig>,
+): TargetConfig | null {
+  const known = new Set([
+    'path',
+    'source',
+    'observer',
+    'event',
+    'threshold_ms',
+    'quiet_ms',
+    'from_start',
+    'line_limit_bytes',
+  ]);
+  for (const key of Object.keys(raw))
+    if (!known.has(key)) c.problem(`${where}.${key}`, `unknown setting (known: ${[...known].join(', ')})`);
+  if (typeof raw.path !== 'string' || !raw.path.trim()) {
+    c.problem(`${where}.path`, 'is required (the log file to follow)');
+    return null;
+  }
+  const path = isAbsolute(raw.path) ? raw.path : resolve(baseDir, raw.path);
+  const dir = dirname(path);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    c.problem(
+      `${where}.path`,
+      `directory ${dir} does not exist (the tailer watches it to see the file appear and rotate)`,
+    );
+  } else if (existsSync(path) && !statSync(path).isFile()) {
+    c.problem(`${where}.path`, `${path} is not a regular file`);
+  }
+  const observer = raw.observer ?? defaults.observer ?? DEFAULTS.observer;
+  if (typeof observer !== 'string' || !isKnownObserver(observer)) {
+    c.problem(
+      `${where}.observer`,
+      `unknown observer ${JSON.stringify(observer)}; known observers: ${knownObservers().join(', ')}`,
+    );
+  }
+  const obsName = typeof observer === 'string' ? observer : DEFAULTS.observer;
+  return {
+    path,
+    source: c.name(`${where}.source`, raw.source, defaults.source ?? obsName),
+    observer: obsName,
+    event: c.name(`${where}.event`, raw.event, defaults.event ?? DEFAULTS.event),
+    thresholdMs: c.number(
+      `${where}.threshold_ms`,
+      raw.threshold_ms,
+      defaults.thresholdMs ?? DEFAULTS.thresholdMs,
+      {
+        min: 0.001,
+        max: 86_400_000,
+      },
+    ),
+    quietMs: c.number(`${where}.quiet_ms`, raw.quiet_ms, defaults.quietMs ?? DEFAULTS.quietMs, {
+      min: MIN_QUIET_MS,
+      max: 86_400_000,
+      integer: true,
+      hint: `below ${MIN_QUIET_MS} the episode timer would spin`,
+    }),
+    fromStart: c.bool(`${where}.from_start`, raw.from_start, defaults.fromStart ?? false),
+    lineLimitBytes: c.number(
+      `${where}.line_limit_bytes`,
+      raw.line_limit_bytes,
+      defaults.lineLimitBytes ?? DEFAULTS.lineLimitBytes,
+      {
+        min: 64,
+        max: 64 * 1024 * 1024,
+        integer: true,
+      },
+    ),
+  };
+}
+
+/** Reads a YAML or JSON config file: a list of targets, or `{ targets: [...], reconcile_ms, ... }`. */
+function loadFile(file: string, c: Checker): { raw: Raw; targets: Raw[] } | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    c.problem('config', `cannot read ${file}: ${(err as Error).message}`);
+    return null;
+  }
+  let doc: unknown;
+  try {
+    // YAML is a superset of JSON, so one parser reads both.
+    doc = parseYaml(text);
+  } catch (err) {
+    c.problem('config', `${file} is not valid YAML or JSON: ${(err as Error).message}`);
+    return null;
+  }
+  if (Array.isArray(doc)) doc = { targets: doc };
+  if (typeof doc !== 'object' || doc === null) {
+    c.problem('config', `${file} must hold a list of targets or an object with "targets"`);
+    return null;
+  }
+  const raw = doc as Raw;
+  const known = new Set(['targets', 'reconcile_ms', 'rotate_wait_ms', 'read_chunk_bytes', 'stream_maxlen']);
+  for (const key of Object.keys(raw))
+    if (!known.has(key)) c.problem(`config.${key}`, `unknown setting (known: ${[...known].join(', ')})`);
+  if (raw.targets !== undefined && !Array.isArray(raw.targets)) {
+    c.problem('config.targets', 'must be a list');
+    return { raw, targets: [] };
+  }
+  const targets = (raw.targets as unknown[] | undefined) ?? [];
+  const good: Raw[] = [];
+  targets.forEach((t, i) => {
+    if (typeof t !== 'object' || t === null || Array.isArray(t))
+      c.problem(`targets[${i}]`, 'must be an object with at least "path"');
+    else good.push(t as Raw);
+  });
+  return { raw, targets: good };
+}
+
+interface Flags {
+  config?: string;
+  path?: string[];
+  observer?: string;
+  event?: string;
+  source?: string;
+  thresholdMs?: string;
+  quietMs?: string;
+  fromStart?: boolean;
+  lineLimitBytes?: string;
+  reconcileMs?: string;
+}
+
+/** The command line of the service (also documents the flags in `--help`). */
+export function buildCli(): Command {
+  return new Command('log-tailer')
+    .description('follows log files event-driven and turns their lines into telemetry events')
+    .option('-c, --config <file>', 'YAML or JSON config file (default: $TAILER_CONFIG)')
+    .option('-p, --path <file>', 'a log file to follow (repeatable)', (v: string, acc: string[] = []) => [
+      ...acc,
+      v,
+    ])
+    .option('--observer <name>', `line observer (known: ${knownObservers().join(', ')})`)
+    .option('--event <name>', `telemetry event name of a breach (default ${DEFAULTS.event})`)
+    .option('--source <name>', 'telemetry source, and the checkpoint key (default: the observer name)')
+    .option('--threshold-ms <ms>', `breach threshold; stall from 4x (default ${DEFAULTS.thresholdMs})`)
+    .option(
+      '--quiet-ms <ms>',
+      `an episode closes after this long without a breach, min ${MIN_QUIET_MS} (default ${DEFAULTS.quietMs})`,
+    )
+    .option('--from-start', 'without a checkpoint, read from byte 0 (default: the end of the file)')
+    .option(
+      '--line-limit-bytes <n>',
+      `longer lines are dropped and counted (default ${DEFAULTS.lineLimitBytes})`,
+    )
+    .option('--reconcile-ms <ms>', `backstop stat interval (default ${DEFAULTS.reconcileMs})`)
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+}
+
+/**
+ * Resolves the service's configuration from flags and/or a config file (`--config` or
+ * `TAILER_CONFIG`). Config-file targets come first; `--path` flags add targets that take the
+ * other flags. Throws TailerConfigError listing every problem.
+ */
+export function resolveTailerConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): TailerConfig {
+  const cli = buildCli();
+  try {
+    cli.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) throw err; // --help / --version
+      throw new TailerConfigError([err.message.replace(/^error: /, '')]);
+    }
+    throw err;
+  }
+  const flags = cli.opts<Flags>();
+  const c = new Checker();
+  const targets: TargetConfig[] = [];
+  const configFile = flags.config ?? (env.TAILER_CONFIG || undefined);
+  let global: Raw = {};
+  if (configFile) {
+    const file = resolve(cwd, configFile);
+    const loaded = loadFile(file, c);
+    if (loaded) {
+      global = loaded.raw;
+      loaded.targets.forEach((t, i) => {
+        const target = targetFrom(t, `targets[${i}]`, dirname(file), c, {});
+        if (target) targets.push(target);
+      });
+    }
+  }
+  const flagTargetOnly = [
+    'observer',
+    'event',
+    'source',
+    'thresholdMs',
+    'quietMs',
+    'fromStart',
+    'lineLimitBytes',
+  ] as const;
+  if (!flags.path?.length && flagTargetOnly.some((k) => flags[k] !== undefined)) {
+    c.problem(
+      'flags',
+      '--observer, --event, --source, --threshold-ms, --quiet-ms, --from-start and --line-limit-bytes apply to --path targets; give --path',
+    );
+  }
+  for (const [i, path] of (flags.path ?? []).entries()) {
+    const where = flags.path!.length > 1 ? `--path[${i}]` : '--path';
+    const raw: Raw = {
+      path,
+      source: flags.source,
+      observer: flags.observer,
+      event: flags.event,
+      threshold_ms: flags.thresholdMs,
+      quiet_ms: flags.quietMs,
+      from_start: flags.fromStart,
+      line_limit_bytes: flags.lineLimitBytes,
+    };
+    const target = targetFrom(raw, where, cwd, c, {});
+    if (target) targets.push(target);
+  }
+  if (!targets.length && !c.problems.length) {
+    c.problem(
+      'targets',
+      'nothing to follow: give --path <file> or a config file (--config or TAILER_CONFIG)',
+    );
+  }
+  const seen = new Set<string>();
+  for (const t of targets) {
+    const key = `${t.source}\u0000${t.path}`;
+    if (seen.has(key)) c.problem('targets', `${t.path} is listed twice for source ${t.source}`);
+    seen.add(key);
+  }
+  const config: TailerConfig = {
+    targets,
+    reconcileMs: c.number('reconcile_ms', flags.reconcileMs ?? global.reconcile_ms, DEFAULTS.reconcileMs, {
+      min: 1000,
+      max: 3_600_000,
+      integer: true,
+    }),
+    rotateWaitMs: c.number('rotate_wait_ms', global.rotate_wait_ms, DEFAULTS.rotateWaitMs, {
+      min: 0,
+      max: 60_000,
+      integer: true,
+    }),
+    readChunkBytes: c.number('read_chunk_bytes', global.read_chunk_bytes, DEFAULTS.readChunkBytes, {
+      min: 4096,
+      max: 64 * 1024 * 1024,
+      integer: true,
+    }),
+    streamMaxLen: c.number('stream_maxlen', global.stream_maxlen, DEFAULTS.streamMaxLen, {
+      min: 0,
+      max: 1e12,
+      integer: true,
+    }),
+  };
+  if (c.problems.length) throw new TailerConfigError(c.problems);
+  return config;
+}

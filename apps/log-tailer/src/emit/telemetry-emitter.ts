@@ -1,0 +1,69 @@
+import { EnvelopeCodec, Keyspace, Schemas, TelemetryEvent, UnavailableError } from '@coordbus/envelope';
+import type Redis from 'ioredis';
+import type { Checkpoint } from '../follow/file-identity';
+
+/** Where a checkpoint lives: one hash per source, one field per followed path. */
+export interface CheckpointRef {
+  source: string;
+  path: string;
+}
+
+/**
+ * The tailer's only Redis adapter. Durable first: a range's telemetry events and the checkpoint
+ * past that range go to Redis in ONE MULTI/EXEC (the checkpoint hash shares the telemetry
+ * stream's hash tag), so a range is emitted exactly once even if the process dies at any point;
+ * `telemetry.<event>` pub/sub follows, best effort, only after the stream write succeeded.
+ */
+export class TelemetryEmitter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyspace: Keyspace,
+    private readonly codec: EnvelopeCodec,
+    private readonly streamMaxLen: number,
+  ) {}
+
+  /** Encodes (and validates) one event: throws InvalidError / TooLargeError for a bad one. */
+  encode(event: TelemetryEvent): string[] {
+    return this.codec.encode(Schemas.telemetry, event);
+  }
+
+  async loadCheckpoint(ref: CheckpointRef): Promise<string | null> {
+    return this.redis.hget(this.keyspace.tailerCheckpointKey(ref.source), ref.path);
+  }
+
+  /**
+   * Appends the encoded events to the telemetry stream and writes the checkpoint, atomically.
+   * Resolves with the stream ids; rejects with UnavailableError when Redis did not take it.
+   */
+  async commit(encoded: string[][], ref: CheckpointRef, checkpoint: Checkpoint): Promise<string[]> {
+    const stream = this.keyspace.telemetryEvents;
+    const trim = this.streamMaxLen > 0 ? ['MAXLEN', '~', String(this.streamMaxLen)] : [];
+    const multi = this.redis.multi();
+    for (const fields of encoded) multi.xadd(stream, ...trim, '*', ...fields);
+    multi.hset(this.keyspace.tailerCheckpointKey(ref.source), ref.path, JSON.stringify(checkpoint));
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await multi.exec();
+    } catch (err) {
+      throw new UnavailableError(`telemetry commit failed: ${(err as Error).message}`);
+    }
+    if (!results) throw new UnavailableError('telemetry commit was aborted');
+    const failed = results.find(([err]) => err);
+    if (failed) throw new UnavailableError(`telemetry commit failed: ${(failed[0] as Error).message}`);
+    return results.slice(0, encoded.length).map(([, id]) => String(id));
+  }
+
+  /** Best-effort live copy on `telemetry.<event>`; resolves with the first error, if any. */
+  async publish(events: { event: string; fields: string[] }[]): Promise<Error | null> {
+    if (!events.length) return null;
+    const pipe = this.redis.pipeline();
+    for (const e of events) pipe.publish(this.keyspace.telemetryChannel(e.event), e.fields[5]);
+    try {
+      const results = await pipe.exec();
+      const failed = results?.find(([err]) => err);
+      return failed ? (failed[0] as Error) : null;
+    } catch (err) {
+      return err as Error;
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import { LineObserver, Observation, ObserverOptions, severityOf } from './line-observer';
+
+/** The stages that block a request before it goes upstream; the largest one "dominates". */
+export const BLOCKING_STAGES = ['read_request_json', 'deep_copy', 'compression_first_stage'] as const;
+
+const MARKER = 'STAGE_TIMINGS';
+// Python logging's default asctime: `2026-04-26 04:27:16,862` (local time, no zone).
+const ASCTIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})[,.](\d{3})/;
+const HR_ID = /\[(hr_[A-Za-z0-9_]+)\]/;
+
+function finiteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function optionalString(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+/** Parses the leading asctime as local time (the proxy logs without a zone); null if absent or impossible. */
+export function parseAsctime(line: string): string | null {
+  const m = ASCTIME.exec(line);
+  if (!m) return null;
+  const [y, mo, d, h, mi, s, ms] = m.slice(1).map(Number);
+  const date = new Date(y, mo - 1, d, h, mi, s, ms);
+  // Date rolls 2026-02-31 over into March: refuse instead of inventing a time.
+  if (date.getFullYear() !== y || date.getMonth() !== mo - 1 || date.getDate() !== d || date.getHours() !== h)
+    return null;
+  return date.toISOString();
+}
+
+/**
+ * Reads the headroom proxy's `STAGE_TIMINGS {json}` lines. Reports `stages.total_pre_upstream`
+ * in milliseconds exactly as written (the proxy already logs ms; scaling it was a 1000x bug in
+ * the seed's history), the dominant blocking stage, and the severity against the threshold.
+ */
+export class HeadroomStageTimingsObserver implements LineObserver {
+  static readonly observerName = 'headroom-stage-timings';
+  readonly name = HeadroomStageTimingsObserver.observerName;
+
+  constructor(private readonly options: ObserverOptions) {}
+
+  observe(line: string): Observation | null {
+    const at = line.indexOf(MARKER);
+    if (at < 0) return null;
+    const open = line.indexOf('{', at + MARKER.length);
+    if (open < 0) return null;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line.slice(open));
+    } catch {
+      return null;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+    const body = parsed as Record<string, unknown>;
+    if (body.event !== undefined && body.event !== 'stage_timings') return null;
+    const stages = body.stages;
+    if (typeof stages !== 'object' || stages === null || Array.isArray(stages)) return null;
+    const s = stages as Record<string, unknown>;
+    const total = s.total_pre_upstream;
+    if (!finiteNumber(total) || total < 0) return null;
+
+    let dominant: string | null = null;
+    let dominantMs = -Infinity;
+    const blocking: Record<string, number | null> = {};
+    for (const stage of BLOCKING_STAGES) {
+      const v = s[stage];
+      blocking[stage] = finiteNumber(v) ? v : null;
+      if (finiteNumber(v) && v > dominantMs) {
+        dominant = stage;
+        dominantMs = v;
+      }
+    }
+    const hr = HR_ID.exec(line.slice(0, at));
+    return {
+      ts: parseAsctime(line),
+      durationMs: total,
+      severity: severityOf(total, this.options.thresholdMs),
+      dominantStage: dominant,
+      detail: {
+        dominant_stage: dominant,
+        stages: blocking,
+        path: optionalString(body.path),
+        request_id: optionalString(body.request_id),
+        session_id: optionalString(body.session_id),
+        hr_id: hr ? hr[1] : null,
+      },
+    };
+  }
+}
