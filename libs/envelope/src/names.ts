@@ -149,6 +149,14 @@ export class Keyspace {
     return this.name(`sentinel:{sentinel}:${suffix}`);
   }
 
+  /**
+   * The sentinel's "already handled" marker of one `(source, tx_id)`. It shares the observations
+   * stream's hash tag: one script checks the marker and appends the observation atomically.
+   */
+  sentinelSeen(source: string, txId: string): string {
+    return this.name(`sentinel:{observations}:seen:${source}:${txId}`);
+  }
+
   /** Every key of this namespace matches this glob (used by tests to clean up). */
   get glob(): string {
     return this.namespace ? `${this.namespace}:*` : '*';

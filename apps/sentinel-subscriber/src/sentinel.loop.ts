@@ -1,0 +1,114 @@
+import type { Logger } from 'pino';
+import { CoordEvent } from '@coordbus/envelope';
+import { SentinelEventSource } from '@coordbus/event-source';
+import { SentinelMetrics } from './metrics';
+import { SentinelService } from './sentinel.service';
+
+export interface SentinelLoopOptions {
+  /** Pause after a poll that returned less than a full batch (fs-poll: the tick; stream: 0, its poll blocks). */
+  idleDelayMs: number;
+  /** A full batch, meaning more is waiting: poll again at once. */
+  maxBatch: number;
+  /** Cap of the retry backoff after a failed poll (default 5 s). */
+  maxBackoffMs?: number;
+}
+
+/**
+ * seed 002's tick loop: `poll()`, `handleEvent()` each event in order, `commit()` what was
+ * handled. It never touches files or stream commands. A failed handler stops the batch there, so
+ * that event and the ones after it come back on the next poll (in order); a failed poll backs off
+ * and retries — the loop itself never dies.
+ */
+export class SentinelLoop {
+  private running?: Promise<void>;
+  private stopping = false;
+  private readonly abort = new AbortController();
+  private wake?: () => void;
+  private lastBacklogAt = 0;
+  /** When the last poll succeeded (readiness). */
+  lastPollOkAt = 0;
+
+  constructor(
+    private readonly source: SentinelEventSource,
+    private readonly service: SentinelService,
+    private readonly metrics: SentinelMetrics,
+    private readonly logger: Logger,
+    private readonly options: SentinelLoopOptions,
+  ) {}
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Stops reading, lets the batch in hand finish and commit, then returns. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    this.wake?.();
+    await this.running;
+  }
+
+  /** One poll -> handle -> commit round; returns how many events were handled (observed or duplicate). */
+  async runOnce(): Promise<{ polled: number; handled: number }> {
+    const events = await this.source.poll(this.abort.signal);
+    this.lastPollOkAt = Date.now();
+    const done: CoordEvent[] = [];
+    for (const event of events) {
+      try {
+        await this.service.handleEvent(event);
+        done.push(event);
+      } catch (err) {
+        this.metrics.handleErrors.inc({ kind: event.tx_kind });
+        this.logger.warn(
+          { err, tx_id: event.tx_id, source: event.source, kind: event.tx_kind },
+          'handling failed; will retry',
+        );
+        break;
+      }
+    }
+    if (done.length) await this.source.commit(done);
+    await this.updateBacklog();
+    return { polled: events.length, handled: done.length };
+  }
+
+  private async updateBacklog(): Promise<void> {
+    if (Date.now() - this.lastBacklogAt < 1000) return;
+    this.lastBacklogAt = Date.now();
+    try {
+      const backlog = await this.source.backlog();
+      if (backlog !== null) this.metrics.backlog.set({ source: this.source.name }, backlog);
+    } catch {
+      // A gauge is not worth failing a round for.
+    }
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 0;
+    while (!this.stopping) {
+      let delay = 0;
+      try {
+        const { polled, handled } = await this.runOnce();
+        backoff = 0;
+        if (handled < polled) delay = 100;
+        else if (polled < this.options.maxBatch) delay = this.options.idleDelayMs;
+      } catch (err) {
+        if (this.stopping) break;
+        this.metrics.pollErrors.inc({ source: this.source.name });
+        backoff = Math.min(this.options.maxBackoffMs ?? 5000, backoff ? backoff * 2 : 100);
+        delay = backoff;
+        this.logger.warn({ err, retryInMs: backoff, source: this.source.name }, 'poll failed; retrying');
+      }
+      if (delay && !this.stopping) await this.sleep(delay);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

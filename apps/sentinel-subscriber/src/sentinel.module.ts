@@ -1,0 +1,205 @@
+import {
+  BeforeApplicationShutdown,
+  DynamicModule,
+  Inject,
+  Injectable,
+  Module,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import type Redis from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { CoordStore, FileMirror } from '@coordbus/coord';
+import { EnvelopeCodec, Keyspace } from '@coordbus/envelope';
+import { BridgeSource, FsPollSource, SentinelEventSource, StreamSource } from '@coordbus/event-source';
+import { createRedis, KEYSPACE, LOGGER, METRICS_REGISTRY, ReadinessService, REDIS } from '@coordbus/runtime';
+import { SentinelConfig } from './config';
+import { CullService } from './cull.service';
+import { SentinelMetrics } from './metrics';
+import { ObservationRepository } from './observations/observation.repository';
+import { SentinelLoop } from './sentinel.loop';
+import { SentinelService } from './sentinel.service';
+
+export const SENTINEL_CONFIG = Symbol('sentinel:config');
+export const EVENT_SOURCE = Symbol('sentinel:event-source');
+const SOURCE_REDIS = Symbol('sentinel:source-redis');
+
+/** Builds the configured event source: the adapter is the only place that knows files or streams. */
+export function createEventSource(
+  config: SentinelConfig,
+  deps: {
+    keyspace: Keyspace;
+    sourceRedis: Redis;
+    commandRedis: Redis;
+    metrics: SentinelMetrics;
+    logger: Logger;
+  },
+): SentinelEventSource {
+  const codec = new EnvelopeCodec({ maxBytes: config.base.maxEntryBytes });
+  if (config.source === 'fs-poll') {
+    const fs = new FsPollSource({
+      root: config.coordRoot!,
+      maxBatch: config.maxBatch,
+      sessionTtlMs: config.sessionTtlMs,
+      statePath: config.fsStatePath,
+      decodeResource: (dir) => {
+        try {
+          return decodeURIComponent(dir);
+        } catch {
+          return dir;
+        }
+      },
+      onMalformed: (path, reason) => {
+        deps.metrics.malformedFiles.inc();
+        deps.logger.debug(
+          { path, reason },
+          'skipped a half-written or malformed coord file; retrying next tick',
+        );
+      },
+    });
+    if (!config.bridge) return fs;
+    return new BridgeSource(fs, {
+      keyspace: deps.keyspace,
+      redis: deps.commandRedis,
+      codec,
+      onPublished: (n) => deps.metrics.bridged.inc(n),
+    });
+  }
+  return new StreamSource({
+    redis: deps.sourceRedis,
+    keyspace: deps.keyspace,
+    consumer: config.base.consumer,
+    maxBatch: config.maxBatch,
+    blockMs: config.blockMs,
+    claimIdleMs: config.claimIdleMs,
+    maxDeliveries: config.maxDeliveries,
+    codec,
+    onDeadLetter: (entry) => {
+      deps.metrics.deadLetters.inc({ reason: entry.error_code });
+      deps.logger.warn(
+        { entry_id: entry.entry_id, reason: entry.reason },
+        'coord event moved to the dead-letter stream',
+      );
+    },
+  });
+}
+
+/** Starts the poll loop and the cull pass with the app, and stops them (loop first) with it. */
+@Injectable()
+class SentinelRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(
+    @Inject(SENTINEL_CONFIG) private readonly config: SentinelConfig,
+    private readonly loop: SentinelLoop,
+    private readonly cull: CullService,
+    @Inject(EVENT_SOURCE) private readonly source: SentinelEventSource,
+    @Inject(SOURCE_REDIS) private readonly sourceRedis: Redis,
+    readiness: ReadinessService,
+  ) {
+    const staleAfter = Math.max(10_000, 3 * (config.source === 'fs-poll' ? config.tickMs : config.blockMs));
+    readiness.register('event-source', () =>
+      Date.now() - this.loop.lastPollOkAt <= staleAfter
+        ? true
+        : `no successful ${this.source.name} poll in the last ${staleAfter} ms`,
+    );
+  }
+
+  onApplicationBootstrap(): void {
+    this.loop.start();
+    if (this.config.cull) this.cull.start(this.config.cullIntervalMs);
+  }
+
+  /** Before the shared Redis connection closes (that happens in onApplicationShutdown). */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.cull.stop();
+    await this.loop.stop();
+    await this.source.close();
+    await this.sourceRedis.quit().catch(() => this.sourceRedis.disconnect());
+  }
+}
+
+@Module({})
+export class SentinelModule {
+  static forRoot(config: SentinelConfig): DynamicModule {
+    return {
+      module: SentinelModule,
+      providers: [
+        { provide: SENTINEL_CONFIG, useValue: config },
+        {
+          provide: SentinelMetrics,
+          inject: [METRICS_REGISTRY],
+          useFactory: (registry: Registry) => new SentinelMetrics(registry),
+        },
+        {
+          provide: ObservationRepository,
+          inject: [REDIS, KEYSPACE],
+          useFactory: (redis: Redis, keyspace: Keyspace) =>
+            new ObservationRepository(redis, keyspace, {
+              dedupTtlMs: config.dedupTtlMs,
+              maxLen: config.observationsMaxLen,
+              codec: new EnvelopeCodec({ maxBytes: config.base.maxEntryBytes }),
+            }),
+        },
+        {
+          provide: SentinelService,
+          inject: [ObservationRepository, SentinelMetrics],
+          useFactory: (o: ObservationRepository, m: SentinelMetrics) => new SentinelService(o, m),
+        },
+        // Blocking reads get their own connection: XREADGROUP BLOCK would stall every other command.
+        {
+          provide: SOURCE_REDIS,
+          useFactory: () => createRedis(config.base.redisUrl, { name: `${config.base.service}:source` }),
+        },
+        {
+          provide: EVENT_SOURCE,
+          inject: [KEYSPACE, SOURCE_REDIS, REDIS, SentinelMetrics, LOGGER],
+          useFactory: (
+            keyspace: Keyspace,
+            sourceRedis: Redis,
+            commandRedis: Redis,
+            metrics: SentinelMetrics,
+            logger: Logger,
+          ) =>
+            createEventSource(config, {
+              keyspace,
+              sourceRedis,
+              commandRedis,
+              metrics,
+              logger: logger.child({ component: 'event-source' }),
+            }),
+        },
+        {
+          provide: SentinelLoop,
+          inject: [EVENT_SOURCE, SentinelService, SentinelMetrics, LOGGER],
+          useFactory: (
+            source: SentinelEventSource,
+            service: SentinelService,
+            metrics: SentinelMetrics,
+            logger: Logger,
+          ) =>
+            new SentinelLoop(source, service, metrics, logger.child({ component: 'loop' }), {
+              idleDelayMs: config.source === 'fs-poll' ? config.tickMs : 0,
+              maxBatch: config.maxBatch,
+            }),
+        },
+        {
+          provide: CullService,
+          inject: [REDIS, KEYSPACE, SentinelMetrics, LOGGER],
+          useFactory: (redis: Redis, keyspace: Keyspace, metrics: SentinelMetrics, logger: Logger) => {
+            const log = logger.child({ component: 'cull' });
+            // Culls dual-write the file layout too when COORD_ROOT is set, like every coord writer.
+            const store = new CoordStore(redis, {
+              keyspace,
+              source: 'sentinel',
+              sessionTtlMs: config.sessionTtlMs,
+              mirror: config.coordRoot ? new FileMirror(config.coordRoot) : undefined,
+              onMirrorError: (err) =>
+                log.warn({ err }, 'coord file mirror write failed (Redis state is committed)'),
+            });
+            return new CullService(store, config.sessionTtlMs, metrics, log);
+          },
+        },
+        SentinelRunner,
+      ],
+    };
+  }
+}

@@ -1,0 +1,35 @@
+import { CoordEvent } from '@coordbus/envelope';
+import { SentinelMetrics } from './metrics';
+import { ObservationRepository } from './observations/observation.repository';
+import { toObservation } from './observations/summary';
+
+export type HandleOutcome = 'observed' | 'duplicate';
+
+/**
+ * The sentinel's business logic for one coord event: stamp `ingress_ts`, write its observation
+ * exactly once per `(source, tx_id)` (across restarts and replicas: the repository's script is
+ * the arbiter), and count it. It knows nothing of where events come from.
+ */
+export class SentinelService {
+  constructor(
+    private readonly observations: ObservationRepository,
+    private readonly metrics: SentinelMetrics,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  async handleEvent(event: CoordEvent): Promise<HandleOutcome> {
+    const now = this.clock();
+    // "When we saw it", next to the source's "when it happened" (seed 002 RFC question 2).
+    event.ingress_ts = new Date(now).toISOString();
+    const lagMs = now - Date.parse(event.ts);
+    if (Number.isFinite(lagMs))
+      this.metrics.eventLag.observe({ source: event.source }, Math.max(0, lagMs) / 1000);
+    const { written } = await this.observations.recordOnce(toObservation(event));
+    if (!written) {
+      this.metrics.duplicates.inc({ kind: event.tx_kind });
+      return 'duplicate';
+    }
+    this.metrics.handled.inc({ kind: event.tx_kind });
+    return 'observed';
+  }
+}
