@@ -1,0 +1,107 @@
+import { join, resolve } from 'node:path';
+import { BaseConfig, ConfigError, EnvReader, baseConfig, parseDurationMs } from '@coordbus/runtime';
+import { RetentionRule } from './store/archive-store';
+import { SOURCE_STREAMS } from './ingest/row-mapper';
+
+export const SERVICE = 'telemetry-archivist';
+export const DEFAULT_HTTP_PORT = 8085;
+
+/** Retention rules by stream key (`coordIngest`, `coordIngest:dead`); `*` applies to streams without their own. */
+export type RetentionPolicy = Map<string, RetentionRule>;
+
+export interface ArchivistConfig extends BaseConfig {
+  /** `ARCHIVIST_DATA_DIR` (default ./.coordbus-data/archive): where the SQLite file lives. */
+  dataDir: string;
+  /** The SQLite file (`<dataDir>/archive.sqlite`). */
+  sqliteFile: string;
+  /** `DATABASE_URL`: PostgreSQL instead of SQLite when set. */
+  databaseUrl?: string;
+  /** `ARCHIVIST_PG_SCHEMA` (default public). */
+  pgSchema: string;
+  /** `ARCHIVIST_BATCH_SIZE` (default 500): most entries read and inserted per transaction. */
+  batchSize: number;
+  /** `ARCHIVIST_RECLAIM_IDLE_MS` (default 30s): entries pending this long on a dead replica are reclaimed. */
+  reclaimIdleMs: number;
+  /** `ARCHIVIST_RETENTION`: e.g. `*=30d,telemetryEvents=7d/100000,coordIngest:dead=/50000` (default: keep everything). */
+  retention: RetentionPolicy;
+  /** `ARCHIVIST_RETENTION_INTERVAL` (default 5m). */
+  retentionIntervalMs: number;
+}
+
+const STREAM_KEY = `(?:\\*|(?:${SOURCE_STREAMS.join('|')})(?::dead)?)`;
+const RULE = `\\s*${STREAM_KEY}\\s*=\\s*(?:\\d+(?:\\.\\d+)?(?:ms|s|m|h|d)?)?\\s*(?:/\\s*\\d+\\s*)?`;
+/** Syntax of ARCHIVIST_RETENTION: comma-separated `<stream|*>=[<age>][/<rows>]`. */
+export const RETENTION_PATTERN = new RegExp(`^${RULE}(?:,${RULE})*$`);
+
+/** Parses ARCHIVIST_RETENTION; throws a RangeError naming the bad rule. */
+export function parseRetention(raw: string): RetentionPolicy {
+  const policy: RetentionPolicy = new Map();
+  if (!raw.trim()) return policy;
+  if (!RETENTION_PATTERN.test(raw)) {
+    throw new RangeError(
+      `expected comma-separated <stream>=<age>[/<rows>] rules, stream one of *, ${SOURCE_STREAMS.join(', ')} (optionally with :dead), age like 30d, rows a count`,
+    );
+  }
+  for (const part of raw.split(',')) {
+    const [key, spec] = part.split('=').map((s) => s.trim());
+    const [age, rows] = spec.split('/').map((s) => s.trim());
+    const rule: RetentionRule = {};
+    if (age) rule.maxAgeMs = parseDurationMs(age);
+    if (rows) rule.maxRows = Number(rows);
+    if (rule.maxAgeMs === undefined && rule.maxRows === undefined) throw new RangeError(`rule ${part.trim()} sets neither an age nor a row count`);
+    if (policy.has(key)) throw new RangeError(`stream ${key} has two rules`);
+    policy.set(key, rule);
+  }
+  return policy;
+}
+
+/** The rule that applies to one stream key, if any. */
+export function ruleFor(policy: RetentionPolicy, key: string): RetentionRule | undefined {
+  return policy.get(key) ?? policy.get('*');
+}
+
+/** Reads and validates the archivist's environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfig {
+  const reader = new EnvReader(env);
+  const base = baseConfig(reader, { service: SERVICE, defaultHttpPort: DEFAULT_HTTP_PORT });
+  const dataDir = resolve(reader.string('ARCHIVIST_DATA_DIR', './.coordbus-data/archive'));
+  const databaseUrl = reader.optionalString('DATABASE_URL')
+    ? reader.url('DATABASE_URL', '', ['postgres', 'postgresql'])
+    : undefined;
+  const pgSchema = reader.string('ARCHIVIST_PG_SCHEMA', 'public', {
+    pattern: /^[a-z_][a-z0-9_]{0,62}$/,
+    expected: 'a lower-case SQL identifier (letters, digits, _)',
+  });
+  const batchSize = reader.int('ARCHIVIST_BATCH_SIZE', 500, { min: 1, max: 5000 });
+  const reclaimIdleMs = reader.durationMs('ARCHIVIST_RECLAIM_IDLE_MS', 30_000, { minMs: 100 });
+  const retentionIntervalMs = reader.durationMs('ARCHIVIST_RETENTION_INTERVAL', 5 * 60_000, { minMs: 100 });
+  const rawRetention = reader.string('ARCHIVIST_RETENTION', '', {
+    pattern: RETENTION_PATTERN,
+    expected: `comma-separated <stream>=<age>[/<rows>] rules (stream: *, ${SOURCE_STREAMS.join(', ')}, optionally :dead; e.g. *=30d,telemetryEvents=7d/100000)`,
+  });
+  let retention: RetentionPolicy = new Map();
+  const problems: string[] = [];
+  try {
+    retention = parseRetention(rawRetention);
+  } catch (err) {
+    problems.push(`ARCHIVIST_RETENTION is invalid: ${(err as Error).message} (got ${JSON.stringify(rawRetention)})`);
+  }
+  try {
+    reader.finish();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError([...err.problems, ...problems]);
+    throw err;
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    ...base,
+    dataDir,
+    sqliteFile: join(dataDir, 'archive.sqlite'),
+    databaseUrl: databaseUrl || undefined,
+    pgSchema,
+    batchSize,
+    reclaimIdleMs,
+    retention,
+    retentionIntervalMs,
+  };
+}

@@ -1,0 +1,68 @@
+import { Controller } from '@nestjs/common';
+import { Payload } from '@nestjs/microservices';
+import { GROUPS } from '@coordbus/envelope';
+import { StreamBatch, StreamBatchHandler } from '@coordbus/redis-streams';
+import { ArchiveIngestService } from './archive-ingest.service';
+
+type Batch = StreamBatch<unknown>;
+const group = GROUPS.archivist;
+
+/**
+ * One batch handler per archived stream (Keyspace.archivedStreams): the transport decodes each
+ * entry with the stream's schema and dead-letters the invalid ones (which then reach us again,
+ * as dead letters, through the `:dead` handlers). A batch is acked only after its commit.
+ */
+@Controller()
+export class ArchiveIngestController {
+  constructor(private readonly ingest: ArchiveIngestService) {}
+
+  @StreamBatchHandler({ stream: 'coordIngest', group, schema: 'coordOp' })
+  coordIngest(@Payload() batch: Batch) {
+    return this.ingest.archive('coordIngest', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'coordEvents', group, schema: 'coordEvent' })
+  coordEvents(@Payload() batch: Batch) {
+    return this.ingest.archive('coordEvents', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'sentinelObservations', group, schema: 'observation' })
+  sentinelObservations(@Payload() batch: Batch) {
+    return this.ingest.archive('sentinelObservations', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'telemetryEvents', group, schema: 'telemetry' })
+  telemetryEvents(@Payload() batch: Batch) {
+    return this.ingest.archive('telemetryEvents', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'jobEvents', group, schema: 'jobEvent' })
+  jobEvents(@Payload() batch: Batch) {
+    return this.ingest.archive('jobEvents', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'coordIngest:dead', group, schema: 'deadLetter' })
+  coordIngestDead(@Payload() batch: Batch) {
+    return this.ingest.archive('coordIngest:dead', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'coordEvents:dead', group, schema: 'deadLetter' })
+  coordEventsDead(@Payload() batch: Batch) {
+    return this.ingest.archive('coordEvents:dead', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'sentinelObservations:dead', group, schema: 'deadLetter' })
+  sentinelObservationsDead(@Payload() batch: Batch) {
+    return this.ingest.archive('sentinelObservations:dead', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'telemetryEvents:dead', group, schema: 'deadLetter' })
+  telemetryEventsDead(@Payload() batch: Batch) {
+    return this.ingest.archive('telemetryEvents:dead', batch);
+  }
+
+  @StreamBatchHandler({ stream: 'jobEvents:dead', group, schema: 'deadLetter' })
+  jobEventsDead(@Payload() batch: Batch) {
+    return this.ingest.archive('jobEvents:dead', batch);
+  }
+}

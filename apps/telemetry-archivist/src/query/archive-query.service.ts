@@ -1,0 +1,232 @@
+import { BadRequestException, Inject, Injectable } from '@nestjs/common';
+import { ARCHIVE_STORE, ArchiveStore, EventFilter, StoredEvent } from '../store/archive-store';
+import { StreamRef, parseEntryId } from '../ingest/row-mapper';
+import { STREAM_REFS } from '../tokens';
+import { decodeCursor, encodeCursor } from './cursor';
+import { DEFAULT_PAGE, EpisodesQueryDto, EventsQueryDto, SessionsQueryDto } from './query.dto';
+
+/** One archived entry as the API returns it. */
+export interface EventView {
+  /** Stream key: `coordIngest`, `telemetryEvents:dead`, ... */
+  stream: string;
+  /** Stream entry id. */
+  id: string;
+  /** Event time (the payload's ts, else the entry's). */
+  ts: string;
+  type: string | null;
+  v: number | null;
+  kind: string | null;
+  session: string | null;
+  resource: string | null;
+  level: string | null;
+  status: string | null;
+  source: string | null;
+  archived_at: string;
+  /** The entry's payload (the envelope, event, dead letter...). */
+  data: unknown;
+}
+
+export interface SessionView {
+  session: string;
+  state: 'active' | 'ended';
+  first_seen: string;
+  last_seen: string;
+  events: number;
+  registered_at: string | null;
+  ended_at: string | null;
+  /** `explicit` (coord dereg), `ttl-expired` (sentinel cull) or what the caller gave; null while active. */
+  end_reason: string | null;
+  role: string | null;
+  task: string | null;
+}
+
+export interface EpisodeView {
+  id: string;
+  ts: string;
+  source: string | null;
+  event: string | null;
+  status: string | null;
+  duration_ms: number | null;
+  detail: unknown;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const list = (raw?: string) => (raw === undefined ? undefined : raw.split(',').map((s) => s.trim()));
+
+function parseData(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Reads the archive for the HTTP API: filters, keyset pagination, sessions, telemetry episodes. */
+@Injectable()
+export class ArchiveQueryService {
+  private readonly byKey: Map<string, StreamRef>;
+  private readonly byName: Map<string, StreamRef>;
+
+  constructor(
+    @Inject(ARCHIVE_STORE) private readonly store: ArchiveStore,
+    @Inject(STREAM_REFS) refs: StreamRef[],
+  ) {
+    this.byKey = new Map(refs.map((r) => [r.key, r]));
+    this.byName = new Map(refs.map((r) => [r.name, r]));
+  }
+
+  private streamName(key: string): string {
+    const ref = this.byKey.get(key);
+    if (!ref) throw new BadRequestException(`unknown stream ${key}`);
+    return ref.name;
+  }
+
+  private timeBounds(since?: string, until?: string): { sinceMs?: number; untilMs?: number } {
+    const sinceMs = since === undefined ? undefined : Date.parse(since);
+    const untilMs = until === undefined ? undefined : Date.parse(until);
+    if (sinceMs !== undefined && untilMs !== undefined && sinceMs > untilMs) {
+      throw new BadRequestException('since must not be after until');
+    }
+    return { sinceMs, untilMs };
+  }
+
+  /** Runs a filter one page at a time; the next cursor is set only when more rows exist. */
+  private async page(filter: Omit<EventFilter, 'limit' | 'after'>, cursor: string | undefined, limit: number) {
+    const order = filter.order ?? 'asc';
+    let after;
+    if (cursor !== undefined) {
+      try {
+        after = decodeCursor(cursor);
+      } catch (err) {
+        throw new BadRequestException((err as Error).message);
+      }
+      if (after.order !== order) throw new BadRequestException(`cursor was made for order=${after.order}`);
+    }
+    const rows = await this.store.queryEvents({ ...filter, order, after, limit: limit + 1 });
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
+    const next = more && last ? encodeCursor({ entryMs: last.entryMs, entrySeq: last.entrySeq, stream: last.stream, order }) : null;
+    return { rows: page, next_cursor: next };
+  }
+
+  view(row: StoredEvent): EventView {
+    return {
+      stream: this.byName.get(row.stream)?.key ?? row.stream,
+      id: row.entryId,
+      ts: iso(row.tsMs),
+      type: row.type,
+      v: row.version,
+      kind: row.kind,
+      session: row.session,
+      resource: row.resource,
+      level: row.level,
+      status: row.status,
+      source: row.source,
+      archived_at: iso(row.archivedMs),
+      data: parseData(row.data),
+    };
+  }
+
+  async events(q: EventsQueryDto): Promise<{ events: EventView[]; next_cursor: string | null }> {
+    if (q.kind !== undefined && q.op !== undefined) throw new BadRequestException('give kind or op, not both');
+    let untilEntry;
+    if (q.until_id !== undefined) {
+      const parts = parseEntryId(q.until_id);
+      if (!parts || !Number.isSafeInteger(parts.ms) || !Number.isSafeInteger(parts.seq)) {
+        throw new BadRequestException('until_id must be a stream entry id like 1700000000000-0');
+      }
+      untilEntry = parts;
+    }
+    const { rows, next_cursor } = await this.page(
+      {
+        streams: list(q.stream)?.map((k) => this.streamName(k)),
+        kinds: list(q.kind ?? q.op),
+        sessions: q.session === undefined ? undefined : [q.session],
+        resource: q.resource,
+        level: q.level,
+        statuses: list(q.status),
+        source: q.source,
+        ...this.timeBounds(q.since, q.until),
+        untilEntry,
+        order: q.order,
+      },
+      q.cursor,
+      q.limit ?? DEFAULT_PAGE,
+    );
+    return { events: rows.map((r) => this.view(r)), next_cursor };
+  }
+
+  async sessions(q: SessionsQueryDto): Promise<{ sessions: SessionView[] }> {
+    const stream = this.streamName('coordEvents');
+    const { sinceMs } = this.timeBounds(q.since);
+    const aggregates = await this.store.sessionAggregates({ stream, sinceMs, state: q.state, limit: q.limit ?? DEFAULT_PAGE });
+    if (!aggregates.length) return { sessions: [] };
+    // The latest register (role, task) and dereg (reason) of each session, newest first.
+    const details = await this.store.queryEvents({
+      streams: [stream],
+      kinds: ['session.register', 'session.dereg'],
+      sessions: aggregates.map((a) => a.session),
+      order: 'desc',
+      limit: 10_000,
+    });
+    const latest = new Map<string, Record<string, unknown>>();
+    for (const d of details) {
+      const k = `${d.session}\u0000${d.kind}`;
+      if (latest.has(k)) continue;
+      const data = parseData(d.data);
+      const payload = typeof data === 'object' && data !== null ? (data as { payload?: unknown }).payload : undefined;
+      latest.set(k, typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : {});
+    }
+    const text = (v: unknown) => (typeof v === 'string' ? v : null);
+    return {
+      sessions: aggregates.map((a) => {
+        const ended = a.deregisteredMs !== null && (a.registeredMs === null || a.deregisteredMs >= a.registeredMs);
+        const reg = latest.get(`${a.session}\u0000session.register`);
+        const dereg = latest.get(`${a.session}\u0000session.dereg`);
+        return {
+          session: a.session,
+          state: ended ? 'ended' : 'active',
+          first_seen: iso(a.firstMs),
+          last_seen: iso(a.lastMs),
+          events: a.events,
+          registered_at: a.registeredMs === null ? null : iso(a.registeredMs),
+          ended_at: ended ? iso(a.deregisteredMs as number) : null,
+          end_reason: ended ? (text(dereg?.reason) ?? 'unknown') : null,
+          role: text(reg?.role),
+          task: text(reg?.task),
+        };
+      }),
+    };
+  }
+
+  async episodes(q: EpisodesQueryDto): Promise<{ episodes: EpisodeView[]; next_cursor: string | null }> {
+    const { rows, next_cursor } = await this.page(
+      {
+        streams: [this.streamName('telemetryEvents')],
+        kinds: q.event === undefined ? undefined : [q.event],
+        source: q.source,
+        statuses: list(q.status) ?? ['stall', 'degraded'],
+        ...this.timeBounds(q.since, q.until),
+        order: q.order,
+      },
+      q.cursor,
+      q.limit ?? DEFAULT_PAGE,
+    );
+    return {
+      episodes: rows.map((r) => {
+        const d = parseData(r.data) as Record<string, unknown>;
+        return {
+          id: r.entryId,
+          ts: iso(r.tsMs),
+          source: r.source,
+          event: r.kind,
+          status: r.status,
+          duration_ms: typeof d?.duration_ms === 'number' ? d.duration_ms : null,
+          detail: d?.detail ?? null,
+        };
+      }),
+      next_cursor,
+    };
+  }
+}

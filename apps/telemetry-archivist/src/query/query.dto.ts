@@ -1,0 +1,64 @@
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { LEVELS, TELEMETRY_STATUSES } from '@coordbus/envelope';
+import { SOURCE_STREAMS } from '../ingest/row-mapper';
+
+export const MAX_PAGE = 1000;
+export const DEFAULT_PAGE = 100;
+
+const STREAM_KEY = `(?:${SOURCE_STREAMS.join('|')})(?::dead)?`;
+const STREAM_LIST = new RegExp(`^${STREAM_KEY}(?:,${STREAM_KEY})*$`);
+const LIST = /^[^,]+(,[^,]+)*$/;
+const ISO = { strict: true, strictSeparator: true };
+
+/** Query of `GET /v1/events`. Lists are comma-separated. */
+export class EventsQueryDto {
+  /** Stream keys: coordIngest, coordEvents, sentinelObservations, telemetryEvents, jobEvents, each optionally with :dead. */
+  @IsOptional()
+  @Matches(STREAM_LIST, {
+    message: `stream must be a comma-separated list of ${SOURCE_STREAMS.join(', ')} (each optionally with :dead)`,
+  })
+  stream?: string;
+
+  /** coord op, coord event tx_kind, observation kind, telemetry event, job status or dead-letter error code. */
+  @IsOptional() @Matches(LIST, { message: 'kind must be a comma-separated list of names' }) @MaxLength(2000) kind?: string;
+  /** Alias of kind (the coord op name). */
+  @IsOptional() @Matches(LIST, { message: 'op must be a comma-separated list of names' }) @MaxLength(2000) op?: string;
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) session?: string;
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(1000) resource?: string;
+  @IsOptional() @IsIn(LEVELS) level?: string;
+  @IsOptional() @Matches(LIST, { message: 'status must be a comma-separated list' }) @MaxLength(500) status?: string;
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) source?: string;
+  /** Event time lower bound (inclusive), RFC 3339. */
+  @IsOptional() @IsISO8601(ISO, { message: 'since must be an RFC 3339 timestamp' }) since?: string;
+  /** Event time upper bound (inclusive), RFC 3339. */
+  @IsOptional() @IsISO8601(ISO, { message: 'until must be an RFC 3339 timestamp' }) until?: string;
+  /** Only entries whose stream entry id is <= this id (the replay seam). */
+  @IsOptional() @Matches(/^\d{1,15}-\d{1,15}$/, { message: 'until_id must be a stream entry id like 1700000000000-0' }) until_id?: string;
+  @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
+  @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE) limit?: number;
+}
+
+export class SessionsQueryDto {
+  @IsOptional() @IsIn(['active', 'ended']) state?: 'active' | 'ended';
+  /** Only sessions last seen at or after this time. */
+  @IsOptional() @IsISO8601(ISO, { message: 'since must be an RFC 3339 timestamp' }) since?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE) limit?: number;
+}
+
+export class EpisodesQueryDto {
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) source?: string;
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) event?: string;
+  /** Default stall,degraded: the coalesced episodes, not the ok samples. */
+  @IsOptional()
+  @Matches(new RegExp(`^(${TELEMETRY_STATUSES.join('|')})(,(${TELEMETRY_STATUSES.join('|')}))*$`), {
+    message: `status must be a comma-separated list of ${TELEMETRY_STATUSES.join(', ')}`,
+  })
+  status?: string;
+  @IsOptional() @IsISO8601(ISO, { message: 'since must be an RFC 3339 timestamp' }) since?: string;
+  @IsOptional() @IsISO8601(ISO, { message: 'until must be an RFC 3339 timestamp' }) until?: string;
+  @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
+  @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE) limit?: number;
+}

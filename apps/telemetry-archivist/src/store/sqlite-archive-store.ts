@@ -1,0 +1,144 @@
+import Database from 'better-sqlite3';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  ArchiveRow,
+  ArchiveStats,
+  ArchiveStore,
+  EventFilter,
+  INSERT_COLUMNS,
+  RetentionRule,
+  SessionAggregate,
+  SessionQuery,
+  StoredEvent,
+  rowValues,
+} from './archive-store';
+import { MIGRATIONS, pendingMigrations } from './migrations';
+import { buildEventQuery, buildSessionQuery, toAggregate, toStoredEvent } from './sql';
+
+/** Rows deleted per statement by retention, so one pass never holds the write lock for long. */
+const DELETE_CHUNK = 5000;
+
+/**
+ * The embedded archive: one SQLite file (WAL) under the data directory. The directory is
+ * created 0700 and the file 0600 because the archive holds every session's activity.
+ * better-sqlite3 is synchronous; a batch of a few thousand rows commits in milliseconds.
+ */
+export class SqliteArchiveStore implements ArchiveStore {
+  readonly kind = 'sqlite' as const;
+  private db?: Database.Database;
+  private insertStmt?: Database.Statement;
+  private insertMany?: (rows: readonly ArchiveRow[], archivedMs: number) => number;
+
+  constructor(readonly file: string) {}
+
+  async open(): Promise<void> {
+    const dir = dirname(this.file);
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    // Create the file ourselves so it is 0600 from the first byte (the WAL and SHM files copy its mode).
+    if (!existsSync(this.file)) closeSync(openSync(this.file, 'a', 0o600));
+    chmodSync(this.file, 0o600);
+    const db = new Database(this.file);
+    this.db = db;
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash can lose the last commits.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    this.migrate(db);
+    this.insertStmt = db.prepare(
+      `INSERT INTO events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
+    );
+    const stmt = this.insertStmt;
+    this.insertMany = db.transaction((rows: readonly ArchiveRow[], archivedMs: number) => {
+      let inserted = 0;
+      for (const row of rows) inserted += stmt.run(rowValues(row, archivedMs)).changes;
+      return inserted;
+    });
+  }
+
+  private migrate(db: Database.Database): void {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms INTEGER NOT NULL)');
+    // IMMEDIATE takes the write lock first, so two processes opening one file never both migrate.
+    const run = db.transaction(() => {
+      const pending = pendingMigrations(this.currentVersion(db), this.file, MIGRATIONS);
+      const record = db.prepare('INSERT INTO schema_migrations (version, description, applied_ms) VALUES (?, ?, ?)');
+      for (const m of pending) {
+        for (const stmt of m.sqlite) db.exec(stmt);
+        record.run(m.version, m.description, Date.now());
+      }
+    });
+    run.immediate();
+  }
+
+  private currentVersion(db: Database.Database): number {
+    const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+    return row.v ?? 0;
+  }
+
+  private get handle(): Database.Database {
+    if (!this.db) throw new Error('SqliteArchiveStore is not open');
+    return this.db;
+  }
+
+  async insertBatch(rows: readonly ArchiveRow[]): Promise<number> {
+    if (!rows.length) return 0;
+    if (!this.insertMany) throw new Error('SqliteArchiveStore is not open');
+    return this.insertMany(rows, Date.now());
+  }
+
+  async queryEvents(filter: EventFilter): Promise<StoredEvent[]> {
+    const { sql, params } = buildEventQuery(filter, 'sqlite');
+    return (this.handle.prepare(sql).all(...params) as Record<string, unknown>[]).map(toStoredEvent);
+  }
+
+  async sessionAggregates(query: SessionQuery): Promise<SessionAggregate[]> {
+    const { sql, params } = buildSessionQuery(query, 'sqlite');
+    return (this.handle.prepare(sql).all(...params) as Record<string, unknown>[]).map(toAggregate);
+  }
+
+  async applyRetention(stream: string, rule: RetentionRule, nowMs: number): Promise<number> {
+    const db = this.handle;
+    let deleted = 0;
+    const chunked = (where: string, params: unknown[]) => {
+      const stmt = db.prepare(
+        `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE stream = ? AND ${where} LIMIT ${DELETE_CHUNK})`,
+      );
+      for (;;) {
+        const n = stmt.run(stream, ...params).changes;
+        deleted += n;
+        if (n < DELETE_CHUNK) break;
+      }
+    };
+    if (rule.maxAgeMs !== undefined) chunked('entry_ms < ?', [nowMs - rule.maxAgeMs]);
+    if (rule.maxRows !== undefined) {
+      const cutoff = db
+        .prepare('SELECT entry_ms, entry_seq FROM events WHERE stream = ? ORDER BY entry_ms DESC, entry_seq DESC LIMIT 1 OFFSET ?')
+        .get(stream, rule.maxRows) as { entry_ms: number; entry_seq: number } | undefined;
+      if (cutoff) chunked('(entry_ms, entry_seq) <= (?, ?)', [cutoff.entry_ms, cutoff.entry_seq]);
+    }
+    return deleted;
+  }
+
+  async stats(): Promise<ArchiveStats> {
+    const rows = this.handle.prepare('SELECT stream, COUNT(*) AS n FROM events GROUP BY stream').all() as {
+      stream: string;
+      n: number;
+    }[];
+    let sizeBytes = 0;
+    for (const f of [this.file, `${this.file}-wal`, `${this.file}-shm`]) {
+      if (existsSync(f)) sizeBytes += statSync(f).size;
+    }
+    return { sizeBytes, rowsByStream: Object.fromEntries(rows.map((r) => [r.stream, Number(r.n)])) };
+  }
+
+  async schemaVersion(): Promise<number> {
+    return this.currentVersion(this.handle);
+  }
+
+  async close(): Promise<void> {
+    this.db?.close();
+    this.db = undefined;
+    this.insertMany = undefined;
+  }
+}
