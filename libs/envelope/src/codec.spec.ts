@@ -1,4 +1,11 @@
-import { EnvelopeCodec, InvalidError, SchemaMismatchError, Schemas, TooLargeError, newUlid } from '@coordbus/envelope';
+import {
+  EnvelopeCodec,
+  InvalidError,
+  SchemaMismatchError,
+  Schemas,
+  TooLargeError,
+  newUlid,
+} from '@coordbus/envelope';
 
 const codec = new EnvelopeCodec();
 
@@ -11,7 +18,15 @@ const coordOp = () => ({
   pid: 12345,
   target: 'coord::register',
   msg: 'coord.register start',
-  fields: { op: 'register', session: 's1', resource: '', peer: '', duration_ms: 0, phase: 'pre' as const, exit_code: 0 },
+  fields: {
+    op: 'register',
+    session: 's1',
+    resource: '',
+    peer: '',
+    duration_ms: 0,
+    phase: 'pre' as const,
+    exit_code: 0,
+  },
 });
 
 describe('EnvelopeCodec', () => {
@@ -29,7 +44,10 @@ describe('EnvelopeCodec', () => {
       throw new Error('expected InvalidError');
     } catch (err) {
       expect(err).toBeInstanceOf(InvalidError);
-      expect((err as InvalidError).paths.map((p) => p.split(':')[0]).sort()).toEqual(['fields.phase', 'level']);
+      expect((err as InvalidError).paths.map((p) => p.split(':')[0]).sort()).toEqual([
+        'fields.phase',
+        'level',
+      ]);
     }
   });
 
@@ -40,13 +58,21 @@ describe('EnvelopeCodec', () => {
 
   it('refuses an entry over the size limit', () => {
     const small = new EnvelopeCodec({ maxBytes: 200 });
-    expect(() => small.encode(Schemas.coordOp, { ...coordOp(), msg: 'x'.repeat(300) })).toThrow(TooLargeError);
+    expect(() => small.encode(Schemas.coordOp, { ...coordOp(), msg: 'x'.repeat(300) })).toThrow(
+      TooLargeError,
+    );
   });
 
   it('validates a coord event payload by its kind', () => {
     const event = {
-      tx_id: newUlid(), tx_kind: 'dispatch.issue', ts: '2026-04-07T21:13:45.123Z', ingress_ts: null,
-      source: 'coord', session_id: 's1', resource: null, payload: { order_id: 'o1', assignee: 's2' },
+      tx_id: newUlid(),
+      tx_kind: 'dispatch.issue',
+      ts: '2026-04-07T21:13:45.123Z',
+      ingress_ts: null,
+      source: 'coord',
+      session_id: 's1',
+      resource: null,
+      payload: { order_id: 'o1', assignee: 's2' },
     };
     expect(() => codec.validate(Schemas.coordEvent, event)).toThrow(/payload\.ticket/);
   });

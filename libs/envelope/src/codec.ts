@@ -23,8 +23,11 @@ export interface Schema<T> {
 }
 
 function checkCoordEventPayload(event: CoordEvent): string[] {
+  // Own keys only: `tx_kind` may be anything here (e.g. `constructor`) when the envelope is invalid.
+  if (!Object.prototype.hasOwnProperty.call(PAYLOAD_CLASSES, event.tx_kind)) return [];
   const cls = PAYLOAD_CLASSES[event.tx_kind as TxKind];
-  if (!cls || typeof event.payload !== 'object' || event.payload === null) return [];
+  // A non-object payload is already reported by the DTO's IsObject.
+  if (typeof event.payload !== 'object' || event.payload === null || Array.isArray(event.payload)) return [];
   const payload = plainToInstance(cls as new () => object, event.payload);
   const paths = flatten(validateSync(payload, VALIDATOR_OPTIONS), 'payload');
   if (!paths.length) (event as { payload: unknown }).payload = payload;
@@ -34,16 +37,28 @@ function checkCoordEventPayload(event: CoordEvent): string[] {
 /** Every schema coordbus puts on a stream. */
 export const Schemas = {
   coordOp: { name: 'coord-op', major: 0, cls: CoordOpEnvelope } as Schema<CoordOpEnvelope>,
-  coordEvent: { name: 'coord-event', major: 1, cls: CoordEvent, check: checkCoordEventPayload } as Schema<CoordEvent>,
+  coordEvent: {
+    name: 'coord-event',
+    major: 1,
+    cls: CoordEvent,
+    check: checkCoordEventPayload,
+  } as Schema<CoordEvent>,
   jobLog: { name: 'job-log', major: 1, cls: JobLogRecord } as Schema<JobLogRecord>,
   jobEvent: { name: 'job-event', major: 1, cls: JobEvent } as Schema<JobEvent>,
   telemetry: { name: 'telemetry', major: 1, cls: TelemetryEvent } as Schema<TelemetryEvent>,
   observation: { name: 'observation', major: 1, cls: SentinelObservation } as Schema<SentinelObservation>,
-  deadLetter: { name: 'dead-letter', major: 1, cls: DeadLetterEntry, maxBytes: 1024 * 1024 } as Schema<DeadLetterEntry>,
+  deadLetter: {
+    name: 'dead-letter',
+    major: 1,
+    cls: DeadLetterEntry,
+    maxBytes: 1024 * 1024,
+  } as Schema<DeadLetterEntry>,
 } as const;
 
 export type SchemaKey = keyof typeof Schemas;
-const BY_NAME = new Map<string, Schema<unknown>>(Object.values(Schemas).map((s) => [s.name, s as Schema<unknown>]));
+const BY_NAME = new Map<string, Schema<unknown>>(
+  Object.values(Schemas).map((s) => [s.name, s as Schema<unknown>]),
+);
 
 /** Looks a schema up by its wire name (the `type` field of an entry). */
 export function schemaByName(name: string): Schema<unknown> | undefined {
@@ -104,6 +119,15 @@ export class EnvelopeCodec {
     }
   }
 
+  /**
+   * The size limit for `schema`: the codec's, or the schema's own when larger. A schema's limit
+   * only ever raises it (dead letters wrap a whole original entry, so they must fit whatever the
+   * configured limit lets through).
+   */
+  limitFor(schema: Pick<Schema<unknown>, 'maxBytes'>): number {
+    return Math.max(schema.maxBytes ?? 0, this.maxBytes);
+  }
+
   /** Validates a plain object against a schema, returning the DTO instance. */
   validate<T>(schema: Schema<T>, value: unknown): T {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -111,17 +135,28 @@ export class EnvelopeCodec {
     }
     const instance = plainToInstance(schema.cls, value) as T;
     const paths = flatten(validateSync(instance as object, VALIDATOR_OPTIONS));
-    if (!paths.length && schema.check) paths.push(...schema.check(instance));
+    // Schema checks run even when a decorator failed, so every failing path is named at once.
+    if (schema.check) paths.push(...schema.check(instance));
     if (paths.length) throw new InvalidError(`invalid ${schema.name}`, paths);
     return instance;
   }
 
-  /** Validates (unless `validate: false`) and encodes to flat stream-entry fields. */
+  /**
+   * Validates (unless `validate: false`) and encodes to flat stream-entry fields. What goes on the
+   * wire is the validated DTO, so properties the schema does not know are dropped here already.
+   */
   encode<T>(schema: Schema<T>, value: T, options: { validate?: boolean } = {}): string[] {
-    if (options.validate !== false) this.validate(schema, value);
-    const fields = [ENTRY_FIELDS.type, schema.name, ENTRY_FIELDS.version, String(schema.major), ENTRY_FIELDS.data, JSON.stringify(value)];
+    const data = options.validate !== false ? this.validate(schema, value) : value;
+    const fields = [
+      ENTRY_FIELDS.type,
+      schema.name,
+      ENTRY_FIELDS.version,
+      String(schema.major),
+      ENTRY_FIELDS.data,
+      JSON.stringify(data),
+    ];
     const size = entrySize(fieldsToRecord(fields));
-    const limit = schema.maxBytes ?? this.maxBytes;
+    const limit = this.limitFor(schema);
     if (size > limit) throw new TooLargeError(size, limit);
     return fields;
   }
@@ -130,7 +165,7 @@ export class EnvelopeCodec {
   decode<T>(schema: Schema<T>, fields: EntryFields): T {
     const record = fieldsToRecord(fields);
     const size = entrySize(record);
-    const limit = schema.maxBytes ?? this.maxBytes;
+    const limit = this.limitFor(schema);
     if (size > limit) throw new TooLargeError(size, limit);
     const type = record[ENTRY_FIELDS.type];
     if (type !== undefined && type !== schema.name) {
@@ -138,9 +173,11 @@ export class EnvelopeCodec {
     }
     const rawVersion = record[ENTRY_FIELDS.version];
     if (rawVersion !== undefined) {
-      const version = Number(rawVersion);
-      if (!Number.isInteger(version) || version < 0) {
-        throw new InvalidError(`invalid ${schema.name} entry`, [`v: ${JSON.stringify(rawVersion)} is not a version`]);
+      const version = /^\d+$/.test(rawVersion) ? Number(rawVersion) : NaN;
+      if (!Number.isSafeInteger(version)) {
+        throw new InvalidError(`invalid ${schema.name} entry`, [
+          `v: ${JSON.stringify(rawVersion)} is not a version`,
+        ]);
       }
       if (version > schema.major) throw new SchemaMismatchError(schema.name, version, schema.major);
     }

@@ -1,7 +1,10 @@
 import { monotonicFactory } from 'ulid';
 
-/** Crockford base32 ULID: 26 characters, 48-bit time then 80 bits of randomness. */
-export const ULID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+/**
+ * Crockford base32 ULID: 26 characters, 48-bit time then 80 bits of randomness. The first
+ * character is at most `7`: anything above overflows the 128 bits (the ULID spec rejects it).
+ */
+export const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 
 export type UlidFactory = (seedTime?: number) => string;
 

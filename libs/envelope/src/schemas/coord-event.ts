@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
-import { IsIn, IsISO8601, IsObject, IsOptional, IsString, Matches, MinLength, ValidateIf } from 'class-validator';
+import { IsIn, IsObject, IsOptional, IsString, Matches, MinLength, ValidateIf } from 'class-validator';
 import { ULID_PATTERN } from '../ulid';
-import { IsJsonValue, IsNullableString, ISO_OPTIONS } from './common';
+import { IsJsonValue, IsNullableString, IsTimestamp } from './common';
 
 export const TX_KINDS = [
   'session.register',
@@ -22,7 +22,7 @@ export class SessionRegisterPayload {
 
 /** Only emitted when something changed (phase, or liveness after a gap). */
 export class SessionHeartbeatPayload {
-  @IsISO8601(ISO_OPTIONS) last_heartbeat!: string;
+  @IsTimestamp() last_heartbeat!: string;
   @IsNullableString() phase!: string | null;
 }
 
@@ -34,7 +34,7 @@ export class SessionDeregPayload {
 export class LockAcquirePayload {
   @IsString() @MinLength(1) resource!: string;
   @IsString() @MinLength(1) owner_session!: string;
-  @IsOptional() @IsISO8601(ISO_OPTIONS) expires_at?: string;
+  @IsOptional() @IsTimestamp() expires_at?: string;
   @IsOptional() @IsString() reason?: string;
 }
 
@@ -89,8 +89,8 @@ export interface PayloadByKind {
 export class CoordEvent<K extends TxKind = TxKind> {
   @Matches(ULID_PATTERN, { message: 'tx_id must be a ULID' }) tx_id!: string;
   @IsIn(TX_KINDS) tx_kind!: K;
-  @IsISO8601(ISO_OPTIONS) ts!: string;
-  @ValidateIf((_o, v) => v !== null) @IsISO8601(ISO_OPTIONS) ingress_ts!: string | null;
+  @IsTimestamp() ts!: string;
+  @ValidateIf((_o, v) => v !== null) @IsTimestamp() ingress_ts!: string | null;
   @IsString() @MinLength(1) source!: string;
   @IsNullableString() session_id!: string | null;
   @IsNullableString() resource!: string | null;

@@ -1,7 +1,17 @@
 import { Type } from 'class-transformer';
-import { Equals, IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsString, Min, MinLength, ValidateNested } from 'class-validator';
+import {
+  Equals,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsString,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
 import { LEVELS, Level } from '../names';
-import { ISO_OPTIONS } from './common';
+import { IsTimestamp } from './common';
 
 export const PHASES = ['pre', 'post'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -23,7 +33,7 @@ export class CoordOpFields {
  */
 export class CoordOpEnvelope {
   @Equals(0) v!: 0;
-  @IsISO8601(ISO_OPTIONS) ts!: string;
+  @IsTimestamp() ts!: string;
   @IsString() @MinLength(1) service!: string;
   @IsString() host!: string;
   @IsIn(LEVELS) level!: Level;

@@ -1,11 +1,11 @@
-import { IsIn, IsInt, IsISO8601, IsObject, IsString, Min, MinLength } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsString, Min, MinLength } from 'class-validator';
 import { ErrorCode } from '../errors';
-import { ISO_OPTIONS } from './common';
+import { IsStringRecord, IsTimestamp } from './common';
 
 /** An entry a consumer could not handle, kept with why, on `<stream>:dead`. */
 export class DeadLetterEntry {
   /** The entry's original fields, untouched. */
-  @IsObject() fields!: Record<string, string>;
+  @IsObject() @IsStringRecord() fields!: Record<string, string>;
   @IsString() @MinLength(1) source_stream!: string;
   @IsString() @MinLength(1) entry_id!: string;
   @IsString() @MinLength(1) reason!: string;
@@ -13,5 +13,5 @@ export class DeadLetterEntry {
   @IsInt() @Min(0) delivery_count!: number;
   @IsString() group!: string;
   @IsString() consumer!: string;
-  @IsISO8601(ISO_OPTIONS) ts!: string;
+  @IsTimestamp() ts!: string;
 }

@@ -1,5 +1,5 @@
-import { IsArray, IsIn, IsInt, IsISO8601, IsOptional, IsString, Min, MinLength, ValidateIf } from 'class-validator';
-import { IsNullableString, ISO_OPTIONS } from './common';
+import { IsArray, IsIn, IsInt, IsOptional, IsString, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsNullableString, IsTimestamp } from './common';
 
 export const JOB_STATUSES = [
   'queued',
@@ -36,10 +36,14 @@ export type JobLogKind = (typeof JOB_LOG_KINDS)[number];
  */
 export class JobLogRecord {
   @IsInt() @Min(1) seq!: number;
-  @IsISO8601(ISO_OPTIONS) ts!: string;
+  @IsTimestamp() ts!: string;
   @IsIn(JOB_LOG_KINDS) kind!: JobLogKind;
-  @ValidateIf((o: JobLogRecord) => o.kind !== 'status') @IsString() line?: string;
-  @ValidateIf((o: JobLogRecord) => o.kind === 'status') @IsIn(JOB_STATUSES) status?: JobStatus;
+  // Required by its kind; when present on the other kind it must still be well-typed, since the
+  // whitelist keeps it and a consumer would otherwise read a bogus value.
+  @ValidateIf((o: JobLogRecord) => o.kind !== 'status' || o.line !== undefined) @IsString() line?: string;
+  @ValidateIf((o: JobLogRecord) => o.kind === 'status' || o.status !== undefined)
+  @IsIn(JOB_STATUSES)
+  status?: JobStatus;
   @IsOptional() @IsInt() exit_code?: number | null;
   @IsOptional() @IsNullableString() signal?: string | null;
   @IsOptional() @IsString() reason?: string;
@@ -58,5 +62,5 @@ export class JobEvent {
   @IsNullableString() signal!: string | null;
   @IsOptional() @IsString() reason?: string;
   @IsString() host!: string;
-  @IsISO8601(ISO_OPTIONS) ts!: string;
+  @IsTimestamp() ts!: string;
 }

@@ -1,11 +1,11 @@
-import { IsIn, IsISO8601, IsString, Matches, MinLength } from 'class-validator';
+import { IsIn, IsString, Matches, MinLength } from 'class-validator';
 import { ULID_PATTERN } from '../ulid';
 import { TX_KINDS, TxKind } from './coord-event';
-import { IsNullableString, ISO_OPTIONS } from './common';
+import { IsNullableString, IsTimestamp } from './common';
 
 /** What the sentinel saw: one per handled coord event, with a one-line human summary. */
 export class SentinelObservation {
-  @IsISO8601(ISO_OPTIONS) ts!: string;
+  @IsTimestamp() ts!: string;
   @IsNullableString() session_id!: string | null;
   @IsIn(TX_KINDS) kind!: TxKind;
   @IsNullableString() resource!: string | null;

@@ -1,5 +1,5 @@
-import { IsIn, IsISO8601, IsNumber, IsObject, IsString, Min, MinLength } from 'class-validator';
-import { ISO_OPTIONS } from './common';
+import { IsIn, IsNumber, IsObject, IsString, Min, MinLength } from 'class-validator';
+import { IsTimestamp } from './common';
 
 export const TELEMETRY_STATUSES = ['ok', 'degraded', 'stall'] as const;
 export type TelemetryStatus = (typeof TELEMETRY_STATUSES)[number];
@@ -14,5 +14,5 @@ export class TelemetryEvent {
   @IsIn(TELEMETRY_STATUSES) status!: TelemetryStatus;
   @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) duration_ms!: number;
   @IsObject() detail!: Record<string, unknown>;
-  @IsISO8601(ISO_OPTIONS) ts!: string;
+  @IsTimestamp() ts!: string;
 }
