@@ -1,0 +1,375 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { CoordbusError, EXIT_CODES, InvalidError, keyspaceFromEnv, NotFoundError } from '@coordbus/envelope';
+import {
+  buildEnvelope,
+  CoordStore,
+  FanoutPublisher,
+  FileMirror,
+  opContext,
+  resolveSessionId,
+  RespClient,
+  sessionTtlMs,
+  type OpContext,
+} from '@coordbus/coord';
+import { parseArgs, seconds, UsageError } from './args';
+
+/** Where a coord run writes; the CLI passes process streams, tests pass buffers. */
+export interface CoordIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export const COORD_USAGE = `usage: coord <op> [args] [--json]
+
+ops:
+  register [--task T] [--role R] [--blob JSON]   register this session (idempotent on host+pid+session)
+  heartbeat [--phase P] [--ensure]               advance last_heartbeat (--ensure: register when missing)
+  dereg [--reason R]                             deregister; releases this session's locks
+  peers [--live]                                 list sessions (only live ones with --live)
+  lock <resource> [--ttl S] [--reason R]         take a lock (held by another: exit 3, owner named)
+  unlock <resource>                              release your lock (another's: exit 3; none: exit 4)
+  steal <resource> [--force] [--reason R]        take a lock whose owner is not live (--force: even if live)
+  send <peer> <body> [--kind K] [--subject S]    put a message in a peer's inbox
+  recv [--drain] [--follow] [--timeout S]        read your inbox (JSON array; --drain/--follow take)
+  dispatch <assignee> --ticket T [--order-id ID] issue a work order
+  locks                                          list held locks
+  status                                         your session, locks, inbox depth, peer counts
+
+exit codes: 0 ok, 1 internal, 2 usage, 3 conflict, 4 not found, 5 redis unavailable, 7 invalid input
+env: REDIS_URL (redis://127.0.0.1:6379), COORDBUS_NAMESPACE, COORD_SESSION_ID > CLAUDE_SESSION_ID,
+     COORD_SESSION_TTL (300 s), COORD_ROOT (file mirror), COORD_PID (default: parent pid),
+     COORD_REDIS_TIMEOUT (2 s), LOGS_COORD_DISABLED=1, LOGS_COORD_REDIS_TIMEOUT (0.25 s)
+`;
+
+const SPECS: Record<string, { bool?: string[]; value?: string[]; min: number; max: number; usage: string }> =
+  {
+    register: {
+      value: ['task', 'role', 'blob'],
+      min: 0,
+      max: 0,
+      usage: 'register [--task T] [--role R] [--blob JSON]',
+    },
+    heartbeat: {
+      value: ['phase'],
+      bool: ['ensure'],
+      min: 0,
+      max: 0,
+      usage: 'heartbeat [--phase P] [--ensure]',
+    },
+    dereg: { value: ['reason'], min: 0, max: 0, usage: 'dereg [--reason R]' },
+    peers: { bool: ['live'], min: 0, max: 0, usage: 'peers [--live]' },
+    lock: { value: ['ttl', 'reason'], min: 1, max: 1, usage: 'lock <resource> [--ttl S] [--reason R]' },
+    unlock: { min: 1, max: 1, usage: 'unlock <resource>' },
+    steal: {
+      bool: ['force'],
+      value: ['reason', 'ttl'],
+      min: 1,
+      max: 1,
+      usage: 'steal <resource> [--force] [--reason R]',
+    },
+    send: {
+      value: ['kind', 'subject'],
+      min: 2,
+      max: 2,
+      usage: 'send <peer> <body> [--kind K] [--subject S]',
+    },
+    recv: {
+      bool: ['drain', 'follow'],
+      value: ['timeout'],
+      min: 0,
+      max: 0,
+      usage: 'recv [--drain] [--follow] [--timeout S]',
+    },
+    dispatch: {
+      value: ['ticket', 'order-id'],
+      min: 1,
+      max: 1,
+      usage: 'dispatch <assignee> --ticket T [--order-id ID]',
+    },
+    locks: { min: 0, max: 0, usage: 'locks' },
+    status: { min: 0, max: 0, usage: 'status' },
+  };
+
+/** The first line of `.claude-task` in `cwd`, else "session" (what the SessionStart hook registers with). */
+export function defaultTask(cwd: string): string {
+  try {
+    const line = readFileSync(`${cwd}/.claude-task`, 'utf8').split('\n')[0].trim();
+    return line || 'session';
+  } catch {
+    return 'session';
+  }
+}
+
+function recordedPid(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.COORD_PID);
+  return Number.isInteger(n) && n > 0 ? n : process.ppid;
+}
+
+function redisTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.COORD_REDIS_TIMEOUT);
+  return Number.isFinite(n) && n > 0 ? n * 1000 : 2000;
+}
+
+function line(out: NodeJS.WritableStream, text: string): void {
+  out.write(`${text}\n`);
+}
+
+/**
+ * Runs one coord operation (`argv` = everything after `coord`) and returns its exit code. Shared
+ * by `bin/coord` (hot path, bundled without Nest/commander/class-validator) and `coordbus coord`.
+ * Sends its own pre/post op envelopes to the ingest stream, bounded and fire-and-forget.
+ */
+export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
+  const env = io.env;
+  const json = argv.includes('--json');
+  const args = argv.filter((a) => a !== '--json');
+  const op = args.find((a) => !a.startsWith('-'));
+  if (!op || args.includes('--help') || args.includes('-h') || op === 'help') {
+    (op || args.length ? io.stdout : io.stderr).write(COORD_USAGE);
+    return op === 'help' || args.includes('--help') || args.includes('-h') ? EXIT_CODES.ok : EXIT_CODES.usage;
+  }
+
+  let session = 'unknown';
+  let sessionError: unknown;
+  try {
+    session = resolveSessionId(env);
+  } catch (err) {
+    sessionError = err;
+  }
+  const redisUrl = env.REDIS_URL || 'redis://127.0.0.1:6379';
+  let fan: FanoutPublisher | undefined;
+  let ctx: OpContext | undefined;
+  const started = process.hrtime.bigint();
+  let client: RespClient | undefined;
+  let code: number;
+  try {
+    const keyspace = keyspaceFromEnv(env);
+    ctx = opContext(args, session);
+    fan = FanoutPublisher.fromEnv(env, redisUrl, keyspace);
+    if (ctx) fan.publish(buildEnvelope(ctx, 'pre'));
+    if (sessionError) throw sessionError;
+    const spec = SPECS[op];
+    if (!spec) throw new UsageError(`unknown op ${JSON.stringify(op)}`);
+    const parsed = parseArgs(args, spec);
+    const pos = parsed.positional.slice(1);
+    if (pos.length < spec.min || pos.length > spec.max) throw new UsageError(`usage: coord ${spec.usage}`);
+    const timeout = redisTimeoutMs(env);
+    client = new RespClient(redisUrl, { connectTimeoutMs: timeout, commandTimeoutMs: timeout });
+    const store = new CoordStore(client, {
+      keyspace,
+      sessionTtlMs: sessionTtlMs(env),
+      mirror: FileMirror.fromEnv(env),
+      onMirrorError: (err) => line(io.stderr, `coord: warning: COORD_ROOT mirror failed: ${err.message}`),
+    });
+    const result = await execute(op, pos, parsed.flags, store, session, client, io, timeout);
+    print(io.stdout, op, result, json);
+    code = EXIT_CODES.ok;
+  } catch (err) {
+    code = report(io.stderr, err, json);
+  } finally {
+    client?.disconnect();
+  }
+  if (fan && ctx) {
+    const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+    fan.publish(buildEnvelope(ctx, 'post', { durationMs, exitCode: code }));
+    await fan.flush();
+  }
+  return code;
+}
+
+async function execute(
+  op: string,
+  pos: string[],
+  f: Record<string, string | boolean>,
+  store: CoordStore,
+  session: string,
+  client: RespClient,
+  io: CoordIo,
+  timeoutMs: number,
+): Promise<unknown> {
+  const str = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
+  const pid = recordedPid(io.env);
+  const cwd = io.cwd ?? process.cwd();
+  switch (op) {
+    case 'register': {
+      let blob: unknown;
+      const raw = str('blob');
+      if (raw !== undefined) {
+        try {
+          blob = JSON.parse(raw);
+        } catch (err) {
+          throw new InvalidError(`--blob is not JSON: ${(err as Error).message}`, ['blob: JSON']);
+        }
+      }
+      return store.register({
+        sessionId: session,
+        host: hostname(),
+        pid,
+        role: str('role'),
+        task: str('task'),
+        blob,
+      });
+    }
+    case 'heartbeat': {
+      try {
+        return await store.heartbeat(session, { phase: str('phase') });
+      } catch (err) {
+        if (!(err instanceof NotFoundError) || !f.ensure) throw err;
+        // A session evicted while idle (or one that started before the hooks were installed)
+        // comes back on its next activity.
+        await store.register({ sessionId: session, host: hostname(), pid, task: defaultTask(cwd) });
+        return store.heartbeat(session, { phase: str('phase') });
+      }
+    }
+    case 'dereg':
+      return store.dereg(session, str('reason') ?? 'explicit');
+    case 'peers':
+      return store.peers({ live: !!f.live });
+    case 'lock':
+      return store.lock(session, pos[0], { ttlMs: seconds('ttl', f.ttl), reason: str('reason'), pid });
+    case 'unlock':
+      return store.unlock(session, pos[0]);
+    case 'steal':
+      return store.steal(session, pos[0], {
+        force: !!f.force,
+        reason: str('reason'),
+        pid,
+        ttlMs: seconds('ttl', f.ttl),
+      });
+    case 'send':
+      return store.send(session, pos[0], pos[1], { kind: str('kind'), subject: str('subject') });
+    case 'recv': {
+      if (f.drain && f.follow) throw new UsageError('use --drain or --follow, not both');
+      const timeout = seconds('timeout', f.timeout, true);
+      if (timeout !== undefined && !f.follow) throw new UsageError('--timeout goes with --follow');
+      if (f.drain) return store.drain(session);
+      if (f.follow) {
+        // BLPOP holds the connection: lift the reply bound past the requested wait.
+        const wait = timeout ?? 0;
+        const blocking = new RespClient(client.url, {
+          connectTimeoutMs: timeoutMs,
+          commandTimeoutMs: wait ? wait + timeoutMs : 0,
+        });
+        try {
+          return await new CoordStore(blocking, {
+            keyspace: store.keyspace,
+            mirror: FileMirror.fromEnv(io.env),
+          }).follow(session, wait);
+        } finally {
+          blocking.disconnect();
+        }
+      }
+      return store.inbox(session);
+    }
+    case 'dispatch': {
+      const ticket = str('ticket');
+      if (!ticket) throw new UsageError('usage: coord dispatch <assignee> --ticket T [--order-id ID]');
+      return store.dispatch(session, pos[0], ticket, str('order-id'));
+    }
+    case 'locks':
+      return store.locks();
+    case 'status':
+      return store.status(session);
+  }
+  throw new UsageError(`unknown op ${op}`);
+}
+
+function print(out: NodeJS.WritableStream, op: string, result: unknown, json: boolean): void {
+  if (json || op === 'recv') {
+    line(out, JSON.stringify(result));
+    return;
+  }
+  const r = result as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  switch (op) {
+    case 'register':
+      return line(
+        out,
+        `${r.status} ${r.session.session_id} (pid ${r.session.pid} on ${r.session.host}, task ${JSON.stringify(r.session.task)})`,
+      );
+    case 'heartbeat':
+      return line(
+        out,
+        `heartbeat ${r.session.session_id} at ${r.session.last_heartbeat}${r.session.phase ? ` phase ${r.session.phase}` : ''}`,
+      );
+    case 'dereg':
+      return line(
+        out,
+        `deregistered ${r.session.session_id}${r.releasedLocks.length ? `; released ${r.releasedLocks.join(', ')}` : ''}`,
+      );
+    case 'peers': {
+      const peers = result as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      if (!peers.length) return line(out, 'no sessions');
+      for (const p of peers) {
+        line(
+          out,
+          `${p.live ? 'live ' : 'stale'} ${p.session_id}  pid ${p.pid}@${p.host}  ${p.role || '-'}  ${JSON.stringify(p.task)}  last ${p.last_heartbeat}${p.phase ? `  phase ${p.phase}` : ''}`,
+        );
+      }
+      return;
+    }
+    case 'lock':
+    case 'steal':
+      return line(
+        out,
+        `${r.status === 'held' ? 'already held' : r.stolenFrom ? `stolen from ${r.stolenFrom}` : 'locked'} ${r.lock.resource}${r.lock.expires_at ? ` until ${r.lock.expires_at}` : ''}`,
+      );
+    case 'unlock':
+      return line(out, 'unlocked');
+    case 'send':
+      return line(out, `sent ${r.message.msg_id} to ${r.message.to_session}`);
+    case 'dispatch':
+      return line(
+        out,
+        `${r.issued ? 'issued' : 'already issued'} ${r.order.order_id} to ${r.order.assignee} (${r.order.ticket})`,
+      );
+    case 'locks': {
+      const locks = result as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      if (!locks.length) return line(out, 'no locks');
+      for (const l of locks) {
+        line(
+          out,
+          `${l.resource}  ${l.owner_session_id} (pid ${l.owner_pid})  since ${l.acquired_at}${l.expires_at ? `  until ${l.expires_at}` : ''}${l.reason ? `  ${l.reason}` : ''}`,
+        );
+      }
+      return;
+    }
+    case 'status': {
+      const s = r.session;
+      line(
+        out,
+        `session ${r.session_id}: ${s ? `${s.live ? 'live' : 'stale'}, last heartbeat ${s.last_heartbeat}` : 'not registered'}`,
+      );
+      line(
+        out,
+        `locks: ${r.locks.length ? r.locks.map((l: { resource: string }) => l.resource).join(', ') : 'none'}`,
+      );
+      line(out, `inbox: ${r.inbox_depth} message(s)`);
+      return line(out, `peers: ${r.peers.live} live of ${r.peers.total} (ttl ${r.session_ttl_s} s)`);
+    }
+  }
+}
+
+function report(err: NodeJS.WritableStream, e: unknown, json: boolean): number {
+  if (e instanceof UsageError) {
+    line(
+      err,
+      json
+        ? JSON.stringify({ error: { code: 'Usage', message: e.message } })
+        : `coord: ${e.message}\n(coord --help for usage)`,
+    );
+    return EXIT_CODES.usage;
+  }
+  if (e instanceof CoordbusError) {
+    line(err, json ? JSON.stringify({ error: e.toJSON() }) : `coord: ${e.message}`);
+    return e.exitCode;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  line(
+    err,
+    json ? JSON.stringify({ error: { code: 'Internal', message } }) : `coord: internal error: ${message}`,
+  );
+  return EXIT_CODES.Internal;
+}

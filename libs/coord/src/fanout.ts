@@ -1,0 +1,156 @@
+import { hostname } from 'node:os';
+import type { CoordOpEnvelope, Keyspace, Level } from '@coordbus/envelope';
+import { RespClient } from './resp-client';
+
+/** Default bound on each fan-out Redis call (`LOGS_COORD_REDIS_TIMEOUT`, seconds). */
+export const DEFAULT_FANOUT_TIMEOUT_S = 0.25;
+/** Approximate hard cap of the ingest stream, applied by producers (consumers trim ack-aware below it). */
+export const DEFAULT_INGEST_MAXLEN = 100_000;
+
+/** Ops whose first argument is a resource (seed 000: `resource` is set for lock/unlock/steal). */
+const RESOURCE_OPS = new Set(['lock', 'unlock', 'steal']);
+/** Ops whose first argument is another session. */
+const PEER_OPS = new Set(['send', 'dispatch']);
+
+export interface OpContext {
+  op: string;
+  session: string;
+  resource?: string;
+  peer?: string;
+}
+
+/** Picks `resource`/`peer` out of a coord argv the way seed 000 does: op = first positional. */
+export function opContext(argv: string[], session: string): OpContext | undefined {
+  const positional = argv.filter((a) => !a.startsWith('-'));
+  const op = positional[0];
+  if (!op) return undefined;
+  const first = positional[1] ?? '';
+  return {
+    op,
+    session,
+    resource: RESOURCE_OPS.has(op) ? first : '',
+    peer: PEER_OPS.has(op) ? first : '',
+  };
+}
+
+/**
+ * Builds a coord op envelope (seed 000's shape, exactly). `post` carries duration and exit code
+ * and is raised to level `error` when the exit code is non-zero.
+ */
+export function buildEnvelope(
+  ctx: OpContext,
+  phase: 'pre' | 'post',
+  result: { durationMs?: number; exitCode?: number } = {},
+  now: Date = new Date(),
+): CoordOpEnvelope {
+  const exit = phase === 'post' ? (result.exitCode ?? 0) : 0;
+  const level: Level = exit !== 0 ? 'error' : 'info';
+  return {
+    v: 0,
+    ts: now.toISOString(),
+    service: 'coord',
+    host: hostname(),
+    level,
+    pid: process.pid,
+    target: `coord::${ctx.op}`,
+    msg: `coord.${ctx.op} ${phase === 'pre' ? 'start' : 'end'}`,
+    fields: {
+      op: ctx.op,
+      session: ctx.session,
+      resource: ctx.resource ?? '',
+      peer: ctx.peer ?? '',
+      duration_ms: phase === 'post' ? Math.max(0, Math.round((result.durationMs ?? 0) * 1000) / 1000) : 0,
+      phase,
+      exit_code: exit,
+    },
+  } as CoordOpEnvelope;
+}
+
+/** The stream-entry fields of an envelope: EnvelopeCodec's `type coord-op v 0 data <json>`. */
+export function envelopeFields(env: CoordOpEnvelope): string[] {
+  return ['type', 'coord-op', 'v', '0', 'data', JSON.stringify(env)];
+}
+
+export interface FanoutOptions {
+  redisUrl: string;
+  keyspace: Keyspace;
+  /** Bound on every Redis call, ms (default 250). */
+  timeoutMs?: number;
+  /** Publishes nothing (`LOGS_COORD_DISABLED=1`). */
+  disabled?: boolean;
+  ingestMaxLen?: number;
+}
+
+/**
+ * Fire-and-forget publisher of coord op envelopes to the ingest stream, for hot-path producers
+ * (`coord`, `coord-with-fanout`). Each XADD is bounded by `timeoutMs` (connect included) and
+ * never throws: Redis slow or down costs at most the bound, and never the caller's exit code.
+ * Uses its own connection, so a timed-out envelope cannot disturb the caller's Redis work.
+ */
+export class FanoutPublisher {
+  private client?: RespClient;
+  private readonly pending: Promise<void>[] = [];
+  private readonly timeoutMs: number;
+  private failed = false;
+
+  constructor(private readonly options: FanoutOptions) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_FANOUT_TIMEOUT_S * 1000;
+  }
+
+  /** Reads `LOGS_COORD_DISABLED`, `LOGS_COORD_REDIS_TIMEOUT` (seconds), `COORD_INGEST_MAXLEN`. */
+  static fromEnv(env: NodeJS.ProcessEnv, redisUrl: string, keyspace: Keyspace): FanoutPublisher {
+    const raw = env.LOGS_COORD_REDIS_TIMEOUT;
+    const secs = raw === undefined || raw === '' ? DEFAULT_FANOUT_TIMEOUT_S : Number(raw);
+    const timeoutMs = Number.isFinite(secs) && secs > 0 ? secs * 1000 : DEFAULT_FANOUT_TIMEOUT_S * 1000;
+    const cap = Number(env.COORD_INGEST_MAXLEN);
+    return new FanoutPublisher({
+      redisUrl,
+      keyspace,
+      timeoutMs,
+      disabled: env.LOGS_COORD_DISABLED === '1',
+      ingestMaxLen: Number.isInteger(cap) && cap > 0 ? cap : DEFAULT_INGEST_MAXLEN,
+    });
+  }
+
+  get disabled(): boolean {
+    return !!this.options.disabled;
+  }
+
+  /** Starts one XADD; returns at once. A failure is swallowed (and later sends are skipped). */
+  publish(env: CoordOpEnvelope): void {
+    if (this.options.disabled || this.failed) return;
+    if (!this.client) {
+      this.client = new RespClient(this.options.redisUrl, {
+        connectTimeoutMs: this.timeoutMs,
+        commandTimeoutMs: this.timeoutMs,
+      });
+    }
+    const p = this.client
+      .call(
+        'XADD',
+        this.options.keyspace.coordIngest,
+        'MAXLEN',
+        '~',
+        this.options.ingestMaxLen ?? DEFAULT_INGEST_MAXLEN,
+        '*',
+        ...envelopeFields(env),
+      )
+      .then(
+        () => undefined,
+        () => {
+          this.failed = true;
+        },
+      );
+    this.pending.push(p);
+  }
+
+  /** Waits for the sends in flight — never longer than the bound — and closes the connection. */
+  async flush(): Promise<void> {
+    if (!this.client) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => (timer = setTimeout(r, this.timeoutMs)));
+    await Promise.race([Promise.all(this.pending), bound]);
+    if (timer) clearTimeout(timer);
+    this.client.disconnect();
+  }
+}
