@@ -1,13 +1,10 @@
 import { join, resolve } from 'node:path';
-import { BaseConfig, ConfigError, EnvReader, baseConfig, parseDurationMs } from '@coordbus/runtime';
-import { RetentionRule } from './store/archive-store';
+import { BaseConfig, ConfigError, EnvReader, baseConfig } from '@coordbus/runtime';
 import { SOURCE_STREAMS } from './ingest/row-mapper';
+import { RETENTION_PATTERN, RetentionPolicy, parseRetention } from './retention/retention-policy';
 
 export const SERVICE = 'telemetry-archivist';
 export const DEFAULT_HTTP_PORT = 8085;
-
-/** Retention rules by stream key (`coordIngest`, `coordIngest:dead`); `*` applies to streams without their own. */
-export type RetentionPolicy = Map<string, RetentionRule>;
 
 export interface ArchivistConfig extends BaseConfig {
   /** `ARCHIVIST_DATA_DIR` (default ./.coordbus-data/archive): where the SQLite file lives. */
@@ -26,38 +23,6 @@ export interface ArchivistConfig extends BaseConfig {
   retention: RetentionPolicy;
   /** `ARCHIVIST_RETENTION_INTERVAL` (default 5m). */
   retentionIntervalMs: number;
-}
-
-const STREAM_KEY = `(?:\\*|(?:${SOURCE_STREAMS.join('|')})(?::dead)?)`;
-const RULE = `\\s*${STREAM_KEY}\\s*=\\s*(?:\\d+(?:\\.\\d+)?(?:ms|s|m|h|d)?)?\\s*(?:/\\s*\\d+\\s*)?`;
-/** Syntax of ARCHIVIST_RETENTION: comma-separated `<stream|*>=[<age>][/<rows>]`. */
-export const RETENTION_PATTERN = new RegExp(`^${RULE}(?:,${RULE})*$`);
-
-/** Parses ARCHIVIST_RETENTION; throws a RangeError naming the bad rule. */
-export function parseRetention(raw: string): RetentionPolicy {
-  const policy: RetentionPolicy = new Map();
-  if (!raw.trim()) return policy;
-  if (!RETENTION_PATTERN.test(raw)) {
-    throw new RangeError(
-      `expected comma-separated <stream>=<age>[/<rows>] rules, stream one of *, ${SOURCE_STREAMS.join(', ')} (optionally with :dead), age like 30d, rows a count`,
-    );
-  }
-  for (const part of raw.split(',')) {
-    const [key, spec] = part.split('=').map((s) => s.trim());
-    const [age, rows] = spec.split('/').map((s) => s.trim());
-    const rule: RetentionRule = {};
-    if (age) rule.maxAgeMs = parseDurationMs(age);
-    if (rows) rule.maxRows = Number(rows);
-    if (rule.maxAgeMs === undefined && rule.maxRows === undefined) throw new RangeError(`rule ${part.trim()} sets neither an age nor a row count`);
-    if (policy.has(key)) throw new RangeError(`stream ${key} has two rules`);
-    policy.set(key, rule);
-  }
-  return policy;
-}
-
-/** The rule that applies to one stream key, if any. */
-export function ruleFor(policy: RetentionPolicy, key: string): RetentionRule | undefined {
-  return policy.get(key) ?? policy.get('*');
 }
 
 /** Reads and validates the archivist's environment; throws a ConfigError naming every bad variable. */

@@ -4,7 +4,8 @@ import { LOGGER } from '@coordbus/runtime';
 import { ARCHIVE_STORE, ArchiveStore } from '../store/archive-store';
 import { StreamRef } from '../ingest/row-mapper';
 import { ArchiveMetrics } from '../metrics/archive-metrics';
-import { ArchivistConfig, ruleFor } from '../config';
+import { ArchivistConfig } from '../config';
+import { ruleFor } from './retention-policy';
 import { ARCHIVIST_CONFIG, STREAM_REFS } from '../tokens';
 
 /**
