@@ -1,0 +1,178 @@
+import { EventPattern, RpcException } from '@nestjs/microservices';
+import { catchError, isObservable, Observable, throwError } from 'rxjs';
+import { DEAD_LETTER_SUFFIX, Keyspace, SchemaKey, Schemas } from '@coordbus/envelope';
+
+/** The Keyspace getters naming a consumer-group stream. */
+export const STREAM_NAMES = [
+  'coordIngest',
+  'coordEvents',
+  'sentinelObservations',
+  'telemetryEvents',
+  'jobEvents',
+] as const;
+export type StreamName = (typeof STREAM_NAMES)[number];
+
+/**
+ * A stream as handlers and producers name it: the name of a {@link Keyspace} stream getter,
+ * optionally with `:dead` for its dead-letter stream. Resolved through the keyspace at runtime,
+ * so `COORDBUS_NAMESPACE` applies.
+ */
+export type StreamRef = StreamName | `${StreamName}${typeof DEAD_LETTER_SUFFIX}`;
+
+/** The schema each stream carries (used by `client.emit(streamRef, value)` when no schema is given). */
+export const STREAM_SCHEMAS: Readonly<Record<StreamName, SchemaKey>> = {
+  coordIngest: 'coordOp',
+  coordEvents: 'coordEvent',
+  sentinelObservations: 'observation',
+  telemetryEvents: 'telemetry',
+  jobEvents: 'jobEvent',
+};
+
+/** Splits a StreamRef into its base stream and whether it names the dead-letter stream; throws on anything else. */
+export function parseStreamRef(ref: string): { name: StreamName; dead: boolean } {
+  const dead = typeof ref === 'string' && ref.endsWith(DEAD_LETTER_SUFFIX);
+  const name = dead ? ref.slice(0, -DEAD_LETTER_SUFFIX.length) : ref;
+  if (!(STREAM_NAMES as readonly string[]).includes(name)) {
+    throw new RangeError(
+      `unknown stream ${JSON.stringify(ref)}: expected one of ${STREAM_NAMES.join(', ')} (optionally with ${DEAD_LETTER_SUFFIX})`,
+    );
+  }
+  return { name: name as StreamName, dead };
+}
+
+/** The full stream name of `ref` in `keyspace`. */
+export function resolveStreamRef(keyspace: Keyspace, ref: StreamRef | string): string {
+  const { name, dead } = parseStreamRef(ref);
+  const stream = keyspace[name];
+  return dead ? keyspace.deadLetter(stream) : stream;
+}
+
+/** The schema a StreamRef carries by default (`deadLetter` for dead-letter streams). */
+export function defaultSchemaOf(ref: StreamRef | string): SchemaKey {
+  const { name, dead } = parseStreamRef(ref);
+  return dead ? 'deadLetter' : STREAM_SCHEMAS[name];
+}
+
+export interface StreamHandlerOptions {
+  /** The stream to consume, e.g. `'coordIngest'` or `'coordIngest:dead'`. */
+  stream: StreamRef;
+  /** The consumer group (use `GROUPS.x` from `@coordbus/envelope`). */
+  group: string;
+  /**
+   * Decode and validate every entry with this schema; the handler then receives the DTO, and an
+   * entry that fails goes to the dead-letter stream at once. Without it the handler receives the
+   * raw field record (`Record<string, string>`).
+   */
+  schema?: SchemaKey;
+}
+
+/** What the server finds in a handler's pattern extras. */
+export interface StreamHandlerMetadata extends StreamHandlerOptions {
+  batch: boolean;
+}
+
+/** Key of the pattern extras the decorators attach. */
+export const STREAM_HANDLER_EXTRAS = 'coordbusRedisStreams';
+
+function checkOptions(options: StreamHandlerOptions, decorator: string): void {
+  parseStreamRef(options?.stream);
+  if (typeof options.group !== 'string' || !/^[A-Za-z0-9_.:-]+$/.test(options.group)) {
+    throw new RangeError(
+      `${decorator}: group must be a non-empty name of letters, digits, '_', '.', ':' or '-'`,
+    );
+  }
+  if (options.schema !== undefined && !(options.schema in Schemas)) {
+    throw new RangeError(`${decorator}: unknown schema ${JSON.stringify(options.schema)}`);
+  }
+}
+
+/** The Nest event pattern of a stream handler (unique per stream and group). */
+export function streamPattern(options: Pick<StreamHandlerOptions, 'stream' | 'group'>): string {
+  return `redis-streams:${options.stream}#${options.group}`;
+}
+
+/**
+ * Marks a controller method as the handler of every entry of `stream` read by consumer `group`.
+ * The method takes `(@Payload() data, @Ctx() ctx: RedisStreamsContext)`; the entry is acked when
+ * the method's promise resolves, redelivered when it rejects (up to `maxDeliveries`, then
+ * dead-lettered with the error as reason). An `InvalidError`, `SchemaMismatchError` or
+ * `TooLargeError` thrown by the handler dead-letters at once (retrying bad input cannot help).
+ */
+export function StreamHandler(options: StreamHandlerOptions): MethodDecorator {
+  checkOptions(options, 'StreamHandler');
+  return streamDecorator({ ...options, batch: false });
+}
+
+/** One entry of a batch given to a `@StreamBatchHandler`. */
+export interface StreamBatchEntry<T = Record<string, string>> {
+  id: string;
+  data: T;
+  deliveryCount: number;
+}
+
+/** What a `@StreamBatchHandler` receives as its payload. */
+export interface StreamBatch<T = Record<string, string>> {
+  stream: string;
+  group: string;
+  entries: StreamBatchEntry<T>[];
+}
+
+/**
+ * Like {@link StreamHandler}, but the method receives up to `batchSize` entries at once as a
+ * {@link StreamBatch} (invalid entries already dead-lettered and acked). All entries are acked
+ * together when the promise resolves; if it rejects, all are redelivered (and those past
+ * `maxDeliveries` dead-lettered one by one). Batches of one stream run one at a time.
+ */
+export function StreamBatchHandler(options: StreamHandlerOptions): MethodDecorator {
+  checkOptions(options, 'StreamBatchHandler');
+  return streamDecorator({ ...options, batch: true });
+}
+
+function streamDecorator(meta: StreamHandlerMetadata): MethodDecorator {
+  const pattern = EventPattern(streamPattern(meta), { [STREAM_HANDLER_EXTRAS]: meta }) as MethodDecorator;
+  return (target, key, descriptor) => {
+    keepErrors(descriptor as TypedPropertyDescriptor<unknown>);
+    return pattern(target, key, descriptor);
+  };
+}
+
+const WRAPPED = Symbol('coordbus.keepErrors');
+
+/** Carries a thrown error through Nest's RPC exception filter untouched (see keepErrors). */
+function passThrough(err: unknown): RpcException {
+  return new RpcException(typeof err === 'object' && err !== null ? err : new Error(String(err)));
+}
+
+/**
+ * Nest's default RPC exception filter replaces any error that is not an `RpcException` with
+ * `{ status: 'error', message: 'Internal server error' }`. The transport needs the real error
+ * (its code decides retry vs dead letter, its message is the dead-letter reason), so the handler
+ * method is wrapped to throw `RpcException(originalError)`, which the filter passes on as is.
+ * Metadata other decorators put on the method is copied to the wrapper.
+ */
+function keepErrors(descriptor: TypedPropertyDescriptor<unknown>): void {
+  const original = descriptor.value as ((...args: unknown[]) => unknown) & { [WRAPPED]?: boolean };
+  if (typeof original !== 'function' || original[WRAPPED]) return;
+  const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+    let result: unknown;
+    try {
+      result = original.apply(this, args);
+    } catch (err) {
+      throw passThrough(err);
+    }
+    if (isObservable(result))
+      return (result as Observable<unknown>).pipe(catchError((err) => throwError(() => passThrough(err))));
+    if (result && typeof (result as Promise<unknown>).then === 'function') {
+      return (result as Promise<unknown>).then(undefined, (err: unknown) => {
+        throw passThrough(err);
+      });
+    }
+    return result;
+  };
+  for (const key of Reflect.getOwnMetadataKeys(original)) {
+    Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), wrapped);
+  }
+  Object.defineProperty(wrapped, 'name', { value: original.name });
+  Object.defineProperty(wrapped, WRAPPED, { value: true });
+  descriptor.value = wrapped;
+}

@@ -1,0 +1,18 @@
+/**
+ * `@coordbus/redis-streams`: the Redis Streams transport every coordbus service uses.
+ *
+ * Consumer side: `RedisStreamsServer` (a Nest `CustomTransportStrategy`) plus the
+ * `@StreamHandler` / `@StreamBatchHandler` decorators and `RedisStreamsContext`.
+ * Producer side: `RedisStreamsClient` (`emit`, `publish`, `publishRaw`, `publishMany`).
+ * Trimming: `trimAckAware` / `StreamTrimmer`. Metrics: `coordbus_stream_*` on a prom-client registry.
+ */
+import 'reflect-metadata';
+export * from './options';
+export * from './events';
+export * from './context';
+export * from './decorators';
+export * from './metrics';
+export * from './trimmer';
+export * from './client';
+export { RedisStreamsServer, REDIS_STREAMS_TRANSPORT, compareIds } from './server';
+export type { RawEntry, LoopDefinition } from './loop';

@@ -1,0 +1,482 @@
+import { hostname } from 'node:os';
+import {
+  DeadLetterEntry,
+  EnvelopeCodec,
+  ErrorCode,
+  fieldsToRecord,
+  Schema,
+  Schemas,
+  TooLargeError,
+} from '@coordbus/envelope';
+import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
+import { Logger } from '@nestjs/common';
+import Redis from 'ioredis';
+import { isObservable, lastValueFrom } from 'rxjs';
+import { RedisStreamsContext } from './context';
+import {
+  resolveStreamRef,
+  STREAM_HANDLER_EXTRAS,
+  StreamHandlerMetadata,
+  StreamHandlerOptions,
+  streamPattern,
+} from './decorators';
+import { RedisStreamsEvent, RedisStreamsEventsMap, RedisStreamsStatus } from './events';
+import { LoopDefinition, LoopHost, RawEntry, StreamLoop } from './loop';
+import { GroupGauge, streamMetrics, StreamMetrics } from './metrics';
+import {
+  RedisStreamsServerOptions,
+  ResolvedServerOptions,
+  resolveServerOptions,
+  StreamErrorInfo,
+  StreamsLogger,
+} from './options';
+
+/** Nest transport id of the Redis Streams transport. */
+export const REDIS_STREAMS_TRANSPORT = Symbol('REDIS_STREAMS');
+
+type ReadReply = Array<[string, Array<[string, string[] | null]>]> | null;
+type Listener = (...args: unknown[]) => void;
+
+/**
+ * The Redis Streams transport of coordbus: a Nest `CustomTransportStrategy` that consumes every
+ * stream named by a `@StreamHandler` / `@StreamBatchHandler` through its consumer group.
+ *
+ * Per (stream, group) one loop reads with XREADGROUP COUNT/BLOCK on its own connection, never
+ * more than its free handler slots; first its own pending entries (id `0`), then new ones (`>`).
+ * An entry is acked (batched XACK) only after its handler resolves; a failure is redelivered
+ * with backoff and, after `maxDeliveries`, moved to `<stream>:dead` and acked in one MULTI;
+ * an entry that fails its schema is dead-lettered at once. Entries idle on a dead consumer are
+ * reclaimed with XAUTOCLAIM. The loops survive connection loss, a Redis restart and a deleted
+ * group (NOGROUP: recreated). `close()` stops reading, finishes in-flight handlers and flushes acks.
+ *
+ * Groups are created at id `0` (not `$`), so entries written before a group existed are
+ * consumed too: a producer that starts first loses nothing.
+ */
+export class RedisStreamsServer
+  extends Server<RedisStreamsEventsMap, RedisStreamsStatus>
+  implements CustomTransportStrategy, LoopHost
+{
+  override transportId = REDIS_STREAMS_TRANSPORT;
+  /** We await each handler (to ack after it), so its failure must reach us, not Nest's logger. */
+  override readonly propagatesEventHandlerErrors = true;
+  readonly options: ResolvedServerOptions;
+  readonly metrics: StreamMetrics;
+  protected command?: Redis;
+  protected loops: StreamLoop[] = [];
+  protected readonly out: StreamsLogger;
+  private closed = false;
+  private listening = false;
+  private readonly listeners: Array<[string, Listener]> = [];
+  private removeGaugeSource?: () => void;
+
+  constructor(options: RedisStreamsServerOptions) {
+    super();
+    this.options = resolveServerOptions(options, {
+      consumer: `${hostname()}-${process.pid}`,
+      codec: new EnvelopeCodec(),
+    });
+    this.metrics = streamMetrics(this.options.registry);
+    this.out = this.options.logger ?? new Logger(RedisStreamsServer.name);
+    this.initializeSerializer({});
+    this.initializeDeserializer({});
+  }
+
+  /** The consumer name this replica uses in every group. */
+  get consumer(): string {
+    return this.options.consumer;
+  }
+
+  /**
+   * Registers a handler without Nest's decorators (for a plain loop outside a Nest app). `fn`
+   * receives what a decorated handler would; call before `listen`.
+   */
+  addStreamHandler(
+    options: StreamHandlerOptions & { batch?: boolean },
+    fn: (data: never, ctx: RedisStreamsContext) => unknown,
+  ): void {
+    const meta: StreamHandlerMetadata = {
+      stream: options.stream,
+      group: options.group,
+      schema: options.schema,
+      batch: !!options.batch,
+    };
+    resolveStreamRef(this.options.keyspace, meta.stream);
+    this.addHandler(streamPattern(meta), fn as unknown as MessageHandler, true, {
+      [STREAM_HANDLER_EXTRAS]: meta,
+    });
+  }
+
+  /**
+   * Starts one loop per stream handler. Calls back once every consumer group exists (or after
+   * `startTimeoutMs` with Redis still unreachable: the loops keep retrying and `isReady()` stays
+   * false); calls back with an error for a bad handler declaration.
+   */
+  async listen(callback: (error?: unknown, ...info: unknown[]) => void): Promise<void> {
+    try {
+      this.closed = false;
+      const defs = this.collectHandlers();
+      this._status$.next(RedisStreamsStatus.CONNECTING);
+      this.command = this.createClient('command');
+      this.command.on('ready', () => this._status$.next(RedisStreamsStatus.CONNECTED));
+      this.command.on('reconnecting', () => this._status$.next(RedisStreamsStatus.RECONNECTING));
+      this.command.on('end', () => {
+        if (!this.closed) this._status$.next(RedisStreamsStatus.DISCONNECTED);
+      });
+      this.loops = defs.map(
+        (def) => new StreamLoop(this, def, this.createClient(`read:${def.ref}:${def.group}`)),
+      );
+      this.removeGaugeSource = this.metrics.addGaugeSource(() => this.readGroupGauges());
+      for (const loop of this.loops) loop.start();
+      this.listening = true;
+      const ready = await this.waitUntil(
+        () => this.loops.every((l) => l.groupReady),
+        this.options.startTimeoutMs,
+      );
+      if (!ready) {
+        this.out.warn({
+          msg: 'consumer groups not ready yet (is Redis reachable?); the loops keep retrying',
+          url: redactUrl(this.options.url),
+          timeoutMs: this.options.startTimeoutMs,
+        });
+      }
+      this.out.log({
+        msg: 'redis streams transport listening',
+        consumer: this.consumer,
+        loops: this.loops.map((l) => `${l.stream}#${l.group}${l.def.batch ? ' (batch)' : ''}`),
+      });
+      callback();
+    } catch (err) {
+      callback(err);
+    }
+  }
+
+  /** True when connected and every consumer group exists (for `/readyz`). */
+  isReady(): boolean {
+    return (
+      this.listening &&
+      !this.closed &&
+      this.command?.status === 'ready' &&
+      this.loops.every((l) => l.isReady())
+    );
+  }
+
+  /**
+   * Graceful stop: flags itself closed, disconnects the blocking connections (breaking their
+   * reads), waits for in-flight handlers (up to `closeTimeoutMs`), flushes acks, disconnects.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listening = false;
+    this.removeGaugeSource?.();
+    await Promise.all(this.loops.map((l) => l.close(this.options.closeTimeoutMs)));
+    const command = this.command;
+    this.command = undefined;
+    if (command) await command.quit().catch(() => command.disconnect());
+    this._status$.next(RedisStreamsStatus.CLOSED);
+  }
+
+  on<K extends keyof RedisStreamsEventsMap>(event: K, callback: RedisStreamsEventsMap[K]): void {
+    this.listeners.push([event, callback as Listener]);
+    this.command?.on(event, callback as Listener);
+    for (const loop of this.loops) loop.conn.on(event, callback as Listener);
+  }
+
+  /** `[commandConnection, ...blockingConnections]` */
+  unwrap<T = Redis[]>(): T {
+    if (!this.command) throw new Error('RedisStreamsServer is not listening: call listen() first');
+    return [this.command, ...this.loops.map((l) => l.conn)] as T;
+  }
+
+  // ---- I/O: small overridable methods --------------------------------------------------------
+
+  /** Opens a connection; `role` is `command` or `read:<stream>:<group>` (one blocking connection per loop). */
+  protected createClient(role: string): Redis {
+    const reader = role.startsWith('read:');
+    const redis = new Redis(this.options.url, {
+      connectionName: `coordbus:${this.consumer}:${role}`.replace(/\s/g, '_'),
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      // A blocking read lost with its connection must fail (the loop then re-reads its pending
+      // list) rather than be resent silently; commands on the command connection may be resent.
+      autoResendUnfulfilledCommands: !reader,
+      maxRetriesPerRequest: reader ? 1 : 3,
+      ...this.options.redisOptions,
+    });
+    let reported = false;
+    redis.on('error', (err: Error) => {
+      if (reported || this.closed) return;
+      reported = true;
+      this.out.warn({ msg: 'redis connection error; reconnecting', role, err: err.message });
+    });
+    redis.on('ready', () => (reported = false));
+    for (const [event, cb] of this.listeners) redis.on(event, cb);
+    if (!this.listeners.some(([e]) => e === RedisStreamsEvent.ERROR))
+      redis.on(RedisStreamsEvent.ERROR, () => undefined);
+    return redis;
+  }
+
+  private get cmd(): Redis {
+    if (!this.command) throw new Error('RedisStreamsServer is closed');
+    return this.command;
+  }
+
+  /** XGROUP CREATE at `0` with MKSTREAM; an existing group is fine. */
+  async ensureGroup(stream: string, group: string): Promise<void> {
+    try {
+      await this.cmd.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+      this.out.log({ msg: 'consumer group created', stream, group });
+    } catch (err) {
+      if (!String((err as Error)?.message).startsWith('BUSYGROUP')) throw err;
+    }
+  }
+
+  async readEntries(
+    conn: Redis,
+    stream: string,
+    group: string,
+    count: number,
+    from: string,
+    blockMs?: number,
+  ): Promise<RawEntry[]> {
+    const args: Array<string | number> = ['GROUP', group, this.consumer, 'COUNT', count];
+    if (blockMs !== undefined) args.push('BLOCK', blockMs);
+    args.push('STREAMS', stream, from);
+    const reply = (await (
+      conn as unknown as { xreadgroup(...a: Array<string | number>): Promise<unknown> }
+    ).xreadgroup(...args)) as ReadReply;
+    if (!reply) return [];
+    const out: RawEntry[] = [];
+    for (const [, items] of reply) {
+      for (const [id, fields] of items) out.push({ id, fields, deliveryCount: 1 });
+    }
+    return out;
+  }
+
+  /** Delivery counts of this consumer's pending `ids` (XPENDING over their range). */
+  async pendingCounts(
+    stream: string,
+    group: string,
+    ids: string[],
+    limit: number,
+  ): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    if (!ids.length) return counts;
+    const sorted = [...ids].sort(compareIds);
+    const rows = (await this.cmd.xpending(
+      stream,
+      group,
+      sorted[0],
+      sorted[sorted.length - 1],
+      Math.max(limit, ids.length),
+      this.consumer,
+    )) as Array<[string, string, number, number]>;
+    for (const [id, , , count] of rows) counts.set(id, Number(count));
+    return counts;
+  }
+
+  async claimStale(
+    stream: string,
+    group: string,
+    cursor: string,
+    count: number,
+  ): Promise<{ cursor: string; entries: RawEntry[] }> {
+    const [next, items] = (await this.cmd.xautoclaim(
+      stream,
+      group,
+      this.consumer,
+      this.options.reclaimIdleMs,
+      cursor,
+      'COUNT',
+      count,
+    )) as [string, Array<[string, string[] | null]>, string[]?];
+    // Entries deleted while pending come back in the third element and are already gone from the PEL.
+    return { cursor: next, entries: items.map(([id, fields]) => ({ id, fields, deliveryCount: 1 })) };
+  }
+
+  async claimForRetry(stream: string, group: string, ids: string[], minIdleMs: number): Promise<RawEntry[]> {
+    const items = (await this.cmd.xclaim(stream, group, this.consumer, minIdleMs, ...ids)) as Array<
+      [string, string[] | null]
+    >;
+    return items.filter((i) => Array.isArray(i)).map(([id, fields]) => ({ id, fields, deliveryCount: 1 }));
+  }
+
+  async ack(stream: string, group: string, ids: string[]): Promise<void> {
+    await this.cmd.xack(stream, group, ...ids);
+  }
+
+  /**
+   * XADD the entry to `<stream>:dead` as a `DeadLetterEntry` and XACK it, in one MULTI (both keys
+   * share the stream's hash tag). An original too large to copy is replaced by a note of its size.
+   */
+  async deadLetter(
+    stream: string,
+    group: string,
+    entry: RawEntry,
+    reason: string,
+    code: ErrorCode,
+  ): Promise<void> {
+    const dead: DeadLetterEntry = Object.assign(new DeadLetterEntry(), {
+      fields: entry.fields ? fieldsToRecord(entry.fields) : {},
+      source_stream: stream,
+      entry_id: entry.id,
+      reason: reason || 'unknown',
+      error_code: code,
+      delivery_count: entry.deliveryCount,
+      group,
+      consumer: this.consumer,
+      ts: new Date().toISOString(),
+    });
+    const schema = Schemas.deadLetter as Schema<DeadLetterEntry>;
+    let fields: string[];
+    try {
+      fields = this.options.codec.encode(schema, dead, { validate: false });
+    } catch (err) {
+      if (!(err instanceof TooLargeError)) throw err;
+      dead.fields = { truncated: `original entry of ${err.size} bytes was too large to copy` };
+      fields = this.options.codec.encode(schema, dead, { validate: false });
+    }
+    const results = await this.cmd
+      .multi()
+      .xadd(
+        this.options.keyspace.deadLetter(stream),
+        'MAXLEN',
+        '~',
+        this.options.deadLetterMaxLen,
+        '*',
+        ...fields,
+      )
+      .xack(stream, group, entry.id)
+      .exec();
+    if (!results) throw new Error('dead-letter transaction was aborted');
+    for (const [err] of results) if (err) throw err;
+    this.out.warn({
+      msg: 'entry dead-lettered',
+      stream,
+      group,
+      id: entry.id,
+      code,
+      reason,
+      deliveries: entry.deliveryCount,
+    });
+  }
+
+  /** Runs the Nest handler (pipes, interceptors, filters) inside the processing hooks; resolves when it is done. */
+  handleMessage(def: LoopDefinition, data: unknown, ctx: RedisStreamsContext): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.onProcessingStartHook(this.transportId, ctx, async () => {
+        const end = this.createProcessingEndHookRunner(ctx);
+        try {
+          const result = await def.handler(data, ctx);
+          if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+          resolve();
+        } catch (err) {
+          reject(err);
+        } finally {
+          end();
+        }
+      });
+    });
+  }
+
+  /** The one place every handler failure and transport error goes (logged, then `onError`). */
+  reportError(error: unknown, info: StreamErrorInfo): void {
+    const err =
+      error instanceof Error
+        ? error.message
+        : typeof error === 'object'
+          ? JSON.stringify(error)
+          : String(error);
+    if (info.outcome === 'transport') {
+      if (!this.closed) this.out.warn({ msg: 'stream transport error; retrying', ...info, err });
+    } else {
+      this.out.warn({ msg: `handler failed (${info.outcome})`, ...info, err });
+    }
+    try {
+      this.options.onError?.(error, info);
+    } catch {
+      // onError must not throw; if it does, the loop still must not die.
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private collectHandlers(): LoopDefinition[] {
+    const defs: LoopDefinition[] = [];
+    const seen = new Set<string>();
+    for (const [pattern, handler] of this.messageHandlers) {
+      const meta = (handler.extras as Record<string, unknown> | undefined)?.[STREAM_HANDLER_EXTRAS] as
+        StreamHandlerMetadata | undefined;
+      if (!meta) {
+        this.out.warn({ msg: 'ignoring a handler that is not a @StreamHandler', pattern });
+        continue;
+      }
+      if (handler.next)
+        throw new Error(`two handlers for stream ${meta.stream} in group ${meta.group}: keep one`);
+      const stream = resolveStreamRef(this.options.keyspace, meta.stream);
+      const key = `${stream}\u0000${meta.group}`;
+      if (seen.has(key))
+        throw new Error(`two handlers for stream ${meta.stream} in group ${meta.group}: keep one`);
+      seen.add(key);
+      defs.push({
+        pattern,
+        ref: meta.stream,
+        stream,
+        group: meta.group,
+        schema: meta.schema ? (Schemas[meta.schema] as Schema<unknown>) : undefined,
+        batch: meta.batch,
+        handler,
+      });
+    }
+    if (!defs.length) this.out.warn({ msg: 'no @StreamHandler registered: the transport reads nothing' });
+    return defs;
+  }
+
+  private async readGroupGauges(): Promise<GroupGauge[]> {
+    const command = this.command;
+    if (!command || command.status !== 'ready') return [];
+    const out: GroupGauge[] = [];
+    const streams = [...new Set(this.loops.map((l) => l.stream))];
+    const read = Promise.all(
+      streams.map(async (stream) => {
+        const groups = (await command.xinfo('GROUPS', stream)) as unknown[][];
+        for (const raw of groups) {
+          const g = fieldsToRecord(raw.map(String));
+          if (!this.loops.some((l) => l.stream === stream && l.group === g.name)) continue;
+          const lag = (raw as unknown[])[raw.indexOf('lag') + 1];
+          out.push({
+            stream,
+            group: g.name,
+            pending: Number(g.pending),
+            lag: raw.includes('lag') && lag !== null && lag !== undefined ? Number(lag) : null,
+          });
+        }
+      }),
+    );
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, 1000).unref());
+    await Promise.race([read.catch(() => undefined), timeout]);
+    return out;
+  }
+
+  private async waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() >= deadline || this.closed) return check();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  }
+}
+
+/** Orders stream ids `<ms>-<seq>` numerically. */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  if (am.length !== bm.length) return am.length - bm.length;
+  if (am !== bm) return am < bm ? -1 : 1;
+  const d = BigInt(as ?? 0) - BigInt(bs ?? 0);
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
