@@ -1,4 +1,11 @@
-import { EnvelopeCodec, Keyspace, Schemas, TelemetryEvent, UnavailableError } from '@coordbus/envelope';
+import {
+  EnvelopeCodec,
+  InvalidError,
+  Keyspace,
+  Schemas,
+  TelemetryEvent,
+  UnavailableError,
+} from '@coordbus/envelope';
 import type Redis from 'ioredis';
 import type { Checkpoint } from '../follow/file-identity';
 
@@ -22,9 +29,22 @@ export class TelemetryEmitter {
     private readonly streamMaxLen: number,
   ) {}
 
-  /** Encodes (and validates) one event: throws InvalidError / TooLargeError for a bad one. */
+  /**
+   * Encodes one event; throws InvalidError / TooLargeError for a bad one. The pipeline builds
+   * events from validated config and observer output (status from the enum, ts from
+   * `toISOString`), so only the checks that can fail run here: class-validator costs ~75 us per
+   * event, which a burst of breaches would pay on the hot path. Consumers validate on decode.
+   */
   encode(event: TelemetryEvent): string[] {
-    return this.codec.encode(Schemas.telemetry, event);
+    if (!Number.isFinite(event.duration_ms) || event.duration_ms < 0) {
+      throw new InvalidError('invalid telemetry', [
+        `duration_ms: ${event.duration_ms} is not a finite number >= 0`,
+      ]);
+    }
+    if (!event.source || !event.event || Number.isNaN(Date.parse(event.ts))) {
+      throw new InvalidError('invalid telemetry', ['source, event and ts are required']);
+    }
+    return this.codec.encode(Schemas.telemetry, event, { validate: false });
   }
 
   async loadCheckpoint(ref: CheckpointRef): Promise<string | null> {

@@ -297,6 +297,7 @@ export class FileFollower {
   }
 
   private async pumpOnce(): Promise<void> {
+    this.o.logger.trace({ path: this.o.path, readPos: this.current?.readPos }, 'pump');
     if (!this.current) {
       if (!(await this.statPath())) return;
       this.current = await this.openFile(this.o.path, 0, 'file appeared');
@@ -384,6 +385,10 @@ export class FileFollower {
       return;
     }
     // Another file now has the name: give writers of the old one rotateWaitMs to finish, then switch.
+    this.o.logger.debug(
+      { path: this.o.path, switchDue: this.switchDue, timer: Boolean(this.switchTimer) },
+      'path names another file',
+    );
     if (!this.switchDue && this.o.rotateWaitMs > 0) {
       if (!this.switchTimer) {
         this.switchTimer = setTimeout(() => {
