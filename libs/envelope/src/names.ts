@@ -54,6 +54,15 @@ export class Keyspace {
     return this.coordKey('events');
   }
 
+  /**
+   * Fan-out dedup set: ingest entry ids already fanned out (fanout-publisher). Its hash tag is
+   * the replay stream's full name, so it lands in the replay stream's cluster slot and one
+   * script can touch both (the seed's `logs:stream:coord` itself carries no tag).
+   */
+  get coordReplayDedup(): string {
+    return this.name(`fanout:dedup:{${this.coordReplay}}`);
+  }
+
   get sentinelObservations(): string {
     return this.name('sentinel:{observations}');
   }
@@ -121,6 +130,11 @@ export class Keyspace {
   /** BullMQ's key prefix: hash-tagged so every queue key lands in one cluster slot. */
   get bullPrefix(): string {
     return this.name('{bull}');
+  }
+
+  /** Pub/sub control channel of the job-coordinator (cancel requests reach whichever replica runs a job). */
+  get jobControlChannel(): string {
+    return this.name('jobs.control');
   }
 
   /** The BullMQ queue name for background hook jobs. */
