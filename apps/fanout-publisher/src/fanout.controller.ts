@@ -1,0 +1,20 @@
+import { Controller } from '@nestjs/common';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { CoordOpEnvelope, GROUPS } from '@coordbus/envelope';
+import { RedisStreamsContext, StreamHandler } from '@coordbus/redis-streams';
+import { FanoutService } from './fanout.service';
+
+/**
+ * Consumer group `fanout` on the coord ingest stream. The transport decodes and validates each
+ * entry as a coord op envelope (invalid ones go to the dead-letter stream with the reason) and
+ * acks after `handle` resolves; any number of replicas share the group.
+ */
+@Controller()
+export class FanoutController {
+  constructor(private readonly fanout: FanoutService) {}
+
+  @StreamHandler({ stream: 'coordIngest', group: GROUPS.fanout, schema: 'coordOp' })
+  handle(@Payload() env: CoordOpEnvelope, @Ctx() ctx: RedisStreamsContext): Promise<void> {
+    return this.fanout.handle(env, ctx.getEntryId());
+  }
+}

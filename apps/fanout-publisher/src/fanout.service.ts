@@ -1,0 +1,31 @@
+import { Counter, Registry } from 'prom-client';
+import { CoordOpEnvelope } from '@coordbus/envelope';
+import { FanoutRepository } from './fanout.repository';
+
+/** Fans validated coord op envelopes out and counts what it did. */
+export class FanoutService {
+  private readonly published: Counter<'level'>;
+  private readonly duplicates: Counter;
+
+  constructor(
+    private readonly repo: FanoutRepository,
+    registry: Registry,
+  ) {
+    this.published = new Counter({
+      name: 'coordbus_fanout_published_total',
+      help: 'coord op envelopes published to logs.coord.<level> and the replay stream',
+      labelNames: ['level'],
+      registers: [registry],
+    });
+    this.duplicates = new Counter({
+      name: 'coordbus_fanout_duplicates_total',
+      help: 'redelivered ingest entries skipped because they were already fanned out',
+      registers: [registry],
+    });
+  }
+
+  async handle(env: CoordOpEnvelope, entryId: string): Promise<void> {
+    if (await this.repo.fanout(env, entryId)) this.published.inc({ level: env.level });
+    else this.duplicates.inc();
+  }
+}
