@@ -513,7 +513,7 @@ export class StreamLoop {
       const count = Math.min(this.capacity(), this.opts.batchSize);
       if (count <= 0) return;
       this.reserved += count;
-      let claimedAll = false;
+      let claimedAll: boolean;
       try {
         const { cursor, entries } = await this.host.claimStale(
           this.stream,
