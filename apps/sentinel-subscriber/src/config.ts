@@ -18,7 +18,7 @@ export interface SentinelConfig {
   fsStatePath: string | undefined;
   /** `SENTINEL_MAX_BATCH`: most events per poll (default 256). */
   maxBatch: number;
-  /** `COORD_SESSION_TTL` (seconds, default 300, same variable the coord CLI reads). */
+  /** `COORD_SESSION_TTL` in seconds (default 300, fractions allowed; the same variable the coord CLI reads). */
   sessionTtlMs: number;
   /** `SENTINEL_CULL`: run the liveness cull pass (default on). */
   cull: boolean;
@@ -45,8 +45,18 @@ export function loadSentinelConfig(envVars: NodeJS.ProcessEnv = process.env): Se
   const base = baseConfig(env, { service: SENTINEL_SERVICE, defaultHttpPort: SENTINEL_HTTP_PORT });
   const source = env.enum('SENTINEL_SOURCE', SENTINEL_SOURCES, 'event-manager');
   const coordRoot = env.optionalString('COORD_ROOT');
-  const ttlSeconds = env.int('COORD_SESSION_TTL', 300, { min: 1, max: 30 * 86_400 });
-  const sessionTtlMs = ttlSeconds * 1000;
+  const problems: string[] = [];
+  // Seconds, fractions allowed — parsed like the coord CLI does, so both judge liveness alike.
+  const rawTtl = env.optionalString('COORD_SESSION_TTL');
+  let sessionTtlMs = 300_000;
+  if (rawTtl !== undefined) {
+    const seconds = Number(rawTtl);
+    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 30 * 86_400) {
+      problems.push(
+        `COORD_SESSION_TTL must be a positive number of seconds up to 2592000 (got ${JSON.stringify(rawTtl)})`,
+      );
+    } else sessionTtlMs = Math.round(seconds * 1000);
+  }
   const config: SentinelConfig = {
     base,
     source,
@@ -71,7 +81,6 @@ export function loadSentinelConfig(envVars: NodeJS.ProcessEnv = process.env): Se
     maxDeliveries: env.int('SENTINEL_MAX_DELIVERIES', 5, { min: 1, max: 1000 }),
     observationsMaxLen: env.int('SENTINEL_OBSERVATIONS_MAXLEN', 1_000_000, { min: 1000 }),
   };
-  const problems: string[] = [];
   if (source === 'fs-poll' && !coordRoot)
     problems.push('COORD_ROOT must be set (the coord file root) when SENTINEL_SOURCE=fs-poll');
   if (config.bridge && source !== 'fs-poll')
