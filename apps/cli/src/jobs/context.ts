@@ -1,0 +1,159 @@
+import type { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { EnvelopeCodec, InvalidError, keyspaceFromEnv, Keyspace, UnavailableError } from '@coordbus/envelope';
+import { JOB_DEFAULTS } from '../../../job-coordinator/src/domain/defaults';
+import { parseDuration } from '../../../job-coordinator/src/domain/duration';
+import { CancelBus } from '../../../job-coordinator/src/exec/control';
+import { JobExecutor } from '../../../job-coordinator/src/exec/job-executor';
+import { RunnerIdentity } from '../../../job-coordinator/src/exec/runner';
+import type { BullJobData } from '../../../job-coordinator/src/queue/bull';
+import { JobSubmitter } from '../../../job-coordinator/src/queue/submit';
+import { JobStore } from '../../../job-coordinator/src/store/job-store';
+import type { JobMeta } from '../../../job-coordinator/src/domain/job';
+
+/** Settings the CLI reads from the same variables as the service (see the service's config). */
+export function cliSettings(env: NodeJS.ProcessEnv = process.env) {
+  const dur = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (!raw) return fallback;
+    const ms = parseDuration(raw) ?? (/^\d+$/.test(raw) ? Number(raw) : undefined);
+    if (ms === undefined)
+      throw new InvalidError(`${name} must be a duration like 5s, 10m (got ${JSON.stringify(raw)})`);
+    return ms;
+  };
+  const int = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (!raw) return fallback;
+    if (!/^\d+$/.test(raw))
+      throw new InvalidError(`${name} must be a non-negative integer (got ${JSON.stringify(raw)})`);
+    return Number(raw);
+  };
+  return {
+    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    killGraceMs: dur('JOBS_KILL_GRACE', JOB_DEFAULTS.killGraceMs),
+    retentionMs: dur('JOBS_RETENTION', JOB_DEFAULTS.retentionMs),
+    keepLast: int('JOBS_KEEP_LAST', JOB_DEFAULTS.keepLast),
+    staleRunningAfterMs: dur('JOBS_STALE_RUNNING_AFTER', JOB_DEFAULTS.staleRunningAfterMs),
+    secretTtlMs: dur('JOBS_SECRET_TTL', JOB_DEFAULTS.secretTtlMs),
+    logMaxLen: int('JOBS_LOG_MAX_RECORDS', JOB_DEFAULTS.logMaxLen),
+  };
+}
+
+/** Everything a `coordbus jobs` command talks to; only bullmq/ioredis, never Nest. */
+export class JobsContext {
+  readonly settings = cliSettings();
+  readonly keyspace: Keyspace = keyspaceFromEnv();
+  readonly redis: Redis;
+  readonly store: JobStore;
+  private queueInstance: Queue<BullJobData> | undefined;
+  private extra: Redis[] = [];
+
+  private constructor() {
+    this.redis = new Redis(this.settings.redisUrl, {
+      lazyConnect: true,
+      connectTimeout: 3000,
+      maxRetriesPerRequest: 2,
+      connectionName: 'coordbus-cli:jobs',
+      retryStrategy: (times) => (times > 3 ? null : 200 * times),
+    });
+    this.redis.on('error', () => undefined);
+    this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec(), {
+      logMaxLen: this.settings.logMaxLen,
+    });
+  }
+
+  static async open(): Promise<JobsContext> {
+    const ctx = new JobsContext();
+    try {
+      await ctx.redis.connect();
+    } catch (err) {
+      ctx.redis.disconnect();
+      throw new UnavailableError(
+        `cannot reach Redis at ${redact(ctx.settings.redisUrl)}: ${(err as Error).message}`,
+      );
+    }
+    return ctx;
+  }
+
+  /** The BullMQ queue, loaded only by the commands that need it. */
+  queue = (): Queue<BullJobData> => {
+    if (!this.queueInstance) {
+      const { createJobQueue } =
+        require('../../../job-coordinator/src/queue/bull') as typeof import('../../../job-coordinator/src/queue/bull');
+      this.queueInstance = createJobQueue(this.redis, this.keyspace);
+    }
+    return this.queueInstance;
+  };
+
+  submitter(): JobSubmitter {
+    return new JobSubmitter(this.redis, this.store, this.queue, this.settings.secretTtlMs);
+  }
+
+  /** A second connection (for blocking reads or subscriptions). */
+  duplicate(name: string): Redis {
+    const c = this.redis.duplicate({ connectionName: `coordbus-cli:${name}` });
+    c.on('error', () => undefined);
+    this.extra.push(c);
+    return c;
+  }
+
+  async close(): Promise<void> {
+    await this.queueInstance?.close().catch(() => undefined);
+    for (const c of this.extra) c.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /**
+   * Runs foreground jobs in this process with the same records a replica leaves. The CLI is
+   * the job's runner: it heartbeats, listens for cancel, and Ctrl-C cancels the job's group.
+   */
+  async runForeground(meta: JobMeta, secrets: Record<string, string>, tee = true): Promise<JobMeta | null> {
+    const runner = new RunnerIdentity('cli');
+    const bus = new CancelBus(this.redis, this.keyspace, this.store);
+    await runner.startHeartbeat(this.redis, this.store.keys);
+    await bus.start();
+    const executor = new JobExecutor(this.redis, this.store, runner, bus, {
+      killGraceMs: this.settings.killGraceMs,
+      logMaxLen: this.settings.logMaxLen,
+      onWarn: (msg, extra) =>
+        process.stderr.write(`coordbus: warning: ${msg} ${extra ? JSON.stringify(extra) : ''}\n`),
+    });
+    const onSignal = () => {
+      void this.store
+        .transition(meta.id, {
+          from: ['running'],
+          to: 'cancelling',
+          fields: { reason: 'interrupted' },
+          event: meta,
+        })
+        .finally(() => bus.fire(meta.id));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      return await executor.execute(meta.id, {
+        secrets,
+        tee: tee ? { stdout: process.stdout, stderr: process.stderr } : undefined,
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await bus.stop();
+      await runner.stopHeartbeat(this.redis, this.store.keys);
+    }
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/** Runs `fn` with a context and always closes it. */
+export async function withContext<T>(fn: (ctx: JobsContext) => Promise<T>): Promise<T> {
+  const ctx = await JobsContext.open();
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}

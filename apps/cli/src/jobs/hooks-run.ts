@@ -1,0 +1,99 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { newUlid } from '@coordbus/envelope';
+import {
+  ConditionContext,
+  HookJobDef,
+  parseHooksFile,
+  skipReason,
+} from '../../../job-coordinator/src/domain/hooks-file';
+import type { JobMeta } from '../../../job-coordinator/src/domain/job';
+import { newJob } from '../../../job-coordinator/src/queue/submit';
+import { publicRow } from '../../../job-coordinator/src/store/job-store';
+import { withContext } from './context';
+import { currentBranch, findHooksFile } from './project';
+
+export interface HooksRunFlags {
+  file?: string;
+  worktree?: string;
+  json?: boolean;
+}
+
+/**
+ * `coordbus hooks run <hook>`: fires one hook of `.coordbus/hooks.yml`. One invocation id for the
+ * firing; condition-skipped jobs are recorded as `skipped` with the reason; background jobs go to
+ * the queue; foreground jobs then run here, one after another. No hooks file, or a hook it does
+ * not define, is a silent success: agent hooks call this for every event.
+ */
+export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promise<number> {
+  const found = flags.file
+    ? { file: resolve(flags.file), root: resolve(flags.file, '..', '..') }
+    : findHooksFile(process.cwd());
+  if (!found || !existsSync(found.file)) {
+    if (flags.file) process.stderr.write(`coordbus: no hooks file at ${found?.file ?? flags.file}\n`);
+    return flags.file ? 4 : 0;
+  }
+  const parsed = parseHooksFile(readFileSync(found.file, 'utf8'), found.file);
+  const defs = parsed.hooks[hook];
+  if (!defs?.length) return 0;
+
+  const root = found.root;
+  const ctx: ConditionContext = {
+    env: process.env,
+    fileExists: (p) => existsSync(isAbsolute(p) ? p : resolve(root, p)),
+    branch: currentBranch(root),
+    platform: process.platform,
+  };
+  const invocationId = newUlid();
+  const worktree = flags.worktree ?? root;
+  const out = (job: JobMeta, text: string) => {
+    if (flags.json) process.stdout.write(`${JSON.stringify(publicRow(job))}\n`);
+    else process.stdout.write(text);
+  };
+  if (!flags.json) process.stdout.write(`invocation ${invocationId}: hook ${hook}, ${defs.length} job(s)\n`);
+
+  return withContext(async (c) => {
+    const submitter = c.submitter();
+    const foreground: { meta: JobMeta; secrets: Record<string, string> }[] = [];
+    for (const def of defs) {
+      const { meta, secrets } = newJob(requestOf(def, hook, worktree, root), invocationId);
+      const reason = skipReason(def, ctx);
+      if (reason) {
+        const skipped = await submitter.recordSkipped(meta, reason);
+        out(skipped, `  ${meta.name}: skipped (${reason}) ${meta.id}\n`);
+      } else if (def.background) {
+        await submitter.submitBackground(meta, secrets);
+        out(meta, `  ${meta.name}: queued ${meta.id}\n`);
+      } else {
+        await submitter.recordForeground(meta);
+        foreground.push({ meta, secrets });
+      }
+    }
+    let failed = 0;
+    for (const { meta, secrets } of foreground) {
+      if (!flags.json) process.stdout.write(`  ${meta.name}: running ${meta.id}\n`);
+      const final = await c.runForeground(meta, secrets, !flags.json);
+      if (!final || final.status !== 'succeeded') failed++;
+      if (final) out(final, `  ${meta.name}: ${final.status}${final.reason ? ` (${final.reason})` : ''}\n`);
+    }
+    return failed ? 1 : 0;
+  });
+}
+
+function requestOf(def: HookJobDef, hook: string, worktree: string, root: string) {
+  return {
+    name: def.name,
+    hook,
+    worktree,
+    tags: def.tags,
+    argv: def.argv,
+    shell: def.shell,
+    cwd: def.cwd ? resolve(root, def.cwd) : root,
+    env: def.env,
+    timeout_ms: def.timeout_ms,
+    sample_every: def.sample_every,
+    keep_last: null,
+    retention_ms: null,
+    background: def.background,
+  };
+}

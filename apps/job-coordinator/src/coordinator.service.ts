@@ -1,0 +1,170 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type Redis from 'ioredis';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EnvelopeCodec, Keyspace } from '@coordbus/envelope';
+import {
+  BASE_CONFIG,
+  BaseConfig,
+  createRedis,
+  KEYSPACE,
+  LOGGER,
+  METRICS_REGISTRY,
+  ReadinessService,
+  REDIS,
+} from '@coordbus/runtime';
+import type { JobsConfig } from './config';
+import { CancelBus } from './exec/control';
+import { JobExecutor } from './exec/job-executor';
+import { RunnerIdentity } from './exec/runner';
+import { prune } from './ops/prune';
+import { reconcileHost } from './ops/reconcile';
+import { JobWorkerHost } from './queue/worker';
+import { JobStore } from './store/job-store';
+
+export const JOBS_CONFIG = Symbol('coordbus:jobs-config');
+
+/**
+ * One job-coordinator replica: a BullMQ worker running background hook jobs, the cancel
+ * listener, the host reconcile pass (at boot and periodically) and periodic retention (one
+ * replica at a time, under a lock).
+ */
+@Injectable()
+export class CoordinatorService implements OnApplicationBootstrap, OnApplicationShutdown {
+  readonly runner = new RunnerIdentity('replica');
+  readonly store: JobStore;
+  private readonly bus: CancelBus;
+  private readonly bullConnection: Redis;
+  private worker: JobWorkerHost | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private readonly finished: Counter<'status'>;
+  private readonly startLatency: Histogram;
+  private readonly runningGauge: Gauge;
+
+  constructor(
+    @Inject(JOBS_CONFIG) private readonly config: JobsConfig,
+    @Inject(BASE_CONFIG) private readonly base: BaseConfig,
+    @Inject(KEYSPACE) private readonly keyspace: Keyspace,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS_REGISTRY) registry: Registry,
+    private readonly readiness: ReadinessService,
+  ) {
+    this.store = new JobStore(redis, keyspace, new EnvelopeCodec({ maxBytes: base.maxEntryBytes }), {
+      logMaxLen: config.logMaxLen,
+    });
+    this.bus = new CancelBus(redis, keyspace, this.store);
+    // BullMQ's worker needs a connection that retries forever (it blocks on it).
+    this.bullConnection = createRedis(base.redisUrl, {
+      name: 'job-coordinator:bull',
+      maxRetriesPerRequest: null,
+    });
+    this.finished = new Counter({
+      name: 'coordbus_jobs_finished_total',
+      help: 'Jobs this replica ran to a terminal status',
+      labelNames: ['status'],
+      registers: [registry],
+    });
+    this.startLatency = new Histogram({
+      name: 'coordbus_jobs_submit_to_start_seconds',
+      help: 'Time from a job being submitted to its process starting',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers: [registry],
+    });
+    this.runningGauge = new Gauge({
+      name: 'coordbus_jobs_running',
+      help: 'Jobs this replica is running now',
+      registers: [registry],
+      collect: () => this.runningGauge.set(this.bus.running.length),
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const warn = (msg: string, extra?: Record<string, unknown>) => this.logger.warn(extra ?? {}, msg);
+    await this.runner.startHeartbeat(this.redis, this.store.keys, (err) =>
+      warn('runner heartbeat failed', { err: String(err) }),
+    );
+    await this.bus.start();
+    await this.reconcile();
+    const executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
+      killGraceMs: this.config.killGraceMs,
+      logMaxLen: this.config.logMaxLen,
+      onWarn: warn,
+    });
+    this.worker = new JobWorkerHost(
+      this.bullConnection,
+      this.keyspace,
+      this.store,
+      executor,
+      this.bus,
+      this.runner,
+      {
+        concurrency: this.config.concurrency,
+        lockDurationMs: this.config.lockDurationMs,
+        stalledIntervalMs: this.config.stalledIntervalMs,
+        shutdownGraceMs: this.config.shutdownGraceMs,
+        onWarn: warn,
+        onJobDone: (status, latency) => {
+          this.finished.inc({ status });
+          if (latency !== null) this.startLatency.observe(latency / 1000);
+        },
+      },
+    );
+    this.worker.start();
+    this.readiness.register('worker', () => this.worker?.running ?? false);
+    this.every(this.config.reconcileIntervalMs, () => this.reconcile());
+    if (this.config.pruneIntervalMs > 0) this.every(this.config.pruneIntervalMs, () => this.prune());
+    this.logger.info({ runner: this.runner.id, concurrency: this.config.concurrency }, 'job worker started');
+  }
+
+  private every(ms: number, fn: () => Promise<void>): void {
+    const t = setInterval(() => void fn(), ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  async reconcile(): Promise<void> {
+    try {
+      const r = await reconcileHost(this.store, this.runner);
+      if (r.crashed.length || r.reaped.length)
+        this.logger.warn(r, 'reconcile: jobs of a dead runner on this host');
+    } catch (err) {
+      this.logger.warn({ err }, 'reconcile failed');
+    }
+  }
+
+  async prune(): Promise<void> {
+    try {
+      // One replica prunes at a time; the lock outlives a slow pass but not a dead replica.
+      const got = await this.redis.set(
+        this.store.keys.pruneLock,
+        this.runner.id,
+        'PX',
+        Math.max(60_000, this.config.pruneIntervalMs),
+        'NX',
+      );
+      if (!got) return;
+      const r = await prune(
+        this.store,
+        {
+          keepLast: this.config.keepLast,
+          retentionMs: this.config.retentionMs,
+          staleRunningAfterMs: this.config.staleRunningAfterMs,
+        },
+        { localHost: this.runner.host },
+      );
+      if (r.evicted.length || r.crashed.length)
+        this.logger.info({ evicted: r.evicted.length, crashed: r.crashed }, 'retention pass');
+    } catch (err) {
+      this.logger.warn({ err }, 'retention pass failed');
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await this.worker?.close();
+    await this.bus.stop();
+    await this.runner.stopHeartbeat(this.redis, this.store.keys);
+    await this.bullConnection.quit().catch(() => this.bullConnection.disconnect());
+  }
+}

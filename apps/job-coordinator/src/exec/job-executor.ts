@@ -1,0 +1,198 @@
+import { existsSync } from 'node:fs';
+import type Redis from 'ioredis';
+import { KillFailedError } from '@coordbus/envelope';
+import { secretRedactor } from '../domain/env-scrub';
+import type { JobMeta } from '../domain/job';
+import { outcomeOf, ProcessEnd } from '../domain/outcome';
+import { JobLogWriter } from '../store/job-log';
+import type { JobStore } from '../store/job-store';
+import type { CancelBus } from './control';
+import { RunningProcess } from './process-runner';
+import type { RunnerIdentity } from './runner';
+
+export interface ExecutorOptions {
+  killGraceMs: number;
+  logMaxLen: number;
+  /** Environment every job starts from (the runner's own, by default). */
+  baseEnv?: NodeJS.ProcessEnv;
+  onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
+}
+
+export interface ExecuteOptions {
+  /** Secrets handed over in memory (foreground); background jobs fetch theirs once from Redis. */
+  secrets?: Record<string, string>;
+  /** Also copy the job's output here (foreground runs show it live). */
+  tee?: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
+  /** Called once the process started (pid known). */
+  onStarted?: (meta: JobMeta) => void;
+}
+
+/**
+ * Runs one job end to end: claims it (queued -> running, so a cancelled or crashed job is never
+ * started), spawns it in its own process group, streams its output into the log, reacts to
+ * cancel and timeout, and records exactly one terminal status. Used by the coordinator's BullMQ
+ * worker and by the CLI for foreground jobs, so both leave the same records.
+ */
+export class JobExecutor {
+  constructor(
+    private readonly redis: Redis,
+    private readonly store: JobStore,
+    private readonly runner: RunnerIdentity,
+    private readonly bus: CancelBus,
+    private readonly options: ExecutorOptions,
+  ) {}
+
+  async execute(id: string, opts: ExecuteOptions = {}): Promise<JobMeta | null> {
+    const { store } = this;
+    let secrets = opts.secrets;
+    if (!secrets) {
+      // Secrets live in Redis only until the job starts: taken and deleted in one command.
+      const raw = await this.redis.getdel(store.keys.secrets(id));
+      secrets = raw ? (JSON.parse(raw) as Record<string, string>) : {};
+    }
+    const meta = await store.get(id);
+    if (!meta) return null;
+    const startedAt = new Date().toISOString();
+    const claimFields: Partial<JobMeta> = {
+      started_at: startedAt,
+      host: this.runner.host,
+      runner_id: this.runner.id,
+      runner_pid: this.runner.pid,
+      runner_start: this.runner.start,
+      kill_grace_ms: this.options.killGraceMs,
+    };
+    const claim = await store.transition(id, {
+      from: ['queued'],
+      to: 'running',
+      fields: claimFields,
+      event: meta,
+    });
+    if (!claim.ok) return store.get(id);
+    Object.assign(meta, claimFields, { status: 'running' });
+
+    const writer = new JobLogWriter(this.redis, store.keys.log(id), store.codec, claim.nextSeq, {
+      sampleEvery: meta.sample_every,
+      maxLen: this.options.logMaxLen,
+      redact: secretRedactor(secrets),
+      onError: (err) => this.options.onWarn?.('job log write failed', { job: id, err: err.message }),
+    });
+
+    let proc: RunningProcess | undefined;
+    let cancelRequested = false;
+    const requestCancel = () => {
+      if (cancelRequested) return;
+      cancelRequested = true;
+      writer.status({ status: 'cancelling', reason: 'cancel requested' });
+      if (proc) this.cancelProcess(proc, meta);
+    };
+    this.bus.register(id, requestCancel);
+
+    let end: ProcessEnd;
+    const cwd = meta.cwd ?? process.cwd();
+    const cwdMissing = !existsSync(cwd);
+    if (cwdMissing) {
+      end = { exitCode: null, signal: null, cancelled: false, timedOut: false, spawnError: 'ENOENT' };
+    } else {
+      proc = new RunningProcess({
+        argv: meta.argv,
+        shell: meta.shell,
+        cwd,
+        env: {
+          ...(this.options.baseEnv ?? process.env),
+          ...meta.env,
+          ...secrets,
+          COORDBUS_JOB_ID: meta.id,
+          COORDBUS_INVOCATION_ID: meta.invocation_id,
+          COORDBUS_HOOK: meta.hook,
+          COORDBUS_JOB_NAME: meta.name,
+        },
+        timeoutMs: meta.timeout_ms,
+        killGraceMs: this.options.killGraceMs,
+        onLine: (kind, line) => {
+          writer.line(kind, line);
+          opts.tee?.[kind].write(`${line}\n`);
+        },
+        onStart: async ({ pid, startTime }) => {
+          writer.status({ status: 'running', reason: `pid ${pid} on ${this.runner.host}` });
+          meta.pgid = pid;
+          meta.proc_start = startTime;
+          opts.onStarted?.(meta);
+          try {
+            await store.transition(id, {
+              from: ['running', 'cancelling'],
+              fields: { pgid: pid, proc_start: startTime },
+              procs: { host: this.runner.host, op: 'add' },
+            });
+          } catch (err) {
+            this.options.onWarn?.('could not record the process group', { job: id, err: String(err) });
+          }
+        },
+      });
+      if (cancelRequested) this.cancelProcess(proc, meta);
+      end = await proc.done;
+    }
+    const outcome = outcomeOf(end);
+    if (cwdMissing) outcome.reason = `could not start: working directory ${cwd} does not exist`;
+    const finishedAt = new Date().toISOString();
+    await writer.flush();
+    const fields: Partial<JobMeta> = {
+      exit_code: outcome.exit_code,
+      signal: outcome.signal,
+      reason: outcome.reason ?? null,
+      finished_at: finishedAt,
+    };
+    const record = {
+      ts: finishedAt,
+      kind: 'status' as const,
+      status: outcome.status,
+      exit_code: outcome.exit_code,
+      signal: outcome.signal,
+      ...(outcome.reason ? { reason: outcome.reason } : {}),
+    };
+    try {
+      const res = await withRetry(() =>
+        store.transition(id, {
+          from: ['running', 'cancelling'],
+          to: outcome.status,
+          fields,
+          record,
+          minSeq: writer.nextSeq,
+          event: meta,
+          procs: { host: this.runner.host, op: 'rem' },
+        }),
+      );
+      if (!res.ok)
+        this.options.onWarn?.('job was already finished by someone else', { job: id, status: res.status });
+    } finally {
+      this.bus.unregister(id);
+    }
+    return store.get(id);
+  }
+
+  private cancelProcess(proc: RunningProcess, meta: JobMeta): void {
+    try {
+      proc.cancel();
+    } catch (err) {
+      const reason = err instanceof KillFailedError ? err.message : String(err);
+      this.options.onWarn?.('cancel: kill failed', { job: meta.id, reason });
+      void this.store
+        .transition(meta.id, {
+          from: ['cancelling', 'running'],
+          fields: { reason: `kill failed: ${reason}` },
+        })
+        .catch(() => undefined);
+    }
+  }
+}
+
+/** Retries a Redis write across a short outage (a restart), so a finished job still gets its record. */
+async function withRetry<T>(fn: () => Promise<T>, attempts = 12): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(250 * i, 3000)));
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import type { Queue } from 'bullmq';
+import type Redis from 'ioredis';
+import { JobStatus, newUlid, UnavailableError } from '@coordbus/envelope';
+import { splitSecrets } from '../domain/env-scrub';
+import type { JobMeta, JobSpec } from '../domain/job';
+import type { JobStore } from '../store/job-store';
+import { BULL_JOB_OPTIONS, BullJobData } from './bull-types';
+
+/** A job as the CLI asks for it: `env` may hold secrets, which are split off before anything is stored. */
+export type JobRequest = Omit<JobSpec, 'env' | 'secret_names'> & { env: Record<string, string> };
+
+/** Builds a job's metadata; secret values are split off and returned separately. */
+export function newJob(
+  req: JobRequest,
+  invocationId: string,
+  status: JobStatus = 'queued',
+): { meta: JobMeta; secrets: Record<string, string> } {
+  const { plain, secrets } = splitSecrets(req.env);
+  const meta: JobMeta = {
+    ...req,
+    env: plain,
+    secret_names: Object.keys(secrets).sort(),
+    id: newUlid(),
+    invocation_id: invocationId,
+    status,
+    exit_code: null,
+    signal: null,
+    reason: null,
+    created_at: new Date().toISOString(),
+    started_at: null,
+    finished_at: null,
+    host: null,
+    runner_id: null,
+    runner_pid: null,
+    runner_start: null,
+    pgid: null,
+    proc_start: null,
+    kill_grace_ms: null,
+  };
+  return { meta, secrets };
+}
+
+/**
+ * Records jobs and hands background ones to the queue. A background job's secrets wait in a
+ * separate key with a TTL, which the worker deletes as it starts the job: they never enter the
+ * metadata, the BullMQ job, a log record or an event.
+ */
+export class JobSubmitter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly store: JobStore,
+    private readonly queue: () => Queue<BullJobData>,
+    private readonly secretTtlMs = 86_400_000,
+  ) {}
+
+  async submitBackground(meta: JobMeta, secrets: Record<string, string>): Promise<JobMeta> {
+    if (Object.keys(secrets).length) {
+      await this.redis.set(this.store.keys.secrets(meta.id), JSON.stringify(secrets), 'PX', this.secretTtlMs);
+    }
+    await this.store.create(meta);
+    try {
+      await this.queue().add('hook-job', { id: meta.id }, { ...BULL_JOB_OPTIONS, jobId: meta.id });
+    } catch (err) {
+      const reason = `could not enqueue: ${(err as Error).message}`;
+      const now = new Date().toISOString();
+      await this.redis.del(this.store.keys.secrets(meta.id)).catch(() => undefined);
+      await this.store
+        .transition(meta.id, {
+          from: ['queued'],
+          to: 'failed',
+          fields: { reason, finished_at: now },
+          record: { ts: now, kind: 'status', status: 'failed', reason },
+          event: meta,
+        })
+        .catch(() => undefined);
+      throw new UnavailableError(reason);
+    }
+    return meta;
+  }
+
+  /** Records a job that will run inline (status queued until the executor claims it). */
+  async recordForeground(meta: JobMeta): Promise<JobMeta> {
+    await this.store.create(meta);
+    return meta;
+  }
+
+  /** Records a condition-skipped job: it never runs, but `jobs ls` and the archive see it and why. */
+  async recordSkipped(meta: JobMeta, reason: string): Promise<JobMeta> {
+    const now = new Date().toISOString();
+    const skipped: JobMeta = { ...meta, status: 'skipped', reason, finished_at: now };
+    await this.store.create(skipped, reason);
+    return skipped;
+  }
+}
