@@ -1,6 +1,15 @@
 // The config module itself, not the @coordbus/runtime barrel (which loads Nest).
 import { parseDurationMs } from '../../libs/runtime/src/config';
-import { ComposeFile, ComposeService, argv, composeDefault, composeEnv, readCompose, serviceApps, serviceTable } from './helpers';
+import {
+  ComposeFile,
+  ComposeService,
+  argv,
+  composeDefault,
+  composeEnv,
+  readCompose,
+  serviceApps,
+  serviceTable,
+} from './helpers';
 
 /**
  * There is no Docker engine on the development machine, so the compose files are checked
@@ -12,7 +21,8 @@ const FILES = ['docker-compose.yml', 'docker-compose.cluster.yml'];
 const ENTRY = '/app/scripts/container-entry.js';
 
 /** Services running the coordbus image as a long-running service (not the one-shot CLI). */
-const appServices = (file: ComposeFile) => Object.entries(file.services).filter(([, s]) => composeEnv(s).COORDBUS_SERVICE !== undefined);
+const appServices = (file: ComposeFile) =>
+  Object.entries(file.services).filter(([, s]) => composeEnv(s).COORDBUS_SERVICE !== undefined);
 
 /** A published port pinned to a fixed host port (`8081:8081`, `{ published: 8081 }`). */
 function fixedHostPort(port: NonNullable<ComposeService['ports']>[number]): boolean {
@@ -44,7 +54,10 @@ describe.each(FILES)('%s', (name) => {
     for (const [n, s] of Object.entries(file.services)) {
       expect({ n, healthcheck: !!s.healthcheck }).toEqual({ n, healthcheck: true });
       if (s.healthcheck!.disable) {
-        expect({ n, oneShot: !!s.profiles?.includes('cli') || s.restart === 'no' }).toEqual({ n, oneShot: true });
+        expect({ n, oneShot: !!s.profiles?.includes('cli') || s.restart === 'no' }).toEqual({
+          n,
+          oneShot: true,
+        });
       } else {
         expect(argv(s.healthcheck!.test).length).toBeGreaterThan(1);
       }
@@ -85,7 +98,9 @@ describe.each(FILES)('%s', (name) => {
   });
 
   it('keeps Redis data: AOF on and a named volume at /data, with a redis-cli ping healthcheck', () => {
-    const nodes = Object.entries(file.services).filter(([n, s]) => n.startsWith('redis') && !n.endsWith('init') && s.image?.startsWith('redis:7'));
+    const nodes = Object.entries(file.services).filter(
+      ([n, s]) => n.startsWith('redis') && !n.endsWith('init') && s.image?.startsWith('redis:7'),
+    );
     expect(nodes.length).toBeGreaterThanOrEqual(1);
     for (const [n, s] of nodes) {
       const command = argv(s.command).join(' ');
@@ -100,7 +115,10 @@ describe.each(FILES)('%s', (name) => {
   it('stops gracefully: the grace period outlasts SHUTDOWN_TIMEOUT_MS; the root filesystem is read-only', () => {
     for (const [n, s] of appServices(file)) {
       const drain = parseDurationMs(composeEnv(s).SHUTDOWN_TIMEOUT_MS ?? '20s')!;
-      expect({ n, longer: parseDurationMs(s.stop_grace_period ?? '10s')! > drain }).toEqual({ n, longer: true });
+      expect({ n, longer: parseDurationMs(s.stop_grace_period ?? '10s')! > drain }).toEqual({
+        n,
+        longer: true,
+      });
       expect({ n, ro: s.read_only, tmp: argv(s.tmpfs as string[]) }).toEqual({ n, ro: true, tmp: ['/tmp'] });
     }
   });
@@ -138,7 +156,11 @@ describe('docker-compose.cluster.yml', () => {
     expect(init.restart).toBe('no');
     for (const [n, s] of appServices(file)) {
       const env = composeEnv(s);
-      expect({ n, cluster: env.REDIS_CLUSTER, url: env.REDIS_URL }).toEqual({ n, cluster: '1', url: 'redis://redis-node-1:6379' });
+      expect({ n, cluster: env.REDIS_CLUSTER, url: env.REDIS_URL }).toEqual({
+        n,
+        cluster: '1',
+        url: 'redis://redis-node-1:6379',
+      });
     }
   });
 });

@@ -58,19 +58,30 @@ describe('container entry point', () => {
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.app).toBe('log-tailer');
-    expect(out.argv).toEqual([join(appRoot, 'dist', 'apps', 'log-tailer', 'main.js'), '--path', '/var/log/x.log']);
+    expect(out.argv).toEqual([
+      join(appRoot, 'dist', 'apps', 'log-tailer', 'main.js'),
+      '--path',
+      '/var/log/x.log',
+    ]);
   });
 
   it('runs the service named by the first argument and exports it as COORDBUS_SERVICE', async () => {
     const r = await run(['sentinel-subscriber']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ app: 'sentinel-subscriber', service: 'sentinel-subscriber' });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      app: 'sentinel-subscriber',
+      service: 'sentinel-subscriber',
+    });
   });
 
   it('runs the coordbus CLI with its arguments', async () => {
     const r = await run(['cli', 'jobs', 'list', '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ app: 'cli', argv: ['coordbus', 'jobs', 'list', '--json'], cli: '1' });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      app: 'cli',
+      argv: ['coordbus', 'jobs', 'list', '--json'],
+      cli: '1',
+    });
   });
 
   it('lists the services it can run with their default ports', async () => {

@@ -89,24 +89,38 @@ describe('Dockerfile', () => {
   });
 
   it('copies only files that exist and that .dockerignore lets into the context', () => {
-    const copies = dockerfile.stages.flatMap((s) => s.instructions.filter((i) => i.op === 'COPY' && !i.args.includes('--from=')));
+    const copies = dockerfile.stages.flatMap((s) =>
+      s.instructions.filter((i) => i.op === 'COPY' && !i.args.includes('--from=')),
+    );
     expect(copies.length).toBeGreaterThan(3);
     for (const c of copies) {
       const parts = c.args.split(/\s+/).filter((p) => !p.startsWith('--'));
       for (const src of parts.slice(0, -1)) {
         expect({ src, exists: exists(src) }).toEqual({ src, exists: true });
         const top = src.replace(/\/$/, '').split('/')[0];
-        expect({ src, ignored: ignore.includes(top) || ignore.includes(src) }).toEqual({ src, ignored: false });
+        expect({ src, ignored: ignore.includes(top) || ignore.includes(src) }).toEqual({
+          src,
+          ignored: false,
+        });
       }
     }
-    const fromBuild = stage('runtime').instructions.filter((i) => i.op === 'COPY' && i.args.includes('--from=build'));
+    const fromBuild = stage('runtime').instructions.filter(
+      (i) => i.op === 'COPY' && i.args.includes('--from=build'),
+    );
     const copied = fromBuild.flatMap((i) => i.args.split(/\s+/).filter((p) => p.startsWith('/app/')));
-    for (const needed of ['/app/node_modules', '/app/dist', '/app/bin', '/app/scripts/container-entry.js', '/app/scripts/services.json']) {
+    for (const needed of [
+      '/app/node_modules',
+      '/app/dist',
+      '/app/bin',
+      '/app/scripts/container-entry.js',
+      '/app/scripts/services.json',
+    ]) {
       expect(copied).toContain(needed);
     }
   });
 
   it('.dockerignore keeps dependencies, build output, VCS data and secrets out of the context', () => {
-    for (const entry of ['.git', 'node_modules', 'dist', '.env', '.coordbus-data']) expect(ignore).toContain(entry);
+    for (const entry of ['.git', 'node_modules', 'dist', '.env', '.coordbus-data'])
+      expect(ignore).toContain(entry);
   });
 });

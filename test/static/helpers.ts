@@ -83,7 +83,6 @@ export function composeDefault(value: string): string {
 // ---- Kubernetes ----------------------------------------------------------------------------
 
 /** A rendered Kubernetes object, loosely typed: tests read what they assert. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type K8sObject = {
   apiVersion: string;
   kind: string;
@@ -93,6 +92,7 @@ export type K8sObject = {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
   };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   [k: string]: any;
 };
 

@@ -25,20 +25,27 @@ function keyspaceOf(objects: K8sObject[]): Keyspace {
   return new Keyspace(config.data?.COORDBUS_NAMESPACE ?? '');
 }
 
-const triggers = (objects: K8sObject[], name: string): Trigger[] => find(objects, 'ScaledObject', name).spec.triggers;
+const triggers = (objects: K8sObject[], name: string): Trigger[] =>
+  find(objects, 'ScaledObject', name).spec.triggers;
 
 describe('KEDA triggers name what the services read', () => {
   it('fanout-publisher scales on the lag of group `fanout` on the coord ingest stream', () => {
     const ks = keyspaceOf(rendered.prod);
     expect(triggers(rendered.prod, 'fanout-publisher')).toEqual([
-      expect.objectContaining({ type: 'redis-streams', metadata: expect.objectContaining({ stream: ks.coordIngest, consumerGroup: GROUPS.fanout }) }),
+      expect.objectContaining({
+        type: 'redis-streams',
+        metadata: expect.objectContaining({ stream: ks.coordIngest, consumerGroup: GROUPS.fanout }),
+      }),
     ]);
   });
 
   it('sentinel-subscriber scales on the lag of group `sentinel` on the coord events stream', () => {
     const ks = keyspaceOf(rendered.prod);
     expect(triggers(rendered.prod, 'sentinel-subscriber')).toEqual([
-      expect.objectContaining({ type: 'redis-streams', metadata: expect.objectContaining({ stream: ks.coordEvents, consumerGroup: GROUPS.sentinel }) }),
+      expect.objectContaining({
+        type: 'redis-streams',
+        metadata: expect.objectContaining({ stream: ks.coordEvents, consumerGroup: GROUPS.sentinel }),
+      }),
     ]);
   });
 
@@ -48,7 +55,13 @@ describe('KEDA triggers name what the services read', () => {
     const sources = ks.archivedStreams.filter((s) => !s.endsWith(ks.deadLetter('')));
     expect(list.map((t) => t.metadata.stream).sort()).toEqual([...sources].sort());
     expect(list.map((t) => t.metadata.stream)).toContain(ks.coordIngest);
-    for (const t of list) expect(t).toEqual(expect.objectContaining({ type: 'redis-streams', metadata: expect.objectContaining({ consumerGroup: GROUPS.archivist }) }));
+    for (const t of list)
+      expect(t).toEqual(
+        expect.objectContaining({
+          type: 'redis-streams',
+          metadata: expect.objectContaining({ consumerGroup: GROUPS.archivist }),
+        }),
+      );
     expect(new Set(list.map((t) => t.name)).size).toBe(list.length);
   });
 
@@ -57,7 +70,10 @@ describe('KEDA triggers name what the services read', () => {
     const wait = new QueueKeys(ks.bullPrefix).toKey(ks.jobQueue, 'wait');
     expect(wait).toBe(ks.namespace ? `${ks.namespace}:{bull}:hook-jobs:wait` : '{bull}:hook-jobs:wait');
     expect(triggers(rendered.prod, 'job-coordinator')).toEqual([
-      expect.objectContaining({ type: 'redis', metadata: expect.objectContaining({ listName: wait, listLength: expect.stringMatching(/^\d+$/) }) }),
+      expect.objectContaining({
+        type: 'redis',
+        metadata: expect.objectContaining({ listName: wait, listLength: expect.stringMatching(/^\d+$/) }),
+      }),
     ]);
   });
 

@@ -62,7 +62,6 @@ export function schemaErrors(obj: K8sObject): string[] {
   const kind = KINDS[kindKey(obj)];
   const where = `${obj.kind}/${obj.metadata?.name}`;
   if (!kind) return [`${where}: no schema for ${kindKey(obj)} (supported: ${SUPPORTED_KINDS.join(', ')})`];
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Model = (require(kind.module) as Record<string, new (data: unknown) => { validate(): void }>)[
     obj.kind
   ];

@@ -1,7 +1,18 @@
 // The config module itself, not the @coordbus/runtime barrel: the barrel loads Nest, which this
 // unit project (no Nest transform) does not need to read one duration.
 import { parseDurationMs } from '../../libs/runtime/src/config';
-import { K8sObject, ROOT, WORKLOAD_KINDS, byKind, envOf, find, kustomize, selects, serviceApps, serviceTable } from './helpers';
+import {
+  K8sObject,
+  ROOT,
+  WORKLOAD_KINDS,
+  byKind,
+  envOf,
+  find,
+  kustomize,
+  selects,
+  serviceApps,
+  serviceTable,
+} from './helpers';
 import { join } from 'node:path';
 
 /**
@@ -19,7 +30,11 @@ beforeAll(() => {
 
 /** Workloads that run the coordbus image (the dev Redis is not one of them). */
 const coordbusWorkloads = (objects: K8sObject[]) =>
-  objects.filter((o) => WORKLOAD_KINDS.includes(o.kind) && o.spec.template.spec.containers.some((c: { env?: unknown[] }) => envOf(c, 'COORDBUS_SERVICE')));
+  objects.filter(
+    (o) =>
+      WORKLOAD_KINDS.includes(o.kind) &&
+      o.spec.template.spec.containers.some((c: { env?: unknown[] }) => envOf(c, 'COORDBUS_SERVICE')),
+  );
 
 const shutdownTimeoutMs = (objects: K8sObject[]): number => {
   const config = byKind(objects, 'ConfigMap').find((c) => c.metadata.name.startsWith('coordbus-config'));
@@ -54,45 +69,86 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
       const ctx = `${w.kind}/${name}`;
       const port = table.get(name)!.port;
       expect({ ctx, port: envOf(c, 'HTTP_PORT')?.value }).toEqual({ ctx, port: String(port) });
-      expect({ ctx, ports: c.ports }).toEqual({ ctx, ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }] });
-      expect({ ctx, liveness: c.livenessProbe?.httpGet }).toEqual({ ctx, liveness: { path: '/healthz', port: 'http' } });
-      expect({ ctx, readiness: c.readinessProbe?.httpGet }).toEqual({ ctx, readiness: { path: '/readyz', port: 'http' } });
+      expect({ ctx, ports: c.ports }).toEqual({
+        ctx,
+        ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
+      });
+      expect({ ctx, liveness: c.livenessProbe?.httpGet }).toEqual({
+        ctx,
+        liveness: { path: '/healthz', port: 'http' },
+      });
+      expect({ ctx, readiness: c.readinessProbe?.httpGet }).toEqual({
+        ctx,
+        readiness: { path: '/readyz', port: 'http' },
+      });
       expect({ ctx, annotations: w.spec.template.metadata.annotations }).toEqual({
         ctx,
-        annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' },
+        annotations: {
+          'prometheus.io/scrape': 'true',
+          'prometheus.io/port': String(port),
+          'prometheus.io/path': '/metrics',
+        },
       });
       for (const kind of ['requests', 'limits']) {
-        expect({ ctx, kind, cpu: !!c.resources?.[kind]?.cpu, memory: !!c.resources?.[kind]?.memory }).toEqual({ ctx, kind, cpu: true, memory: true });
+        expect({ ctx, kind, cpu: !!c.resources?.[kind]?.cpu, memory: !!c.resources?.[kind]?.memory }).toEqual(
+          { ctx, kind, cpu: true, memory: true },
+        );
       }
       // preStop sleep, then SIGTERM and a drain of up to SHUTDOWN_TIMEOUT_MS: the grace period covers both.
       const preStop = c.lifecycle?.preStop?.exec?.command as string[] | undefined;
       expect({ ctx, preStop: preStop?.[0] }).toEqual({ ctx, preStop: 'sleep' });
       const preStopMs = Number(preStop![1]) * 1000;
       expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(preStopMs + drainMs);
-      expect({ ctx, consumer: envOf(c, 'COORDBUS_CONSUMER')?.valueFrom }).toEqual({ ctx, consumer: { fieldRef: { fieldPath: 'metadata.name' } } });
-      expect({ ctx, redis: envOf(c, 'REDIS_URL')?.valueFrom }).toEqual({ ctx, redis: { secretKeyRef: { name: 'coordbus-redis', key: 'REDIS_URL' } } });
+      expect({ ctx, consumer: envOf(c, 'COORDBUS_CONSUMER')?.valueFrom }).toEqual({
+        ctx,
+        consumer: { fieldRef: { fieldPath: 'metadata.name' } },
+      });
+      expect({ ctx, redis: envOf(c, 'REDIS_URL')?.valueFrom }).toEqual({
+        ctx,
+        redis: { secretKeyRef: { name: 'coordbus-redis', key: 'REDIS_URL' } },
+      });
       const config = (c.envFrom ?? []).map((e: { configMapRef?: { name: string } }) => e.configMapRef?.name);
-      expect(byKind(objects(), 'ConfigMap').map((m) => m.metadata.name)).toEqual(expect.arrayContaining(config));
+      expect(byKind(objects(), 'ConfigMap').map((m) => m.metadata.name)).toEqual(
+        expect.arrayContaining(config),
+      );
       expect(c.image).not.toMatch(/:latest$|^[^:]+$/);
     }
   });
 
   it('every workload (Redis included) runs non-root, read-only, without privilege escalation or capabilities', () => {
-    for (const w of byKind(objects(), 'Deployment').concat(byKind(objects(), 'DaemonSet'), byKind(objects(), 'StatefulSet'))) {
+    for (const w of byKind(objects(), 'Deployment').concat(
+      byKind(objects(), 'DaemonSet'),
+      byKind(objects(), 'StatefulSet'),
+    )) {
       const pod = w.spec.template.spec;
       for (const c of pod.containers) {
         const ctx = `${w.kind}/${w.metadata.name}/${c.name}`;
         const sc = c.securityContext ?? {};
-        expect({ ctx, runAsNonRoot: sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot }).toEqual({ ctx, runAsNonRoot: true });
-        expect({ ctx, uid: (sc.runAsUser ?? pod.securityContext?.runAsUser) > 0 }).toEqual({ ctx, uid: true });
-        expect({ ctx, ape: sc.allowPrivilegeEscalation, ro: sc.readOnlyRootFilesystem, drop: sc.capabilities?.drop, add: sc.capabilities?.add }).toEqual({
+        expect({ ctx, runAsNonRoot: sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot }).toEqual({
+          ctx,
+          runAsNonRoot: true,
+        });
+        expect({ ctx, uid: (sc.runAsUser ?? pod.securityContext?.runAsUser) > 0 }).toEqual({
+          ctx,
+          uid: true,
+        });
+        expect({
+          ctx,
+          ape: sc.allowPrivilegeEscalation,
+          ro: sc.readOnlyRootFilesystem,
+          drop: sc.capabilities?.drop,
+          add: sc.capabilities?.add,
+        }).toEqual({
           ctx,
           ape: false,
           ro: true,
           drop: ['ALL'],
           add: undefined,
         });
-        expect({ ctx, seccomp: pod.securityContext?.seccompProfile?.type }).toEqual({ ctx, seccomp: 'RuntimeDefault' });
+        expect({ ctx, seccomp: pod.securityContext?.seccompProfile?.type }).toEqual({
+          ctx,
+          seccomp: 'RuntimeDefault',
+        });
         expect({ ctx, token: pod.automountServiceAccountToken }).toEqual({ ctx, token: false });
       }
     }
@@ -100,25 +156,40 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
     for (const w of coordbusWorkloads(objects())) {
       const pod = w.spec.template.spec;
       const mount = pod.containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/tmp');
-      expect({ w: w.metadata.name, emptyDir: !!pod.volumes.find((v: { name: string }) => v.name === mount?.name)?.emptyDir }).toEqual({ w: w.metadata.name, emptyDir: true });
+      expect({
+        w: w.metadata.name,
+        emptyDir: !!pod.volumes.find((v: { name: string }) => v.name === mount?.name)?.emptyDir,
+      }).toEqual({ w: w.metadata.name, emptyDir: true });
     }
   });
 
   it('every Deployment has a PodDisruptionBudget that selects its pods and never blocks a drain of one replica', () => {
     const pdbs = byKind(objects(), 'PodDisruptionBudget');
     for (const d of byKind(objects(), 'Deployment')) {
-      const matching = pdbs.filter((p) => selects(p.spec.selector.matchLabels, d.spec.template.metadata.labels));
+      const matching = pdbs.filter((p) =>
+        selects(p.spec.selector.matchLabels, d.spec.template.metadata.labels),
+      );
       expect({ d: d.metadata.name, pdbs: matching.length }).toEqual({ d: d.metadata.name, pdbs: 1 });
       expect(matching[0].spec.maxUnavailable).toBe(1);
     }
   });
 
   it('every Deployment/DaemonSet selector matches its own pod template, and every Service selects pods', () => {
-    const workloads = byKind(objects(), 'Deployment').concat(byKind(objects(), 'DaemonSet'), byKind(objects(), 'StatefulSet'));
-    for (const w of workloads) expect({ w: w.metadata.name, ok: selects(w.spec.selector.matchLabels, w.spec.template.metadata.labels) }).toEqual({ w: w.metadata.name, ok: true });
+    const workloads = byKind(objects(), 'Deployment').concat(
+      byKind(objects(), 'DaemonSet'),
+      byKind(objects(), 'StatefulSet'),
+    );
+    for (const w of workloads)
+      expect({
+        w: w.metadata.name,
+        ok: selects(w.spec.selector.matchLabels, w.spec.template.metadata.labels),
+      }).toEqual({ w: w.metadata.name, ok: true });
     for (const s of byKind(objects(), 'Service')) {
       const target = workloads.find((w) => selects(s.spec.selector, w.spec.template.metadata.labels));
-      expect({ s: s.metadata.name, selects: target?.metadata.name }).toEqual({ s: s.metadata.name, selects: s.metadata.name });
+      expect({ s: s.metadata.name, selects: target?.metadata.name }).toEqual({
+        s: s.metadata.name,
+        selects: s.metadata.name,
+      });
       const ports = target!.spec.template.spec.containers[0].ports.map((p: { name: string }) => p.name);
       for (const p of s.spec.ports) expect(ports).toContain(p.targetPort);
     }
@@ -146,7 +217,10 @@ describe('dev overlay', () => {
     const redis = find(objects, 'StatefulSet', 'redis');
     expect(redis.spec.replicas).toBe(1);
     const args: string[] = redis.spec.template.spec.containers[0].args;
-    expect(args.slice(args.indexOf('--appendonly'), args.indexOf('--appendonly') + 2)).toEqual(['--appendonly', 'yes']);
+    expect(args.slice(args.indexOf('--appendonly'), args.indexOf('--appendonly') + 2)).toEqual([
+      '--appendonly',
+      'yes',
+    ]);
     expect(redis.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
     const service = find(objects, 'Service', 'redis');
     expect(selects(service.spec.selector, redis.spec.template.metadata.labels)).toBe(true);
@@ -160,7 +234,9 @@ describe('dev overlay', () => {
     const d = find(overlays.dev, 'Deployment', 'telemetry-archivist');
     expect(d.spec.strategy.type).toBe('Recreate');
     expect(d.spec.replicas ?? 1).toBe(1);
-    const claim = d.spec.template.spec.volumes.find((v: { persistentVolumeClaim?: unknown }) => v.persistentVolumeClaim).persistentVolumeClaim.claimName;
+    const claim = d.spec.template.spec.volumes.find(
+      (v: { persistentVolumeClaim?: unknown }) => v.persistentVolumeClaim,
+    ).persistentVolumeClaim.claimName;
     find(overlays.dev, 'PersistentVolumeClaim', claim);
     const c = d.spec.template.spec.containers[0];
     const dataDir = envOf(c, 'ARCHIVIST_DATA_DIR').value;
@@ -191,12 +267,20 @@ describe('prod overlay', () => {
   it('runs the archivist on PostgreSQL from a Secret: no PVC, rolling updates, scaled up to several replicas', () => {
     const d = find(overlays.prod, 'Deployment', 'telemetry-archivist');
     const c = d.spec.template.spec.containers[0];
-    expect(envOf(c, 'DATABASE_URL').valueFrom).toEqual({ secretKeyRef: { name: 'coordbus-archive', key: 'DATABASE_URL' } });
+    expect(envOf(c, 'DATABASE_URL').valueFrom).toEqual({
+      secretKeyRef: { name: 'coordbus-archive', key: 'DATABASE_URL' },
+    });
     expect(envOf(c, 'ARCHIVIST_DATA_DIR')).toBeUndefined();
     expect(byKind(overlays.prod, 'PersistentVolumeClaim')).toEqual([]);
-    expect(d.spec.template.spec.volumes.filter((v: { persistentVolumeClaim?: unknown }) => v.persistentVolumeClaim)).toEqual([]);
+    expect(
+      d.spec.template.spec.volumes.filter(
+        (v: { persistentVolumeClaim?: unknown }) => v.persistentVolumeClaim,
+      ),
+    ).toEqual([]);
     expect(d.spec.strategy.type).toBe('RollingUpdate');
-    expect(find(overlays.prod, 'ScaledObject', 'telemetry-archivist').spec.maxReplicaCount).toBeGreaterThan(1);
+    expect(find(overlays.prod, 'ScaledObject', 'telemetry-archivist').spec.maxReplicaCount).toBeGreaterThan(
+      1,
+    );
   });
 
   it('scales every consumer Deployment with KEDA, authenticated from the coordbus-redis Secret', () => {
@@ -204,7 +288,12 @@ describe('prod overlay', () => {
     expect(scaled.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual([...CONSUMERS].sort());
     const auth = byKind(overlays.prod, 'TriggerAuthentication');
     expect(auth).toHaveLength(1);
-    const params = Object.fromEntries(auth[0].spec.secretTargetRef.map((r: { parameter: string; name: string; key: string }) => [r.parameter, `${r.name}/${r.key}`]));
+    const params = Object.fromEntries(
+      auth[0].spec.secretTargetRef.map((r: { parameter: string; name: string; key: string }) => [
+        r.parameter,
+        `${r.name}/${r.key}`,
+      ]),
+    );
     expect(params).toEqual({
       address: 'coordbus-redis/REDIS_ADDRESS',
       username: 'coordbus-redis/REDIS_USERNAME',
@@ -217,7 +306,10 @@ describe('prod overlay', () => {
       expect(s.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
       expect(s.spec.maxReplicaCount).toBeGreaterThanOrEqual(s.spec.minReplicaCount);
       for (const t of s.spec.triggers) {
-        expect({ s: s.metadata.name, auth: t.authenticationRef?.name }).toEqual({ s: s.metadata.name, auth: auth[0].metadata.name });
+        expect({ s: s.metadata.name, auth: t.authenticationRef?.name }).toEqual({
+          s: s.metadata.name,
+          auth: auth[0].metadata.name,
+        });
         if (t.type === 'redis-streams') expect(Number(t.metadata.lagCount)).toBeGreaterThan(0);
         if (t.type === 'redis-streams') expect(t.metadata.activationLagCount).toBeDefined();
       }
