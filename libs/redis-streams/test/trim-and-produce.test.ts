@@ -1,0 +1,207 @@
+import { Controller, Module } from '@nestjs/common';
+import { ClientProxy, Ctx, Payload } from '@nestjs/microservices';
+import { CoordOpEnvelope, InvalidError, Schemas, TooLargeError } from '@coordbus/envelope';
+import { waitFor } from '@coordbus/testing';
+import { firstValueFrom } from 'rxjs';
+import { Registry } from 'prom-client';
+import {
+  compareIds,
+  RedisStreamsContext,
+  StreamHandler,
+  StreamTrimmer,
+  trimAckAware,
+} from '@coordbus/redis-streams';
+import { StreamsFixture } from './helpers';
+
+async function readAndAck(
+  f: StreamsFixture,
+  stream: string,
+  group: string,
+  read: number,
+  ack: string[],
+): Promise<string[]> {
+  const reply = (await f.redis.xreadgroup(
+    'GROUP',
+    group,
+    'c',
+    'COUNT',
+    read,
+    'STREAMS',
+    stream,
+    '>',
+  )) as Array<[string, Array<[string, string[]]>]>;
+  if (ack.length) await f.redis.xack(stream, group, ...ack);
+  return reply[0][1].map(([id]) => id);
+}
+
+describe('ack-aware trimming', () => {
+  let f: StreamsFixture;
+  let stream: string;
+  let ids: string[];
+  beforeEach(async () => {
+    f = new StreamsFixture('rs-trim');
+    stream = f.keyspace.telemetryEvents;
+    const pipeline = f.redis.pipeline();
+    for (let i = 0; i < 100; i++) pipeline.xadd(stream, '*', 'n', String(i));
+    ids = ((await pipeline.exec()) ?? []).map(([, id]) => id as string);
+  });
+  afterEach(() => f.dispose());
+
+  it('trims only below the lowest entry some group still needs, never an un-acked one', async () => {
+    await f.redis.xgroup('CREATE', stream, 'a', '0');
+    await f.redis.xgroup('CREATE', stream, 'b', '0');
+    // a: read all 100, acked 0..59 -> still needs 60..99. b: read 30, acked all -> needs 30.. (30th kept).
+    await readAndAck(f, stream, 'a', 100, ids.slice(0, 60));
+    await readAndAck(f, stream, 'b', 30, ids.slice(0, 30));
+    const registry = new Registry();
+    const result = await trimAckAware(f.redis, stream, { registry });
+    expect(result).toEqual({ stream, lowestNeededId: ids[29], trimmed: 29, capDropped: 0, length: 71 });
+    const left = (await f.redis.xrange(stream, '-', '+')).map(([id]) => id);
+    expect(left).toEqual(ids.slice(29));
+    expect(await registry.getSingleMetricAsString('coordbus_stream_trimmed_total')).toContain(
+      `{stream="${stream}"} 29`,
+    );
+
+    // b now has an old entry pending (read, not acked): nothing past it may go.
+    await readAndAck(f, stream, 'b', 10, ids.slice(31, 40));
+    await f.redis.xack(stream, 'a', ...ids.slice(60));
+    const again = await trimAckAware(f.redis, stream);
+    expect(again.lowestNeededId).toBe(ids[30]);
+    expect(again.trimmed).toBe(1);
+    expect((await f.redis.xrange(stream, '-', '+')).map(([id]) => id)).toEqual(ids.slice(30));
+  });
+
+  it('keeps everything past a group that has read nothing yet, and trims nothing without any group', async () => {
+    expect(await trimAckAware(f.redis, stream)).toMatchObject({
+      lowestNeededId: null,
+      trimmed: 0,
+      length: 100,
+    });
+    await f.redis.xgroup('CREATE', stream, 'a', '0');
+    await f.redis.xgroup('CREATE', stream, 'late', '0');
+    await readAndAck(f, stream, 'a', 100, ids);
+    expect(await trimAckAware(f.redis, stream)).toMatchObject({
+      lowestNeededId: '0-0',
+      trimmed: 0,
+      length: 100,
+    });
+  });
+
+  it('applies the hard cap past what groups need and counts what it dropped', async () => {
+    await f.redis.xgroup('CREATE', stream, 'slow', '0');
+    await readAndAck(f, stream, 'slow', 10, ids.slice(0, 10));
+    const trimmer = new StreamTrimmer(f.redis, {
+      streams: [{ stream, hardCap: 50 }],
+      registry: f.registry,
+      logger: { log() {}, warn() {}, error() {} },
+    });
+    const [result] = await trimmer.runOnce();
+    expect(result).toMatchObject({ lowestNeededId: ids[9], trimmed: 9, capDropped: 41, length: 50 });
+    expect((await f.redis.xrange(stream, '-', '+')).map(([id]) => id)).toEqual(ids.slice(50));
+    expect(await f.registry.getSingleMetricAsString('coordbus_stream_cap_dropped_total')).toContain(
+      `{stream="${stream}"} 41`,
+    );
+  });
+
+  it('runs periodically once started and stops cleanly', async () => {
+    await f.redis.xgroup('CREATE', stream, 'a', '0');
+    await readAndAck(f, stream, 'a', 100, ids);
+    const trimmer = new StreamTrimmer(f.redis, { streams: [{ stream }], intervalMs: 20 }).start();
+    await waitFor(async () => (await f.redis.xlen(stream)) === 1, 'periodic trim');
+    await trimmer.stop();
+  });
+});
+
+let seen: Array<{ data: CoordOpEnvelope; id: string }> = [];
+
+@Controller()
+class Sink {
+  @StreamHandler({ stream: 'coordIngest', group: 'sink', schema: 'coordOp' })
+  handle(@Payload() data: CoordOpEnvelope, @Ctx() ctx: RedisStreamsContext) {
+    seen.push({ data, id: ctx.getEntryId() });
+  }
+}
+@Module({ controllers: [Sink] })
+class SinkModule {}
+
+const op = (msg: string) =>
+  ({
+    v: 0,
+    ts: '2026-01-01T00:00:00.000Z',
+    service: 'coord',
+    host: 'h',
+    level: 'warn',
+    pid: 1,
+    target: 't',
+    msg,
+    fields: {
+      op: 'lock.acquire',
+      session: 's',
+      resource: 'r',
+      peer: '',
+      duration_ms: 0,
+      phase: 'pre',
+      exit_code: 0,
+    },
+  }) as CoordOpEnvelope;
+
+describe('RedisStreamsClient', () => {
+  let f: StreamsFixture;
+  beforeEach(() => {
+    f = new StreamsFixture('rs-client');
+    seen = [];
+  });
+  afterEach(() => f.dispose());
+
+  it('emit() resolves with the entry id once XADD is done, and the handler gets the DTO', async () => {
+    await f.nest(SinkModule);
+    const proxy: ClientProxy = f.client;
+    const id = await firstValueFrom(proxy.emit('coordIngest', op('hello')));
+    expect(id).toMatch(/^\d+-\d+$/);
+    const [[storedId]] = await f.redis.xrange(f.keyspace.coordIngest, '-', '+');
+    expect(storedId).toBe(id);
+    await waitFor(() => seen.length === 1, 'handled');
+    expect(seen[0]).toMatchObject({ id, data: { msg: 'hello', level: 'warn' } });
+  });
+
+  it('refuses invalid or oversize values before writing anything, and request-response', async () => {
+    const stream = f.keyspace.coordIngest;
+    await expect(
+      f.client.publish(stream, 'coordOp', { ...op('x'), level: 'loud' } as never),
+    ).rejects.toBeInstanceOf(InvalidError);
+    await expect(
+      f.client.publishMany(stream, Schemas.coordOp, [op('ok'), { ...op('x'), pid: -1 }]),
+    ).rejects.toBeInstanceOf(InvalidError);
+    await expect(f.client.publish(stream, 'coordOp', op('x'.repeat(70_000)))).rejects.toBeInstanceOf(
+      TooLargeError,
+    );
+    await expect(firstValueFrom(f.client.emit('nope', op('x')))).rejects.toThrow(/unknown stream "nope"/);
+    await expect(firstValueFrom(f.client.send('coordIngest', op('x')))).rejects.toThrow(
+      /does not support send/,
+    );
+    expect(await f.redis.exists(stream)).toBe(0);
+  });
+
+  it('trims with MAXLEN on publish and pipelines publishMany in order', async () => {
+    const stream = f.keyspace.telemetryEvents;
+    const ids = await f.client.publishMany(
+      stream,
+      'telemetry',
+      Array.from({ length: 50 }, (_, i) => ({
+        source: 's',
+        event: 'e',
+        status: 'ok',
+        duration_ms: i,
+        detail: {},
+        ts: '2026-01-01T00:00:00.000Z',
+      })) as never[],
+    );
+    expect(ids).toHaveLength(50);
+    expect([...ids].sort(compareIds)).toEqual(ids);
+    await f.client.publishRaw(stream, ['k', 'v'], { maxLen: 10, approximate: false });
+    expect(await f.redis.xlen(stream)).toBe(10);
+    expect(await f.registry.getSingleMetricAsString('coordbus_stream_published_total')).toContain(
+      `{stream="${stream}"} 51`,
+    );
+  });
+});
