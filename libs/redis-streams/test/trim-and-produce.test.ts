@@ -1,5 +1,5 @@
 import { Controller, Module } from '@nestjs/common';
-import { ClientProxy, Ctx, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { CoordOpEnvelope, InvalidError, Schemas, TooLargeError } from '@coordbus/envelope';
 import { waitFor } from '@coordbus/testing';
 import { firstValueFrom } from 'rxjs';
@@ -155,8 +155,7 @@ describe('RedisStreamsClient', () => {
 
   it('emit() resolves with the entry id once XADD is done, and the handler gets the DTO', async () => {
     await f.nest(SinkModule);
-    const proxy: ClientProxy = f.client;
-    const id = await firstValueFrom(proxy.emit('coordIngest', op('hello')));
+    const id = await firstValueFrom(f.client.emit('coordIngest', op('hello')));
     expect(id).toMatch(/^\d+-\d+$/);
     const [[storedId]] = await f.redis.xrange(f.keyspace.coordIngest, '-', '+');
     expect(storedId).toBe(id);
