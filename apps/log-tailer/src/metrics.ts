@@ -48,7 +48,7 @@ export class TailerMetrics {
     });
     this.commits = new Counter({
       name: 'coordbus_tailer_commits_total',
-      help: 'Checkpoint commits (one MULTI each)',
+      help: 'Checkpoint commits (one atomic script each)',
       labelNames: ['source'],
       registers,
     });

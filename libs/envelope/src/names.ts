@@ -83,7 +83,13 @@ export class Keyspace {
 
   /** Every stream the archivist consumes, with their dead-letter streams. */
   get archivedStreams(): string[] {
-    const sources = [this.coordIngest, this.coordEvents, this.sentinelObservations, this.telemetryEvents, this.jobEvents];
+    const sources = [
+      this.coordIngest,
+      this.coordEvents,
+      this.sentinelObservations,
+      this.telemetryEvents,
+      this.jobEvents,
+    ];
     return [...sources, ...sources.map((s) => this.deadLetter(s))];
   }
 
@@ -152,7 +158,7 @@ export class Keyspace {
   /**
    * Log-tailer checkpoint hash of one source (one field per followed path). It shares the
    * telemetry events stream's hash tag, so the tailer writes a range's events and the checkpoint
-   * past that range in one MULTI (exactly one emit per range, even across a crash).
+   * past that range in one Lua script (exactly one emit per range, even across a crash).
    */
   tailerCheckpointKey(source: string): string {
     return this.name(`telemetry:{events}:checkpoint:${source}`);

@@ -8,6 +8,10 @@ import {
 } from '@coordbus/envelope';
 import type Redis from 'ioredis';
 import type { Checkpoint } from '../follow/file-identity';
+import { COMMIT_LUA } from './commit.lua';
+
+const COMMIT_COMMAND = 'coordbusTailerCommit';
+type CommitCommand = Record<typeof COMMIT_COMMAND, (...args: string[]) => Promise<unknown>>;
 
 /** Where a checkpoint lives: one hash per source, one field per followed path. */
 export interface CheckpointRef {
@@ -17,7 +21,7 @@ export interface CheckpointRef {
 
 /**
  * The tailer's only Redis adapter. Durable first: a range's telemetry events and the checkpoint
- * past that range go to Redis in ONE MULTI/EXEC (the checkpoint hash shares the telemetry
+ * past that range go to Redis in ONE Lua script (the checkpoint hash shares the telemetry
  * stream's hash tag), so a range is emitted exactly once even if the process dies at any point;
  * `telemetry.<event>` pub/sub follows, best effort, only after the stream write succeeded.
  */
@@ -27,7 +31,10 @@ export class TelemetryEmitter {
     private readonly keyspace: Keyspace,
     private readonly codec: EnvelopeCodec,
     private readonly streamMaxLen: number,
-  ) {}
+  ) {
+    // ioredis sends EVALSHA and falls back to EVAL once after a Redis restart (NOSCRIPT).
+    if (!(COMMIT_COMMAND in redis)) redis.defineCommand(COMMIT_COMMAND, { numberOfKeys: 2, lua: COMMIT_LUA });
+  }
 
   /**
    * Encodes one event; throws InvalidError / TooLargeError for a bad one. The pipeline builds
@@ -52,25 +59,28 @@ export class TelemetryEmitter {
   }
 
   /**
-   * Appends the encoded events to the telemetry stream and writes the checkpoint, atomically.
-   * Resolves with the stream ids; rejects with UnavailableError when Redis did not take it.
+   * Appends the encoded events to the telemetry stream and writes the checkpoint, atomically
+   * (one Lua script). Rejects with UnavailableError when Redis did not take it; then nothing of
+   * the range was written and the caller retries the same range.
    */
-  async commit(encoded: string[][], ref: CheckpointRef, checkpoint: Checkpoint): Promise<string[]> {
-    const stream = this.keyspace.telemetryEvents;
-    const trim = this.streamMaxLen > 0 ? ['MAXLEN', '~', String(this.streamMaxLen)] : [];
-    const multi = this.redis.multi();
-    for (const fields of encoded) multi.xadd(stream, ...trim, '*', ...fields);
-    multi.hset(this.keyspace.tailerCheckpointKey(ref.source), ref.path, JSON.stringify(checkpoint));
-    let results: [Error | null, unknown][] | null;
+  async commit(encoded: string[][], ref: CheckpointRef, checkpoint: Checkpoint): Promise<number> {
+    const prefix = encoded.length
+      ? encoded[0].slice(0, 5)
+      : ['type', Schemas.telemetry.name, 'v', String(Schemas.telemetry.major), 'data'];
+    const args = [
+      this.keyspace.telemetryEvents,
+      this.keyspace.tailerCheckpointKey(ref.source),
+      ref.path,
+      JSON.stringify(checkpoint),
+      String(this.streamMaxLen),
+      ...prefix,
+      ...encoded.map((fields) => fields[5]),
+    ];
     try {
-      results = await multi.exec();
+      return (await (this.redis as unknown as CommitCommand)[COMMIT_COMMAND](...args)) as number;
     } catch (err) {
       throw new UnavailableError(`telemetry commit failed: ${(err as Error).message}`);
     }
-    if (!results) throw new UnavailableError('telemetry commit was aborted');
-    const failed = results.find(([err]) => err);
-    if (failed) throw new UnavailableError(`telemetry commit failed: ${(failed[0] as Error).message}`);
-    return results.slice(0, encoded.length).map(([, id]) => String(id));
   }
 
   /** Best-effort live copy on `telemetry.<event>`; resolves with the first error, if any. */

@@ -2,7 +2,7 @@ import { Observation, Severity } from '../observers/line-observer';
 import { EpisodeTracker } from './episode-tracker';
 
 const obs = (severity: Severity, ms: number, stage = 'deep_copy'): Observation => ({
-  ts: null,
+  timeMs: null,
   durationMs: ms,
   severity,
   dominantStage: stage,
@@ -28,8 +28,8 @@ describe('EpisodeTracker', () => {
       peak_ms: 2500,
       peak_severity: 'stall',
       dominant_stage: 'compression_first_stage',
-      first_ts: new Date(10_000).toISOString(),
-      last_ts: new Date(10_900).toISOString(),
+      first_ms: 10_000,
+      last_breach_ms: 10_900,
       stage_counts: { read_request_json: 1, compression_first_stage: 2 },
     });
     expect(t.current).toBeNull();

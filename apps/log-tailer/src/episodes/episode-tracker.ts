@@ -5,8 +5,8 @@ export const MIN_QUIET_MS = 50;
 
 /** An open (or just closed) stall episode. Plain JSON: it is persisted inside the checkpoint. */
 export interface EpisodeState {
-  first_ts: string;
-  last_ts: string;
+  /** Event time (from the lines) of the first breach, in epoch ms. */
+  first_ms: number;
   /** Event time (from the lines) of the last breach, in epoch ms. */
   last_breach_ms: number;
   /** Wall-clock time the last breach was processed, in epoch ms (drives the quiet timer). */
@@ -57,11 +57,9 @@ export class EpisodeTracker {
       this.open = null;
     }
     if (obs.severity === 'ok') return closed;
-    const ts = new Date(eventMs).toISOString();
     if (!this.open) {
       this.open = {
-        first_ts: ts,
-        last_ts: ts,
+        first_ms: eventMs,
         last_breach_ms: eventMs,
         last_seen_wall_ms: wallMs,
         count: 0,
@@ -74,10 +72,7 @@ export class EpisodeTracker {
     const ep = this.open;
     ep.count++;
     // Lines can arrive slightly out of order (several writer threads): never move time backwards.
-    if (eventMs >= ep.last_breach_ms) {
-      ep.last_breach_ms = eventMs;
-      ep.last_ts = ts;
-    }
+    if (eventMs > ep.last_breach_ms) ep.last_breach_ms = eventMs;
     ep.last_seen_wall_ms = Math.max(ep.last_seen_wall_ms, wallMs);
     if (obs.durationMs > ep.peak_ms) {
       ep.peak_ms = obs.durationMs;

@@ -16,7 +16,7 @@ export interface FileIdentity {
 
 /**
  * Where a (source, path) stands: the file, the byte offset of the first line not yet emitted
- * (always a line start), and the stall episode open at that point. Written in the same MULTI as
+ * (always a line start), and the stall episode open at that point. Written in the same Lua script as
  * the events of the range it covers.
  */
 export interface Checkpoint extends FileIdentity {
@@ -61,7 +61,10 @@ export function parseCheckpoint(raw: string): { checkpoint: Checkpoint | null; p
     !Number.isInteger(c.fp_len) ||
     !Number.isInteger(c.offset) ||
     (c.offset as number) < 0 ||
-    (c.episode !== null && (typeof c.episode !== 'object' || typeof c.episode?.last_breach_ms !== 'number'))
+    (c.episode !== null &&
+      (typeof c.episode !== 'object' ||
+        typeof c.episode?.last_breach_ms !== 'number' ||
+        typeof c.episode?.first_ms !== 'number'))
   ) {
     return { checkpoint: null, problem: 'missing or mistyped fields' };
   }

@@ -37,7 +37,7 @@ describe('headroom-stage-timings observer', () => {
     expect(obs.durationMs).toBe(31.62);
     expect(obs.dominantStage).toBe('compression_first_stage');
     expect(obs.severity).toBe('ok');
-    expect(obs.ts).toBe('2026-04-26T04:27:16.862Z');
+    expect(new Date(obs.timeMs!).toISOString()).toBe('2026-04-26T04:27:16.862Z');
   });
 
   it('grades severity at the threshold and at 4x it', () => {
@@ -70,6 +70,10 @@ describe('headroom-stage-timings observer', () => {
   it('refuses impossible timestamps instead of inventing one', () => {
     expect(parseAsctime('2026-02-31 04:27:16,862 x')).toBeNull();
     expect(parseAsctime('no time here')).toBeNull();
+    expect(parseAsctime('2026-04-26 04:27:16,8x2 x')).toBeNull();
+    // The per-second cache must not leak one line's time into another's.
+    expect(parseAsctime('2026-04-26 04:27:16,001 a')! + 998).toBe(parseAsctime('2026-04-26 04:27:16,999 b'));
+    expect(parseAsctime('2026-04-26 04:27:17,000 c')).toBe(parseAsctime('2026-04-26 04:27:16,999 d')! + 1);
   });
 });
 

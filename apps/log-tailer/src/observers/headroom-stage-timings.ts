@@ -6,6 +6,7 @@ export const BLOCKING_STAGES = ['read_request_json', 'deep_copy', 'compression_f
 const MARKER = 'STAGE_TIMINGS';
 // Python logging's default asctime: `2026-04-26 04:27:16,862` (local time, no zone).
 const ASCTIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})[,.](\d{3})/;
+const THREE_DIGITS = /^\d{3}$/;
 const HR_ID = /\[(hr_[A-Za-z0-9_]+)\]/;
 
 function finiteNumber(v: unknown): v is number {
@@ -16,17 +17,40 @@ function optionalString(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-/** Parses the leading asctime as local time (the proxy logs without a zone); null if absent or impossible. */
-export function parseAsctime(line: string): string | null {
-  const m = ASCTIME.exec(line);
-  if (!m) return null;
-  const [y, mo, d, h, mi, s, ms] = m.slice(1).map(Number);
-  const date = new Date(y, mo - 1, d, h, mi, s, ms);
-  // Date rolls 2026-02-31 over into March: refuse instead of inventing a time.
-  if (date.getFullYear() !== y || date.getMonth() !== mo - 1 || date.getDate() !== d || date.getHours() !== h)
-    return null;
-  return date.toISOString();
+/**
+ * Parses the leading asctime as local time (the proxy logs without a zone) to epoch ms; null if
+ * absent or impossible. Building a local Date costs microseconds, and consecutive lines share
+ * their second, so the last second parsed is remembered.
+ */
+export function parseAsctime(line: string): number | null {
+  if (line.length < 23) return null;
+  const second = line.slice(0, 19);
+  if (second !== lastSecond || lastTz !== process.env.TZ) {
+    const m = ASCTIME.exec(line);
+    if (!m) return null;
+    const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
+    const date = new Date(y, mo - 1, d, h, mi, s, 0);
+    // Date rolls 2026-02-31 over into March: refuse instead of inventing a time.
+    if (
+      date.getFullYear() !== y ||
+      date.getMonth() !== mo - 1 ||
+      date.getDate() !== d ||
+      date.getHours() !== h
+    )
+      return null;
+    lastSecond = second;
+    lastSecondMs = date.getTime();
+    lastTz = process.env.TZ;
+  }
+  const sep = line.charCodeAt(19);
+  if (sep !== 44 /* , */ && sep !== 46 /* . */) return null;
+  const ms = line.slice(20, 23);
+  return THREE_DIGITS.test(ms) ? lastSecondMs + Number(ms) : null;
 }
+
+let lastSecond = '';
+let lastSecondMs = 0;
+let lastTz: string | undefined;
 
 /**
  * Reads the headroom proxy's `STAGE_TIMINGS {json}` lines. Reports `stages.total_pre_upstream`
@@ -72,7 +96,7 @@ export class HeadroomStageTimingsObserver implements LineObserver {
     }
     const hr = HR_ID.exec(line.slice(0, at));
     return {
-      ts: parseAsctime(line),
+      timeMs: parseAsctime(line),
       durationMs: total,
       severity: severityOf(total, this.options.thresholdMs),
       dominantStage: dominant,

@@ -5,8 +5,8 @@ export type Severity = TelemetryStatus;
 
 /** What an observer extracts from one log line. */
 export interface Observation {
-  /** The line's own timestamp (ISO 8601), or null when the line carries none. */
-  ts: string | null;
+  /** The line's own timestamp (epoch ms), or null when the line carries none. */
+  timeMs: number | null;
   /** The measured duration in milliseconds, exactly as the line wrote it. */
   durationMs: number;
   severity: Severity;
