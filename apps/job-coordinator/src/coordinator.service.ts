@@ -37,6 +37,8 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
   private readonly bullConnection: Redis;
   private worker: JobWorkerHost | undefined;
   private timers: NodeJS.Timeout[] = [];
+  private booting: Promise<void> = Promise.resolve();
+  private stopping = false;
   private readonly finished: Counter<'status'>;
   private readonly startLatency: Histogram;
   private readonly runningGauge: Gauge;
@@ -79,39 +81,49 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     });
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  /**
+   * Starts in the background: with Redis down the service still comes up (serving /healthz and a
+   * not-ready /readyz) and starts its worker once Redis answers.
+   */
+  onApplicationBootstrap(): void {
+    this.readiness.register('worker', () => (this.worker?.running ? true : 'worker not started'));
+    this.booting = this.boot().catch((err: unknown) => this.logger.error({ err }, 'job worker failed to start'));
+  }
+
+  private async boot(): Promise<void> {
     const warn = (msg: string, extra?: Record<string, unknown>) => this.logger.warn(extra ?? {}, msg);
-    await this.runner.startHeartbeat(this.redis, this.store.keys, (err) =>
-      warn('runner heartbeat failed', { err: String(err) }),
-    );
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.redis.ping();
+        break;
+      } catch (err) {
+        if (attempt === 1) warn('waiting for Redis before starting the job worker', { err: String(err) });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    if (this.stopping) return;
+    await this.runner.startHeartbeat(this.redis, this.store.keys, (err) => warn('runner heartbeat failed', { err: String(err) }));
     await this.bus.start();
+    // Reconcile before taking jobs: what a dead predecessor on this host left running is crashed first.
     await this.reconcile();
+    if (this.stopping) return;
     const executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
       killGraceMs: this.config.killGraceMs,
       logMaxLen: this.config.logMaxLen,
       onWarn: warn,
     });
-    this.worker = new JobWorkerHost(
-      this.bullConnection,
-      this.keyspace,
-      this.store,
-      executor,
-      this.bus,
-      this.runner,
-      {
-        concurrency: this.config.concurrency,
-        lockDurationMs: this.config.lockDurationMs,
-        stalledIntervalMs: this.config.stalledIntervalMs,
-        shutdownGraceMs: this.config.shutdownGraceMs,
-        onWarn: warn,
-        onJobDone: (status, latency) => {
-          this.finished.inc({ status });
-          if (latency !== null) this.startLatency.observe(latency / 1000);
-        },
+    this.worker = new JobWorkerHost(this.bullConnection, this.keyspace, this.store, executor, this.bus, this.runner, {
+      concurrency: this.config.concurrency,
+      lockDurationMs: this.config.lockDurationMs,
+      stalledIntervalMs: this.config.stalledIntervalMs,
+      shutdownGraceMs: this.config.shutdownGraceMs,
+      onWarn: warn,
+      onJobDone: (status, latency) => {
+        this.finished.inc({ status });
+        if (latency !== null) this.startLatency.observe(latency / 1000);
       },
-    );
+    });
     this.worker.start();
-    this.readiness.register('worker', () => this.worker?.running ?? false);
     this.every(this.config.reconcileIntervalMs, () => this.reconcile());
     if (this.config.pruneIntervalMs > 0) this.every(this.config.pruneIntervalMs, () => this.prune());
     this.logger.info({ runner: this.runner.id, concurrency: this.config.concurrency }, 'job worker started');
@@ -161,6 +173,8 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    await this.booting.catch(() => undefined);
     for (const t of this.timers) clearInterval(t);
     await this.worker?.close();
     await this.bus.stop();

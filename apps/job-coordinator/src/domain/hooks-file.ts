@@ -154,7 +154,7 @@ function parseJob(raw: unknown, at: string, problems: string[]): HookJobDef | un
   } else if (
     Array.isArray(raw.run) &&
     raw.run.length &&
-    raw.run.every((a) => typeof a === 'string' || typeof a === 'number')
+    raw.run.every((a) => ['string', 'number', 'boolean'].includes(typeof a))
   ) {
     argv = raw.run.map(String);
     if (shell === true) argv = [argv.join(' ')];

@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { TERMINAL_JOB_STATUSES } from '@coordbus/envelope';
+import { waitFor } from '@coordbus/testing';
+import { processStartTime } from '../src/exec/proc';
+import { newJob } from '../src/queue/submit';
+import { cancelJobs } from '../src/ops/cancel';
+import { reconcileHost } from '../src/ops/reconcile';
+import { deadPid, Harness } from './harness';
+
+/** Every job status reached for real, with exactly one terminal status record each. */
+describe('job lifecycle', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await new Harness('jobs-life').start();
+  });
+  afterAll(() => h.close());
+
+  const terminalRecords = async (id: string) =>
+    (await h.statusRecords(id)).filter((s) => (TERMINAL_JOB_STATUSES as readonly string[]).includes(s));
+
+  it('queued -> running -> succeeded, with output records in order', async () => {
+    const job = await h.run({ argv: ['sh', '-c', 'echo one; echo two >&2; echo three'] });
+    expect(job).toMatchObject({ status: 'succeeded', exit_code: 0, signal: null });
+    expect(job.started_at).not.toBeNull();
+    expect(job.finished_at).not.toBeNull();
+    const log = await h.log(job.id);
+    expect(log.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(log.map((r) => r.kind === 'status' ? r.status : `${r.kind}:${r.line}`)).toEqual([
+      'queued',
+      'running',
+      'stdout:one',
+      expect.stringMatching(/^std(err:two|out:three)$/),
+      expect.stringMatching(/^std(err:two|out:three)$/),
+      'succeeded',
+    ]);
+  });
+
+  it('failed keeps the exit code', async () => {
+    const job = await h.run({ argv: ['sh', '-c', 'exit 3'] });
+    expect(job).toMatchObject({ status: 'failed', exit_code: 3 });
+    expect(await terminalRecords(job.id)).toEqual(['failed']);
+  });
+
+  it('a program that does not exist fails with 127', async () => {
+    const job = await h.run({ argv: ['/nonexistent/program'] });
+    expect(job).toMatchObject({ status: 'failed', exit_code: 127, reason: 'could not start: ENOENT' });
+  });
+
+  it('signaled names the signal', async () => {
+    const job = await h.run({ argv: ['sh', '-c', 'kill -SEGV $$'] });
+    expect(job).toMatchObject({ status: 'signaled', signal: 'SIGSEGV', exit_code: null });
+  });
+
+  it('timed-out: SIGTERM to the group at the timeout, SIGKILL after the grace', async () => {
+    const t0 = Date.now();
+    // The shell ignores TERM, so only the SIGKILL after the grace ends it; its child sleeps too.
+    const job = await h.run({ argv: ['sh', '-c', "trap '' TERM; sleep 30 & sleep 30; wait"], timeout_ms: 300 });
+    expect(job.status).toBe('timed-out');
+    expect(job.signal).toBe('SIGKILL');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await terminalRecords(job.id)).toEqual(['timed-out']);
+  });
+
+  it('cancel of a running job: cancelling, then cancelled (the whole group is killed)', async () => {
+    const { meta, secrets } = newJob(h.request({ argv: ['sh', '-c', "trap '' TERM; sleep 30 & echo started; wait"], tags: ['slow'] }), 'INV1');
+    await h.submitter.recordForeground(meta);
+    let pgid = 0;
+    const running = h.executor.execute(meta.id, { secrets, onStarted: (m) => (pgid = m.pgid!) });
+    await waitFor(async () => (await h.log(meta.id)).some((r) => r.line === 'started'), 'job output');
+    const cancelling = cancelJobs(h.store, h.queue, { jobId: meta.id, filter: {} });
+    await h.waitStatus(meta.id, (s) => s === 'cancelling', 'cancelling');
+    const res = await cancelling;
+    expect(res.cancelled.map((j) => j.id)).toEqual([meta.id]);
+    const final = await running;
+    expect(final).toMatchObject({ status: 'cancelled', signal: 'SIGKILL' });
+    // Nothing of the group survives (killed members may linger a moment as zombies until reaped).
+    await waitFor(() => {
+      try {
+        process.kill(-pgid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'the process group to be gone');
+    expect(await h.statusRecords(meta.id)).toEqual(['queued', 'running', 'cancelling', 'cancelled']);
+  });
+
+  it('cancel of a queued job removes it: it is never started', async () => {
+    const job = await h.queued();
+    await cancelJobs(h.store, h.queue, { jobId: job.id, filter: {} });
+    const after = await h.executor.execute(job.id);
+    expect(after).toMatchObject({ status: 'cancelled', started_at: null, reason: 'cancelled while queued' });
+    expect(await h.statusRecords(job.id)).toEqual(['queued', 'cancelled']);
+  });
+
+  it('skipped jobs are recorded with their reason', async () => {
+    const { meta } = newJob(h.request(), 'INV2');
+    const job = await h.submitter.recordSkipped(meta, 'skip: env CI is set');
+    const stored = await h.store.get(job.id);
+    expect(stored).toMatchObject({ status: 'skipped', reason: 'skip: env CI is set', started_at: null });
+    expect(await h.log(job.id)).toEqual([expect.objectContaining({ seq: 1, kind: 'status', status: 'skipped', reason: 'skip: env CI is set' })]);
+  });
+
+  it('crashed: reconcile marks a job whose runner died and kills its orphaned group', async () => {
+    const job = await h.queued();
+    // A process group left behind by a runner that no longer exists.
+    const orphan = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    const claim = await h.store.transition(job.id, {
+      from: ['queued'],
+      to: 'running',
+      fields: { host: h.runner.host, runner_id: 'replica:dead', runner_pid: deadPid(), started_at: new Date().toISOString(), pgid: orphan.pid!, proc_start: processStartTime(orphan.pid!) },
+      procs: { host: h.runner.host, op: 'add' },
+      event: job,
+    });
+    expect(claim.ok).toBe(true);
+    const exited = new Promise((r) => orphan.once('exit', r));
+    const res = await reconcileHost(h.store, h.runner);
+    expect(res.crashed).toContain(job.id);
+    await exited;
+    const after = await h.store.get(job.id);
+    expect(after!.status).toBe('crashed');
+    expect(after!.reason).toMatch(/died while it ran.*orphaned process group \d+ was killed/);
+    expect(await h.statusRecords(job.id)).toEqual(['queued', 'crashed']);
+    expect(await h.store.procsOf(h.runner.host)).not.toContain(job.id);
+  });
+
+  it('never writes a second terminal record', async () => {
+    const job = await h.run();
+    const again = await h.store.transition(job.id, {
+      from: ['queued', 'running', 'cancelling'],
+      to: 'crashed',
+      record: { ts: new Date().toISOString(), kind: 'status', status: 'crashed' },
+    });
+    expect(again).toMatchObject({ ok: false, status: 'succeeded' });
+    expect(await terminalRecords(job.id)).toEqual(['succeeded']);
+  });
+
+  it('writes a lifecycle event per status change to the job events stream', async () => {
+    const job = await h.run({ tags: ['ev'] });
+    const entries = (await h.redis.xrange(h.keyspace.jobEvents, '-', '+')) as [string, string[]][];
+    const events = entries
+      .map(([, f]) => JSON.parse(f[5]) as { job_id: string; status: string })
+      .filter((e) => e.job_id === job.id)
+      .map((e) => e.status);
+    expect(events).toEqual(['queued', 'running', 'succeeded']);
+  });
+});
