@@ -1,5 +1,6 @@
 import { GROUPS, Keyspace } from '@coordbus/envelope';
 import { QueueKeys } from 'bullmq';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { K8sObject, ROOT, byKind, find, kustomize } from './helpers';
 
@@ -83,5 +84,58 @@ describe('KEDA triggers name what the services read', () => {
         if (t.type === 'redis-streams') expect(Object.values(GROUPS)).toContain(t.metadata.consumerGroup);
       }
     }
+  });
+});
+
+/**
+ * The other half of the contract: the services' own source declares the same streams and groups.
+ * A static read of the declarations (a refactor that moves them makes this fail loudly, and the
+ * patterns below are the place to update), so a renamed group or stream cannot drift silently.
+ */
+describe('the services consume what the triggers watch', () => {
+  const src = (rel: string) => readFileSync(join(ROOT, rel), 'utf8');
+  const ks = new Keyspace('');
+  const getter = (name: string) => (ks as unknown as Record<string, string>)[name];
+
+  it('fanout-publisher handles the coord ingest stream in group fanout', () => {
+    const handlers = [
+      ...src('apps/fanout-publisher/src/fanout.controller.ts').matchAll(
+        /@StreamHandler\(\{\s*stream: '(\w+)',\s*group: GROUPS\.(\w+)/g,
+      ),
+    ];
+    expect(handlers.map((m) => [getter(m[1]), m[2]])).toEqual([[ks.coordIngest, 'fanout']]);
+    expect(triggers(rendered.prod, 'fanout-publisher')[0].metadata).toMatchObject({
+      stream: ks.coordIngest,
+      consumerGroup: GROUPS.fanout,
+    });
+  });
+
+  it('the archivist handles exactly the trigger streams (plus their dead letters) in group archivist', () => {
+    const controller = src('apps/telemetry-archivist/src/ingest/archive-ingest.controller.ts');
+    expect(controller).toMatch(/const group = GROUPS\.archivist\b/);
+    const streams = [...controller.matchAll(/@StreamBatchHandler\(\{\s*stream: '([\w:]+)',\s*group\b/g)].map(
+      (m) => m[1],
+    );
+    const live = streams.filter((s) => !s.endsWith(':dead')).map(getter);
+    expect(live.sort()).toEqual(
+      triggers(rendered.prod, 'telemetry-archivist')
+        .map((t) => t.metadata.stream)
+        .sort(),
+    );
+    expect(
+      streams.filter((s) => s.endsWith(':dead')).map((s) => ks.deadLetter(getter(s.replace(/:dead$/, '')))),
+    ).toEqual(expect.arrayContaining(live.map((s) => ks.deadLetter(s))));
+  });
+
+  it('the sentinel reads the coord events stream in group sentinel by default', () => {
+    const source = src('libs/event-source/src/stream-source.ts');
+    expect(source).toMatch(/this\.stream = options\.keyspace\.coordEvents;/);
+    expect(source).toMatch(/this\.group = options\.group \?\? GROUPS\.sentinel;/);
+  });
+
+  it('the job-coordinator works the hook-jobs queue under the hash-tagged BullMQ prefix', () => {
+    const worker = src('apps/job-coordinator/src/queue/worker.ts');
+    expect(worker).toMatch(/new Worker<\w+>\(\s*this\.keyspace\.jobQueue,/);
+    expect(worker).toMatch(/prefix: this\.keyspace\.bullPrefix,/);
   });
 });
