@@ -204,7 +204,14 @@ export class RespClient implements CoordRedis {
     this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
     let pos = 0;
     for (;;) {
-      const r = parse(this.buffer, pos);
+      let r: ReturnType<typeof parse>;
+      try {
+        r = parse(this.buffer, pos);
+      } catch (err) {
+        // Not Redis on the other end (a proxy, an HTTP server): give up the connection.
+        this.fail(err as Error);
+        return;
+      }
       if (r === INCOMPLETE) break;
       pos = r[1];
       const p = this.queue.shift();
