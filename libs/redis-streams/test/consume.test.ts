@@ -122,8 +122,12 @@ describe('RedisStreamsServer through Nest', () => {
     expect(ctx.getGroup()).toBe(GROUPS.fanout);
     expect(ctx.getConsumer()).toBe(server.consumer);
     expect(ctx.getDeliveryCount()).toBe(1);
-    const metrics = await f.registry.getSingleMetricAsString('coordbus_stream_acked_total');
+    const metrics = await f.registry.metrics();
     expect(metrics).toContain(`coordbus_stream_acked_total{stream="${stream}",group="fanout"} 300`);
+    expect(metrics).toContain(`coordbus_stream_delivered_total{stream="${stream}",group="fanout"} 300`);
+    expect(metrics).toContain(`coordbus_stream_pending{stream="${stream}",group="fanout"} 0`);
+    expect(metrics).toContain(`coordbus_stream_lag{stream="${stream}",group="fanout"} 0`);
+    expect(metrics).toContain(`coordbus_stream_handler_seconds_count{stream="${stream}",group="fanout"} 300`);
   });
 
   it('passes the raw field record when no schema is named', async () => {

@@ -96,6 +96,45 @@ describe('RedisStreamsServer under failure', () => {
     expect(reclaimed).toContain(`{stream="${stream}",group="g"} 10`);
   });
 
+  it('dead-letters, without running the handler, an entry whose consumers kept dying (deliveries past the limit)', async () => {
+    const f = fixture('rs-poison');
+    const stream = f.keyspace.telemetryEvents;
+    await f.redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    const id = await f.client.publishRaw(stream, raw(1));
+    // Five deliveries to consumers that never acked (as if each crashed while handling it).
+    await f.redis.xreadgroup('GROUP', 'g', 'ghost', 'COUNT', 1, 'STREAMS', stream, '>');
+    for (let i = 0; i < 4; i++) await f.redis.xclaim(stream, 'g', 'ghost', 0, id);
+    const calls: string[] = [];
+    const server = f.server({
+      consumer: 'survivor',
+      maxDeliveries: 5,
+      reclaimIdleMs: 50,
+      reclaimIntervalMs: 50,
+    });
+    server.addStreamHandler(
+      { stream: 'telemetryEvents', group: 'g' },
+      async (_d, ctx: RedisStreamsContext) => {
+        calls.push(ctx.getEntryId());
+      },
+    );
+    await new Promise<void>((resolve, reject) => server.listen((e?: unknown) => (e ? reject(e) : resolve())));
+    await waitFor(
+      async () => (await f.redis.xlen(f.keyspace.deadLetter(stream))) === 1,
+      'dead letter written',
+    );
+    const [[, fields]] = await f.redis.xrange(f.keyspace.deadLetter(stream), '-', '+');
+    const entry = JSON.parse(fields[fields.indexOf('data') + 1]);
+    expect(entry).toMatchObject({
+      entry_id: id,
+      delivery_count: 6,
+      fields: { n: '1' },
+      consumer: 'survivor',
+    });
+    expect(entry.reason).toMatch(/delivered 6 times without an ack \(limit 5\)/);
+    expect(calls).toEqual([]);
+    await waitFor(async () => (await pendingOf(f, stream, 'g')).total === 0, 'acked');
+  });
+
   it('splits the work of one group between two consumers, never handling an entry twice', async () => {
     const f = fixture('rs-split');
     const stream = f.keyspace.telemetryEvents;
