@@ -192,7 +192,7 @@ describe('fanout-publisher (2 replicas)', () => {
     expect(replay.code).toBe(0);
     const lines = replay.stdout.trim().split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^\S+Z INFO  coord\.status start\s+session=after-bad op=status/);
+    expect(lines[0]).toMatch(/^\S+Z INFO {2}coord\.status start\s+session=after-bad op=status/);
     const asJson = await run(COORDBUS, ['replay', '--count', '2', '--json', '--session', 'fan-b'], { env });
     const envs = asJson.stdout
       .trim()
