@@ -87,7 +87,9 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
    */
   onApplicationBootstrap(): void {
     this.readiness.register('worker', () => (this.worker?.running ? true : 'worker not started'));
-    this.booting = this.boot().catch((err: unknown) => this.logger.error({ err }, 'job worker failed to start'));
+    this.booting = this.boot().catch((err: unknown) =>
+      this.logger.error({ err }, 'job worker failed to start'),
+    );
   }
 
   private async boot(): Promise<void> {
@@ -102,7 +104,9 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
       }
     }
     if (this.stopping) return;
-    await this.runner.startHeartbeat(this.redis, this.store.keys, (err) => warn('runner heartbeat failed', { err: String(err) }));
+    await this.runner.startHeartbeat(this.redis, this.store.keys, (err) =>
+      warn('runner heartbeat failed', { err: String(err) }),
+    );
     await this.bus.start();
     // Reconcile before taking jobs: what a dead predecessor on this host left running is crashed first.
     await this.reconcile();
@@ -112,17 +116,25 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
       logMaxLen: this.config.logMaxLen,
       onWarn: warn,
     });
-    this.worker = new JobWorkerHost(this.bullConnection, this.keyspace, this.store, executor, this.bus, this.runner, {
-      concurrency: this.config.concurrency,
-      lockDurationMs: this.config.lockDurationMs,
-      stalledIntervalMs: this.config.stalledIntervalMs,
-      shutdownGraceMs: this.config.shutdownGraceMs,
-      onWarn: warn,
-      onJobDone: (status, latency) => {
-        this.finished.inc({ status });
-        if (latency !== null) this.startLatency.observe(latency / 1000);
+    this.worker = new JobWorkerHost(
+      this.bullConnection,
+      this.keyspace,
+      this.store,
+      executor,
+      this.bus,
+      this.runner,
+      {
+        concurrency: this.config.concurrency,
+        lockDurationMs: this.config.lockDurationMs,
+        stalledIntervalMs: this.config.stalledIntervalMs,
+        shutdownGraceMs: this.config.shutdownGraceMs,
+        onWarn: warn,
+        onJobDone: (status, latency) => {
+          this.finished.inc({ status });
+          if (latency !== null) this.startLatency.observe(latency / 1000);
+        },
       },
-    });
+    );
     this.worker.start();
     this.every(this.config.reconcileIntervalMs, () => this.reconcile());
     if (this.config.pruneIntervalMs > 0) this.every(this.config.pruneIntervalMs, () => this.prune());

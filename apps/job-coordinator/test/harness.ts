@@ -29,7 +29,10 @@ export class Harness {
     this.redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec());
     this.bus = new CancelBus(this.redis, this.keyspace, this.store, 200);
-    this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, { killGraceMs: options.killGraceMs ?? 500, logMaxLen: 10_000 });
+    this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
+      killGraceMs: options.killGraceMs ?? 500,
+      logMaxLen: 10_000,
+    });
     this.submitter = new JobSubmitter(this.redis, this.store, this.queue);
   }
 
@@ -97,11 +100,15 @@ export class Harness {
     return (await this.log(id)).filter((r) => r.kind === 'status').map((r) => r.status!);
   }
 
-  waitStatus(id: string, pred: (s: string) => boolean, what: string, timeoutMs = 10_000): Promise<JobMeta> {
-    return waitFor(async () => {
-      const j = await this.store.get(id);
-      return j && pred(j.status) ? j : undefined;
-    }, what, timeoutMs);
+  async waitStatus(id: string, pred: (s: string) => boolean, what: string, timeoutMs = 10_000): Promise<JobMeta> {
+    return waitFor<JobMeta>(
+      async () => {
+        const j = await this.store.get(id);
+        return (j && pred(j.status) ? j : undefined) as JobMeta;
+      },
+      what,
+      timeoutMs,
+    );
   }
 
   waitTerminal(id: string, timeoutMs = 10_000): Promise<JobMeta> {

@@ -25,7 +25,7 @@ describe('job lifecycle', () => {
     expect(job.finished_at).not.toBeNull();
     const log = await h.log(job.id);
     expect(log.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(log.map((r) => r.kind === 'status' ? r.status : `${r.kind}:${r.line}`)).toEqual([
+    expect(log.map((r) => (r.kind === 'status' ? r.status : `${r.kind}:${r.line}`))).toEqual([
       'queued',
       'running',
       'stdout:one',
@@ -54,7 +54,10 @@ describe('job lifecycle', () => {
   it('timed-out: SIGTERM to the group at the timeout, SIGKILL after the grace', async () => {
     const t0 = Date.now();
     // The shell ignores TERM, so only the SIGKILL after the grace ends it; its child sleeps too.
-    const job = await h.run({ argv: ['sh', '-c', "trap '' TERM; sleep 30 & sleep 30; wait"], timeout_ms: 300 });
+    const job = await h.run({
+      argv: ['sh', '-c', "trap '' TERM; sleep 30 & sleep 30; wait"],
+      timeout_ms: 300,
+    });
     expect(job.status).toBe('timed-out');
     expect(job.signal).toBe('SIGKILL');
     expect(Date.now() - t0).toBeLessThan(10_000);
@@ -62,7 +65,10 @@ describe('job lifecycle', () => {
   });
 
   it('cancel of a running job: cancelling, then cancelled (the whole group is killed)', async () => {
-    const { meta, secrets } = newJob(h.request({ argv: ['sh', '-c', "trap '' TERM; sleep 30 & echo started; wait"], tags: ['slow'] }), 'INV1');
+    const { meta, secrets } = newJob(
+      h.request({ argv: ['sh', '-c', "trap '' TERM; sleep 30 & echo started; wait"], tags: ['slow'] }),
+      'INV1',
+    );
     await h.submitter.recordForeground(meta);
     let pgid = 0;
     const running = h.executor.execute(meta.id, { secrets, onStarted: (m) => (pgid = m.pgid!) });
@@ -98,7 +104,9 @@ describe('job lifecycle', () => {
     const job = await h.submitter.recordSkipped(meta, 'skip: env CI is set');
     const stored = await h.store.get(job.id);
     expect(stored).toMatchObject({ status: 'skipped', reason: 'skip: env CI is set', started_at: null });
-    expect(await h.log(job.id)).toEqual([expect.objectContaining({ seq: 1, kind: 'status', status: 'skipped', reason: 'skip: env CI is set' })]);
+    expect(await h.log(job.id)).toEqual([
+      expect.objectContaining({ seq: 1, kind: 'status', status: 'skipped', reason: 'skip: env CI is set' }),
+    ]);
   });
 
   it('crashed: reconcile marks a job whose runner died and kills its orphaned group', async () => {
@@ -108,7 +116,14 @@ describe('job lifecycle', () => {
     const claim = await h.store.transition(job.id, {
       from: ['queued'],
       to: 'running',
-      fields: { host: h.runner.host, runner_id: 'replica:dead', runner_pid: deadPid(), started_at: new Date().toISOString(), pgid: orphan.pid!, proc_start: processStartTime(orphan.pid!) },
+      fields: {
+        host: h.runner.host,
+        runner_id: 'replica:dead',
+        runner_pid: deadPid(),
+        started_at: new Date().toISOString(),
+        pgid: orphan.pid!,
+        proc_start: processStartTime(orphan.pid!),
+      },
       procs: { host: h.runner.host, op: 'add' },
       event: job,
     });

@@ -16,7 +16,10 @@ describe('job logs', () => {
   afterAll(() => h.close());
 
   it('sampling drops stdout/stderr records but keeps the numbering, so gaps show', async () => {
-    const job = await h.run({ argv: ['sh', '-c', 'for i in $(seq 1 20); do echo line$i; done; echo oops >&2'], sample_every: 5 });
+    const job = await h.run({
+      argv: ['sh', '-c', 'for i in $(seq 1 20); do echo line$i; done; echo oops >&2'],
+      sample_every: 5,
+    });
     const log = await h.log(job.id);
     const lines = log.filter((r) => r.kind !== 'status');
     // seq 1 queued, 2 running, 3..22 the 20 lines, 23 stderr; only multiples of 5 kept.
@@ -35,25 +38,34 @@ describe('job logs', () => {
     const key = h.store.keys.log(job.id);
     expect((await readLog(h.redis, key, h.store.codec, { seq: 4 })).map((r) => r.line)).toEqual(['b']);
     expect((await readLog(h.redis, key, h.store.codec, { sinceSeq: 4 })).map((r) => r.seq)).toEqual([5, 6]);
-    expect((await readLog(h.redis, key, h.store.codec, { kinds: new Set(['status'] as const) })).map((r) => r.status)).toEqual([
-      'queued',
-      'running',
-      'succeeded',
-    ]);
+    expect(
+      (await readLog(h.redis, key, h.store.codec, { kinds: new Set(['status'] as const) })).map(
+        (r) => r.status,
+      ),
+    ).toEqual(['queued', 'running', 'succeeded']);
     expect(await readLog(h.redis, key, h.store.codec, { sinceMs: Date.now() + 60_000 })).toEqual([]);
   });
 
   it('a record from a newer schema version is refused with SchemaMismatch', async () => {
     const job = await h.run();
     await h.redis.xadd(h.store.keys.log(job.id), '99-0', 'type', Schemas.jobLog.name, 'v', '2', 'data', '{}');
-    await expect(readLog(h.redis, h.store.keys.log(job.id), h.store.codec)).rejects.toMatchObject({ code: 'SchemaMismatch' });
+    await expect(readLog(h.redis, h.store.keys.log(job.id), h.store.codec)).rejects.toMatchObject({
+      code: 'SchemaMismatch',
+    });
   });
 
   it('--follow streams records as they come and ends at the terminal status', async () => {
-    const { meta, secrets } = newJob(h.request({ argv: ['sh', '-c', 'echo first; sleep 0.5; echo second; sleep 0.3; exit 4'] }), 'INV');
+    const { meta, secrets } = newJob(
+      h.request({ argv: ['sh', '-c', 'echo first; sleep 0.5; echo second; sleep 0.3; exit 4'] }),
+      'INV',
+    );
     await h.submitter.recordForeground(meta);
     const seen: JobLogRecord[] = [];
-    const following = readOrFollow(h.store, h.connection(), meta.id, {}, (r) => seen.push(r), { follow: true, localHost: h.runner.host, blockMs: 300 });
+    const following = readOrFollow(h.store, h.connection(), meta.id, {}, (r) => seen.push(r), {
+      follow: true,
+      localHost: h.runner.host,
+      blockMs: 300,
+    });
     await h.executor.execute(meta.id, { secrets });
     const res = await following;
     expect(res.terminal).toMatchObject({ status: 'failed', exit_code: 4 });
@@ -67,15 +79,29 @@ describe('job logs', () => {
     await h.store.transition(job.id, {
       from: ['queued'],
       to: 'running',
-      fields: { host: h.runner.host, runner_id: 'cli:gone', runner_pid: deadPid(), started_at: new Date().toISOString(), pgid: orphan.pid!, proc_start: processStartTime(orphan.pid!) },
+      fields: {
+        host: h.runner.host,
+        runner_id: 'cli:gone',
+        runner_pid: deadPid(),
+        started_at: new Date().toISOString(),
+        pgid: orphan.pid!,
+        proc_start: processStartTime(orphan.pid!),
+      },
     });
     const seen: string[] = [];
     const exited = new Promise((r) => orphan.once('exit', r));
-    const res = await readOrFollow(h.store, h.connection(), job.id, {}, (r) => seen.push(r.status ?? r.line!), {
-      follow: true,
-      localHost: h.runner.host,
-      blockMs: 200,
-    });
+    const res = await readOrFollow(
+      h.store,
+      h.connection(),
+      job.id,
+      {},
+      (r) => seen.push(r.status ?? r.line!),
+      {
+        follow: true,
+        localHost: h.runner.host,
+        blockMs: 200,
+      },
+    );
     expect(res.terminal?.status).toBe('crashed');
     expect(res.message).toMatch(/^job crashed: its runner is gone/);
     expect(seen).toEqual(['queued', 'crashed']);
@@ -87,9 +113,18 @@ describe('job logs', () => {
     await h.store.transition(job.id, {
       from: ['queued'],
       to: 'running',
-      fields: { host: 'other-host', runner_id: 'replica:other-host:1:x', runner_pid: 1, started_at: new Date().toISOString() },
+      fields: {
+        host: 'other-host',
+        runner_id: 'replica:other-host:1:x',
+        runner_pid: 1,
+        started_at: new Date().toISOString(),
+      },
     });
-    const res = await readOrFollow(h.store, h.connection(), job.id, {}, () => undefined, { follow: true, localHost: h.runner.host, blockMs: 200 });
+    const res = await readOrFollow(h.store, h.connection(), job.id, {}, () => undefined, {
+      follow: true,
+      localHost: h.runner.host,
+      blockMs: 200,
+    });
     expect(res.terminal?.status).toBe('crashed');
     expect((await h.store.get(job.id))!.status).toBe('crashed');
   });

@@ -13,7 +13,13 @@ describe('env scrub', () => {
   afterAll(() => h.close());
 
   const SECRET = 'sk-live-0123456789';
-  const env = { PLAIN: 'visible', GH_TOKEN: SECRET, db_password: 'pw-hunter2', Api_Key: 'key-42424242', AWS_SECRET: 'aws-9999' };
+  const env = {
+    PLAIN: 'visible',
+    GH_TOKEN: SECRET,
+    db_password: 'pw-hunter2',
+    Api_Key: 'key-42424242',
+    AWS_SECRET: 'aws-9999',
+  };
 
   /** Every value stored under the namespace, as one string. */
   async function everythingStored(): Promise<string> {
@@ -25,19 +31,29 @@ describe('env scrub', () => {
       else if (type === 'stream') parts.push(JSON.stringify(await h.redis.xrange(key, '-', '+')));
       else if (type === 'string') parts.push(`${key}=${await h.redis.get(key)}`);
       else if (type === 'set') parts.push(JSON.stringify(await h.redis.smembers(key)));
-      else if (type === 'zset') parts.push(JSON.stringify(await h.redis.zrange(key, 0, -1)));
+      else if (type === 'zset') parts.push(JSON.stringify(await h.redis.zrange(key, '0', '-1')));
       else if (type === 'list') parts.push(JSON.stringify(await h.redis.lrange(key, 0, -1)));
     }
     return parts.join('\n');
   }
 
   it('a background job: secrets wait in their own key (with a TTL) until the job starts, then are gone', async () => {
-    const { meta, secrets } = newJob(h.request({ env, background: true, argv: ['sh', '-c', 'echo "token=$GH_TOKEN plain=$PLAIN pw=$db_password"'] }), newUlid());
+    const { meta, secrets } = newJob(
+      h.request({
+        env,
+        background: true,
+        argv: ['sh', '-c', 'echo "token=$GH_TOKEN plain=$PLAIN pw=$db_password"'],
+      }),
+      newUlid(),
+    );
     await h.submitter.submitBackground(meta, secrets);
     const secretKey = h.store.keys.secrets(meta.id);
     expect(await h.redis.pttl(secretKey)).toBeGreaterThan(0);
     // Nothing but the secrets key holds a value, not the metadata, event, log or BullMQ job.
-    const before = (await everythingStored()).split('\n').filter((l) => !l.startsWith(`${secretKey}=`)).join('\n');
+    const before = (await everythingStored())
+      .split('\n')
+      .filter((l) => !l.startsWith(`${secretKey}=`))
+      .join('\n');
     for (const v of Object.values(secrets)) expect(before).not.toContain(v);
     expect(before).toContain('visible');
 
@@ -58,7 +74,10 @@ describe('env scrub', () => {
   it('a foreground job keeps its secrets in memory only', async () => {
     const job = await h.run({ env, argv: ['sh', '-c', 'test "$GH_TOKEN" = "$EXPECT"'], ...{} });
     expect(job.status).toBe('failed'); // EXPECT unset: proves the comparison ran with the token
-    const ok = await h.run({ env: { ...env, EXPECT: SECRET }, argv: ['sh', '-c', 'test "$GH_TOKEN" = "$EXPECT"'] });
+    const ok = await h.run({
+      env: { ...env, EXPECT: SECRET },
+      argv: ['sh', '-c', 'test "$GH_TOKEN" = "$EXPECT"'],
+    });
     // EXPECT carries the secret value under a plain name: it is stored, like any plain variable.
     expect(ok.status).toBe('succeeded');
     const stored = JSON.stringify(await h.store.get(job.id)) + JSON.stringify(await h.log(job.id));
@@ -86,7 +105,10 @@ describe('cancel matching', () => {
 
   it('by hook', async () => {
     await fixture();
-    expect(names(await cancelJobs(h.store, h.queue, { filter: { hook: 'SessionStart' } }))).toEqual(['a', 'b']);
+    expect(names(await cancelJobs(h.store, h.queue, { filter: { hook: 'SessionStart' } }))).toEqual([
+      'a',
+      'b',
+    ]);
   });
   it('by worktree', async () => {
     await fixture();
@@ -98,16 +120,25 @@ describe('cancel matching', () => {
   });
   it('by invocation prefix, alone', async () => {
     const { inv2 } = await fixture();
-    expect(names(await cancelJobs(h.store, h.queue, { filter: { inv: inv2.slice(0, 10).toLowerCase() } }))).toEqual(['c']);
+    expect(
+      names(await cancelJobs(h.store, h.queue, { filter: { inv: inv2.slice(0, 10).toLowerCase() } })),
+    ).toEqual(['c']);
   });
   it('by age', async () => {
     const { a } = await fixture();
-    await h.store.transition(a.id, { from: ['queued'], fields: { created_at: new Date(Date.now() - 3_600_000).toISOString() } });
-    expect(names(await cancelJobs(h.store, h.queue, { filter: { olderThanMs: 30 * 60_000 } }))).toEqual(['a']);
+    await h.store.transition(a.id, {
+      from: ['queued'],
+      fields: { created_at: new Date(Date.now() - 3_600_000).toISOString() },
+    });
+    expect(names(await cancelJobs(h.store, h.queue, { filter: { olderThanMs: 30 * 60_000 } }))).toEqual([
+      'a',
+    ]);
   });
   it('predicates AND-combine', async () => {
     await fixture();
-    expect(names(await cancelJobs(h.store, h.queue, { filter: { worktree: '/w/1', tag: 'y' } }))).toEqual(['c']);
+    expect(names(await cancelJobs(h.store, h.queue, { filter: { worktree: '/w/1', tag: 'y' } }))).toEqual([
+      'c',
+    ]);
   });
   it('--all, and finished jobs are never touched', async () => {
     await fixture();
@@ -117,8 +148,12 @@ describe('cancel matching', () => {
   });
   it('no match is NoMatch; an unknown job is NotFound; nothing at all is refused', async () => {
     await fixture();
-    await expect(cancelJobs(h.store, h.queue, { filter: { hook: 'Nope' } })).rejects.toMatchObject({ code: 'NoMatch' });
-    await expect(cancelJobs(h.store, h.queue, { jobId: 'NOPE', filter: {} })).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(cancelJobs(h.store, h.queue, { filter: { hook: 'Nope' } })).rejects.toMatchObject({
+      code: 'NoMatch',
+    });
+    await expect(cancelJobs(h.store, h.queue, { jobId: 'NOPE', filter: {} })).rejects.toMatchObject({
+      code: 'NotFound',
+    });
     await expect(cancelJobs(h.store, h.queue, { filter: {} })).rejects.toMatchObject({ code: 'Invalid' });
   });
 });
@@ -156,10 +191,21 @@ describe('prune', () => {
     await h.store.transition(job.id, {
       from: ['queued'],
       to: 'running',
-      fields: { host: 'elsewhere', runner_id: 'replica:elsewhere:1:gone', started_at: new Date(Date.now() - 3_600_000).toISOString() },
+      fields: {
+        host: 'elsewhere',
+        runner_id: 'replica:elsewhere:1:gone',
+        started_at: new Date(Date.now() - 3_600_000).toISOString(),
+      },
     });
-    const res = await prune(h.store, { keepLast: 10, retentionMs: 86_400_000, staleRunningAfterMs: 60_000 }, { localHost: h.runner.host });
+    const res = await prune(
+      h.store,
+      { keepLast: 10, retentionMs: 86_400_000, staleRunningAfterMs: 60_000 },
+      { localHost: h.runner.host },
+    );
     expect(res.crashed).toEqual([job.id]);
-    expect((await h.store.get(job.id))!).toMatchObject({ status: 'crashed', reason: 'stale: its runner is gone' });
+    expect((await h.store.get(job.id))!).toMatchObject({
+      status: 'crashed',
+      reason: 'stale: its runner is gone',
+    });
   });
 });

@@ -11,7 +11,9 @@ describe('parseDuration', () => {
     ['1h30m', 5_400_000],
     ['1.5s', 1500],
   ])('%s = %d ms', (raw, ms) => expect(parseDuration(raw)).toBe(ms));
-  it.each(['', '10', 'm', '5 minutes', '-1s', '1x'])('refuses %j', (raw) => expect(parseDuration(raw)).toBeUndefined());
+  it.each(['', '10', 'm', '5 minutes', '-1s', '1x'])('refuses %j', (raw) =>
+    expect(parseDuration(raw)).toBeUndefined(),
+  );
   it('formats', () => {
     expect(formatDuration(50)).toBe('50ms');
     expect(formatDuration(3_723_000)).toBe('1h2m3s');

@@ -9,12 +9,17 @@ describe('env scrub', () => {
   });
 
   it('splits an environment into storable and secret parts', () => {
-    expect(splitSecrets({ A: '1', GH_TOKEN: 't', b_key: 'k' })).toEqual({ plain: { A: '1' }, secrets: { GH_TOKEN: 't', b_key: 'k' } });
+    expect(splitSecrets({ A: '1', GH_TOKEN: 't', b_key: 'k' })).toEqual({
+      plain: { A: '1' },
+      secrets: { GH_TOKEN: 't', b_key: 'k' },
+    });
   });
 
   it('redacts secret values that a job prints', () => {
     const redact = secretRedactor({ GH_TOKEN: 'ghp_abcdef', SHORT_KEY: 'ab' });
-    expect(redact('token=ghp_abcdef and again ghp_abcdef; ab stays')).toBe('token=[scrubbed] and again [scrubbed]; ab stays');
+    expect(redact('token=ghp_abcdef and again ghp_abcdef; ab stays')).toBe(
+      'token=[scrubbed] and again [scrubbed]; ab stays',
+    );
     expect(secretRedactor({})('unchanged')).toBe('unchanged');
   });
 });

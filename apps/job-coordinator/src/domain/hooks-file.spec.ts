@@ -41,7 +41,12 @@ hooks:
       timeout_ms: 600_000,
       sample_every: 10,
     });
-    expect(f.hooks.Stop[0]).toMatchObject({ name: 'lint', argv: ['npm run lint && npm test'], shell: true, background: false });
+    expect(f.hooks.Stop[0]).toMatchObject({
+      name: 'lint',
+      argv: ['npm run lint && npm test'],
+      shell: true,
+      background: false,
+    });
     expect(parseHooksFile('').hooks).toEqual({});
   });
 
@@ -79,28 +84,37 @@ hooks:
 });
 
 describe('conditions', () => {
-  const job = (yaml: string) => parseHooksFile(`hooks:\n  H:\n    - name: j\n      run: [true]\n${yaml}`).hooks.H[0];
+  const job = (yaml: string) =>
+    parseHooksFile(`hooks:\n  H:\n    - name: j\n      run: [true]\n${yaml}`).hooks.H[0];
 
   it('skip: any holding condition skips, with the reason', () => {
     expect(skipReason(job('      skip: { env: CI }'), ctx())).toBe('skip: env CI is set');
     expect(skipReason(job('      skip: { env: NOPE }'), ctx())).toBeNull();
-    expect(skipReason(job('      skip: [{ env: NOPE }, { env_equals: { MODE: fast } }]'), ctx())).toBe('skip: env MODE is "fast"');
+    expect(skipReason(job('      skip: [{ env: NOPE }, { env_equals: { MODE: fast } }]'), ctx())).toBe(
+      'skip: env MODE is "fast"',
+    );
   });
 
   it('only: every condition must hold', () => {
     expect(skipReason(job("      only: { branch: 'feature/*' }"), ctx())).toBeNull();
-    expect(skipReason(job('      only: { branch: main }'), ctx())).toBe('only: branch feature/x does not match main');
-    expect(skipReason(job('      only: [{ file_exists: package.json }, { file_exists: Cargo.toml }]'), ctx())).toBe(
-      'only: file Cargo.toml does not exist',
+    expect(skipReason(job('      only: { branch: main }'), ctx())).toBe(
+      'only: branch feature/x does not match main',
     );
+    expect(
+      skipReason(job('      only: [{ file_exists: package.json }, { file_exists: Cargo.toml }]'), ctx()),
+    ).toBe('only: file Cargo.toml does not exist');
     expect(skipReason(job('      only: { platform: darwin }'), ctx())).toBe('only: platform is linux');
-    expect(skipReason(job("      only: { branch: 'feature/*' }"), ctx({ branch: null }))).toBe('only: not on a branch');
+    expect(skipReason(job("      only: { branch: 'feature/*' }"), ctx({ branch: null }))).toBe(
+      'only: not on a branch',
+    );
   });
 
   it('combines with not / all / any and constants', () => {
     expect(skipReason(job('      skip: { not: { env: CI } }'), ctx())).toBeNull();
     expect(skipReason(job('      only: { any: [{ env: NOPE }, { env: CI }] }'), ctx())).toBeNull();
-    expect(skipReason(job('      only: { all: [{ env: CI }, { env: NOPE }] }'), ctx())).toBe('only: env NOPE is not set');
+    expect(skipReason(job('      only: { all: [{ env: CI }, { env: NOPE }] }'), ctx())).toBe(
+      'only: env NOPE is not set',
+    );
     expect(skipReason(job('      skip: true'), ctx())).toBe('skip: true');
   });
 

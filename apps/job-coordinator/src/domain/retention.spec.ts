@@ -34,9 +34,17 @@ describe('retention', () => {
   });
 
   it('keeps the newest keep-last jobs of each worktree however old they are', () => {
-    const a = [job({ worktree: 'a', ageH: 100 }), job({ worktree: 'a', ageH: 200 }), job({ worktree: 'a', ageH: 300 })];
+    const a = [
+      job({ worktree: 'a', ageH: 100 }),
+      job({ worktree: 'a', ageH: 200 }),
+      job({ worktree: 'a', ageH: 300 }),
+    ];
     const b = [job({ worktree: 'b', ageH: 100 })];
-    const none = [job({ worktree: null, ageH: 100 }), job({ worktree: null, ageH: 101 }), job({ worktree: null, ageH: 102 })];
+    const none = [
+      job({ worktree: null, ageH: 100 }),
+      job({ worktree: null, ageH: 101 }),
+      job({ worktree: null, ageH: 102 }),
+    ];
     const d = retention({ jobs: [...a, ...b, ...none], policy, nowMs: NOW });
     // Per worktree: a keeps its 2 newest, b keeps its only one, the no-worktree group keeps 2.
     expect(ids(d.evict)).toEqual(ids([a[2], none[2]]));
@@ -67,18 +75,46 @@ describe('retention', () => {
   });
 
   it('marks a running job crashed when its runner is gone past the stale threshold', () => {
-    const stale = job({ status: 'running', finished_at_ms: null, started_at_ms: NOW - 10 * 60_000, runner_alive: false });
-    const young = job({ status: 'running', finished_at_ms: null, started_at_ms: NOW - 60_000, runner_alive: false });
-    const alive = job({ status: 'running', finished_at_ms: null, started_at_ms: NOW - 10 * H, runner_alive: true });
-    const cancelling = job({ status: 'cancelling', finished_at_ms: null, started_at_ms: NOW - 10 * H, runner_alive: false });
-    const queued = job({ status: 'queued', finished_at_ms: null, started_at_ms: null, runner_alive: false, ageH: 10 });
+    const stale = job({
+      status: 'running',
+      finished_at_ms: null,
+      started_at_ms: NOW - 10 * 60_000,
+      runner_alive: false,
+    });
+    const young = job({
+      status: 'running',
+      finished_at_ms: null,
+      started_at_ms: NOW - 60_000,
+      runner_alive: false,
+    });
+    const alive = job({
+      status: 'running',
+      finished_at_ms: null,
+      started_at_ms: NOW - 10 * H,
+      runner_alive: true,
+    });
+    const cancelling = job({
+      status: 'cancelling',
+      finished_at_ms: null,
+      started_at_ms: NOW - 10 * H,
+      runner_alive: false,
+    });
+    const queued = job({
+      status: 'queued',
+      finished_at_ms: null,
+      started_at_ms: null,
+      runner_alive: false,
+      ageH: 10,
+    });
     const d = retention({ jobs: [stale, young, alive, cancelling, queued], policy, nowMs: NOW });
     expect(ids(d.markCrashed)).toEqual(ids([stale, cancelling]));
     expect(d.evict).toEqual([]);
   });
 
   it('treats every terminal status alike, crashed and skipped included', () => {
-    const jobs = (['failed', 'signaled', 'cancelled', 'timed-out', 'skipped', 'crashed'] as const).map((status) => job({ status, ageH: 48 }));
+    const jobs = (['failed', 'signaled', 'cancelled', 'timed-out', 'skipped', 'crashed'] as const).map(
+      (status) => job({ status, ageH: 48 }),
+    );
     const d = retention({ jobs, policy: { ...policy, keepLast: 0 }, nowMs: NOW });
     expect(d.evict).toHaveLength(6);
   });

@@ -70,16 +70,6 @@ export interface TransitionResult {
 }
 
 const JSON_FIELDS = new Set(['tags', 'argv', 'env', 'secret_names']);
-const INT_FIELDS = new Set([
-  'exit_code',
-  'timeout_ms',
-  'sample_every',
-  'keep_last',
-  'retention_ms',
-  'runner_pid',
-  'pgid',
-  'kill_grace_ms',
-]);
 const BOOL_FIELDS = new Set(['shell', 'background']);
 
 type Scripted = Redis & {

@@ -1,0 +1,388 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { EnvelopeCodec, Keyspace } from '@coordbus/envelope';
+import {
+  cleanupNamespace,
+  REPO_ROOT,
+  ServiceProcess,
+  startService,
+  testKeyspace,
+  testRedisUrl,
+  waitFor,
+} from '@coordbus/testing';
+import { JobStore } from '../apps/job-coordinator/src/store/job-store';
+import type { JobMeta } from '../apps/job-coordinator/src/domain/job';
+
+/**
+ * The job-coordinator as users run it: built replicas (`node dist/apps/job-coordinator/main.js`)
+ * and the real `coordbus` CLI against a real Redis. Cancel across two replicas, a SIGKILLed
+ * replica's job found crashed (by BullMQ stall detection, and by a reconcile at boot), hooks
+ * files, follow. Run `npm run build` first.
+ */
+jest.setTimeout(180_000);
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('job-coordinator processes + coordbus jobs CLI', () => {
+  let redis: Redis;
+  let keyspace: Keyspace;
+  let store: JobStore;
+  let dir: string;
+  const procs: ServiceProcess[] = [];
+
+  const env = () => ({ REDIS_URL: testRedisUrl(), COORDBUS_NAMESPACE: keyspace.namespace });
+  const replica = async (extra: NodeJS.ProcessEnv = {}) => {
+    const svc = await startService(
+      'job-coordinator',
+      {
+        ...env(),
+        JOBS_CONCURRENCY: '1',
+        JOBS_KILL_GRACE: '1s',
+        JOBS_LOCK_DURATION: '2s',
+        JOBS_STALLED_INTERVAL: '500ms',
+        // Crash detection in these tests must come from the path each test is about.
+        JOBS_RECONCILE_INTERVAL: '1h',
+        JOBS_PRUNE_INTERVAL: '0',
+        ...extra,
+      },
+      60_000,
+    );
+    procs.push(svc);
+    await waitFor(
+      () => svc.lines.some((l) => l.includes('job worker started')),
+      'the job worker to start',
+      30_000,
+    );
+    return svc;
+  };
+
+  const cli = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'coordbus'), ...args], {
+        cwd: opts.cwd ?? dir,
+        env: { ...process.env, ...env(), ...opts.env },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  const submit = async (args: string[]): Promise<JobMeta> => {
+    const r = await cli(['jobs', 'run', '--json', ...args]);
+    expect(r).toMatchObject({ code: 0 });
+    return JSON.parse(r.stdout) as JobMeta;
+  };
+  const waitJob = (
+    id: string,
+    pred: (j: JobMeta) => boolean,
+    what: string,
+    timeoutMs = 30_000,
+  ): Promise<JobMeta> =>
+    waitFor<JobMeta>(
+      async () => {
+        const j = await store.get(id);
+        return (j && pred(j) ? j : undefined) as JobMeta;
+      },
+      what,
+      timeoutMs,
+    );
+  const pidOf = (svc: ServiceProcess) => svc.child.pid!;
+  const groupGone = (pgid: number) => {
+    try {
+      process.kill(-pgid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+
+  beforeAll(() => {
+    redis = new Redis(testRedisUrl());
+    keyspace = testKeyspace('jobs-e2e');
+    store = new JobStore(redis, keyspace, new EnvelopeCodec());
+    dir = mkdtempSync(join(tmpdir(), 'coordbus-jobs-e2e-'));
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    await cleanupNamespace(redis, keyspace);
+    redis.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  let a: ServiceProcess;
+  let b: ServiceProcess;
+
+  it('cancel reaches jobs running on two different replicas; the reply lists count and names', async () => {
+    [a, b] = await Promise.all([replica(), replica()]);
+    const j1 = await submit([
+      '--hook',
+      'SessionStart',
+      '--tag',
+      'long',
+      '--name',
+      'one',
+      '--',
+      'sleep',
+      '30',
+    ]);
+    const j2 = await submit([
+      '--hook',
+      'SessionStart',
+      '--tag',
+      'long',
+      '--name',
+      'two',
+      '--',
+      'sleep',
+      '30',
+    ]);
+    const [r1, r2] = await Promise.all([
+      waitJob(j1.id, (j) => j.status === 'running' && !!j.pgid, 'job one running'),
+      waitJob(j2.id, (j) => j.status === 'running' && !!j.pgid, 'job two running'),
+    ]);
+    // Concurrency 1 each: one job per replica.
+    expect(new Set([r1.runner_pid, r2.runner_pid])).toEqual(new Set([pidOf(a), pidOf(b)]));
+
+    const res = await cli(['jobs', 'cancel', '--tag', 'long', '--hook', 'SessionStart']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^cancelled 2 job\(s\): /);
+    expect(res.stdout).toContain(`one (${j1.id})`);
+    expect(res.stdout).toContain(`two (${j2.id})`);
+    for (const j of [j1, j2]) {
+      const final = (await store.get(j.id))!;
+      expect(final.status).toBe('cancelled');
+      await waitFor(() => groupGone(final.pgid!), 'the job group to be gone');
+    }
+    const again = await cli(['jobs', 'cancel', '--tag', 'long']);
+    expect(again.code).toBe(6); // NoMatch
+    expect(again.stderr).toContain('NoMatch');
+  });
+
+  it('SIGKILL of the replica running a job: stall detection on the other replica marks it crashed, never re-run; logs --follow ends with a message', async () => {
+    const job = await submit([
+      '--hook',
+      'Stop',
+      '--name',
+      'victim',
+      '--',
+      'sh',
+      '-c',
+      'echo started; sleep 30',
+    ]);
+    const running = await waitJob(job.id, (j) => j.status === 'running' && !!j.pgid, 'victim running');
+    const follow = cli(['jobs', 'logs', job.id, '--follow']);
+    await waitFor(async () => (await store.connection.xlen(store.keys.log(job.id))) >= 3, 'output');
+    const [victim, survivor] = running.runner_pid === pidOf(a) ? [a, b] : [b, a];
+    await victim.stop('SIGKILL');
+
+    const crashed = await waitJob(job.id, (j) => j.status === 'crashed', 'crashed', 60_000);
+    expect(crashed.reason).toMatch(/stall/);
+    await waitFor(() => groupGone(running.pgid!), 'the orphaned group to be killed');
+    const f = await follow;
+    expect(f.code).toBe(0);
+    expect(f.stdout).toContain('started');
+    expect(f.stderr).toMatch(/coordbus: job crashed: its coordinator replica stopped answering/);
+    // Not re-run behind the user's back: still exactly one start, on the dead replica.
+    const statuses = (await cli(['jobs', 'logs', job.id, '--status', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).status);
+    expect(statuses).toEqual(['queued', 'running', 'crashed']);
+    const ls = JSON.parse((await cli(['jobs', 'ls', '--status', 'crashed', '--json'])).stdout) as JobMeta[];
+    expect(ls.map((j) => j.id)).toContain(job.id);
+    b = survivor;
+  });
+
+  it('a replica booting on the same host reconciles what a SIGKILLed one left running', async () => {
+    const job = await submit(['--name', 'orphan', '--', 'sleep', '30']);
+    const running = await waitJob(job.id, (j) => j.status === 'running' && !!j.pgid, 'orphan running');
+    await b.stop('SIGKILL');
+    expect(groupGone(running.pgid!)).toBe(false); // the job outlived its replica
+    // A slow lock so BullMQ stall detection cannot be what finds it.
+    b = await replica({ JOBS_LOCK_DURATION: '60s' });
+    const crashed = await waitJob(job.id, (j) => j.status === 'crashed', 'crashed at boot', 10_000);
+    expect(crashed.reason).toMatch(/died while it ran.*orphaned process group \d+ was killed/);
+    await waitFor(() => groupGone(running.pgid!), 'the orphaned group to be killed');
+  });
+
+  it('hooks run: one invocation, skip/only conditions recorded as skipped, foreground inline, background queued', async () => {
+    const project = join(dir, 'project');
+    mkdirSync(join(project, '.coordbus'), { recursive: true });
+    mkdirSync(join(project, '.git'), { recursive: true });
+    writeFileSync(join(project, '.git', 'HEAD'), 'ref: refs/heads/feature/login\n');
+    writeFileSync(join(project, 'marker.txt'), 'x');
+    writeFileSync(
+      join(project, '.coordbus', 'hooks.yml'),
+      `hooks:
+  SessionStart:
+    jobs:
+      - name: fg
+        run: [sh, -c, 'echo fg-out; echo $GREETING']
+        env: { GREETING: hello }
+        only: { branch: 'feature/*' }
+      - name: bg
+        run: echo bg-out && pwd
+        shell: true
+        background: true
+        tags: [bg]
+        only: { file_exists: marker.txt }
+      - name: not-in-ci
+        run: [true]
+        skip: { env: FAKE_CI }
+      - name: main-only
+        run: [true]
+        only: { branch: main }
+`,
+    );
+    const sub = join(project, 'sub');
+    mkdirSync(sub);
+    const r = await cli(['hooks', 'run', 'SessionStart', '--json'], { cwd: sub, env: { FAKE_CI: '1' } });
+    expect(r.code).toBe(0);
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JobMeta);
+    const by = Object.fromEntries(rows.map((j) => [j.name, j]));
+    expect(new Set(rows.map((j) => j.invocation_id)).size).toBe(1);
+    expect(by['not-in-ci']).toMatchObject({
+      status: 'skipped',
+      reason: 'skip: env FAKE_CI is set',
+      hook: 'SessionStart',
+      worktree: project,
+    });
+    expect(by['main-only']).toMatchObject({
+      status: 'skipped',
+      reason: 'only: branch feature/login does not match main',
+    });
+    expect(by.fg).toMatchObject({ status: 'succeeded', background: false });
+    expect(by.bg).toMatchObject({ status: 'queued', background: true });
+    const bg = await waitJob(by.bg.id, (j) => j.status === 'succeeded', 'background job done');
+    expect(bg.cwd).toBe(project);
+    const logs = await cli(['jobs', 'logs', by.fg.id, '--stdout', '--json']);
+    expect(
+      logs.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).line),
+    ).toEqual(['fg-out', 'hello']);
+    const bgLogs = await cli(['jobs', 'logs', bg.id, '--stdout']);
+    expect(bgLogs.stdout).toBe(`bg-out\n${project}\n`);
+    const ls = JSON.parse(
+      (await cli(['jobs', 'ls', '--inv', rows[0].invocation_id.slice(0, 16), '--json'])).stdout,
+    ) as JobMeta[];
+    expect(ls).toHaveLength(4);
+    for (const key of [
+      'id',
+      'name',
+      'hook',
+      'worktree',
+      'tags',
+      'invocation_id',
+      'status',
+      'exit_code',
+      'created_at',
+      'started_at',
+      'finished_at',
+    ]) {
+      expect(ls[0]).toHaveProperty(key);
+    }
+
+    // A hook the file does not define, and a directory without a hooks file: silent success.
+    expect(await cli(['hooks', 'run', 'PreCompact'], { cwd: project })).toMatchObject({
+      code: 0,
+      stdout: '',
+      stderr: '',
+    });
+    expect(await cli(['hooks', 'run', 'SessionStart'], { cwd: tmpdir() })).toMatchObject({
+      code: 0,
+      stdout: '',
+    });
+    // A broken file is an Invalid error naming the problem.
+    writeFileSync(
+      join(project, '.coordbus', 'hooks.yml'),
+      'hooks:\n  Stop:\n    - name: x\n      run: echo hi\n',
+    );
+    const bad = await cli(['hooks', 'run', 'Stop'], { cwd: project });
+    expect(bad.code).toBe(7);
+    expect(bad.stderr).toContain('needs `shell: true`');
+  });
+
+  it('jobs CLI: foreground exit codes, follow a background job to the end, usage and typed errors', async () => {
+    const fg = await cli([
+      'jobs',
+      'run',
+      '--foreground',
+      '--name',
+      'five',
+      '--',
+      'sh',
+      '-c',
+      'echo visible; exit 5',
+    ]);
+    expect(fg.code).toBe(5);
+    expect(fg.stdout).toBe('visible\n');
+    expect(fg.stderr).toMatch(/job \w+ failed: exit code 5/);
+
+    const job = await submit([
+      '--sample-every',
+      '2',
+      '--',
+      'sh',
+      '-c',
+      'for i in 1 2 3 4 5 6; do echo n$i; sleep 0.1; done',
+    ]);
+    const follow = await cli(['jobs', 'logs', job.id.slice(0, 20), '--follow', '--json']);
+    expect(follow.code).toBe(0);
+    const recs = follow.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; kind: string; line?: string; status?: string });
+    expect(recs.at(-1)).toMatchObject({ kind: 'status', status: 'succeeded' });
+    expect(recs.filter((r) => r.kind === 'stdout').map((r) => r.seq)).toEqual([4, 6, 8]);
+    const human = await cli(['jobs', 'logs', job.id]);
+    expect(human.stderr).toContain('[... 1 record(s) sampled out]');
+
+    const timedOut = await cli(['jobs', 'run', '--foreground', '--timeout', '300ms', '--', 'sleep', '10']);
+    expect(timedOut.stderr).toMatch(/timed-out/);
+    expect(timedOut.code).toBe(128 + 15);
+
+    expect((await cli(['jobs', 'cancel'])).code).toBe(2);
+    expect((await cli(['jobs', 'cancel', '--inv', 'ZZZZ'])).code).toBe(6);
+    expect((await cli(['jobs', 'logs', 'NOPE'])).code).toBe(4);
+    expect((await cli(['jobs', 'ls', '--status', 'bogus'])).code).toBe(2);
+    expect((await cli(['jobs', 'run', '--timeout', 'soon', '--', 'true'])).code).toBe(2);
+
+    const prune = await cli([
+      'jobs',
+      'prune',
+      '--dry-run',
+      '--retention',
+      '1ms',
+      '--keep-last',
+      '0',
+      '--json',
+    ]);
+    expect(prune.code).toBe(0);
+    const decision = JSON.parse(prune.stdout) as { evict: { id: string }[]; evicted: string[] };
+    expect(decision.evict.map((e) => e.id)).toContain(job.id);
+    expect(decision.evicted).toEqual([]);
+    const real = JSON.parse(
+      (await cli(['jobs', 'prune', '--retention', '1ms', '--keep-last', '0', '--json'])).stdout,
+    ) as { evicted: string[] };
+    expect(real.evicted).toContain(job.id);
+    expect(await redis.exists(store.keys.job(job.id), store.keys.log(job.id))).toBe(0);
+  });
+
+  it('a replica stops cleanly on SIGTERM', async () => {
+    expect(await b.stop('SIGTERM')).toBe(0);
+  });
+});
