@@ -6,6 +6,7 @@ import { defaultSchemaOf, resolveStreamRef, StreamRef } from './decorators';
 import { RedisStreamsEventsMap, RedisStreamsStatus } from './events';
 import { streamMetrics, StreamMetrics } from './metrics';
 import type { TrimOption } from './options';
+import { quitWithin } from './server';
 
 /** Options of {@link RedisStreamsClient}: give `url` (the client connects itself) or an existing `redis`. */
 export interface RedisStreamsClientOptions {
@@ -69,7 +70,7 @@ export class RedisStreamsClient extends ClientProxy<RedisStreamsEventsMap, Redis
     const redis = this.redis;
     if (this.ownsConnection && redis) {
       this.redis = undefined;
-      await redis.quit().catch(() => redis.disconnect());
+      await quitWithin(redis, 1000);
     }
     this._status$.next(RedisStreamsStatus.CLOSED);
   }

@@ -284,8 +284,8 @@ export class StreamLoop {
         try {
           data = this.opts.codec.decode(schema, entry.fields);
         } catch (err) {
+          // Not a handler failure: the dead letter itself is the report (the server logs it).
           const e = toCoordbusError(err);
-          this.host.reportError(err, this.info([entry.id], 'dead-letter'));
           this.sendToDeadLetter(entry, e.message, e.code);
           continue;
         }

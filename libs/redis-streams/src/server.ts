@@ -172,7 +172,7 @@ export class RedisStreamsServer
     await Promise.all(this.loops.map((l) => l.close(this.options.closeTimeoutMs)));
     const command = this.command;
     this.command = undefined;
-    if (command) await command.quit().catch(() => command.disconnect());
+    if (command) await quitWithin(command, 1000);
     this._status$.next(RedisStreamsStatus.CLOSED);
   }
 
@@ -475,6 +475,17 @@ export function compareIds(a: string, b: string): number {
   if (am !== bm) return am < bm ? -1 : 1;
   const d = BigInt(as ?? 0) - BigInt(bs ?? 0);
   return d < 0n ? -1 : d > 0n ? 1 : 0;
+}
+
+/** QUIT, but never wait on a Redis that is down: disconnect after `ms`. */
+export async function quitWithin(redis: Redis, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    redis.quit().catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
+  redis.disconnect();
 }
 
 function redactUrl(url: string): string {

@@ -230,6 +230,27 @@ describe('RedisStreamsServer under failure', () => {
     await waitFor(() => server.isReady(), 'server ready again');
   });
 
+  it('starts while Redis is down (not ready), then connects, creates its group and consumes', async () => {
+    const redisServer = await new TestRedisServer().start();
+    redisServers.push(redisServer);
+    await redisServer.stop();
+    const f = fixture('rs-late-redis', redisServer.url);
+    const handled: string[] = [];
+    const server = f.server({ consumer: 'early', startTimeoutMs: 200 });
+    server.addStreamHandler(
+      { stream: 'telemetryEvents', group: 'g' },
+      async (_d, ctx: RedisStreamsContext) => {
+        handled.push(ctx.getEntryId());
+      },
+    );
+    await new Promise<void>((resolve, reject) => server.listen((e?: unknown) => (e ? reject(e) : resolve())));
+    expect(server.isReady()).toBe(false);
+    await redisServer.start();
+    await waitFor(() => server.isReady(), 'ready once Redis is up', 15_000);
+    const id = await f.client.publishRaw(f.keyspace.telemetryEvents, raw(1));
+    await waitFor(() => handled.includes(id), 'entry handled', 10_000);
+  });
+
   it('recreates a consumer group deleted under it (NOGROUP) and keeps consuming', async () => {
     const f = fixture('rs-nogroup');
     const stream = f.keyspace.telemetryEvents;
