@@ -158,6 +158,14 @@ async function main() {
   console.log(
     `coordbus transport benchmark: redis ${version} at ${url}, node ${process.version}, ${N} entries per run`,
   );
+  const os = require('node:os');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  console.log(
+    `machine: ${os.cpus().length} CPUs, load average ${load} at start (producer, consumer and Redis share them)`,
+  );
   console.log(
     `entry: ${FIELDS.join(' ').length} bytes of fields (a coord op envelope); consumer concurrency 256, blockMs 100\n`,
   );
