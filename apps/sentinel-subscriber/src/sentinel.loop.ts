@@ -14,10 +14,11 @@ export interface SentinelLoopOptions {
 }
 
 /**
- * seed 002's tick loop: `poll()`, `handleEvent()` each event in order, `commit()` what was
- * handled. It never touches files or stream commands. A failed handler stops the batch there, so
- * that event and the ones after it come back on the next poll (in order); a failed poll backs off
- * and retries — the loop itself never dies.
+ * seed 002's tick loop: `poll()`, `handleEvent()` for each event of the batch, `commit()` what
+ * was handled. It never touches files or stream commands. An event whose handling failed is not
+ * committed, so the source returns it again on the next poll (its observation may then land after
+ * later ones of the same batch: observations are deduped, not strictly ordered); a failed poll
+ * backs off and retries — the loop itself never dies.
  */
 export class SentinelLoop {
   private running?: Promise<void>;
@@ -52,20 +53,22 @@ export class SentinelLoop {
   async runOnce(): Promise<{ polled: number; handled: number }> {
     const events = await this.source.poll(this.abort.signal);
     this.lastPollOkAt = Date.now();
+    // Handled concurrently: the observation writes of one batch pipeline on one connection (in
+    // order), which is what makes a replica fast; each event's dedup is independent of the others.
+    const results = await Promise.allSettled(events.map((event) => this.service.handleEvent(event)));
     const done: CoordEvent[] = [];
-    for (const event of events) {
-      try {
-        await this.service.handleEvent(event);
-        done.push(event);
-      } catch (err) {
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') done.push(events[i]);
+      else {
+        const event = events[i];
         this.metrics.handleErrors.inc({ kind: event.tx_kind });
         this.logger.warn(
-          { err, tx_id: event.tx_id, source: event.source, kind: event.tx_kind },
+          { err: r.reason, tx_id: event.tx_id, source: event.source, kind: event.tx_kind },
           'handling failed; will retry',
         );
-        break;
       }
-    }
+    });
+    // Only what was handled is committed; a failed event stays in the source and comes back.
     if (done.length) await this.source.commit(done);
     await this.updateBacklog();
     return { polled: events.length, handled: done.length };
