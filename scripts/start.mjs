@@ -3,7 +3,7 @@
 // (starting a local redis-server with AOF on under .coordbus-data/redis when nothing does and the
 // URL is local), starts every service, prints what runs where, and stops everything on Ctrl-C.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,20 @@ const SERVICES = createRequire(import.meta.url)('./services.json');
 /** Local defaults that make each service useful on one machine. */
 const LOCAL_ENV = {
   'telemetry-archivist': { ARCHIVIST_DATA_DIR: join(dataDir, 'archive') },
+  'log-tailer': { TAILER_CONFIG: process.env.TAILER_CONFIG ?? join(dataDir, 'log-tailer.yml') },
 };
+
+/** First run: a tailer config following the headroom proxy log under the data dir (edit it, or set TAILER_CONFIG). */
+function ensureTailerConfig() {
+  const file = join(dataDir, 'log-tailer.yml');
+  if (process.env.TAILER_CONFIG || existsSync(file)) return;
+  mkdirSync(join(dataDir, 'logs'), { recursive: true });
+  writeFileSync(
+    file,
+    '# Files the log-tailer follows (npm start). One entry per file; see README "log-tailer".\n' +
+      'targets:\n  - path: logs/headroom.log\n    observer: headroom-stage-timings\n    source: headroom\n',
+  );
+}
 
 function ping(host, port, timeoutMs = 500) {
   return new Promise((done) => {
@@ -50,7 +63,7 @@ async function ensureRedis() {
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''],
-    { stdio: 'ignore' },
+    { stdio: 'ignore', detached: true },
   );
   for (let i = 0; i < 200 && !(await ping(host, port)); i++) await new Promise((r) => setTimeout(r, 50));
   if (!(await ping(host, port))) throw new Error(`started redis-server on port ${port} but it does not answer`);
@@ -61,6 +74,7 @@ async function main() {
   const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit', cwd: root });
   if (build.status !== 0) process.exit(build.status ?? 1);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensureTailerConfig();
   const redis = await ensureRedis();
   const children = [];
   for (const svc of SERVICES) {
@@ -70,6 +84,8 @@ async function main() {
       cwd: root,
       env: { ...process.env, REDIS_URL: redisUrl, HTTP_PORT: process.env[`${svc.name.toUpperCase().replace(/-/g, '_')}_PORT`] ?? String(svc.port), ...LOCAL_ENV[svc.name] },
       stdio: ['ignore', 'inherit', 'inherit'],
+      // Own process group: Ctrl-C reaches only this script, which then stops each service once, in order.
+      detached: true,
     });
     child.on('exit', (code, signal) => {
       if (!stopping) console.error(`coordbus: ${svc.name} exited (${signal ?? code}); stopping everything`), stop(1);
@@ -100,6 +116,10 @@ async function main() {
   }
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
+  // Whatever ends this script, no service outlives it.
+  process.on('exit', () => {
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
 }
 
 main().catch((err) => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -10,6 +10,8 @@ import services from '../scripts/services.json';
  * /healthz, /readyz and /metrics, refuses bad configuration naming the variable, and stops
  * cleanly on SIGTERM.
  */
+jest.setTimeout(60_000);
+
 describe.each(services.map((s) => s.name))('%s as a process', (name) => {
   let redis: Redis;
   let dataDir: string;
@@ -18,6 +20,7 @@ describe.each(services.map((s) => s.name))('%s as a process', (name) => {
   beforeAll(() => {
     redis = new Redis(testRedisUrl());
     dataDir = mkdtempSync(join(tmpdir(), `coordbus-${name}-`));
+    writeFileSync(join(dataDir, 'tailer.yml'), 'targets:\n  - path: proxy.log\n    observer: headroom-stage-timings\n');
   });
   afterAll(async () => {
     await cleanupNamespace(redis, namespace);
@@ -30,6 +33,7 @@ describe.each(services.map((s) => s.name))('%s as a process', (name) => {
     COORDBUS_NAMESPACE: namespace,
     ARCHIVIST_DATA_DIR: join(dataDir, 'archive'),
     COORD_ROOT: join(dataDir, 'coord'),
+    TAILER_CONFIG: join(dataDir, 'tailer.yml'),
   });
 
   it('serves /healthz, /readyz and /metrics, then stops cleanly on SIGTERM', async () => {
