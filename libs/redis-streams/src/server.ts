@@ -68,6 +68,7 @@ export class RedisStreamsServer
   private listening = false;
   private readonly listeners: Array<[string, Listener]> = [];
   private removeGaugeSource?: () => void;
+  private readonly defaultStartHook = this.onProcessingStartHook;
 
   constructor(options: RedisStreamsServerOptions) {
     super();
@@ -362,6 +363,10 @@ export class RedisStreamsServer
 
   /** Runs the Nest handler (pipes, interceptors, filters) inside the processing hooks; resolves when it is done. */
   handleMessage(def: LoopDefinition, data: unknown, ctx: RedisStreamsContext): Promise<void> {
+    if (this.onProcessingStartHook === this.defaultStartHook && !this.onProcessingEndHook) {
+      // Hot path (no tracing hooks installed): no extra promise and closures per entry.
+      return Promise.resolve(def.handler(data, ctx)).then(settle);
+    }
     return new Promise<void>((resolve, reject) => {
       this.onProcessingStartHook(this.transportId, ctx, async () => {
         const end = this.createProcessingEndHookRunner(ctx);
@@ -465,6 +470,13 @@ export class RedisStreamsServer
     }
     return true;
   }
+}
+
+/** Waits for an observable handler result; a plain value or promise is already settled. */
+function settle(result: unknown): Promise<void> | undefined {
+  return isObservable(result)
+    ? lastValueFrom(result, { defaultValue: undefined }).then(() => undefined)
+    : undefined;
 }
 
 /** Orders stream ids `<ms>-<seq>` numerically. */
