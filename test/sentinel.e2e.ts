@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { CoordStore } from '@coordbus/coord';
 import {
@@ -18,6 +19,7 @@ import {
   testRedisUrl,
   waitFor,
 } from '@coordbus/testing';
+import { SyntheticCoordRoot } from '../libs/event-source/test/coord-root';
 
 /**
  * The built sentinel-subscriber as real processes against a real Redis: replicas culling
@@ -159,6 +161,54 @@ describe('sentinel-subscriber processes', () => {
     expect(obs).toHaveLength(3000);
     expect(obs.map((o) => o.tx_id).sort()).toEqual([...published].sort());
     expect(await metric(second, 'coordbus_sentinel_events_handled_total')).toBeGreaterThan(0);
+  });
+
+  it('fs-poll bridge: a file-only coord feeds the bus; restart re-emits nothing twice and catches removals', async () => {
+    const root = new SyntheticCoordRoot();
+    try {
+      const fsEnv = {
+        SENTINEL_SOURCE: 'fs-poll',
+        SENTINEL_BRIDGE: '1',
+        COORD_ROOT: root.root,
+        SENTINEL_TICK_MS: '100',
+        SENTINEL_FS_STATE: join(root.root, '..', `${root.root.split('/').pop()}.state.json`),
+        SENTINEL_CULL: '0',
+      };
+      // A stream-source replica in the same namespace sees the bridged events too; dedup keeps one observation each.
+      const [bridge] = await Promise.all([start(fsEnv), start({ SENTINEL_CULL: '0' })]);
+      root.session('legacy-1', { role: 'worker', task: 'TOD-1' });
+      root.lock('repo', 'legacy-1');
+      root.order('ord-1', 'legacy-1', 'TOD-2');
+      root.write('sessions/torn.json', '{"session_id": "to'); // half-written: skipped, counted
+      await waitFor(async () => (await observations()).length >= 3, 'three fs-poll observations', 60_000, 50);
+      expect(await metric(bridge, 'coordbus_sentinel_fs_malformed_total')).toBeGreaterThan(0);
+      expect(await bridge.stop('SIGKILL')).toBe('SIGKILL');
+      root.remove('sessions/legacy-1.json'); // while the bridge is down
+      root.remove('locks/repo');
+      await start(fsEnv);
+      await waitFor(
+        async () => (await observations()).length >= 5,
+        'the removals after the restart',
+        60_000,
+        50,
+      );
+      await waitFor(groupSettled, 'the stream replica to catch up', 30_000, 100);
+      const obs = await observations();
+      expect(obs.every((o) => o.source === 'fs-poll')).toBe(true);
+      expect(obs.map((o) => o.summary).sort()).toEqual([
+        'legacy-1 acquired lock repo',
+        'legacy-1 released lock repo (owner-dereg)',
+        'order ord-1 (ticket TOD-2) dispatched to legacy-1',
+        'session legacy-1 deregistered (explicit)',
+        'session legacy-1 registered (role worker, task TOD-1)',
+      ]);
+      const bridged = await events();
+      expect(new Set(bridged.map((e) => e.tx_id)).size).toBe(5);
+      expect(bridged.every((e) => e.source === 'fs-poll')).toBe(true);
+      root.remove(fsEnv.SENTINEL_FS_STATE);
+    } finally {
+      root.dispose();
+    }
   });
 
   it('refuses bad sentinel configuration with exit 2, naming each variable', async () => {

@@ -264,7 +264,8 @@ export class FsPollSource implements SentinelEventSource {
       return { text, mtimeMs: st.mtimeMs };
     } catch (err) {
       if (isNotFound(err) || (err as NodeJS.ErrnoException).code === 'EISDIR') return null;
-      throw err;
+      // EACCES, EIO...: this one file is unreadable now; skip and count it, keep its last state.
+      throw new Malformed(`unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
 
@@ -281,9 +282,9 @@ export class FsPollSource implements SentinelEventSource {
       if (!FsPollSource.isDataFile(name)) continue;
       const id = name.slice(0, -'.json'.length);
       const path = join(sessionsDir, name);
-      const file = await this.readText(path);
-      if (!file) continue;
       try {
+        const file = await this.readText(path);
+        if (!file) continue;
         const o = requireObject(file.text);
         const last = toIso(o.last_heartbeat);
         if (!last) throw new Malformed('last_heartbeat: missing or not a timestamp');
@@ -309,9 +310,9 @@ export class FsPollSource implements SentinelEventSource {
       if (dir.startsWith('.')) continue;
       const resource = this.decodeResource(dir);
       const path = join(locksDir, dir, 'record.json');
-      const file = await this.readText(path);
-      if (!file) continue;
       try {
+        const file = await this.readText(path);
+        if (!file) continue;
         const o = requireObject(file.text);
         const owner = needString(o, 'owner_session_id');
         next.locks[resource] = {
@@ -341,9 +342,9 @@ export class FsPollSource implements SentinelEventSource {
           seen[msgId] = known;
           continue;
         }
-        const file = await this.readText(join(messagesDir, dir, name));
-        if (!file) continue;
         try {
+          const file = await this.readText(join(messagesDir, dir, name));
+          if (!file) continue;
           const o = requireObject(file.text);
           seen[msgId] = {
             mtime_ms: file.mtimeMs,
@@ -368,9 +369,9 @@ export class FsPollSource implements SentinelEventSource {
         continue;
       }
       const path = join(ordersDir, name);
-      const file = await this.readText(path);
-      if (!file) continue;
       try {
+        const file = await this.readText(path);
+        if (!file) continue;
         const o = requireObject(file.text);
         next.dispatch[orderId] = {
           mtime_ms: file.mtimeMs,
