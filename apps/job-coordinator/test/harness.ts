@@ -100,7 +100,12 @@ export class Harness {
     return (await this.log(id)).filter((r) => r.kind === 'status').map((r) => r.status!);
   }
 
-  async waitStatus(id: string, pred: (s: string) => boolean, what: string, timeoutMs = 10_000): Promise<JobMeta> {
+  async waitStatus(
+    id: string,
+    pred: (s: string) => boolean,
+    what: string,
+    timeoutMs = 10_000,
+  ): Promise<JobMeta> {
     return waitFor<JobMeta>(
       async () => {
         const j = await this.store.get(id);

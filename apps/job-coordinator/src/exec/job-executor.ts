@@ -44,13 +44,10 @@ export class JobExecutor {
 
   async execute(id: string, opts: ExecuteOptions = {}): Promise<JobMeta | null> {
     const { store } = this;
-    let secrets = opts.secrets;
-    if (!secrets) {
-      // Secrets live in Redis only until the job starts: taken and deleted in one command.
-      const raw = await this.redis.getdel(store.keys.secrets(id));
-      secrets = raw ? (JSON.parse(raw) as Record<string, string>) : {};
-    }
-    const meta = await store.get(id);
+    // Secrets live in Redis only until the job starts: taken and deleted as the job is read.
+    const taken = await store.takeForStart(id);
+    const meta = taken.meta;
+    const secrets = opts.secrets ?? taken.secrets;
     if (!meta) return null;
     const startedAt = new Date().toISOString();
     const claimFields: Partial<JobMeta> = {
@@ -113,16 +110,27 @@ export class JobExecutor {
           opts.tee?.[kind].write(`${line}\n`);
         },
         onStart: async ({ pid, startTime }) => {
-          writer.status({ status: 'running', reason: `pid ${pid} on ${this.runner.host}` });
           meta.pgid = pid;
           meta.proc_start = startTime;
+          // One script records the process group and writes the `running` record. Its seq is
+          // reserved now, before any output exists; the script is sent on the writer's connection
+          // ahead of the writer's first flush, so Redis applies them in seq order.
+          const seq = writer.reserve();
+          const running = store.transition(id, {
+            from: ['running', 'cancelling'],
+            fields: { pgid: pid, proc_start: startTime },
+            record: {
+              ts: new Date().toISOString(),
+              kind: 'status',
+              status: 'running',
+              reason: `pid ${pid} on ${this.runner.host}`,
+            },
+            minSeq: seq,
+            procs: { host: this.runner.host, op: 'add' },
+          });
           opts.onStarted?.(meta);
           try {
-            await store.transition(id, {
-              from: ['running', 'cancelling'],
-              fields: { pgid: pid, proc_start: startTime },
-              procs: { host: this.runner.host, op: 'add' },
-            });
+            await running;
           } catch (err) {
             this.options.onWarn?.('could not record the process group', { job: id, err: String(err) });
           }
@@ -161,12 +169,14 @@ export class JobExecutor {
           procs: { host: this.runner.host, op: 'rem' },
         }),
       );
-      if (!res.ok)
+      if (!res.ok) {
         this.options.onWarn?.('job was already finished by someone else', { job: id, status: res.status });
+        return await store.get(id);
+      }
     } finally {
       this.bus.unregister(id);
     }
-    return store.get(id);
+    return { ...meta, ...fields, status: outcome.status };
   }
 
   private cancelProcess(proc: RunningProcess, meta: JobMeta): void {

@@ -37,6 +37,11 @@ export class JobLogWriter {
     return this.seq;
   }
 
+  /** Takes the next seq for a record written elsewhere (a status record written by a store script). */
+  reserve(): number {
+    return this.seq++;
+  }
+
   line(kind: 'stdout' | 'stderr', text: string): void {
     const clean = this.options.redact ? this.options.redact(text) : text;
     for (let i = 0; i === 0 || i < clean.length; i += MAX_LINE_CHARS) {

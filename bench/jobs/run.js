@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * Job-coordinator benchmark (issue #7). Needs `npm run build` and a Redis (REDIS_URL, default
+ * redis://127.0.0.1:6379). Prints, for no-op jobs (`true`):
+ *   - throughput from submit to succeeded with 1 and 2 replicas (real processes),
+ *   - submit -> start latency p50/p99 on an idle replica (start = the replica claimed the job;
+ *     also to the process being spawned, from the job's `running` status record),
+ * beside the same-run floor: one Node process spawning `true` in a loop (sequential, and with the
+ * same parallelism as the replicas). Usage: node bench/jobs/run.js [jobs=400] [latencySamples=200]
+ */
+const { spawn } = require('node:child_process');
+const { join } = require('node:path');
+const Redis = require('ioredis');
+
+const root = join(__dirname, '..', '..');
+const dist = (p) => require(join(root, 'dist', p));
+const { Keyspace, EnvelopeCodec, newUlid } = dist('libs/envelope/src');
+const { JobStore } = dist('apps/job-coordinator/src/store/job-store.js');
+const { JobSubmitter, newJob } = dist('apps/job-coordinator/src/queue/submit.js');
+const { createJobQueue } = dist('apps/job-coordinator/src/queue/bull.js');
+
+const N = Number(process.argv[2] ?? 400);
+const SAMPLES = Number(process.argv[3] ?? 200);
+const CONCURRENCY = Number(process.env.JOBS_CONCURRENCY ?? 4);
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+
+/** utime + stime of a process, in ms (Linux). */
+function cpuTimeMs(pid) {
+  try {
+    const rest = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function spawnTrue() {
+  return new Promise((resolve, reject) => {
+    const c = spawn('true', [], { stdio: 'ignore', detached: true });
+    c.once('error', reject);
+    c.once('exit', resolve);
+  });
+}
+
+async function floor(n, parallel) {
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next++ < n) await spawnTrue();
+    }),
+  );
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+function startReplica(namespace) {
+  return new Promise((resolve, reject) => {
+    // BENCH_NODE_ARGS: extra node flags for the replicas (e.g. --cpu-prof to see where a job's CPU goes).
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist/apps/job-coordinator/main.js')], {
+      env: {
+        ...process.env,
+        REDIS_URL,
+        COORDBUS_NAMESPACE: namespace,
+        HTTP_PORT: '0',
+        HTTP_HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        JOBS_CONCURRENCY: String(CONCURRENCY),
+        JOBS_PRUNE_INTERVAL: '0',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let buf = '';
+    const onData = (d) => {
+      buf += d.toString();
+      if (buf.includes('job worker started')) {
+        child.stdout.off('data', onData);
+        child.stdout.resume();
+        resolve(child);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`replica exited ${code}`)));
+  });
+}
+
+async function cleanup(redis, namespace) {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+function request() {
+  return {
+    name: 'noop',
+    hook: 'bench',
+    worktree: null,
+    tags: [],
+    argv: ['true'],
+    shell: false,
+    cwd: root,
+    env: {},
+    timeout_ms: null,
+    sample_every: 1,
+    keep_last: null,
+    retention_ms: null,
+    background: true,
+  };
+}
+
+async function scenario(replicas) {
+  const namespace = `bench-jobs-${newUlid().slice(-8).toLowerCase()}`;
+  const keyspace = new Keyspace(namespace);
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const store = new JobStore(redis, keyspace, new EnvelopeCodec());
+  let queue;
+  const submitter = new JobSubmitter(redis, store, () => (queue ??= createJobQueue(redis, keyspace)));
+  const procs = [];
+  try {
+    for (let i = 0; i < replicas; i++) procs.push(await startReplica(namespace));
+    // Warm-up (script loading, connections).
+    for (let i = 0; i < 10; i++) {
+      const { meta } = newJob(request(), newUlid());
+      await submitter.submitBackground(meta, {});
+    }
+    while ((await redis.scard(store.keys.status('succeeded'))) < 10) await sleep(5);
+
+    const inv = newUlid();
+    const cpu0 = procs.reduce((sum, p) => sum + cpuTimeMs(p.pid), 0);
+    const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
+    const t0 = process.hrtime.bigint();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next++ < N) {
+          const { meta } = newJob(request(), inv);
+          await submitter.submitBackground(meta, {});
+        }
+      }),
+    );
+    while ((await redis.scard(store.keys.status('succeeded'))) < N + 10) await sleep(2);
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpuMs = procs.reduce((sum, p) => sum + cpuTimeMs(p.pid), 0) - cpu0;
+    const benchCpuMs = (process.cpuUsage().user + process.cpuUsage().system) / 1000 - bench0;
+    const failed =
+      (await redis.scard(store.keys.status('failed'))) + (await redis.scard(store.keys.status('crashed')));
+
+    let latency = null;
+    if (replicas === 1) {
+      const claim = [];
+      const spawned = [];
+      for (let i = 0; i < SAMPLES; i++) {
+        const { meta } = newJob(request(), newUlid());
+        await submitter.submitBackground(meta, {});
+        let j;
+        while (!(j = await store.get(meta.id)) || j.status !== 'succeeded') await sleep(1);
+        const created = Date.parse(j.created_at);
+        claim.push(Date.parse(j.started_at) - created);
+        const [, fields] = (await redis.xrange(store.keys.log(meta.id), '2-0', '2-0'))[0];
+        spawned.push(Date.parse(JSON.parse(fields[5]).ts) - created);
+        await sleep(20); // idle between samples
+      }
+      latency = { claim, spawned };
+    }
+    return { rate: N / secs, secs, failed, latency, cpuPerJob: cpuMs / N, submitCpuPerJob: benchCpuMs / N };
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
+    await queue?.close();
+    await cleanup(redis, namespace);
+    redis.disconnect();
+  }
+}
+
+(async () => {
+  console.log(
+    `job-coordinator bench: ${N} no-op jobs (true), JOBS_CONCURRENCY=${CONCURRENCY} per replica, ${require('node:os').cpus().length} CPUs`,
+  );
+  const floorSeq = await floor(N, 1);
+  const floorPar = await floor(N, CONCURRENCY);
+  console.log(
+    `floor: one Node process spawning true in a loop: ${floorSeq.toFixed(0)}/s sequential, ${floorPar.toFixed(0)}/s with ${CONCURRENCY} in parallel`,
+  );
+  const one = await scenario(1);
+  const line = (label, r) =>
+    console.log(
+      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms, submitter ${r.submitCpuPerJob.toFixed(1)} ms`,
+    );
+  line('1 replica ', one);
+  const two = await scenario(2);
+  line('2 replicas', two);
+  const { claim, spawned } = one.latency;
+  console.log(
+    `idle submit->start (claimed by the replica), ${claim.length} samples: p50 ${pct(claim, 50)} ms, p99 ${pct(claim, 99)} ms`,
+  );
+  console.log(
+    `idle submit->process spawned, ${spawned.length} samples: p50 ${pct(spawned, 50)} ms, p99 ${pct(spawned, 99)} ms`,
+  );
+  console.log(`targets: >= 70% of the floor's rate; p99 submit->start <= 50 ms`);
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
