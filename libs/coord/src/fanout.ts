@@ -79,6 +79,12 @@ export interface FanoutOptions {
   /** Publishes nothing (`LOGS_COORD_DISABLED=1`). */
   disabled?: boolean;
   ingestMaxLen?: number;
+  /**
+   * Share the caller's connection instead of opening one (saves a connect on the hot path).
+   * Envelope commands then carry no reply timer of their own — a timed-out reply would close the
+   * shared socket under the caller — and `flush` bounds the wait instead, leaving it open.
+   */
+  client?: RespClient;
 }
 
 /**
@@ -98,7 +104,12 @@ export class FanoutPublisher {
   }
 
   /** Reads `LOGS_COORD_DISABLED`, `LOGS_COORD_REDIS_TIMEOUT` (seconds), `COORD_INGEST_MAXLEN`. */
-  static fromEnv(env: NodeJS.ProcessEnv, redisUrl: string, keyspace: Keyspace): FanoutPublisher {
+  static fromEnv(
+    env: NodeJS.ProcessEnv,
+    redisUrl: string,
+    keyspace: Keyspace,
+    client?: RespClient,
+  ): FanoutPublisher {
     const raw = env.LOGS_COORD_REDIS_TIMEOUT;
     const secs = raw === undefined || raw === '' ? DEFAULT_FANOUT_TIMEOUT_S : Number(raw);
     const timeoutMs = Number.isFinite(secs) && secs > 0 ? secs * 1000 : DEFAULT_FANOUT_TIMEOUT_S * 1000;
@@ -109,6 +120,7 @@ export class FanoutPublisher {
       timeoutMs,
       disabled: env.LOGS_COORD_DISABLED === '1',
       ingestMaxLen: Number.isInteger(cap) && cap > 0 ? cap : DEFAULT_INGEST_MAXLEN,
+      client,
     });
   }
 
@@ -120,13 +132,16 @@ export class FanoutPublisher {
   publish(env: CoordOpEnvelope): void {
     if (this.options.disabled || this.failed) return;
     if (!this.client) {
-      this.client = new RespClient(this.options.redisUrl, {
-        connectTimeoutMs: this.timeoutMs,
-        commandTimeoutMs: this.timeoutMs,
-      });
+      this.client =
+        this.options.client ??
+        new RespClient(this.options.redisUrl, {
+          connectTimeoutMs: this.timeoutMs,
+          commandTimeoutMs: this.timeoutMs,
+        });
     }
     const p = this.client
-      .call(
+      .callWithTimeout(
+        this.options.client ? 0 : this.timeoutMs,
         'XADD',
         this.options.keyspace.coordIngest,
         'MAXLEN',
@@ -151,6 +166,6 @@ export class FanoutPublisher {
     const bound = new Promise<void>((r) => (timer = setTimeout(r, this.timeoutMs)));
     await Promise.race([Promise.all(this.pending), bound]);
     if (timer) clearTimeout(timer);
-    this.client.disconnect();
+    if (this.client !== this.options.client) this.client.disconnect();
   }
 }

@@ -147,8 +147,11 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
   let code: number;
   try {
     const keyspace = keyspaceFromEnv(env);
+    const timeout = redisTimeoutMs(env);
+    // One connection for the op and its envelopes: a connect is a visible share of a heartbeat.
+    client = new RespClient(redisUrl, { connectTimeoutMs: timeout, commandTimeoutMs: timeout });
     ctx = opContext(args, session);
-    fan = FanoutPublisher.fromEnv(env, redisUrl, keyspace);
+    fan = FanoutPublisher.fromEnv(env, redisUrl, keyspace, client);
     if (ctx) fan.publish(buildEnvelope(ctx, 'pre'));
     if (sessionError) throw sessionError;
     const spec = SPECS[op];
@@ -156,8 +159,6 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
     const parsed = parseArgs(args, spec);
     const pos = parsed.positional.slice(1);
     if (pos.length < spec.min || pos.length > spec.max) throw new UsageError(`usage: coord ${spec.usage}`);
-    const timeout = redisTimeoutMs(env);
-    client = new RespClient(redisUrl, { connectTimeoutMs: timeout, commandTimeoutMs: timeout });
     const store = new CoordStore(client, {
       keyspace,
       sessionTtlMs: sessionTtlMs(env),
@@ -169,13 +170,15 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
     code = EXIT_CODES.ok;
   } catch (err) {
     code = report(io.stderr, err, json);
+  }
+  try {
+    if (fan && ctx) {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      fan.publish(buildEnvelope(ctx, 'post', { durationMs, exitCode: code }));
+      await fan.flush();
+    }
   } finally {
     client?.disconnect();
-  }
-  if (fan && ctx) {
-    const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-    fan.publish(buildEnvelope(ctx, 'post', { durationMs, exitCode: code }));
-    await fan.flush();
   }
   return code;
 }
