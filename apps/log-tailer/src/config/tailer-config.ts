@@ -40,7 +40,7 @@ export const DEFAULTS = {
   lineLimitBytes: 1024 * 1024,
   reconcileMs: 30_000,
   rotateWaitMs: 250,
-  readChunkBytes: 256 * 1024,
+  readChunkBytes: 1024 * 1024,
   streamMaxLen: 1_000_000,
 } as const;
 

@@ -23,7 +23,7 @@ describe('headroom-stage-timings observer', () => {
       readFileSync(join(FIXTURES, 'headroom-proxy.golden.json'), 'utf8'),
     ) as unknown[];
     expect(lines.length).toBe(golden.length);
-    const actual = lines.map((line) => observer.observe(line));
+    const actual = lines.map((line) => JSON.parse(JSON.stringify(observer.observe(line))) as unknown);
     for (let i = 0; i < lines.length; i++) {
       expect({ line: i + 1, observation: actual[i] }).toEqual({ line: i + 1, observation: golden[i] });
     }

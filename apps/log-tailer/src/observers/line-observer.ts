@@ -12,8 +12,8 @@ export interface Observation {
   severity: Severity;
   /** The stage that dominated the duration, when the observer knows one. */
   dominantStage: string | null;
-  /** Observer-specific fields copied into the telemetry event's `detail`. */
-  detail: Record<string, unknown>;
+  /** Observer-specific fields copied into the telemetry event's `detail` (may be built lazily). */
+  readonly detail: Record<string, unknown>;
 }
 
 /**
