@@ -39,6 +39,8 @@ function coordEventRow(entry: string, txId: string, kind: string, session: strin
 
 /** The ArchiveStore contract: every adapter must pass all of it. */
 export function describeArchiveStoreConformance(name: string, harness: () => StoreHarness): void {
+  // Generous: the machine running the suite may be busy (shared CI box); nothing here waits on time.
+  jest.setTimeout(30_000);
   describe(`ArchiveStore conformance: ${name}`, () => {
     let h: StoreHarness;
     let store: ArchiveStore;

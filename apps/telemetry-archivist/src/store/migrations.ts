@@ -38,7 +38,7 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE UNIQUE INDEX events_stream_entry ON events (stream, entry_ms, entry_seq)',
       'CREATE UNIQUE INDEX events_stream_natural ON events (stream, natural_key) WHERE natural_key IS NOT NULL',
       'CREATE INDEX events_order ON events (entry_ms, entry_seq, stream)',
-      'CREATE INDEX events_session ON events (session, stream) WHERE session IS NOT NULL',
+      'CREATE INDEX events_session ON events (session)',
       'CREATE INDEX events_ts ON events (ts_ms)',
     ],
     postgres: [
@@ -64,7 +64,7 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE UNIQUE INDEX events_stream_entry ON events (stream, entry_ms, entry_seq)',
       'CREATE UNIQUE INDEX events_stream_natural ON events (stream, natural_key) WHERE natural_key IS NOT NULL',
       'CREATE INDEX events_order ON events (entry_ms, entry_seq, stream)',
-      'CREATE INDEX events_session ON events (session, stream) WHERE session IS NOT NULL',
+      'CREATE INDEX events_session ON events (session)',
       'CREATE INDEX events_ts ON events (ts_ms)',
     ],
   },

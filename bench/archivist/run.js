@@ -1,0 +1,332 @@
+#!/usr/bin/env node
+'use strict';
+// bench/archivist: events/s archived into SQLite and PostgreSQL at several batch sizes, for the
+// store alone and end to end from the stream (the BUILT service as a process), each beside a
+// same-run baseline without the archivist:
+//   store:  raw better-sqlite3 prepared INSERT loop in one transaction per batch / raw pg
+//           multi-row INSERT, both into a table with the same columns and no indexes;
+//   e2e:    a raw XREADGROUP + XACK loop over the same entries (no decode, no insert), and the
+//           envelope codec's decode+validate alone (what the transport does per entry).
+//
+//   npm run build && node bench/archivist/run.js [--rows 50000] [--e2e-rows 20000] [--batches 10,100,1000] [--no-pg] [--no-e2e]
+//
+// PostgreSQL: DATABASE_URL (default postgresql://127.0.0.1:5432/test); a bench schema is created
+// and dropped. Redis: starts its own redis-server on a free port unless REDIS_URL is set.
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+
+const root = path.resolve(__dirname, '..', '..');
+const dist = (p) => path.join(root, 'dist', p);
+if (!fs.existsSync(dist('apps/telemetry-archivist/main.js'))) {
+  console.error('dist/ is missing: run npm run build first');
+  process.exit(2);
+}
+const argv = process.argv.slice(2);
+const arg = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const ROWS = Number(arg('rows', 50000));
+const E2E_ROWS = Number(arg('e2e-rows', 20000));
+const BATCHES = String(arg('batches', '10,100,1000')).split(',').map(Number);
+const WITH_PG = !argv.includes('--no-pg');
+const WITH_E2E = !argv.includes('--no-e2e');
+const PG_URL = process.env.DATABASE_URL || 'postgresql://127.0.0.1:5432/test';
+
+const Database = require('better-sqlite3');
+const { Pool } = require('pg');
+const Redis = require('ioredis');
+const { EnvelopeCodec, Schemas, Keyspace, GROUPS } = require(dist('libs/envelope/src/index.js'));
+const { SqliteArchiveStore } = require(dist('apps/telemetry-archivist/src/store/sqlite-archive-store.js'));
+const { PostgresArchiveStore, pgConnectionConfig } = require(dist('apps/telemetry-archivist/src/store/postgres-archive-store.js'));
+const { archivedStreamRefs, contentFromFields, toArchiveRow } = require(dist('apps/telemetry-archivist/src/ingest/row-mapper.js'));
+const { INSERT_COLUMNS, rowValues } = require(dist('apps/telemetry-archivist/src/store/archive-store.js'));
+const { MIGRATIONS } = require(dist('apps/telemetry-archivist/src/store/migrations.js'));
+
+const codec = new EnvelopeCodec();
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const rate = (n, ms) => Math.round((n / ms) * 1000);
+const fmt = (n) => n.toLocaleString('en-US');
+
+function envelope(i) {
+  return {
+    v: 0,
+    ts: new Date(Date.UTC(2026, 5, 1) + i).toISOString(),
+    service: 'coord',
+    host: 'bench-host',
+    level: i % 50 ? 'info' : 'warn',
+    pid: 4242,
+    target: 'coord',
+    msg: `coord.lock end`,
+    fields: { op: i % 3 ? 'lock' : 'heartbeat', session: `session-${i % 40}`, resource: `repo/file-${i % 200}.ts`, peer: '', duration_ms: i % 97, phase: 'post', exit_code: 0 },
+  };
+}
+
+/** ROWS archive rows of the coord ingest stream, mapped once (the store benchmark measures the store). */
+function makeRows(n, stream) {
+  const ref = archivedStreamRefs(new Keyspace('bench')).find((r) => r.key === 'coordIngest');
+  const base = Date.UTC(2026, 5, 1);
+  const rows = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const fields = codec.encode(Schemas.coordOp, envelope(i), { validate: false });
+    const rec = { type: fields[1], v: fields[3], data: fields[5] };
+    rows[i] = toArchiveRow({ ...ref, name: stream ?? ref.name }, `${base + Math.floor(i / 10)}-${i % 10}`, contentFromFields(rec));
+  }
+  return rows;
+}
+
+const results = [];
+function report(section, name, batch, n, ms, baseline) {
+  const r = rate(n, ms);
+  results.push({ section, name, batch, rate: r });
+  const ratio = baseline ? `  (${((r / baseline) * 100).toFixed(0)}% of baseline)` : '';
+  console.log(`  ${name.padEnd(44)} batch ${String(batch).padStart(5)}  ${fmt(r).padStart(9)} rows/s  ${String(Math.round(ms)).padStart(6)} ms${ratio}`);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+async function benchSqliteStore(rows) {
+  console.log(`\nSQLite, store alone (${fmt(rows.length)} rows per run, WAL, synchronous=NORMAL)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-archivist-'));
+  try {
+    for (const batch of BATCHES) {
+      // Baseline: the same columns, no indexes, a prepared INSERT per row in one transaction per batch.
+      const rawFile = path.join(dir, `raw-${batch}.sqlite`);
+      const db = new Database(rawFile);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY, ${INSERT_COLUMNS.join(', ')})`);
+      const stmt = db.prepare(`INSERT INTO events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`);
+      const tx = db.transaction((slice) => {
+        for (const r of slice) stmt.run(rowValues(r, 0));
+      });
+      let t = now();
+      for (let i = 0; i < rows.length; i += batch) tx(rows.slice(i, i + batch));
+      const base = report('sqlite-store', 'raw better-sqlite3 (no indexes) [baseline]', batch, rows.length, now() - t);
+      db.close();
+
+      const store = new SqliteArchiveStore(path.join(dir, `store-${batch}`, 'archive.sqlite'));
+      await store.open();
+      t = now();
+      for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
+      report('sqlite-store', 'SqliteArchiveStore.insertBatch', batch, rows.length, now() - t, base);
+      // Everything again: a full redelivery, all conflicts.
+      t = now();
+      for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
+      report('sqlite-store', 'SqliteArchiveStore.insertBatch (all duplicates)', batch, rows.length, now() - t, base);
+      await store.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchPgStore(rows) {
+  console.log(`\nPostgreSQL, store alone (${fmt(rows.length)} rows per run, ${PG_URL})`);
+  const schema = `bench_archivist_${process.pid}`;
+  const admin = new Pool({ ...pgConnectionConfig(PG_URL), max: 1 });
+  try {
+    for (const batch of BATCHES) {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      // Baseline: one multi-row INSERT ... VALUES per batch into an unindexed table with the same columns.
+      await admin.query(
+        `CREATE TABLE ${schema}.raw_events (id BIGSERIAL PRIMARY KEY, stream TEXT, entry_id TEXT, entry_ms BIGINT, entry_seq BIGINT, type TEXT, version INT, data TEXT, ts_ms BIGINT, kind TEXT, session TEXT, resource TEXT, level TEXT, status TEXT, source TEXT, natural_key TEXT, archived_ms BIGINT)`,
+      );
+      const cols = INSERT_COLUMNS.length;
+      let t = now();
+      for (let i = 0; i < rows.length; i += batch) {
+        const slice = rows.slice(i, i + batch);
+        const values = [];
+        const tuples = slice.map((r, k) => {
+          values.push(...rowValues(r, 0));
+          return `(${Array.from({ length: cols }, (_, c) => `$${k * cols + c + 1}`).join(', ')})`;
+        });
+        await admin.query(`INSERT INTO ${schema}.raw_events (${INSERT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, values);
+      }
+      const base = report('pg-store', 'raw pg multi-row INSERT (no indexes) [baseline]', batch, rows.length, now() - t);
+
+      const store = new PostgresArchiveStore({ url: PG_URL, schema, poolSize: 1 });
+      await store.open();
+      t = now();
+      for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
+      report('pg-store', 'PostgresArchiveStore.insertBatch', batch, rows.length, now() - t, base);
+      t = now();
+      for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
+      report('pg-store', 'PostgresArchiveStore.insertBatch (all duplicates)', batch, rows.length, now() - t, base);
+      await store.close();
+    }
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis() {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => undefined };
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  const r = new Redis(url, { lazyConnect: true, retryStrategy: () => 50 });
+  for (let i = 0; i < 200; i++) {
+    try {
+      await r.connect();
+      break;
+    } catch {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+  r.disconnect();
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function fillStream(redis, stream, n) {
+  for (let i = 0; i < n; i += 1000) {
+    const p = redis.pipeline();
+    for (let k = i; k < Math.min(n, i + 1000); k++) p.xadd(stream, '*', ...codec.encode(Schemas.coordOp, envelope(k), { validate: false }));
+    await p.exec();
+  }
+}
+
+function startArchivist(env) {
+  const child = spawn(process.execPath, [dist('apps/telemetry-archivist/main.js')], {
+    cwd: root,
+    env: { ...process.env, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`archivist did not start:\n${buf}`)), 60000);
+    child.stdout.on('data', (d) => {
+      buf += d.toString();
+      const m = /"http":"([^"]+)"[^\n]*started/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve({ child, url: m[1].replace('[::1]', '127.0.0.1') });
+      }
+    });
+    child.stderr.on('data', (d) => (buf += d.toString()));
+    child.once('exit', (code) => reject(new Error(`archivist exited ${code}:\n${buf}`)));
+  });
+}
+
+async function insertedSoFar(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /coordbus_archive_inserted_total\{stream="coordIngest"[^}]*\} (\d+)/.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
+  console.log(`\nEnd to end from the stream into ${label} (${fmt(E2E_ROWS)} coord ops already in the stream; the built service; from first insert to last)`);
+  const redis = new Redis(redisUrl);
+  for (const batch of BATCHES) {
+    const ns = `bench-${label.toLowerCase()}-${batch}-${process.pid}`;
+    const ks = new Keyspace(ns);
+    await fillStream(redis, ks.coordIngest, E2E_ROWS);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-archivist-e2e-'));
+    const env = { REDIS_URL: redisUrl, COORDBUS_NAMESPACE: ns, ARCHIVIST_DATA_DIR: dataDir, ARCHIVIST_BATCH_SIZE: String(batch), ...extraEnv(batch) };
+    const { child, url } = await startArchivist(env);
+    let first = 0;
+    let t0 = now();
+    for (;;) {
+      const n = await insertedSoFar(url);
+      if (n > 0 && !first) {
+        first = n;
+        t0 = now();
+      }
+      if (n >= E2E_ROWS) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    report(`e2e-${label}`, `archivist (decode + insert + ack)`, batch, E2E_ROWS - first, now() - t0, baselineByBatch[batch]);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    const keys = await redis.keys(`${ns}:*`);
+    if (keys.length) await redis.del(...keys);
+  }
+  redis.disconnect();
+}
+
+async function e2eBaselines(redisUrl) {
+  console.log(`\nEnd to end baselines (${fmt(E2E_ROWS)} entries, no archivist)`);
+  const redis = new Redis(redisUrl);
+  const byBatch = {};
+  for (const batch of BATCHES) {
+    const stream = `bench-raw-${batch}-${process.pid}:coord:{ingest}`;
+    await fillStream(redis, stream, E2E_ROWS);
+    await redis.xgroup('CREATE', stream, 'raw', '0');
+    const t = now();
+    let n = 0;
+    for (;;) {
+      const res = await redis.xreadgroup('GROUP', 'raw', 'c', 'COUNT', batch, 'STREAMS', stream, '>');
+      const entries = res ? res[0][1] : [];
+      if (!entries.length) break;
+      await redis.xack(stream, 'raw', ...entries.map(([id]) => id));
+      n += entries.length;
+    }
+    byBatch[batch] = report('e2e-baseline', 'raw XREADGROUP + XACK loop [baseline]', batch, n, now() - t);
+    await redis.del(stream);
+  }
+  const fields = codec.encode(Schemas.coordOp, envelope(1));
+  const t = now();
+  const N = 5000;
+  for (let i = 0; i < N; i++) codec.decode(Schemas.coordOp, fields);
+  report('e2e-baseline', 'EnvelopeCodec.decode (class-validator) alone', 1, N, now() - t);
+  redis.disconnect();
+  return byBatch;
+}
+
+(async () => {
+  console.log(`bench/archivist on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}`);
+  const rows = makeRows(ROWS);
+  await benchSqliteStore(rows);
+  if (WITH_PG) await benchPgStore(rows);
+  if (WITH_E2E) {
+    const redis = await startRedis();
+    try {
+      const baselines = await e2eBaselines(redis.url);
+      await benchE2e(redis.url, 'SQLite', () => ({}), baselines);
+      if (WITH_PG) {
+        const schema = `bench_archivist_e2e_${process.pid}`;
+        const admin = new Pool({ ...pgConnectionConfig(PG_URL), max: 1 });
+        try {
+          await benchE2e(redis.url, 'PostgreSQL', (batch) => ({ DATABASE_URL: PG_URL, ARCHIVIST_PG_SCHEMA: `${schema}_${batch}` }), baselines);
+        } finally {
+          for (const b of BATCHES) await admin.query(`DROP SCHEMA IF EXISTS ${schema}_${b} CASCADE`).catch(() => undefined);
+          await admin.end();
+        }
+      }
+    } finally {
+      await redis.stop();
+    }
+  }
+  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  if (argv.includes('--json')) console.log(JSON.stringify(results));
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
