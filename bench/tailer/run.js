@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 'use strict';
+/* global fetch, performance */
 /**
  * log-tailer benchmark (issue 5), against the BUILT service (`npm run build` first):
  *   1. throughput: lines/s through the headroom observer, and lines per CPU-second of the tailer
