@@ -80,14 +80,14 @@ describe('sentinel-subscriber processes', () => {
     const store = new CoordStore(redis, { keyspace, sessionTtlMs: ttlMs });
     await store.register({ sessionId: 'keeper', host: 'h', pid: 1 });
     await store.lock('keeper', 'keeper-lock');
-    const ids = Array.from({ length: 100 }, (_, i) => `idle-${i}`);
-    for (const id of ids) {
-      await store.register({ sessionId: id, host: 'h', pid: 2 });
-      await store.lock(id, `res-${id}`);
-    }
     // keeper heartbeats throughout (it must never be culled); the 100 never heartbeat again.
-    const beat = setInterval(() => void store.heartbeat('keeper').catch(() => undefined), 300);
+    const beat = setInterval(() => void store.heartbeat('keeper').catch(() => undefined), 250);
+    const ids = Array.from({ length: 100 }, (_, i) => `idle-${i}`);
     try {
+      for (const id of ids) {
+        await store.register({ sessionId: id, host: 'h', pid: 2 });
+        await store.lock(id, `res-${id}`);
+      }
       await waitFor(
         async () => (await observations()).filter((o) => o.kind === 'session.dereg').length >= 100,
         '100 dereg observations',
