@@ -5,18 +5,37 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { GROUPS, Keyspace, Schemas } from '@coordbus/envelope';
 import { TestRedisServer, cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
-import { Archivist, codec, coordOp, countEvents, removeDir, startArchivist } from '../apps/telemetry-archivist/test/harness';
+import {
+  Archivist,
+  codec,
+  coordOp,
+  countEvents,
+  removeDir,
+  startArchivist,
+} from '../apps/telemetry-archivist/test/harness';
 
 jest.setTimeout(90_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** XADDs `total` coord ops in pipelined chunks at a steady pace; resolves to the ids Redis confirmed. */
-async function produce(redis: Redis, keyspace: Keyspace, total: number, chunk: number, pauseMs: number, stop?: () => boolean): Promise<string[]> {
+async function produce(
+  redis: Redis,
+  keyspace: Keyspace,
+  total: number,
+  chunk: number,
+  pauseMs: number,
+  stop?: () => boolean,
+): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < total && !stop?.(); i += chunk) {
     const p = redis.pipeline();
-    for (let k = i; k < Math.min(total, i + chunk); k++) p.xadd(keyspace.coordIngest, '*', ...codec.encode(Schemas.coordOp, coordOp(k, { session: `s${k % 7}` })));
+    for (let k = i; k < Math.min(total, i + chunk); k++)
+      p.xadd(
+        keyspace.coordIngest,
+        '*',
+        ...codec.encode(Schemas.coordOp, coordOp(k, { session: `s${k % 7}` })),
+      );
     const res = (await p.exec()) ?? [];
     for (const [err, id] of res) if (!err) ids.push(id as string);
     await sleep(pauseMs);
@@ -24,11 +43,16 @@ async function produce(redis: Redis, keyspace: Keyspace, total: number, chunk: n
   return ids;
 }
 
-function archiveCounts(dataDir: string, stream: string): { rows: number; distinctIds: number; distinctMsgs: number } {
+function archiveCounts(
+  dataDir: string,
+  stream: string,
+): { rows: number; distinctIds: number; distinctMsgs: number } {
   const db = new Database(join(dataDir, 'archive.sqlite'), { readonly: true });
   try {
     return db
-      .prepare("SELECT COUNT(*) AS rows, COUNT(DISTINCT entry_id) AS distinctIds, COUNT(DISTINCT json_extract(data, '$.msg')) AS distinctMsgs FROM events WHERE stream = ?")
+      .prepare(
+        "SELECT COUNT(*) AS rows, COUNT(DISTINCT entry_id) AS distinctIds, COUNT(DISTINCT json_extract(data, '$.msg')) AS distinctMsgs FROM events WHERE stream = ?",
+      )
       .get(stream) as { rows: number; distinctIds: number; distinctMsgs: number };
   } finally {
     db.close();
@@ -60,7 +84,13 @@ describe('telemetry-archivist under SIGKILL (built service)', () => {
     for (; kills < 3; kills++) {
       await sleep(300 + Math.random() * 1200);
       const xinfo = (await redis.xinfo('GROUPS', keyspace.coordIngest)) as unknown[][];
-      const pending = Number(xinfo.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]))).find((g) => g.name === GROUPS.archivist)?.pending ?? 0);
+      const pending = Number(
+        xinfo
+          .map((g) =>
+            Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])),
+          )
+          .find((g) => g.name === GROUPS.archivist)?.pending ?? 0,
+      );
       if (pending > 0) killedWhileBehind++;
       await archivist.stop('SIGKILL');
       archivist = await startArchivist(keyspace, testRedisUrl(), env, dataDir);
@@ -71,9 +101,18 @@ describe('telemetry-archivist under SIGKILL (built service)', () => {
     expect(kills).toBe(3);
     const a = archivist;
     let last = 0;
-    await waitFor(async () => (last = await countEvents(a, 'stream=coordIngest')) >= TOTAL, `${TOTAL} archived rows (last ${last})`, 45_000, 250);
+    await waitFor(
+      async () => (last = await countEvents(a, 'stream=coordIngest')) >= TOTAL,
+      `${TOTAL} archived rows (last ${last})`,
+      45_000,
+      250,
+    );
     // Every delivery is acked: nothing left pending in the archivist's group.
-    await waitFor(async () => ((await redis.xpending(keyspace.coordIngest, GROUPS.archivist)) as [number])[0] === 0, 'no pending entries', 10_000);
+    await waitFor(
+      async () => ((await redis.xpending(keyspace.coordIngest, GROUPS.archivist)) as [number])[0] === 0,
+      'no pending entries',
+      10_000,
+    );
     await archivist.stop();
     archivist = undefined;
     const counts = archiveCounts(dataDir, keyspace.coordIngest);
@@ -105,9 +144,19 @@ describe('telemetry-archivist across a Redis restart (built service, AOF)', () =
   });
 
   it('loses nothing acked: every confirmed entry ends up archived once', async () => {
-    archivist = await startArchivist(keyspace, server.url, { ARCHIVIST_BATCH_SIZE: '100', ARCHIVIST_RECLAIM_IDLE_MS: '1000' }, dataDir);
+    archivist = await startArchivist(
+      keyspace,
+      server.url,
+      { ARCHIVIST_BATCH_SIZE: '100', ARCHIVIST_RECLAIM_IDLE_MS: '1000' },
+      dataDir,
+    );
     const producing = produce(redis, keyspace, 6000, 100, 50);
-    await waitFor(async () => (await countEvents(archivist!, 'stream=coordIngest')) > 500, 'the archivist to be mid-run', 20_000, 50);
+    await waitFor(
+      async () => (await countEvents(archivist!, 'stream=coordIngest')) > 500,
+      'the archivist to be mid-run',
+      20_000,
+      50,
+    );
     await server.restart('SIGTERM', 1000);
     const ids = await producing;
     expect(ids.length).toBe(6000);
@@ -115,13 +164,32 @@ describe('telemetry-archivist across a Redis restart (built service, AOF)', () =
     // a few entries twice (distinct ids), and the archive must hold exactly what the stream holds.
     const streamIds = (await redis.xrange(keyspace.coordIngest, '-', '+')).map(([id]) => id);
     let last = 0;
-    await waitFor(async () => (last = await countEvents(archivist!, 'stream=coordIngest')) >= streamIds.length, `all ${streamIds.length} entries archived (last ${last})`, 45_000, 250);
-    await waitFor(async () => ((await redis.xpending(keyspace.coordIngest, GROUPS.archivist)) as [number])[0] === 0, 'no pending entries', 10_000);
+    await waitFor(
+      async () => (last = await countEvents(archivist!, 'stream=coordIngest')) >= streamIds.length,
+      `all ${streamIds.length} entries archived (last ${last})`,
+      45_000,
+      250,
+    );
+    await waitFor(
+      async () => ((await redis.xpending(keyspace.coordIngest, GROUPS.archivist)) as [number])[0] === 0,
+      'no pending entries',
+      10_000,
+    );
     await archivist.stop();
     archivist = undefined;
-    expect(archiveCounts(dataDir, keyspace.coordIngest)).toMatchObject({ rows: streamIds.length, distinctIds: streamIds.length, distinctMsgs: 6000 });
+    expect(archiveCounts(dataDir, keyspace.coordIngest)).toMatchObject({
+      rows: streamIds.length,
+      distinctIds: streamIds.length,
+      distinctMsgs: 6000,
+    });
     const db = new Database(join(dataDir, 'archive.sqlite'), { readonly: true });
-    const archived = new Set((db.prepare('SELECT entry_id FROM events WHERE stream = ?').all(keyspace.coordIngest) as Array<{ entry_id: string }>).map((r) => r.entry_id));
+    const archived = new Set(
+      (
+        db.prepare('SELECT entry_id FROM events WHERE stream = ?').all(keyspace.coordIngest) as Array<{
+          entry_id: string;
+        }>
+      ).map((r) => r.entry_id),
+    );
     db.close();
     expect(streamIds.filter((id) => !archived.has(id))).toEqual([]);
     expect(ids.filter((id) => !archived.has(id))).toEqual([]);

@@ -4,7 +4,14 @@ import { CoordOpEnvelope, GROUPS, Keyspace, Schemas } from '@coordbus/envelope';
 import { cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
 import { runArchiveReplay } from '../apps/cli/src/archive/replay';
 import { formatEnvelopeLine } from '../apps/cli/src/tail/format';
-import { Archivist, coordOp, removeDir, startArchivist, waitForCount, xadd } from '../apps/telemetry-archivist/test/harness';
+import {
+  Archivist,
+  coordOp,
+  removeDir,
+  startArchivist,
+  waitForCount,
+  xadd,
+} from '../apps/telemetry-archivist/test/harness';
 
 jest.setTimeout(60_000);
 
@@ -32,7 +39,11 @@ describe('coordbus replay --archive (built archivist)', () => {
   let redis: Redis;
   let archivist: Archivist | undefined;
   let dataDir: string | undefined;
-  const envFor = (a: Archivist) => ({ ARCHIVIST_URL: a.url, REDIS_URL: testRedisUrl(), COORDBUS_NAMESPACE: keyspace.namespace });
+  const envFor = (a: Archivist) => ({
+    ARCHIVIST_URL: a.url,
+    REDIS_URL: testRedisUrl(),
+    COORDBUS_NAMESPACE: keyspace.namespace,
+  });
 
   beforeEach(() => {
     keyspace = testKeyspace('arch-replay');
@@ -48,7 +59,12 @@ describe('coordbus replay --archive (built archivist)', () => {
     redis.disconnect();
   });
 
-  const op = (i: number) => coordOp(i, { session: i % 2 ? 'odd' : 'even', op: i % 5 ? 'lock' : 'msg', ts: new Date(Date.UTC(2026, 5, 1, 10, 0, 0, i * 10)).toISOString() });
+  const op = (i: number) =>
+    coordOp(i, {
+      session: i % 2 ? 'odd' : 'even',
+      op: i % 5 ? 'lock' : 'msg',
+      ts: new Date(Date.UTC(2026, 5, 1, 10, 0, 0, i * 10)).toISOString(),
+    });
   const publish = async (from: number, to: number) => {
     for (let i = from; i <= to; i++) await xadd(redis, keyspace.coordIngest, Schemas.coordOp, op(i));
   };
@@ -72,21 +88,34 @@ describe('coordbus replay --archive (built archivist)', () => {
     const since = op(10).ts;
     const until = op(19).ts;
     expect(await runArchiveReplay({ since, until, json: true }, window.out, { env })).toBe(0);
-    expect(window.lines.map((l) => (JSON.parse(l) as CoordOpEnvelope).msg)).toEqual(Array.from({ length: 10 }, (_, k) => `op ${k + 10}`));
+    expect(window.lines.map((l) => (JSON.parse(l) as CoordOpEnvelope).msg)).toEqual(
+      Array.from({ length: 10 }, (_, k) => `op ${k + 10}`),
+    );
 
     const last = sink();
     expect(await runArchiveReplay({ count: 3, json: true }, last.out, { env })).toBe(0);
-    expect(last.lines.map((l) => (JSON.parse(l) as CoordOpEnvelope).msg)).toEqual(['op 38', 'op 39', 'op 40']);
+    expect(last.lines.map((l) => (JSON.parse(l) as CoordOpEnvelope).msg)).toEqual([
+      'op 38',
+      'op 39',
+      'op 40',
+    ]);
   });
 
   it('exits with a clear error for bad flags and an unreachable archivist', async () => {
     const bad = sink();
-    expect(await runArchiveReplay({ since: 'yesterday' }, bad.out, { env: { ARCHIVIST_URL: 'http://127.0.0.1:9' }, err: bad.err })).toBe(2);
+    expect(
+      await runArchiveReplay({ since: 'yesterday' }, bad.out, {
+        env: { ARCHIVIST_URL: 'http://127.0.0.1:9' },
+        err: bad.err,
+      }),
+    ).toBe(2);
     expect(bad.errText()).toContain('--since must be an RFC 3339 time');
     const both = sink();
     expect(await runArchiveReplay({ follow: true, until: '1h' }, both.out, { err: both.err })).toBe(2);
     const down = sink();
-    expect(await runArchiveReplay({}, down.out, { env: { ARCHIVIST_URL: 'http://127.0.0.1:9' }, err: down.err })).toBe(5);
+    expect(
+      await runArchiveReplay({}, down.out, { env: { ARCHIVIST_URL: 'http://127.0.0.1:9' }, err: down.err }),
+    ).toBe(5);
     expect(down.errText()).toContain('the archivist at http://127.0.0.1:9 did not answer');
     expect(down.lines).toEqual([]);
   });
@@ -101,14 +130,27 @@ describe('coordbus replay --archive (built archivist)', () => {
     // 51..55 read by a replica that then died before committing: pending, not archived.
     // 56..60 archived and acked by the archivist after its restart: in the archive ABOVE the pending ones.
     await publish(51, 60);
-    const ghost = await redis.xreadgroup('GROUP', GROUPS.archivist, 'ghost-replica', 'COUNT', 5, 'STREAMS', keyspace.coordIngest, '>');
+    const ghost = await redis.xreadgroup(
+      'GROUP',
+      GROUPS.archivist,
+      'ghost-replica',
+      'COUNT',
+      5,
+      'STREAMS',
+      keyspace.coordIngest,
+      '>',
+    );
     expect((ghost as Array<[string, unknown[]]>)[0][1]).toHaveLength(5);
     archivist = await startArchivist(keyspace, testRedisUrl(), { ARCHIVIST_RECLAIM_IDLE_MS: '10m' }, dataDir);
     await waitForCount(archivist, 'stream=coordIngest', 55);
 
     const s = sink();
     const ac = new AbortController();
-    const done = runArchiveReplay({ follow: true, json: true }, s.out, { env: envFor(archivist), signal: ac.signal, err: s.err });
+    const done = runArchiveReplay({ follow: true, json: true }, s.out, {
+      env: envFor(archivist),
+      signal: ac.signal,
+      err: s.err,
+    });
     await waitFor(() => s.lines.length >= 60, 'the archived part and the stream up to now', 15_000);
     // Live entries published while following come through too.
     await publish(61, 70);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 'use strict';
+/* global fetch */
 // bench/archivist: events/s archived into SQLite and PostgreSQL at several batch sizes, for the
 // store alone and end to end from the stream (the BUILT service as a process), each beside a
 // same-run baseline without the archivist:
@@ -39,12 +40,15 @@ const PG_URL = process.env.DATABASE_URL || 'postgresql://127.0.0.1:5432/test';
 const Database = require('better-sqlite3');
 const { Pool } = require('pg');
 const Redis = require('ioredis');
-const { EnvelopeCodec, Schemas, Keyspace, GROUPS } = require(dist('libs/envelope/src/index.js'));
+const { EnvelopeCodec, Schemas, Keyspace } = require(dist('libs/envelope/src/index.js'));
 const { SqliteArchiveStore } = require(dist('apps/telemetry-archivist/src/store/sqlite-archive-store.js'));
-const { PostgresArchiveStore, pgConnectionConfig } = require(dist('apps/telemetry-archivist/src/store/postgres-archive-store.js'));
-const { archivedStreamRefs, contentFromFields, toArchiveRow } = require(dist('apps/telemetry-archivist/src/ingest/row-mapper.js'));
+const { PostgresArchiveStore, pgConnectionConfig } = require(
+  dist('apps/telemetry-archivist/src/store/postgres-archive-store.js'),
+);
+const { archivedStreamRefs, contentFromFields, toArchiveRow } = require(
+  dist('apps/telemetry-archivist/src/ingest/row-mapper.js'),
+);
 const { INSERT_COLUMNS, rowValues } = require(dist('apps/telemetry-archivist/src/store/archive-store.js'));
-const { MIGRATIONS } = require(dist('apps/telemetry-archivist/src/store/migrations.js'));
 
 const codec = new EnvelopeCodec();
 const now = () => Number(process.hrtime.bigint()) / 1e6;
@@ -61,7 +65,15 @@ function envelope(i) {
     pid: 4242,
     target: 'coord',
     msg: `coord.lock end`,
-    fields: { op: i % 3 ? 'lock' : 'heartbeat', session: `session-${i % 40}`, resource: `repo/file-${i % 200}.ts`, peer: '', duration_ms: i % 97, phase: 'post', exit_code: 0 },
+    fields: {
+      op: i % 3 ? 'lock' : 'heartbeat',
+      session: `session-${i % 40}`,
+      resource: `repo/file-${i % 200}.ts`,
+      peer: '',
+      duration_ms: i % 97,
+      phase: 'post',
+      exit_code: 0,
+    },
   };
 }
 
@@ -73,7 +85,11 @@ function makeRows(n, stream) {
   for (let i = 0; i < n; i++) {
     const fields = codec.encode(Schemas.coordOp, envelope(i), { validate: false });
     const rec = { type: fields[1], v: fields[3], data: fields[5] };
-    rows[i] = toArchiveRow({ ...ref, name: stream ?? ref.name }, `${base + Math.floor(i / 10)}-${i % 10}`, contentFromFields(rec));
+    rows[i] = toArchiveRow(
+      { ...ref, name: stream ?? ref.name },
+      `${base + Math.floor(i / 10)}-${i % 10}`,
+      contentFromFields(rec),
+    );
   }
   return rows;
 }
@@ -83,7 +99,9 @@ function report(section, name, batch, n, ms, baseline) {
   const r = rate(n, ms);
   results.push({ section, name, batch, rate: r });
   const ratio = baseline ? `  (${((r / baseline) * 100).toFixed(0)}% of baseline)` : '';
-  console.log(`  ${name.padEnd(44)} batch ${String(batch).padStart(5)}  ${fmt(r).padStart(9)} rows/s  ${String(Math.round(ms)).padStart(6)} ms${ratio}`);
+  console.log(
+    `  ${name.padEnd(44)} batch ${String(batch).padStart(5)}  ${fmt(r).padStart(9)} rows/s  ${String(Math.round(ms)).padStart(6)} ms${ratio}`,
+  );
   return r;
 }
 
@@ -99,13 +117,21 @@ async function benchSqliteStore(rows) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY, ${INSERT_COLUMNS.join(', ')})`);
-      const stmt = db.prepare(`INSERT INTO events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`);
+      const stmt = db.prepare(
+        `INSERT INTO events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
+      );
       const tx = db.transaction((slice) => {
         for (const r of slice) stmt.run(rowValues(r, 0));
       });
       let t = now();
       for (let i = 0; i < rows.length; i += batch) tx(rows.slice(i, i + batch));
-      const base = report('sqlite-store', 'raw better-sqlite3 (no indexes) [baseline]', batch, rows.length, now() - t);
+      const base = report(
+        'sqlite-store',
+        'raw better-sqlite3 (no indexes) [baseline]',
+        batch,
+        rows.length,
+        now() - t,
+      );
       db.close();
 
       const store = new SqliteArchiveStore(path.join(dir, `store-${batch}`, 'archive.sqlite'));
@@ -116,7 +142,14 @@ async function benchSqliteStore(rows) {
       // Everything again: a full redelivery, all conflicts.
       t = now();
       for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
-      report('sqlite-store', 'SqliteArchiveStore.insertBatch (all duplicates)', batch, rows.length, now() - t, base);
+      report(
+        'sqlite-store',
+        'SqliteArchiveStore.insertBatch (all duplicates)',
+        batch,
+        rows.length,
+        now() - t,
+        base,
+      );
       await store.close();
     }
   } finally {
@@ -145,9 +178,18 @@ async function benchPgStore(rows) {
           values.push(...rowValues(r, 0));
           return `(${Array.from({ length: cols }, (_, c) => `$${k * cols + c + 1}`).join(', ')})`;
         });
-        await admin.query(`INSERT INTO ${schema}.raw_events (${INSERT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, values);
+        await admin.query(
+          `INSERT INTO ${schema}.raw_events (${INSERT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`,
+          values,
+        );
       }
-      const base = report('pg-store', 'raw pg multi-row INSERT (no indexes) [baseline]', batch, rows.length, now() - t);
+      const base = report(
+        'pg-store',
+        'raw pg multi-row INSERT (no indexes) [baseline]',
+        batch,
+        rows.length,
+        now() - t,
+      );
 
       const store = new PostgresArchiveStore({ url: PG_URL, schema, poolSize: 1 });
       await store.open();
@@ -156,7 +198,14 @@ async function benchPgStore(rows) {
       report('pg-store', 'PostgresArchiveStore.insertBatch', batch, rows.length, now() - t, base);
       t = now();
       for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
-      report('pg-store', 'PostgresArchiveStore.insertBatch (all duplicates)', batch, rows.length, now() - t, base);
+      report(
+        'pg-store',
+        'PostgresArchiveStore.insertBatch (all duplicates)',
+        batch,
+        rows.length,
+        now() - t,
+        base,
+      );
       await store.close();
     }
   } finally {
@@ -181,7 +230,11 @@ async function startRedis() {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => undefined };
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   const url = `redis://127.0.0.1:${port}`;
   const r = new Redis(url, { lazyConnect: true, retryStrategy: () => 50 });
   for (let i = 0; i < 200; i++) {
@@ -205,7 +258,8 @@ async function startRedis() {
 async function fillStream(redis, stream, n) {
   for (let i = 0; i < n; i += 1000) {
     const p = redis.pipeline();
-    for (let k = i; k < Math.min(n, i + 1000); k++) p.xadd(stream, '*', ...codec.encode(Schemas.coordOp, envelope(k), { validate: false }));
+    for (let k = i; k < Math.min(n, i + 1000); k++)
+      p.xadd(stream, '*', ...codec.encode(Schemas.coordOp, envelope(k), { validate: false }));
     await p.exec();
   }
 }
@@ -241,14 +295,22 @@ async function insertedSoFar(url) {
 }
 
 async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
-  console.log(`\nEnd to end from the stream into ${label} (${fmt(E2E_ROWS)} coord ops already in the stream; the built service; from first insert to last)`);
+  console.log(
+    `\nEnd to end from the stream into ${label} (${fmt(E2E_ROWS)} coord ops already in the stream; the built service; from first insert to last)`,
+  );
   const redis = new Redis(redisUrl);
   for (const batch of BATCHES) {
     const ns = `bench-${label.toLowerCase()}-${batch}-${process.pid}`;
     const ks = new Keyspace(ns);
     await fillStream(redis, ks.coordIngest, E2E_ROWS);
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-archivist-e2e-'));
-    const env = { REDIS_URL: redisUrl, COORDBUS_NAMESPACE: ns, ARCHIVIST_DATA_DIR: dataDir, ARCHIVIST_BATCH_SIZE: String(batch), ...extraEnv(batch) };
+    const env = {
+      REDIS_URL: redisUrl,
+      COORDBUS_NAMESPACE: ns,
+      ARCHIVIST_DATA_DIR: dataDir,
+      ARCHIVIST_BATCH_SIZE: String(batch),
+      ...extraEnv(batch),
+    };
     const { child, url } = await startArchivist(env);
     let first = 0;
     let t0 = now();
@@ -261,7 +323,14 @@ async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
       if (n >= E2E_ROWS) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    report(`e2e-${label}`, `archivist (decode + insert + ack)`, batch, E2E_ROWS - first, now() - t0, baselineByBatch[batch]);
+    report(
+      `e2e-${label}`,
+      `archivist (decode + insert + ack)`,
+      batch,
+      E2E_ROWS - first,
+      now() - t0,
+      baselineByBatch[batch],
+    );
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -301,7 +370,12 @@ async function e2eBaselines(redisUrl) {
 }
 
 (async () => {
-  console.log(`bench/archivist on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}`);
+  console.log(
+    `bench/archivist on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}, node ${process.version}`,
+  );
   const rows = makeRows(ROWS);
   await benchSqliteStore(rows);
   if (WITH_PG) await benchPgStore(rows);
@@ -314,9 +388,15 @@ async function e2eBaselines(redisUrl) {
         const schema = `bench_archivist_e2e_${process.pid}`;
         const admin = new Pool({ ...pgConnectionConfig(PG_URL), max: 1 });
         try {
-          await benchE2e(redis.url, 'PostgreSQL', (batch) => ({ DATABASE_URL: PG_URL, ARCHIVIST_PG_SCHEMA: `${schema}_${batch}` }), baselines);
+          await benchE2e(
+            redis.url,
+            'PostgreSQL',
+            (batch) => ({ DATABASE_URL: PG_URL, ARCHIVIST_PG_SCHEMA: `${schema}_${batch}` }),
+            baselines,
+          );
         } finally {
-          for (const b of BATCHES) await admin.query(`DROP SCHEMA IF EXISTS ${schema}_${b} CASCADE`).catch(() => undefined);
+          for (const b of BATCHES)
+            await admin.query(`DROP SCHEMA IF EXISTS ${schema}_${b} CASCADE`).catch(() => undefined);
           await admin.end();
         }
       }
@@ -324,7 +404,12 @@ async function e2eBaselines(redisUrl) {
       await redis.stop();
     }
   }
-  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `\nload average at the end ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   if (argv.includes('--json')) console.log(JSON.stringify(results));
 })().catch((err) => {
   console.error(err);

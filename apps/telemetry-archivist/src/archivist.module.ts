@@ -40,7 +40,11 @@ export class ArchivistModule {
       controllers: [ArchiveIngestController, ArchiveQueryController],
       providers: [
         { provide: ARCHIVIST_CONFIG, useValue: config },
-        { provide: STREAM_REFS, inject: [KEYSPACE], useFactory: (keyspace: Keyspace) => archivedStreamRefs(keyspace) },
+        {
+          provide: STREAM_REFS,
+          inject: [KEYSPACE],
+          useFactory: (keyspace: Keyspace) => archivedStreamRefs(keyspace),
+        },
         {
           provide: ARCHIVE_STORE,
           useFactory: async () => {

@@ -49,7 +49,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
   try {
     retention = parseRetention(rawRetention);
   } catch (err) {
-    problems.push(`ARCHIVIST_RETENTION is invalid: ${(err as Error).message} (got ${JSON.stringify(rawRetention)})`);
+    problems.push(
+      `ARCHIVIST_RETENTION is invalid: ${(err as Error).message} (got ${JSON.stringify(rawRetention)})`,
+    );
   }
   try {
     reader.finish();

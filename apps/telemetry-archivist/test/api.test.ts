@@ -5,11 +5,23 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Keyspace, Schemas } from '@coordbus/envelope';
 import { cleanupNamespace, runServiceToExit, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
-import { Archivist, coordEvent, coordOp, countEvents, removeDir, startArchivist, waitForCount, xadd } from './harness';
+import {
+  Archivist,
+  coordEvent,
+  coordOp,
+  countEvents,
+  removeDir,
+  startArchivist,
+  waitForCount,
+  xadd,
+} from './harness';
 
 jest.setTimeout(60_000);
 
-type EventsBody = { events: Array<Record<string, unknown> & { id: string; data: Record<string, unknown> }>; next_cursor: string | null };
+type EventsBody = {
+  events: Array<Record<string, unknown> & { id: string; data: Record<string, unknown> }>;
+  next_cursor: string | null;
+};
 
 describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
   let keyspace: Keyspace;
@@ -21,21 +33,79 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
     redis = new Redis(testRedisUrl());
     // 30 coord ops: sessions alternate, every third is `msg`, one error.
     for (let i = 0; i < 30; i++) {
-      await xadd(redis, keyspace.coordIngest, Schemas.coordOp, coordOp(i, { session: i % 2 ? 'odd' : 'even', op: i % 3 ? 'lock' : 'msg', level: i === 5 ? 'error' : 'info' }));
+      await xadd(
+        redis,
+        keyspace.coordIngest,
+        Schemas.coordOp,
+        coordOp(i, {
+          session: i % 2 ? 'odd' : 'even',
+          op: i % 3 ? 'lock' : 'msg',
+          level: i === 5 ? 'error' : 'info',
+        }),
+      );
     }
     // Invalid entries: the transport dead-letters them and the archivist archives the dead letters.
-    await redis.xadd(keyspace.coordIngest, '*', 'type', 'coord-op', 'v', '0', 'data', JSON.stringify({ ...coordOp(99, { session: 'bad' }), level: 'loud' }));
-    await redis.xadd(keyspace.coordEvents, '*', 'type', 'coord-event', 'v', '1', 'data', '{"not":"an event"}');
+    await redis.xadd(
+      keyspace.coordIngest,
+      '*',
+      'type',
+      'coord-op',
+      'v',
+      '0',
+      'data',
+      JSON.stringify({ ...coordOp(99, { session: 'bad' }), level: 'loud' }),
+    );
+    await redis.xadd(
+      keyspace.coordEvents,
+      '*',
+      'type',
+      'coord-event',
+      'v',
+      '1',
+      'data',
+      '{"not":"an event"}',
+    );
     const t = (s: number) => new Date(Date.UTC(2026, 5, 1, 11, 0, s)).toISOString();
-    await xadd(redis, keyspace.coordEvents, Schemas.coordEvent, coordEvent('session.register', 'alive', t(0), { role: 'dev', task: 'T-1', blob: null }) as never);
-    await xadd(redis, keyspace.coordEvents, Schemas.coordEvent, coordEvent('session.heartbeat', 'alive', t(30), { last_heartbeat: t(30), phase: 'edit' }) as never);
-    await xadd(redis, keyspace.coordEvents, Schemas.coordEvent, coordEvent('session.register', 'culled', t(1), { role: 'qa', task: 'T-2', blob: null }) as never);
-    await xadd(redis, keyspace.coordEvents, Schemas.coordEvent, coordEvent('session.dereg', 'culled', t(20), { reason: 'ttl-expired' }, 'sentinel') as never);
+    await xadd(
+      redis,
+      keyspace.coordEvents,
+      Schemas.coordEvent,
+      coordEvent('session.register', 'alive', t(0), { role: 'dev', task: 'T-1', blob: null }) as never,
+    );
+    await xadd(
+      redis,
+      keyspace.coordEvents,
+      Schemas.coordEvent,
+      coordEvent('session.heartbeat', 'alive', t(30), { last_heartbeat: t(30), phase: 'edit' }) as never,
+    );
+    await xadd(
+      redis,
+      keyspace.coordEvents,
+      Schemas.coordEvent,
+      coordEvent('session.register', 'culled', t(1), { role: 'qa', task: 'T-2', blob: null }) as never,
+    );
+    await xadd(
+      redis,
+      keyspace.coordEvents,
+      Schemas.coordEvent,
+      coordEvent('session.dereg', 'culled', t(20), { reason: 'ttl-expired' }, 'sentinel') as never,
+    );
     for (const [i, status] of (['ok', 'stall', 'degraded', 'stall'] as const).entries()) {
-      await xadd(redis, keyspace.telemetryEvents, Schemas.telemetry, { source: 'headroom', event: 'overhead', status, duration_ms: 100 * (i + 1), detail: { episode: i }, ts: t(40 + i) });
+      await xadd(redis, keyspace.telemetryEvents, Schemas.telemetry, {
+        source: 'headroom',
+        event: 'overhead',
+        status,
+        duration_ms: 100 * (i + 1),
+        detail: { episode: i },
+        ts: t(40 + i),
+      });
     }
     archivist = await startArchivist(keyspace, testRedisUrl());
-    await waitForCount(archivist, 'stream=coordIngest,coordEvents,telemetryEvents,coordIngest:dead,coordEvents:dead', 30 + 4 + 4 + 2);
+    await waitForCount(
+      archivist,
+      'stream=coordIngest,coordEvents,telemetryEvents,coordIngest:dead,coordEvents:dead',
+      30 + 4 + 4 + 2,
+    );
   });
 
   afterAll(async () => {
@@ -57,7 +127,14 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
     expect(await count('source=sentinel')).toBe(1);
     expect(await count('stream=coordIngest&since=2026-06-01T10:00:10Z&until=2026-06-01T10:00:19Z')).toBe(10);
     const { body } = await archivist.get<EventsBody>('/v1/events?stream=coordIngest&level=error');
-    expect(body.events[0]).toMatchObject({ stream: 'coordIngest', type: 'coord-op', v: 0, kind: 'lock', session: 'odd', level: 'error' });
+    expect(body.events[0]).toMatchObject({
+      stream: 'coordIngest',
+      type: 'coord-op',
+      v: 0,
+      kind: 'lock',
+      session: 'odd',
+      level: 'error',
+    });
     expect(body.events[0].data).toEqual(coordOp(5, { session: 'odd', op: 'lock', level: 'error' }));
   });
 
@@ -115,7 +192,9 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
 
   it('refuses a cursor made for the other order', async () => {
     const first = await archivist.get<EventsBody>('/v1/events?limit=1&order=desc');
-    const res = await archivist.get<{ message: string }>(`/v1/events?cursor=${encodeURIComponent(first.body.next_cursor!)}`);
+    const res = await archivist.get<{ message: string }>(
+      `/v1/events?cursor=${encodeURIComponent(first.body.next_cursor!)}`,
+    );
     expect(res.status).toBe(400);
     expect(res.body.message).toContain('cursor was made for order=desc');
   });
@@ -124,8 +203,18 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
     const { body } = await archivist.get<EventsBody>('/v1/events?stream=coordIngest:dead');
     expect(body.events).toHaveLength(1);
     const dead = body.events[0];
-    expect(dead).toMatchObject({ stream: 'coordIngest:dead', type: 'dead-letter', kind: 'Invalid', session: 'bad', source: keyspace.coordIngest });
-    expect(dead.data).toMatchObject({ group: 'archivist', error_code: 'Invalid', source_stream: keyspace.coordIngest });
+    expect(dead).toMatchObject({
+      stream: 'coordIngest:dead',
+      type: 'dead-letter',
+      kind: 'Invalid',
+      session: 'bad',
+      source: keyspace.coordIngest,
+    });
+    expect(dead.data).toMatchObject({
+      group: 'archivist',
+      error_code: 'Invalid',
+      source_stream: keyspace.coordIngest,
+    });
     expect(String(dead.data.reason)).toContain('level');
     expect(JSON.parse((dead.data.fields as Record<string, string>).data).level).toBe('loud');
     // The live stream's dead-letter stream holds it too: nothing was lost.
@@ -135,16 +224,34 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
   });
 
   it('lists sessions with first/last seen and how they ended', async () => {
-    const { status, body } = await archivist.get<{ sessions: Array<Record<string, unknown>> }>('/v1/sessions');
+    const { status, body } = await archivist.get<{ sessions: Array<Record<string, unknown>> }>(
+      '/v1/sessions',
+    );
     expect(status).toBe(200);
     expect(body.sessions).toEqual([
       {
-        session: 'alive', state: 'active', first_seen: '2026-06-01T11:00:00.000Z', last_seen: '2026-06-01T11:00:30.000Z', events: 2,
-        registered_at: '2026-06-01T11:00:00.000Z', ended_at: null, end_reason: null, role: 'dev', task: 'T-1',
+        session: 'alive',
+        state: 'active',
+        first_seen: '2026-06-01T11:00:00.000Z',
+        last_seen: '2026-06-01T11:00:30.000Z',
+        events: 2,
+        registered_at: '2026-06-01T11:00:00.000Z',
+        ended_at: null,
+        end_reason: null,
+        role: 'dev',
+        task: 'T-1',
       },
       {
-        session: 'culled', state: 'ended', first_seen: '2026-06-01T11:00:01.000Z', last_seen: '2026-06-01T11:00:20.000Z', events: 2,
-        registered_at: '2026-06-01T11:00:01.000Z', ended_at: '2026-06-01T11:00:20.000Z', end_reason: 'ttl-expired', role: 'qa', task: 'T-2',
+        session: 'culled',
+        state: 'ended',
+        first_seen: '2026-06-01T11:00:01.000Z',
+        last_seen: '2026-06-01T11:00:20.000Z',
+        events: 2,
+        registered_at: '2026-06-01T11:00:01.000Z',
+        ended_at: '2026-06-01T11:00:20.000Z',
+        end_reason: 'ttl-expired',
+        role: 'qa',
+        task: 'T-2',
       },
     ]);
     const ended = await archivist.get<{ sessions: Array<{ session: string }> }>('/v1/sessions?state=ended');
@@ -153,7 +260,9 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
   });
 
   it('lists telemetry episodes (stall and degraded by default)', async () => {
-    const { body } = await archivist.get<{ episodes: Array<Record<string, unknown>> }>('/v1/telemetry/episodes');
+    const { body } = await archivist.get<{ episodes: Array<Record<string, unknown>> }>(
+      '/v1/telemetry/episodes',
+    );
     expect(body.episodes.map((e) => [e.status, e.duration_ms])).toEqual([
       ['stall', 200],
       ['degraded', 300],
@@ -191,7 +300,9 @@ describe('telemetry-archivist start-up and retention (built service)', () => {
     try {
       mkdirSync(dir, { recursive: true });
       const db = new Database(join(dir, 'archive.sqlite'));
-      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms INTEGER NOT NULL)');
+      db.exec(
+        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms INTEGER NOT NULL)',
+      );
       db.exec("INSERT INTO schema_migrations VALUES (999, 'future', 0)");
       db.close();
       const { code, output } = await runServiceToExit('telemetry-archivist', {
@@ -216,12 +327,28 @@ describe('telemetry-archivist start-up and retention (built service)', () => {
     });
     try {
       for (let i = 0; i < 20; i++) await xadd(redis, keyspace.coordIngest, Schemas.coordOp, coordOp(i));
-      for (let i = 0; i < 3; i++) await xadd(redis, keyspace.jobEvents, Schemas.jobEvent, {
-        job_id: `j${i}`, invocation_id: 'inv', hook: 'h', name: 'n', worktree: null, tags: [], status: 'succeeded', exit_code: 0, signal: null, host: 'h', ts: new Date().toISOString(),
-      });
+      for (let i = 0; i < 3; i++)
+        await xadd(redis, keyspace.jobEvents, Schemas.jobEvent, {
+          job_id: `j${i}`,
+          invocation_id: 'inv',
+          hook: 'h',
+          name: 'n',
+          worktree: null,
+          tags: [],
+          status: 'succeeded',
+          exit_code: 0,
+          signal: null,
+          host: 'h',
+          ts: new Date().toISOString(),
+        });
       await waitForCount(archivist, 'stream=jobEvents', 3);
       // Retention keeps the newest 5 coord ops and leaves the job events alone.
-      await waitFor(async () => (await countEvents(archivist, 'stream=coordIngest')) === 5, 'retention to keep 5 coord ops', 15_000, 100);
+      await waitFor(
+        async () => (await countEvents(archivist, 'stream=coordIngest')) === 5,
+        'retention to keep 5 coord ops',
+        15_000,
+        100,
+      );
       const { body } = await archivist.get<EventsBody>('/v1/events?stream=coordIngest');
       expect(body.events.map((e) => e.data.msg)).toEqual(['op 15', 'op 16', 'op 17', 'op 18', 'op 19']);
       expect(await countEvents(archivist, 'stream=jobEvents')).toBe(3);

@@ -16,7 +16,12 @@ export interface Archivist {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startArchivist(keyspace: Keyspace, redisUrl: string, env: NodeJS.ProcessEnv = {}, dataDir?: string): Promise<Archivist> {
+export async function startArchivist(
+  keyspace: Keyspace,
+  redisUrl: string,
+  env: NodeJS.ProcessEnv = {},
+  dataDir?: string,
+): Promise<Archivist> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'archivist-data-'));
   const proc = await startService('telemetry-archivist', {
     REDIS_URL: redisUrl,
@@ -40,7 +45,16 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-export function coordOp(i: number, over: Partial<{ session: string; op: string; level: 'info' | 'warn' | 'error'; ts: string; resource: string }> = {}): CoordOpEnvelope {
+export function coordOp(
+  i: number,
+  over: Partial<{
+    session: string;
+    op: string;
+    level: 'info' | 'warn' | 'error';
+    ts: string;
+    resource: string;
+  }> = {},
+): CoordOpEnvelope {
   return {
     v: 0,
     ts: over.ts ?? new Date(Date.UTC(2026, 5, 1, 10, 0, i)).toISOString(),
@@ -50,7 +64,15 @@ export function coordOp(i: number, over: Partial<{ session: string; op: string; 
     pid: 100 + i,
     target: 'coord',
     msg: `op ${i}`,
-    fields: { op: over.op ?? 'lock', session: over.session ?? 's1', resource: over.resource ?? `res-${i % 3}`, peer: '', duration_ms: i, phase: 'post', exit_code: 0 },
+    fields: {
+      op: over.op ?? 'lock',
+      session: over.session ?? 's1',
+      resource: over.resource ?? `res-${i % 3}`,
+      peer: '',
+      duration_ms: i,
+      phase: 'post',
+      exit_code: 0,
+    },
   } as CoordOpEnvelope;
 }
 
@@ -59,7 +81,16 @@ export async function xadd<T>(redis: Redis, stream: string, schema: Schema<T>, v
 }
 
 export function coordEvent(kind: string, session: string, ts: string, payload: object, source = 'coord') {
-  return { tx_id: newUlid(), tx_kind: kind, ts, ingress_ts: null, source, session_id: session, resource: null, payload };
+  return {
+    tx_id: newUlid(),
+    tx_kind: kind,
+    ts,
+    ingress_ts: null,
+    source,
+    session_id: session,
+    resource: null,
+    payload,
+  };
 }
 
 /** Total rows the archive API reports for a stream key, counting page by page. */
@@ -70,14 +101,20 @@ export async function countEvents(a: Archivist, query: string): Promise<number> 
     const res: { status: number; body: { events: unknown[]; next_cursor: string | null } } = await a.get(
       `/v1/events?limit=1000&${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
     );
-    if (res.status !== 200) throw new Error(`GET /v1/events?${query} answered ${res.status}: ${JSON.stringify(res.body)}`);
+    if (res.status !== 200)
+      throw new Error(`GET /v1/events?${query} answered ${res.status}: ${JSON.stringify(res.body)}`);
     n += res.body.events.length;
     cursor = res.body.next_cursor;
   } while (cursor);
   return n;
 }
 
-export async function waitForCount(a: Archivist, query: string, expected: number, timeoutMs = 15_000): Promise<void> {
+export async function waitForCount(
+  a: Archivist,
+  query: string,
+  expected: number,
+  timeoutMs = 15_000,
+): Promise<void> {
   let last = -1;
   await waitFor(
     async () => (last = await countEvents(a, query)) === expected,

@@ -27,8 +27,15 @@ describeArchiveStoreConformance('PostgreSQL', () => {
     },
     async bumpSchemaVersion(version) {
       await withClient(async (c) => {
-        if (version === null) await c.query(`DELETE FROM "${schema}".schema_migrations WHERE version > $1`, [LATEST_SCHEMA_VERSION]);
-        else await c.query(`INSERT INTO "${schema}".schema_migrations (version, description, applied_ms) VALUES ($1, 'future', 0)`, [version]);
+        if (version === null)
+          await c.query(`DELETE FROM "${schema}".schema_migrations WHERE version > $1`, [
+            LATEST_SCHEMA_VERSION,
+          ]);
+        else
+          await c.query(
+            `INSERT INTO "${schema}".schema_migrations (version, description, applied_ms) VALUES ($1, 'future', 0)`,
+            [version],
+          );
       });
     },
     async cleanup() {

@@ -17,8 +17,12 @@ describeArchiveStoreConformance('SQLite', () => {
     },
     async bumpSchemaVersion(version) {
       const db = new Database(file);
-      if (version === null) db.prepare('DELETE FROM schema_migrations WHERE version > ?').run(LATEST_SCHEMA_VERSION);
-      else db.prepare("INSERT INTO schema_migrations (version, description, applied_ms) VALUES (?, 'future', 0)").run(version);
+      if (version === null)
+        db.prepare('DELETE FROM schema_migrations WHERE version > ?').run(LATEST_SCHEMA_VERSION);
+      else
+        db.prepare(
+          "INSERT INTO schema_migrations (version, description, applied_ms) VALUES (?, 'future', 0)",
+        ).run(version);
       db.close();
     },
     async cleanup() {

@@ -17,7 +17,10 @@ const ref = (key: string): StreamRef => refs.find((r) => r.key === key)!;
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 
-export function coordOpRow(i: number, over: { session?: string; op?: string; level?: string; ts?: number } = {}): ArchiveRow {
+export function coordOpRow(
+  i: number,
+  over: { session?: string; op?: string; level?: string; ts?: number } = {},
+): ArchiveRow {
   const envelope = {
     v: 0,
     ts: new Date(over.ts ?? T0 + i * 1000).toISOString(),
@@ -27,14 +30,46 @@ export function coordOpRow(i: number, over: { session?: string; op?: string; lev
     pid: 1,
     target: 'coord',
     msg: `op ${i}`,
-    fields: { op: over.op ?? 'lock', session: over.session ?? 's1', resource: `r${i % 3}`, peer: '', duration_ms: 1, phase: 'post', exit_code: 0 },
+    fields: {
+      op: over.op ?? 'lock',
+      session: over.session ?? 's1',
+      resource: `r${i % 3}`,
+      peer: '',
+      duration_ms: 1,
+      phase: 'post',
+      exit_code: 0,
+    },
   };
-  return toArchiveRow(ref('coordIngest'), `${T0 + i}-0`, contentFromFields({ type: 'coord-op', v: '0', data: JSON.stringify(envelope) }));
+  return toArchiveRow(
+    ref('coordIngest'),
+    `${T0 + i}-0`,
+    contentFromFields({ type: 'coord-op', v: '0', data: JSON.stringify(envelope) }),
+  );
 }
 
-function coordEventRow(entry: string, txId: string, kind: string, session: string, tsMs: number, payload: object): ArchiveRow {
-  const ev = { tx_id: txId, tx_kind: kind, ts: new Date(tsMs).toISOString(), ingress_ts: null, source: 'coord', session_id: session, resource: null, payload };
-  return toArchiveRow(ref('coordEvents'), entry, contentFromFields({ type: 'coord-event', v: '1', data: JSON.stringify(ev) }));
+function coordEventRow(
+  entry: string,
+  txId: string,
+  kind: string,
+  session: string,
+  tsMs: number,
+  payload: object,
+): ArchiveRow {
+  const ev = {
+    tx_id: txId,
+    tx_kind: kind,
+    ts: new Date(tsMs).toISOString(),
+    ingress_ts: null,
+    source: 'coord',
+    session_id: session,
+    resource: null,
+    payload,
+  };
+  return toArchiveRow(
+    ref('coordEvents'),
+    entry,
+    contentFromFields({ type: 'coord-event', v: '1', data: JSON.stringify(ev) }),
+  );
 }
 
 /** The ArchiveStore contract: every adapter must pass all of it. */
@@ -72,8 +107,14 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
     });
 
     it('keeps one row per (source, tx_id) of coord events even under different entry ids', async () => {
-      const a = coordEventRow('100-0', '01J00000000000000000000001', 'lock.acquire', 's1', T0, { resource: 'x', owner_session: 's1' });
-      const b = coordEventRow('200-0', '01J00000000000000000000001', 'lock.acquire', 's1', T0, { resource: 'x', owner_session: 's1' });
+      const a = coordEventRow('100-0', '01J00000000000000000000001', 'lock.acquire', 's1', T0, {
+        resource: 'x',
+        owner_session: 's1',
+      });
+      const b = coordEventRow('200-0', '01J00000000000000000000001', 'lock.acquire', 's1', T0, {
+        resource: 'x',
+        owner_session: 's1',
+      });
       expect(await store.insertBatch([a])).toBe(1);
       expect(await store.insertBatch([b])).toBe(0);
       // The same entry id on a different stream is a different row.
@@ -92,9 +133,19 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
 
     it('filters by stream, kind, session, resource, level, source and time', async () => {
       const rows = Array.from({ length: 30 }, (_, i) =>
-        coordOpRow(i, { session: i % 2 ? 'odd' : 'even', op: i % 3 ? 'lock' : 'msg', level: i === 5 ? 'error' : 'info' }),
+        coordOpRow(i, {
+          session: i % 2 ? 'odd' : 'even',
+          op: i % 3 ? 'lock' : 'msg',
+          level: i === 5 ? 'error' : 'info',
+        }),
       );
-      rows.push(coordEventRow('1-1', '01J00000000000000000000009', 'session.register', 'odd', T0, { role: 'r', task: 't', blob: null }));
+      rows.push(
+        coordEventRow('1-1', '01J00000000000000000000009', 'session.register', 'odd', T0, {
+          role: 'r',
+          task: 't',
+          blob: null,
+        }),
+      );
       await store.insertBatch(rows);
       const count = async (f: object) => (await store.queryEvents({ limit: 1000, ...f })).length;
       expect(await count({ streams: [keyspace.coordIngest] })).toBe(30);
@@ -106,7 +157,9 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
       expect(await count({ resource: 'r1' })).toBe(10);
       expect(await count({ level: 'error' })).toBe(1);
       expect(await count({ source: 'coord' })).toBe(31);
-      expect(await count({ sinceMs: T0 + 10_000, untilMs: T0 + 19_000, streams: [keyspace.coordIngest] })).toBe(10);
+      expect(
+        await count({ sinceMs: T0 + 10_000, untilMs: T0 + 19_000, streams: [keyspace.coordIngest] }),
+      ).toBe(10);
       expect(await count({ untilEntry: { ms: T0 + 9, seq: 0 }, streams: [keyspace.coordIngest] })).toBe(10);
     });
 
@@ -130,7 +183,12 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
     it('orders entries with equal ms by seq, then stream', async () => {
       const a = { ...coordOpRow(0), entryId: `${T0}-10`, entrySeq: 10 };
       const b = { ...coordOpRow(0), entryId: `${T0}-9`, entrySeq: 9 };
-      const c = { ...coordOpRow(0), stream: keyspace.deadLetter(keyspace.coordIngest), entryId: `${T0}-9`, entrySeq: 9 };
+      const c = {
+        ...coordOpRow(0),
+        stream: keyspace.deadLetter(keyspace.coordIngest),
+        entryId: `${T0}-9`,
+        entrySeq: 9,
+      };
       await store.insertBatch([a, b, c]);
       const got = await store.queryEvents({ limit: 10 });
       // The dead-letter stream's name extends the source's, so it sorts after it.
@@ -143,22 +201,60 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
 
     it('aggregates sessions from coord events: first/last seen, state and how they ended', async () => {
       await store.insertBatch([
-        coordEventRow('1-0', '01J0000000000000000000000A', 'session.register', 'alive', T0, { role: 'dev', task: 'x', blob: null }),
-        coordEventRow('2-0', '01J0000000000000000000000B', 'session.heartbeat', 'alive', T0 + 5000, { last_heartbeat: new Date(T0 + 5000).toISOString(), phase: null }),
-        coordEventRow('3-0', '01J0000000000000000000000C', 'session.register', 'gone', T0 + 1000, { role: 'dev', task: 'y', blob: null }),
-        coordEventRow('4-0', '01J0000000000000000000000D', 'session.dereg', 'gone', T0 + 2000, { reason: 'ttl-expired' }),
-        coordEventRow('5-0', '01J0000000000000000000000E', 'session.dereg', 'back', T0 + 1000, { reason: 'explicit' }),
-        coordEventRow('6-0', '01J0000000000000000000000F', 'session.register', 'back', T0 + 3000, { role: 'dev', task: 'z', blob: null }),
+        coordEventRow('1-0', '01J0000000000000000000000A', 'session.register', 'alive', T0, {
+          role: 'dev',
+          task: 'x',
+          blob: null,
+        }),
+        coordEventRow('2-0', '01J0000000000000000000000B', 'session.heartbeat', 'alive', T0 + 5000, {
+          last_heartbeat: new Date(T0 + 5000).toISOString(),
+          phase: null,
+        }),
+        coordEventRow('3-0', '01J0000000000000000000000C', 'session.register', 'gone', T0 + 1000, {
+          role: 'dev',
+          task: 'y',
+          blob: null,
+        }),
+        coordEventRow('4-0', '01J0000000000000000000000D', 'session.dereg', 'gone', T0 + 2000, {
+          reason: 'ttl-expired',
+        }),
+        coordEventRow('5-0', '01J0000000000000000000000E', 'session.dereg', 'back', T0 + 1000, {
+          reason: 'explicit',
+        }),
+        coordEventRow('6-0', '01J0000000000000000000000F', 'session.register', 'back', T0 + 3000, {
+          role: 'dev',
+          task: 'z',
+          blob: null,
+        }),
       ]);
       const all = await store.sessionAggregates({ stream: keyspace.coordEvents, limit: 10 });
       expect(all.map((a) => a.session)).toEqual(['alive', 'back', 'gone']);
-      expect(all[0]).toEqual({ session: 'alive', firstMs: T0, lastMs: T0 + 5000, events: 2, registeredMs: T0, deregisteredMs: null });
+      expect(all[0]).toEqual({
+        session: 'alive',
+        firstMs: T0,
+        lastMs: T0 + 5000,
+        events: 2,
+        registeredMs: T0,
+        deregisteredMs: null,
+      });
       expect(all[2]).toMatchObject({ session: 'gone', registeredMs: T0 + 1000, deregisteredMs: T0 + 2000 });
-      const ended = await store.sessionAggregates({ stream: keyspace.coordEvents, state: 'ended', limit: 10 });
+      const ended = await store.sessionAggregates({
+        stream: keyspace.coordEvents,
+        state: 'ended',
+        limit: 10,
+      });
       expect(ended.map((a) => a.session)).toEqual(['gone']);
-      const active = await store.sessionAggregates({ stream: keyspace.coordEvents, state: 'active', limit: 10 });
+      const active = await store.sessionAggregates({
+        stream: keyspace.coordEvents,
+        state: 'active',
+        limit: 10,
+      });
       expect(active.map((a) => a.session)).toEqual(['alive', 'back']);
-      const recent = await store.sessionAggregates({ stream: keyspace.coordEvents, sinceMs: T0 + 2500, limit: 10 });
+      const recent = await store.sessionAggregates({
+        stream: keyspace.coordEvents,
+        sinceMs: T0 + 2500,
+        limit: 10,
+      });
       expect(recent.map((a) => a.session)).toEqual(['alive', 'back']);
       expect(await store.sessionAggregates({ stream: keyspace.coordEvents, limit: 1 })).toHaveLength(1);
     });
@@ -166,7 +262,10 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
     it('applies retention by age and by row count, per stream', async () => {
       const now = T0 + 100;
       await store.insertBatch(Array.from({ length: 100 }, (_, i) => coordOpRow(i)));
-      const dead = Array.from({ length: 10 }, (_, i) => ({ ...coordOpRow(i), stream: keyspace.deadLetter(keyspace.coordIngest) }));
+      const dead = Array.from({ length: 10 }, (_, i) => ({
+        ...coordOpRow(i),
+        stream: keyspace.deadLetter(keyspace.coordIngest),
+      }));
       await store.insertBatch(dead);
       // Entries are at T0 + i ms: older than 40 ms before `now` means i < 60.
       expect(await store.applyRetention(keyspace.coordIngest, { maxAgeMs: 40 }, now)).toBe(60);
@@ -210,7 +309,9 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
       await h.bumpSchemaVersion(LATEST_SCHEMA_VERSION + 1);
       const err = await h.create().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ArchiveSchemaTooNewError);
-      expect((err as Error).message).toMatch(new RegExp(`schema version ${LATEST_SCHEMA_VERSION + 1}, newer than the ${LATEST_SCHEMA_VERSION}`));
+      expect((err as Error).message).toMatch(
+        new RegExp(`schema version ${LATEST_SCHEMA_VERSION + 1}, newer than the ${LATEST_SCHEMA_VERSION}`),
+      );
       // The harness still needs an open store to close in afterEach.
       await h.bumpSchemaVersion(null);
       store = await h.create();

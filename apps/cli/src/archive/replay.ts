@@ -56,7 +56,10 @@ export function resolveTime(flag: string, raw: string, nowMs = Date.now()): stri
   if (d) return new Date(nowMs - Number(d[1]) * UNIT_MS[d[2]]).toISOString();
   const ms = /^\d{4}-\d{2}-\d{2}T/.test(raw) ? Date.parse(raw) : NaN;
   if (!Number.isFinite(ms)) {
-    throw new ReplayError(`--${flag} must be an RFC 3339 time (2026-06-01T10:00:00Z) or a duration like 15m, 2h, 7d (got ${JSON.stringify(raw)})`, EXIT_CODES.usage);
+    throw new ReplayError(
+      `--${flag} must be an RFC 3339 time (2026-06-01T10:00:00Z) or a duration like 15m, 2h, 7d (got ${JSON.stringify(raw)})`,
+      EXIT_CODES.usage,
+    );
   }
   return new Date(ms).toISOString();
 }
@@ -87,7 +90,10 @@ async function fetchPage(base: string, params: URLSearchParams): Promise<EventsP
     res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new ReplayError(`Unavailable: the archivist at ${base} did not answer (${cause}); is telemetry-archivist running? (ARCHIVIST_URL)`, EXIT_CODES.Unavailable);
+    throw new ReplayError(
+      `Unavailable: the archivist at ${base} did not answer (${cause}); is telemetry-archivist running? (ARCHIVIST_URL)`,
+      EXIT_CODES.Unavailable,
+    );
   }
   const body = (await res.json().catch(() => null)) as (EventsPage & { message?: string | string[] }) | null;
   if (res.status === 400) {
@@ -95,7 +101,10 @@ async function fetchPage(base: string, params: URLSearchParams): Promise<EventsP
     throw new ReplayError(`the archivist refused the query: ${why}`, EXIT_CODES.usage);
   }
   if (!res.ok || !body || !Array.isArray(body.events)) {
-    throw new ReplayError(`the archivist answered ${res.status} for ${url}`, res.status >= 500 ? EXIT_CODES.Unavailable : EXIT_CODES.Internal);
+    throw new ReplayError(
+      `the archivist answered ${res.status} for ${url}`,
+      res.status >= 500 ? EXIT_CODES.Unavailable : EXIT_CODES.Internal,
+    );
   }
   return body;
 }
@@ -106,7 +115,11 @@ async function fetchPage(base: string, params: URLSearchParams): Promise<EventsP
  * (read, not yet committed), that is just below the oldest pending one; else the group's
  * last-delivered id. No group yet: nothing is archived, the live part starts at the beginning.
  */
-export async function archivedThrough(redis: Redis, stream: string, group: string = GROUPS.archivist): Promise<string> {
+export async function archivedThrough(
+  redis: Redis,
+  stream: string,
+  group: string = GROUPS.archivist,
+): Promise<string> {
   let groups: unknown[];
   try {
     groups = (await redis.xinfo('GROUPS', stream)) as unknown[];
@@ -118,7 +131,12 @@ export async function archivedThrough(redis: Redis, stream: string, group: strin
     const rec = fieldsToRecord((g as unknown[]).map(String));
     if (rec.name !== group) continue;
     if (Number(rec.pending) > 0) {
-      const summary = (await redis.xpending(stream, group)) as [number, string | null, string | null, unknown];
+      const summary = (await redis.xpending(stream, group)) as [
+        number,
+        string | null,
+        string | null,
+        unknown,
+      ];
       if (summary[1]) return previousId(summary[1]);
     }
     return rec['last-delivered-id'] ?? '0-0';
@@ -126,7 +144,12 @@ export async function archivedThrough(redis: Redis, stream: string, group: strin
   return '0-0';
 }
 
-function matches(env: CoordOpEnvelope, opts: ArchiveReplayOptions, sinceMs?: number, untilMs?: number): boolean {
+function matches(
+  env: CoordOpEnvelope,
+  opts: ArchiveReplayOptions,
+  sinceMs?: number,
+  untilMs?: number,
+): boolean {
   if (opts.session !== undefined && env.fields.session !== opts.session) return false;
   if (opts.op !== undefined && env.fields.op !== opts.op) return false;
   const ts = Date.parse(env.ts);
@@ -146,29 +169,46 @@ function matches(env: CoordOpEnvelope, opts: ArchiveReplayOptions, sinceMs?: num
  * the stream instead; nothing above W can be trimmed away yet, because the ingest stream is only
  * trimmed below what every group, the archivist's included, has acked.
  */
-export async function runArchiveReplay(opts: ArchiveReplayOptions, out: NodeJS.WritableStream, deps: ArchiveReplayDeps = {}): Promise<number> {
+export async function runArchiveReplay(
+  opts: ArchiveReplayOptions,
+  out: NodeJS.WritableStream,
+  deps: ArchiveReplayDeps = {},
+): Promise<number> {
   const env = deps.env ?? process.env;
   const errOut = deps.err ?? process.stderr;
   let redis: Redis | undefined;
   try {
-    if (opts.follow && opts.until !== undefined) throw new ReplayError('--follow and --until cannot be combined', EXIT_CODES.usage);
+    if (opts.follow && opts.until !== undefined)
+      throw new ReplayError('--follow and --until cannot be combined', EXIT_CODES.usage);
     if (opts.count !== undefined && (!Number.isInteger(opts.count) || opts.count < 1)) {
       throw new ReplayError(`--count must be a positive integer (got ${opts.count})`, EXIT_CODES.usage);
     }
     const base = env.ARCHIVIST_URL || DEFAULT_ARCHIVIST_URL;
-    if (!/^https?:\/\/[^/]/.test(base)) throw new ReplayError(`ARCHIVIST_URL must be an http:// or https:// URL (got ${JSON.stringify(base)})`, EXIT_CODES.usage);
+    if (!/^https?:\/\/[^/]/.test(base))
+      throw new ReplayError(
+        `ARCHIVIST_URL must be an http:// or https:// URL (got ${JSON.stringify(base)})`,
+        EXIT_CODES.usage,
+      );
     const since = opts.since === undefined ? undefined : resolveTime('since', opts.since);
     const until = opts.until === undefined ? undefined : resolveTime('until', opts.until);
     const keyspace: Keyspace = keyspaceFromEnv(env);
-    const print = (env: unknown) => out.write(`${opts.json ? JSON.stringify(env) : formatEnvelopeLine(env as CoordOpEnvelope)}\n`);
+    const print = (env: unknown) =>
+      out.write(`${opts.json ? JSON.stringify(env) : formatEnvelopeLine(env as CoordOpEnvelope)}\n`);
 
     let watermark: string | undefined;
     if (opts.follow) {
-      redis = new Redis(env.REDIS_URL || 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
+      redis = new Redis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
+        lazyConnect: true,
+        maxRetriesPerRequest: 2,
+        enableOfflineQueue: false,
+      });
       try {
         await redis.connect();
       } catch (err) {
-        throw new ReplayError(`Unavailable: Redis (REDIS_URL) is unreachable for --follow: ${(err as Error).message}`, EXIT_CODES.Unavailable);
+        throw new ReplayError(
+          `Unavailable: Redis (REDIS_URL) is unreachable for --follow: ${(err as Error).message}`,
+          EXIT_CODES.Unavailable,
+        );
       }
       watermark = await archivedThrough(redis, keyspace.coordIngest);
     }
@@ -223,9 +263,9 @@ export async function runArchiveReplay(opts: ArchiveReplayOptions, out: NodeJS.W
     let last = watermark;
     try {
       while (!deps.signal?.aborted) {
-        const res = (await reader.xread('COUNT', PAGE, 'BLOCK', 1000, 'STREAMS', stream, last)) as
-          | Array<[string, Array<[string, string[]]>]>
-          | null;
+        const res = (await reader.xread('COUNT', PAGE, 'BLOCK', 1000, 'STREAMS', stream, last)) as Array<
+          [string, Array<[string, string[]]>]
+        > | null;
         for (const [, entries] of res ?? []) {
           for (const [id, fields] of entries) {
             emit(fields);
@@ -235,7 +275,10 @@ export async function runArchiveReplay(opts: ArchiveReplayOptions, out: NodeJS.W
       }
     } catch (err) {
       if (deps.signal?.aborted) return EXIT_CODES.ok;
-      throw new ReplayError(`Unavailable: lost Redis while following: ${(err as Error).message}`, EXIT_CODES.Unavailable);
+      throw new ReplayError(
+        `Unavailable: lost Redis while following: ${(err as Error).message}`,
+        EXIT_CODES.Unavailable,
+      );
     } finally {
       deps.signal?.removeEventListener('abort', onAbort);
     }

@@ -28,7 +28,12 @@ export class ArchiveIngestService {
     if (!ref) throw new Error(`stream ${key} is not archived`);
     const schema = Schemas[defaultSchemaKey(ref)];
     const rows = batch.entries.map((e) =>
-      toArchiveRow(ref, e.id, { type: schema.name, version: schema.major, data: JSON.stringify(e.data), payload: e.data }),
+      toArchiveRow(ref, e.id, {
+        type: schema.name,
+        version: schema.major,
+        data: JSON.stringify(e.data),
+        payload: e.data,
+      }),
     );
     const stop = this.metrics.batchSeconds.startTimer({ store: this.store.kind });
     const inserted = await this.store.insertBatch(rows);

@@ -2,7 +2,13 @@ import { DEAD_LETTER_SUFFIX, ENTRY_FIELDS, Keyspace, SchemaKey } from '@coordbus
 import { ArchiveRow } from '../store/archive-store';
 
 /** The five durable source streams, by their Keyspace getter name. */
-export const SOURCE_STREAMS = ['coordIngest', 'coordEvents', 'sentinelObservations', 'telemetryEvents', 'jobEvents'] as const;
+export const SOURCE_STREAMS = [
+  'coordIngest',
+  'coordEvents',
+  'sentinelObservations',
+  'telemetryEvents',
+  'jobEvents',
+] as const;
 export type SourceStream = (typeof SOURCE_STREAMS)[number];
 
 /** One archived stream: its Keyspace getter name (`coordIngest`, `coordIngest:dead`) and its full Redis name. */
@@ -131,7 +137,14 @@ export function extractColumns(source: SourceStream, payload: unknown): Extracte
       };
     }
     case 'sentinelObservations':
-      return { ...NONE, ts, kind: str(d.kind), session: str(d.session_id), resource: str(d.resource), source: str(d.source) };
+      return {
+        ...NONE,
+        ts,
+        kind: str(d.kind),
+        session: str(d.session_id),
+        resource: str(d.resource),
+        source: str(d.source),
+      };
     case 'telemetryEvents': {
       const src = str(d.source);
       const event = str(d.event);
@@ -147,7 +160,14 @@ export function extractColumns(source: SourceStream, payload: unknown): Extracte
       };
     }
     case 'jobEvents':
-      return { ...NONE, ts, kind: str(d.status), status: str(d.status), resource: str(d.job_id), source: str(d.host) };
+      return {
+        ...NONE,
+        ts,
+        kind: str(d.status),
+        status: str(d.status),
+        resource: str(d.job_id),
+        source: str(d.host),
+      };
   }
 }
 
@@ -163,7 +183,9 @@ export interface EntryContent {
 
 /** The content of a raw field record (`type <schema> v <major> data <json>`), whatever shape it has. */
 export function contentFromFields(fields: Readonly<Record<string, string>>): EntryContent {
-  const standard = Object.keys(fields).every((k) => k === ENTRY_FIELDS.type || k === ENTRY_FIELDS.version || k === ENTRY_FIELDS.data);
+  const standard = Object.keys(fields).every(
+    (k) => k === ENTRY_FIELDS.type || k === ENTRY_FIELDS.version || k === ENTRY_FIELDS.data,
+  );
   const rawData = fields[ENTRY_FIELDS.data];
   const rawVersion = fields[ENTRY_FIELDS.version];
   return {
@@ -188,7 +210,10 @@ export function toArchiveRow(ref: StreamRef, entryId: string, content: EntryCont
     // `?session=x` also finds what was dead-lettered for session x.
     const dl = obj(payload) ?? {};
     const original = obj(dl.fields);
-    const inner = extractColumns(ref.source, parseJson(typeof original?.data === 'string' ? original.data : undefined));
+    const inner = extractColumns(
+      ref.source,
+      parseJson(typeof original?.data === 'string' ? original.data : undefined),
+    );
     cols = {
       ...inner,
       ts: str(dl.ts) ?? inner.ts,

@@ -67,7 +67,8 @@ export class ArchiveMetrics {
       async collect() {
         const { rowsByStream } = await stats();
         for (const r of allRefs) this.set({ stream: r.key }, 0);
-        for (const [name, n] of Object.entries(rowsByStream)) this.set({ stream: keyOf.get(name) ?? name }, n);
+        for (const [name, n] of Object.entries(rowsByStream))
+          this.set({ stream: keyOf.get(name) ?? name }, n);
       },
     });
   }

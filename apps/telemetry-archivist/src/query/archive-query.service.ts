@@ -91,7 +91,11 @@ export class ArchiveQueryService {
   }
 
   /** Runs a filter one page at a time; the next cursor is set only when more rows exist. */
-  private async page(filter: Omit<EventFilter, 'limit' | 'after'>, cursor: string | undefined, limit: number) {
+  private async page(
+    filter: Omit<EventFilter, 'limit' | 'after'>,
+    cursor: string | undefined,
+    limit: number,
+  ) {
     const order = filter.order ?? 'asc';
     let after;
     if (cursor !== undefined) {
@@ -106,7 +110,10 @@ export class ArchiveQueryService {
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
-    const next = more && last ? encodeCursor({ entryMs: last.entryMs, entrySeq: last.entrySeq, stream: last.stream, order }) : null;
+    const next =
+      more && last
+        ? encodeCursor({ entryMs: last.entryMs, entrySeq: last.entrySeq, stream: last.stream, order })
+        : null;
     return { rows: page, next_cursor: next };
   }
 
@@ -129,7 +136,8 @@ export class ArchiveQueryService {
   }
 
   async events(q: EventsQueryDto): Promise<{ events: EventView[]; next_cursor: string | null }> {
-    if (q.kind !== undefined && q.op !== undefined) throw new BadRequestException('give kind or op, not both');
+    if (q.kind !== undefined && q.op !== undefined)
+      throw new BadRequestException('give kind or op, not both');
     let untilEntry;
     if (q.until_id !== undefined) {
       const parts = parseEntryId(q.until_id);
@@ -160,7 +168,12 @@ export class ArchiveQueryService {
   async sessions(q: SessionsQueryDto): Promise<{ sessions: SessionView[] }> {
     const stream = this.streamName('coordEvents');
     const { sinceMs } = this.timeBounds(q.since);
-    const aggregates = await this.store.sessionAggregates({ stream, sinceMs, state: q.state, limit: q.limit ?? DEFAULT_PAGE });
+    const aggregates = await this.store.sessionAggregates({
+      stream,
+      sinceMs,
+      state: q.state,
+      limit: q.limit ?? DEFAULT_PAGE,
+    });
     if (!aggregates.length) return { sessions: [] };
     // The latest register (role, task) and dereg (reason) of each session, newest first.
     const details = await this.store.queryEvents({
@@ -175,13 +188,18 @@ export class ArchiveQueryService {
       const k = `${d.session}\u0000${d.kind}`;
       if (latest.has(k)) continue;
       const data = parseData(d.data);
-      const payload = typeof data === 'object' && data !== null ? (data as { payload?: unknown }).payload : undefined;
-      latest.set(k, typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : {});
+      const payload =
+        typeof data === 'object' && data !== null ? (data as { payload?: unknown }).payload : undefined;
+      latest.set(
+        k,
+        typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : {},
+      );
     }
     const text = (v: unknown) => (typeof v === 'string' ? v : null);
     return {
       sessions: aggregates.map((a) => {
-        const ended = a.deregisteredMs !== null && (a.registeredMs === null || a.deregisteredMs >= a.registeredMs);
+        const ended =
+          a.deregisteredMs !== null && (a.registeredMs === null || a.deregisteredMs >= a.registeredMs);
         const reg = latest.get(`${a.session}\u0000session.register`);
         const dereg = latest.get(`${a.session}\u0000session.dereg`);
         return {

@@ -7,7 +7,12 @@ describe('cursor', () => {
   });
 
   it('refuses anything it did not make', () => {
-    for (const bad of ['', 'abc', Buffer.from('[1,2]').toString('base64url'), Buffer.from('[1,-1,0,"s","asc"]').toString('base64url')]) {
+    for (const bad of [
+      '',
+      'abc',
+      Buffer.from('[1,2]').toString('base64url'),
+      Buffer.from('[1,-1,0,"s","asc"]').toString('base64url'),
+    ]) {
       expect(() => decodeCursor(bad)).toThrow(/cursor is not one this API returned/);
     }
   });

@@ -1,5 +1,16 @@
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
 import { LEVELS, TELEMETRY_STATUSES } from '@coordbus/envelope';
 import { SOURCE_STREAMS } from '../ingest/row-mapper';
 
@@ -21,20 +32,31 @@ export class EventsQueryDto {
   stream?: string;
 
   /** coord op, coord event tx_kind, observation kind, telemetry event, job status or dead-letter error code. */
-  @IsOptional() @Matches(LIST, { message: 'kind must be a comma-separated list of names' }) @MaxLength(2000) kind?: string;
+  @IsOptional()
+  @Matches(LIST, { message: 'kind must be a comma-separated list of names' })
+  @MaxLength(2000)
+  kind?: string;
   /** Alias of kind (the coord op name). */
-  @IsOptional() @Matches(LIST, { message: 'op must be a comma-separated list of names' }) @MaxLength(2000) op?: string;
+  @IsOptional()
+  @Matches(LIST, { message: 'op must be a comma-separated list of names' })
+  @MaxLength(2000)
+  op?: string;
   @IsOptional() @IsString() @MinLength(1) @MaxLength(500) session?: string;
   @IsOptional() @IsString() @MinLength(1) @MaxLength(1000) resource?: string;
   @IsOptional() @IsIn(LEVELS) level?: string;
-  @IsOptional() @Matches(LIST, { message: 'status must be a comma-separated list' }) @MaxLength(500) status?: string;
+  @IsOptional()
+  @Matches(LIST, { message: 'status must be a comma-separated list' })
+  @MaxLength(500)
+  status?: string;
   @IsOptional() @IsString() @MinLength(1) @MaxLength(500) source?: string;
   /** Event time lower bound (inclusive), RFC 3339. */
   @IsOptional() @IsISO8601(ISO, { message: 'since must be an RFC 3339 timestamp' }) since?: string;
   /** Event time upper bound (inclusive), RFC 3339. */
   @IsOptional() @IsISO8601(ISO, { message: 'until must be an RFC 3339 timestamp' }) until?: string;
   /** Only entries whose stream entry id is <= this id (the replay seam). */
-  @IsOptional() @Matches(/^\d{1,15}-\d{1,15}$/, { message: 'until_id must be a stream entry id like 1700000000000-0' }) until_id?: string;
+  @IsOptional()
+  @Matches(/^\d{1,15}-\d{1,15}$/, { message: 'until_id must be a stream entry id like 1700000000000-0' })
+  until_id?: string;
   @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
   @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE) limit?: number;

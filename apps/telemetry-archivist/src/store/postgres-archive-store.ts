@@ -84,7 +84,9 @@ export class PostgresArchiveStore implements ArchiveStore {
   constructor(private readonly options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
     if (!SCHEMA_NAME.test(this.schema)) {
-      throw new RangeError(`PostgreSQL schema name must match ${SCHEMA_NAME} (got ${JSON.stringify(this.schema)})`);
+      throw new RangeError(
+        `PostgreSQL schema name must match ${SCHEMA_NAME} (got ${JSON.stringify(this.schema)})`,
+      );
     }
     const cols = INSERT_COLUMNS.filter((c) => c !== 'archived_ms');
     const arrays = UNNEST_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
@@ -125,11 +127,10 @@ export class PostgresArchiveStore implements ArchiveStore {
       const current = await this.versionWith(c);
       for (const m of pendingMigrations(current, this.where, MIGRATIONS)) {
         for (const stmt of m.postgres) await c.query(stmt);
-        await c.query('INSERT INTO schema_migrations (version, description, applied_ms) VALUES ($1, $2, $3)', [
-          m.version,
-          m.description,
-          Date.now(),
-        ]);
+        await c.query(
+          'INSERT INTO schema_migrations (version, description, applied_ms) VALUES ($1, $2, $3)',
+          [m.version, m.description, Date.now()],
+        );
       }
     });
   }
@@ -231,7 +232,9 @@ export class PostgresArchiveStore implements ArchiveStore {
 
   async stats(): Promise<ArchiveStats> {
     const pool = this.handle;
-    const counts = await pool.query<{ stream: string; n: string }>('SELECT stream, COUNT(*) AS n FROM events GROUP BY stream');
+    const counts = await pool.query<{ stream: string; n: string }>(
+      'SELECT stream, COUNT(*) AS n FROM events GROUP BY stream',
+    );
     const size = await pool.query<{ size: string }>(
       "SELECT pg_total_relation_size('events') + pg_total_relation_size('schema_migrations') AS size",
     );

@@ -22,7 +22,10 @@ export const SELECT_COLUMNS =
  * The SELECT of `queryEvents` for either dialect. Every value goes through a placeholder; only
  * fixed column names and keywords are spliced in.
  */
-export function buildEventQuery(filter: EventFilter, dialect: 'sqlite' | 'postgres'): { sql: string; params: unknown[] } {
+export function buildEventQuery(
+  filter: EventFilter,
+  dialect: 'sqlite' | 'postgres',
+): { sql: string; params: unknown[] } {
   const p = new Params(dialect);
   const where: string[] = [];
   if (filter.streams?.length) where.push(`stream IN (${p.list(filter.streams)})`);
@@ -40,7 +43,9 @@ export function buildEventQuery(filter: EventFilter, dialect: 'sqlite' | 'postgr
   const desc = filter.order === 'desc';
   if (filter.after) {
     const a = filter.after;
-    where.push(`(entry_ms, entry_seq, stream) ${desc ? '<' : '>'} (${p.add(a.entryMs)}, ${p.add(a.entrySeq)}, ${p.add(a.stream)})`);
+    where.push(
+      `(entry_ms, entry_seq, stream) ${desc ? '<' : '>'} (${p.add(a.entryMs)}, ${p.add(a.entrySeq)}, ${p.add(a.stream)})`,
+    );
   }
   const dir = desc ? 'DESC' : 'ASC';
   const sql =
@@ -79,7 +84,10 @@ const DEREGISTERED = "MAX(CASE WHEN kind = 'session.dereg' THEN ts_ms END)";
 const ENDED = `(${DEREGISTERED} IS NOT NULL AND (${REGISTERED} IS NULL OR ${DEREGISTERED} >= ${REGISTERED}))`;
 
 /** Per-session aggregates of one coord events stream, most recently seen first. */
-export function buildSessionQuery(q: SessionQuery, dialect: 'sqlite' | 'postgres'): { sql: string; params: unknown[] } {
+export function buildSessionQuery(
+  q: SessionQuery,
+  dialect: 'sqlite' | 'postgres',
+): { sql: string; params: unknown[] } {
   const p = new Params(dialect);
   const having: string[] = [];
   const stream = p.add(q.stream);

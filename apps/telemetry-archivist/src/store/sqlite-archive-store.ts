@@ -58,11 +58,15 @@ export class SqliteArchiveStore implements ArchiveStore {
   }
 
   private migrate(db: Database.Database): void {
-    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms INTEGER NOT NULL)');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ms INTEGER NOT NULL)',
+    );
     // IMMEDIATE takes the write lock first, so two processes opening one file never both migrate.
     const run = db.transaction(() => {
       const pending = pendingMigrations(this.currentVersion(db), this.file, MIGRATIONS);
-      const record = db.prepare('INSERT INTO schema_migrations (version, description, applied_ms) VALUES (?, ?, ?)');
+      const record = db.prepare(
+        'INSERT INTO schema_migrations (version, description, applied_ms) VALUES (?, ?, ?)',
+      );
       for (const m of pending) {
         for (const stmt of m.sqlite) db.exec(stmt);
         record.run(m.version, m.description, Date.now());
@@ -113,7 +117,9 @@ export class SqliteArchiveStore implements ArchiveStore {
     if (rule.maxAgeMs !== undefined) chunked('entry_ms < ?', [nowMs - rule.maxAgeMs]);
     if (rule.maxRows !== undefined) {
       const cutoff = db
-        .prepare('SELECT entry_ms, entry_seq FROM events WHERE stream = ? ORDER BY entry_ms DESC, entry_seq DESC LIMIT 1 OFFSET ?')
+        .prepare(
+          'SELECT entry_ms, entry_seq FROM events WHERE stream = ? ORDER BY entry_ms DESC, entry_seq DESC LIMIT 1 OFFSET ?',
+        )
         .get(stream, rule.maxRows) as { entry_ms: number; entry_seq: number } | undefined;
       if (cutoff) chunked('(entry_ms, entry_seq) <= (?, ?)', [cutoff.entry_ms, cutoff.entry_seq]);
     }
