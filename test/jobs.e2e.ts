@@ -214,6 +214,24 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
     await waitFor(() => groupGone(running.pgid!), 'the orphaned group to be killed');
   });
 
+  it('a cancel the running replica cannot carry out in time is KillFailed; it is not lost, and completes once the replica answers', async () => {
+    const job = await submit(['--name', 'frozen', '--', 'sleep', '30']);
+    const running = await waitJob(job.id, (j) => j.status === 'running' && !!j.pgid, 'frozen running');
+    expect(running.runner_pid).toBe(pidOf(b));
+    b.child.kill('SIGSTOP');
+    try {
+      const res = await cli(['jobs', 'cancel', job.id]);
+      expect(res.code).toBe(9);
+      expect(res.stderr).toContain(`KillFailed: still running after the kill grace: frozen (${job.id})`);
+      expect((await store.get(job.id))!.status).toBe('cancelling');
+    } finally {
+      b.child.kill('SIGCONT');
+    }
+    // The replica re-reads the status of its jobs: the missed pub/sub message does not matter.
+    const done = await waitJob(job.id, (j) => j.status === 'cancelled', 'cancelled after SIGCONT');
+    await waitFor(() => groupGone(done.pgid!), 'the group to be gone');
+  });
+
   it('hooks run: one invocation, skip/only conditions recorded as skipped, foreground inline, background queued', async () => {
     const project = join(dir, 'project');
     mkdirSync(join(project, '.coordbus'), { recursive: true });

@@ -71,6 +71,28 @@ describe('env scrub', () => {
     await h.queue().obliterate({ force: true });
   });
 
+  it('a background job whose secrets expired while queued fails instead of running without them', async () => {
+    const { meta, secrets } = newJob(
+      h.request({ env, background: true, argv: ['sh', '-c', 'echo ran'] }),
+      newUlid(),
+    );
+    await h.submitter.submitBackground(meta, secrets);
+    await h.redis.del(h.store.keys.secrets(meta.id)); // what the TTL does
+    const final = await h.executor.execute(meta.id);
+    expect(final).toMatchObject({ status: 'failed' });
+    expect(final!.reason).toMatch(
+      /secrets expired before it started \(GH_TOKEN, db_password, Api_Key, AWS_SECRET\)|secrets expired/,
+    );
+    expect((await h.log(meta.id)).some((r) => r.line === 'ran')).toBe(false);
+    await h.queue().obliterate({ force: true });
+  });
+
+  it('metadata written by a newer coordbus is refused with SchemaMismatch', async () => {
+    const job = await h.run();
+    await h.redis.hset(h.store.keys.job(job.id), 'meta_v', '2');
+    await expect(h.store.get(job.id)).rejects.toMatchObject({ code: 'SchemaMismatch' });
+  });
+
   it('a foreground job keeps its secrets in memory only', async () => {
     const job = await h.run({ env, argv: ['sh', '-c', 'test "$GH_TOKEN" = "$EXPECT"'], ...{} });
     expect(job.status).toBe('failed'); // EXPECT unset: proves the comparison ran with the token

@@ -66,6 +66,21 @@ export class JobExecutor {
     });
     if (!claim.ok) return store.get(id);
     Object.assign(meta, claimFields, { status: 'running' });
+    const missing = meta.secret_names.filter((n) => !(n in secrets));
+    if (missing.length) {
+      // Its secrets waited past JOBS_SECRET_TTL: running without them would fail in stranger ways.
+      const reason = `its secrets expired before it started (${missing.join(', ')}); submit it again`;
+      const now = new Date().toISOString();
+      await store.transition(id, {
+        from: ['running', 'cancelling'],
+        to: 'failed',
+        fields: { reason, finished_at: now },
+        record: { ts: now, kind: 'status', status: 'failed', reason },
+        minSeq: claim.nextSeq,
+        event: meta,
+      });
+      return { ...meta, status: 'failed', reason, finished_at: now };
+    }
 
     const writer = new JobLogWriter(this.redis, store.keys.log(id), store.codec, claim.nextSeq, {
       sampleEvery: meta.sample_every,

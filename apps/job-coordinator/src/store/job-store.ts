@@ -8,6 +8,7 @@ import {
   JobStatus,
   Keyspace,
   Schemas,
+  SchemaMismatchError,
   TERMINAL_JOB_STATUSES,
 } from '@coordbus/envelope';
 import { isJobStatus, JobMeta } from '../domain/job';
@@ -68,6 +69,9 @@ export interface TransitionResult {
   /** Status before (ok) or current status (refused). */
   status: JobStatus | null;
 }
+
+/** Version of the job metadata hash layout (field `meta_v`). */
+export const META_VERSION = 1;
 
 const JSON_FIELDS = new Set(['tags', 'argv', 'env', 'secret_names']);
 const BOOL_FIELDS = new Set(['shell', 'background']);
@@ -190,7 +194,7 @@ export class JobStore {
     const res = await this.transition(meta.id, {
       from: 'create',
       to: meta.status,
-      fields: meta,
+      fields: { ...meta, meta_v: META_VERSION } as Partial<JobMeta>,
       record,
       event: meta,
     });
@@ -290,6 +294,9 @@ function encodeField(key: string, value: unknown): string | null {
 
 /** Turns a stored hash back into metadata; tolerant of missing optional fields. */
 export function decodeMeta(h: Record<string, string>): JobMeta {
+  // A record written by a newer coordbus may mean things this code does not know: refuse it.
+  const version = Number(h.meta_v ?? META_VERSION);
+  if (version > META_VERSION) throw new SchemaMismatchError('job-meta', version, META_VERSION);
   const json = <T>(k: string, fallback: T): T => {
     try {
       return h[k] ? (JSON.parse(h[k]) as T) : fallback;
