@@ -3,23 +3,29 @@ import type Redis from 'ioredis';
 import { CoordOpEnvelope, Keyspace } from '@coordbus/envelope';
 
 /**
- * Fans one envelope out, exactly once per ingest entry id.
+ * Fans a batch of envelopes out, each exactly once per ingest entry id.
  *
  * KEYS[1] the replay stream (`logs:stream:coord`), KEYS[2] the dedup zset (same slot, see
  *         Keyspace.coordReplayDedup)
- * ARGV[1] the ingest entry id, [2] now ms, [3] dedup window ms, [4] replay MAXLEN (approximate),
- *         [5] the level channel, [6] the envelope JSON, [7..] the replay entry's fields
- * Returns 1 when fanned out, 0 when this ingest id was already fanned out (a redelivery after a
- * crash between the fan-out and the ack), so replay never holds an envelope twice.
+ * ARGV[1] now ms, [2] dedup window ms, [3] replay MAXLEN (approximate), [4] the channel prefix
+ *         (`<ns>:logs.coord.`), then per envelope 5 values: ingest entry id, level, msg, session,
+ *         envelope JSON
+ * Returns one flag per envelope, 1 when fanned out, 0 when its id was already in the dedup set (a
+ * redelivery after a crash between the fan-out and the ack): replay never holds an envelope twice.
  */
 export const FANOUT_LUA = `
-if redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1]) == 0 then return 0 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
-local fields = {}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
-redis.call('PUBLISH', ARGV[5], ARGV[6])
-return 1
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])))
+local done = {}
+for i = 5, #ARGV, 5 do
+  local new = redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[i])
+  done[#done + 1] = new
+  if new == 1 then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'level', ARGV[i + 1], 'msg', ARGV[i + 2],
+      'session', ARGV[i + 3], 'type', 'coord-op', 'v', '0', 'data', ARGV[i + 4])
+    redis.call('PUBLISH', ARGV[4] .. ARGV[i + 1], ARGV[i + 4])
+  end
+end
+return done
 `;
 const FANOUT_SHA = createHash('sha1').update(FANOUT_LUA).digest('hex');
 
@@ -52,26 +58,29 @@ export class FanoutRepository {
     private readonly options: { replayMaxLen: number; dedupWindowMs: number },
   ) {}
 
-  /** Publishes and appends `env` for ingest entry `entryId`; false when it was already done. */
-  async fanout(env: CoordOpEnvelope, entryId: string): Promise<boolean> {
-    const json = JSON.stringify(env);
-    const args = [
-      entryId,
+  /**
+   * Publishes each envelope to `logs.coord.<level>` and appends it to the replay stream, in ingest
+   * order, in one script run; returns, per envelope, whether it was new (not fanned out before).
+   */
+  async fanout(batch: Array<{ id: string; env: CoordOpEnvelope }>): Promise<boolean[]> {
+    if (!batch.length) return [];
+    const channelPrefix = this.keyspace.coordLevelChannel('info').slice(0, -'info'.length);
+    const args: string[] = [
       String(Date.now()),
       String(this.options.dedupWindowMs),
       String(this.options.replayMaxLen),
-      this.keyspace.coordLevelChannel(env.level),
-      json,
-      ...replayFields(env),
+      channelPrefix,
     ];
+    for (const { id, env } of batch)
+      args.push(id, env.level, env.msg, env.fields.session, JSON.stringify(env));
     const keys = [this.keyspace.coordReplay, this.keyspace.coordReplayDedup];
-    let r: unknown;
+    let flags: number[];
     try {
-      r = await this.redis.evalsha(FANOUT_SHA, keys.length, ...keys, ...args);
+      flags = (await this.redis.evalsha(FANOUT_SHA, keys.length, ...keys, ...args)) as number[];
     } catch (err) {
       if (!/NOSCRIPT/.test((err as Error).message)) throw err;
-      r = await this.redis.eval(FANOUT_LUA, keys.length, ...keys, ...args);
+      flags = (await this.redis.eval(FANOUT_LUA, keys.length, ...keys, ...args)) as number[];
     }
-    return Number(r) === 1;
+    return flags.map((f) => Number(f) === 1);
   }
 }

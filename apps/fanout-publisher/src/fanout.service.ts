@@ -24,8 +24,11 @@ export class FanoutService {
     });
   }
 
-  async handle(env: CoordOpEnvelope, entryId: string): Promise<void> {
-    if (await this.repo.fanout(env, entryId)) this.published.inc({ level: env.level });
-    else this.duplicates.inc();
+  /** Fans a batch out (one script run) and counts published envelopes by level and skipped redeliveries. */
+  async handle(batch: Array<{ id: string; env: CoordOpEnvelope }>): Promise<void> {
+    const fresh = await this.repo.fanout(batch);
+    fresh.forEach((isNew, i) =>
+      isNew ? this.published.inc({ level: batch[i].env.level }) : this.duplicates.inc(),
+    );
   }
 }

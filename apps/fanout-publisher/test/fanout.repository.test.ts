@@ -1,0 +1,62 @@
+import Redis from 'ioredis';
+import { EnvelopeCodec, fieldsToRecord, Keyspace, Schemas } from '@coordbus/envelope';
+import { buildEnvelope } from '@coordbus/coord';
+import { cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
+import { FanoutRepository } from '../src/fanout.repository';
+
+describe('FanoutRepository (real Redis)', () => {
+  let redis: Redis;
+  let sub: Redis;
+  let ks: Keyspace;
+
+  beforeAll(() => {
+    redis = new Redis(testRedisUrl());
+    sub = new Redis(testRedisUrl());
+  });
+  afterAll(() => {
+    redis.disconnect();
+    sub.disconnect();
+  });
+  beforeEach(() => {
+    ks = testKeyspace('fanrepo');
+  });
+  afterEach(async () => {
+    await sub.punsubscribe();
+    await cleanupNamespace(redis, ks);
+  });
+
+  it('publishes by level and appends readable replay entries in order, once per ingest id even when redelivered', async () => {
+    const got: Array<[string, string]> = [];
+    sub.on('pmessage', (_p, channel: string, msg: string) => got.push([channel, msg]));
+    await sub.psubscribe(ks.coordLevelPattern);
+    const repo = new FanoutRepository(redis, ks, { replayMaxLen: 10_000, dedupWindowMs: 60_000 });
+    const a = buildEnvelope({ op: 'lock', session: 's1', resource: 'r' }, 'pre');
+    const b = buildEnvelope({ op: 'lock', session: 's1', resource: 'r' }, 'post', {
+      durationMs: 2,
+      exitCode: 3,
+    });
+    expect(
+      await repo.fanout([
+        { id: '1-0', env: a },
+        { id: '2-0', env: b },
+      ]),
+    ).toEqual([true, true]);
+    // A redelivered batch (crash before the ack) changes nothing.
+    expect(await repo.fanout([{ id: '2-0', env: b }])).toEqual([false]);
+
+    const replay = await redis.xrange(ks.coordReplay, '-', '+');
+    expect(replay).toHaveLength(2);
+    const rec = fieldsToRecord(replay[1][1]);
+    expect(rec).toMatchObject({
+      level: 'error',
+      msg: 'coord.lock end',
+      session: 's1',
+      type: 'coord-op',
+      v: '0',
+    });
+    expect(new EnvelopeCodec().decode(Schemas.coordOp, replay[1][1])).toEqual(JSON.parse(rec.data));
+    await waitFor(() => got.length === 2, 'both pub/sub messages');
+    expect(got.map(([c]) => c)).toEqual([ks.coordLevelChannel('info'), ks.coordLevelChannel('error')]);
+    expect(JSON.parse(got[1][1])).toEqual(b);
+  });
+});

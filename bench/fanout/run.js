@@ -1,0 +1,245 @@
+#!/usr/bin/env node
+'use strict';
+// bench/fanout: envelopes/s from the coord ingest stream to pub/sub (logs.coord.<level>) plus the
+// replay stream, with 1 and 2 fanout-publisher replicas as real processes; and end-to-end
+// latency (XADD to ingest -> message on logs.coord.*) p50/p99 at a steady 1 000 envelopes/s.
+// Same-run baseline: raw Redis for the same work (one XADD + one PUBLISH per envelope, pipelined,
+// from one client), i.e. the ceiling of what any publisher could do on this Redis.
+//
+//   npm run build && node bench/fanout/run.js [--count 20000] [--seconds 5]
+//
+// Starts its own redis-server on a free port (REDIS_URL to use another).
+const { spawn, spawnSync } = require('node:child_process');
+const path = require('node:path');
+const net = require('node:net');
+const Redis = require('ioredis');
+
+const root = path.resolve(__dirname, '..', '..');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const COUNT = arg('count', 20000);
+const SECONDS = arg('seconds', 5);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function envelope(session, i) {
+  return {
+    v: 0,
+    ts: new Date().toISOString(),
+    service: 'coord',
+    host: 'bench',
+    level: i % 50 === 0 ? 'error' : 'info',
+    pid: process.pid,
+    target: 'coord::heartbeat',
+    msg: 'coord.heartbeat end',
+    fields: {
+      op: 'heartbeat',
+      session,
+      resource: '',
+      peer: '',
+      duration_ms: 1.5,
+      phase: 'post',
+      exit_code: i % 50 === 0 ? 1 : 0,
+    },
+  };
+}
+const fields = (e) => ['type', 'coord-op', 'v', '0', 'data', JSON.stringify(e)];
+
+function startReplica(env, name) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'dist/apps/fanout-publisher/main.js')], {
+      env: {
+        ...process.env,
+        ...env,
+        HTTP_PORT: '0',
+        HTTP_HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        COORDBUS_CONSUMER: name,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      if (/"msg":"fanout-publisher started"/.test(buf)) {
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`replica exited ${code}: ${buf}`)));
+  });
+}
+
+function stop(child) {
+  return new Promise((r) => {
+    if (child.exitCode !== null) return r();
+    child.removeAllListeners('exit');
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  });
+}
+
+async function run(url, ns, replicas) {
+  const redis = new Redis(url);
+  const sub = new Redis(url);
+  const ks = {
+    ingest: `${ns}:coord:{ingest}`,
+    pattern: `${ns}:logs.coord.*`,
+    replay: `${ns}:logs:stream:coord`,
+  };
+  const env = { REDIS_URL: url, COORDBUS_NAMESPACE: ns };
+  const children = await Promise.all(
+    Array.from({ length: replicas }, (_, i) => startReplica(env, `bench-${replicas}-${i}`)),
+  );
+  let received = 0;
+  const sentAt = new Map();
+  const latencies = [];
+  sub.on('pmessage', (_p, _c, m) => {
+    received++;
+    const s = JSON.parse(m).fields.session;
+    const t0 = sentAt.get(s);
+    if (t0 !== undefined) {
+      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      sentAt.delete(s);
+    }
+  });
+  await sub.psubscribe(ks.pattern);
+
+  // Throughput: COUNT envelopes written as fast as one pipelined client can, until all are fanned out.
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < COUNT; i += 500) {
+    const p = redis.pipeline();
+    for (let j = i; j < Math.min(COUNT, i + 500); j++)
+      p.xadd(ks.ingest, '*', ...fields(envelope(`t-${j}`, j)));
+    await p.exec();
+  }
+  const deadline = Date.now() + 120_000;
+  while (received < COUNT && Date.now() < deadline) await sleep(10);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const rate = received / secs;
+  const replayLen = await redis.xlen(ks.replay);
+
+  // Latency at a steady 1 000/s: 10 envelopes every 10 ms for SECONDS.
+  received = 0;
+  const total = SECONDS * 1000;
+  let sent = 0;
+  const start = Date.now();
+  while (sent < total) {
+    const due = Math.min(total, Math.floor((Date.now() - start) * 1)); // 1 per ms
+    if (due > sent) {
+      const p = redis.pipeline();
+      for (; sent < due; sent++) {
+        const s = `l-${sent}`;
+        sentAt.set(s, process.hrtime.bigint());
+        p.xadd(ks.ingest, '*', ...fields(envelope(s, sent)));
+      }
+      await p.exec();
+    }
+    await sleep(5);
+  }
+  const ldeadline = Date.now() + 30_000;
+  while (latencies.length < total && Date.now() < ldeadline) await sleep(10);
+  latencies.sort((a, b) => a - b);
+  const q = (x) => latencies[Math.min(latencies.length - 1, Math.floor(x * latencies.length))];
+
+  await Promise.all(children.map(stop));
+  sub.disconnect();
+  await redis.eval(
+    "for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end",
+    0,
+    `${ns}:*`,
+  );
+  redis.disconnect();
+  return {
+    replicas,
+    rate,
+    secs,
+    received,
+    replayLen,
+    p50: q(0.5),
+    p99: q(0.99),
+    lost: total - latencies.length,
+  };
+}
+
+async function baseline(url, ns) {
+  const redis = new Redis(url);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < COUNT; i += 500) {
+    const p = redis.pipeline();
+    for (let j = i; j < Math.min(COUNT, i + 500); j++) {
+      const e = envelope(`b-${j}`, j);
+      p.xadd(`${ns}:base`, 'MAXLEN', '~', 10000, '*', ...fields(e));
+      p.publish(`${ns}:logs.coord.${e.level}`, JSON.stringify(e));
+    }
+    await p.exec();
+  }
+  const rate = COUNT / (Number(process.hrtime.bigint() - t0) / 1e9);
+  await redis.del(`${ns}:base`);
+  redis.disconnect();
+  return rate;
+}
+
+async function main() {
+  let url = process.env.REDIS_URL;
+  let server;
+  if (!url) {
+    const port = await freePort();
+    server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    url = `redis://127.0.0.1:${port}`;
+    for (let i = 0; i < 100; i++) {
+      if (
+        spawnSync('redis-cli', ['-p', String(port), 'ping'])
+          .stdout?.toString()
+          .trim() === 'PONG'
+      )
+        break;
+      await sleep(50);
+    }
+  }
+  const ns = `bench-fanout-${process.pid}`;
+  try {
+    console.log(
+      `bench/fanout: ${COUNT} envelopes for throughput, ${SECONDS} s at 1 000/s for latency; ${require('node:os').cpus().length} CPUs, load ${require('node:os').loadavg()[0].toFixed(2)}`,
+    );
+    const base = await baseline(url, ns);
+    const rows = [];
+    for (const replicas of [1, 2]) rows.push(await run(url, `${ns}-${replicas}`, replicas));
+    console.log(
+      '\n| setup | envelopes/s (ingest -> pub/sub + replay) | latency p50 ms @1000/s | p99 ms | lost |',
+    );
+    console.log('|---|---|---|---|---|');
+    console.log(
+      `| baseline: raw XADD+PUBLISH, one pipelined client, no publisher | ${base.toFixed(0)} | - | - | - |`,
+    );
+    for (const r of rows) {
+      console.log(
+        `| fanout-publisher x${r.replicas} | ${r.rate.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.lost} |`,
+      );
+    }
+    console.log(
+      `\nreplay stream length after ${COUNT} envelopes: ${rows.map((r) => r.replayLen).join(' / ')} (MAXLEN ~ 10000)`,
+    );
+  } finally {
+    server?.kill();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
