@@ -96,6 +96,8 @@ export class StreamLoop {
   private ackFailures = 0;
   private readonly tasks = new Set<Promise<unknown>>();
   private retries: RetryItem[] = [];
+  /** Entries waiting in `retries`: they keep their handler slots, so a failing dependency stops the reads. */
+  private waiting = 0;
   private nextReclaimAt = 0;
   private reclaimCursor = '0-0';
   private draining = true;
@@ -174,7 +176,7 @@ export class StreamLoop {
   // ---- reading ---------------------------------------------------------------------------
 
   private capacity(): number {
-    const busy = this.inFlight + this.reserved;
+    const busy = this.inFlight + this.reserved + this.waiting;
     if (this.def.batch) return busy === 0 ? this.opts.batchSize : 0;
     return this.opts.concurrency - busy;
   }
@@ -191,13 +193,19 @@ export class StreamLoop {
           await this.host.ensureGroup(this.stream, this.group);
           this.groupReady = true;
         }
-        if (this.capacity() <= 0) await new Promise<void>((resolve) => (this.wake = resolve));
-        if (this.closed) break;
-        const now = Date.now();
-        if (this.retries.some((r) => r.due <= now)) {
+        // Due retries hold their own slots, so they run even when every slot is taken.
+        if (this.retries.some((r) => r.due <= Date.now())) {
           await this.processRetries();
           continue;
         }
+        if (this.capacity() <= 0) {
+          await this.waitForSlot(
+            this.retries.length ? Math.min(...this.retries.map((r) => r.due)) - Date.now() : 0,
+          );
+          continue;
+        }
+        if (this.closed) break;
+        const now = Date.now();
         if (now >= this.nextReclaimAt) {
           await this.reclaim();
           this.nextReclaimAt = Date.now() + this.opts.reclaimIntervalMs;
@@ -376,6 +384,17 @@ export class StreamLoop {
     if (this.inFlight === 0 && this.tasks.size === 0) this.notifyIdle();
   }
 
+  /** Resolves when a slot frees up (or after `ms` when positive, for a retry coming due). */
+  private waitForSlot(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = ms > 0 ? setTimeout(() => this.wakeUp(), ms) : undefined;
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   private wakeUp(): void {
     const wake = this.wake;
     this.wake = undefined;
@@ -416,23 +435,28 @@ export class StreamLoop {
     const count = Math.max(...retry.map((e) => e.deliveryCount));
     const wait = Math.min(this.opts.retryDelayMs * 2 ** (count - 1), 30_000);
     this.retries.push({ entries: retry, due: Date.now() + wait, minIdleMs: Math.max(0, wait - 5) });
+    this.waiting += retry.length;
+    // The loop may be waiting for a slot with no timer for this retry: let it recompute.
+    this.wakeUp();
   }
 
   /** Redelivers due failed entries to this consumer with XCLAIM (which counts the delivery in Redis). */
   private async processRetries(): Promise<void> {
-    while (!this.closed && this.capacity() > 0) {
+    while (!this.closed) {
       const now = Date.now();
       const idx = this.retries.findIndex((r) => r.due <= now);
       if (idx < 0) break;
       const [item] = this.retries.splice(idx, 1);
       const ids = item.entries.map((e) => e.id);
       const n = ids.length;
+      this.waiting -= n;
       this.reserved += n;
       let claimed: RawEntry[];
       try {
         claimed = await this.host.claimForRetry(this.stream, this.group, ids, item.minIdleMs);
       } catch (err) {
         this.retries.push({ ...item, due: Date.now() + 1000 });
+        this.waiting += n;
         throw err;
       } finally {
         this.reserved -= n;

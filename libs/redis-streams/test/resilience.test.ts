@@ -135,6 +135,40 @@ describe('RedisStreamsServer under failure', () => {
     await waitFor(async () => (await pendingOf(f, stream, 'g')).total === 0, 'acked');
   });
 
+  it('stops reading while every slot waits for a retry (a failing dependency), then catches up', async () => {
+    const f = fixture('rs-backpressure');
+    const stream = f.keyspace.telemetryEvents;
+    const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => f.client.publishRaw(stream, raw(i))));
+    const seen = new Set<string>();
+    let attempts = 0;
+    let healthy = false;
+    const done = new Set<string>();
+    const server = f.server({
+      consumer: 'bp',
+      concurrency: 3,
+      batchSize: 10,
+      maxDeliveries: 1000,
+      retryDelayMs: 20,
+    });
+    server.addStreamHandler(
+      { stream: 'telemetryEvents', group: 'g' },
+      async (_d, ctx: RedisStreamsContext) => {
+        seen.add(ctx.getEntryId());
+        attempts++;
+        if (!healthy) throw new Error('database unavailable');
+        done.add(ctx.getEntryId());
+      },
+    );
+    await new Promise<void>((resolve, reject) => server.listen((e?: unknown) => (e ? reject(e) : resolve())));
+    await waitFor(() => attempts >= 15, 'several redeliveries');
+    expect(seen.size).toBe(3);
+    healthy = true;
+    await waitFor(() => done.size === 20, 'all entries handled once the dependency is back', 10_000);
+    expect(new Set(done)).toEqual(new Set(ids));
+    await waitFor(async () => (await pendingOf(f, stream, 'g')).total === 0, 'all acked');
+    expect(await f.redis.exists(f.keyspace.deadLetter(stream))).toBe(0);
+  });
+
   it('splits the work of one group between two consumers, never handling an entry twice', async () => {
     const f = fixture('rs-split');
     const stream = f.keyspace.telemetryEvents;
