@@ -91,6 +91,20 @@ describe('StreamSource (real Redis)', () => {
     expect(await pendingCount()).toBe(0);
   });
 
+  it('is cancel-safe mid-flight: a poll abandoned while blocked loses nothing it read', async () => {
+    const source = make({ blockMs: 1000 });
+    await source.commit(await source.poll()); // group created, nothing pending
+    const abandoned = source.poll(); // blocks in XREADGROUP; the caller walks away from it
+    await new Promise((r) => setTimeout(r, 50));
+    const e = event(7);
+    await publish(e);
+    const next = await source.poll(); // queued behind the abandoned one, then re-reads the PEL
+    expect(next.map((x) => x.tx_id)).toEqual([e.tx_id]);
+    expect((await abandoned).map((x) => x.tx_id)).toEqual([e.tx_id]); // what the dropped poll had taken
+    await source.commit(next);
+    expect(await pendingCount()).toBe(0);
+  });
+
   it("reclaims a dead replica's pending events after claimIdleMs", async () => {
     const dead = make({ consumer: 'dead' });
     await publish(event(1), event(2));
