@@ -40,7 +40,9 @@ export async function crashJob(
     fields: { reason: why, finished_at: now },
     record: { ts: now, kind: 'status', status: 'crashed', reason: why },
     event: job,
-    procs: job.host ? { host: job.host, op: 'rem' } : undefined,
+    // Only this host can see (and kill) the job's process group: a job of another host stays in
+    // that host's process set, so its own reconcile reaps a group that outlived the runner.
+    procs: job.host === localHost ? { host: localHost, op: 'rem' } : undefined,
   });
   return res.ok;
 }
