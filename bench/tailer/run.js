@@ -214,11 +214,19 @@ async function main() {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     children.push(base);
+    // Both children must have exec'd (comm is still `sh` right after the fork).
+    const comm = (p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    };
     const basePids = await waitFor(() => {
       const kids = childrenOf(base.pid);
-      return kids.length === 2 ? kids : null;
+      return kids.length === 2 && kids.map(comm).sort().join() === 'grep,tail' ? kids : null;
     }, 'tail and grep to start');
-    const grepPid = basePids.find((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'grep');
+    const grepPid = basePids.find((p) => comm(p) === 'grep');
     let baseLines = 0;
     const baseSeen = new Map();
     let pending = '';

@@ -22,6 +22,7 @@ import {
 import type { TailerConfig } from './config/tailer-config';
 import { TailerMetrics } from './metrics';
 import { Tailer } from './tailer';
+import { StoppedError } from './target-pipeline';
 
 export const TAILER_CONFIG = Symbol('log-tailer:config');
 
@@ -57,6 +58,8 @@ export class TailerService implements OnApplicationBootstrap, BeforeApplicationS
 
   onApplicationBootstrap(): void {
     this.tailer.start().catch((err: Error) => {
+      // Stopped while still starting (e.g. SIGTERM while Redis was down): not a failure.
+      if (err instanceof StoppedError) return;
       this.startError = err.message;
       this.die(err);
     });

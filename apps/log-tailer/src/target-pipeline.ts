@@ -24,7 +24,8 @@ export interface PipelineDeps {
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
-class Stopped extends Error {}
+/** A retry abandoned because the service is stopping (not a failure to report). */
+export class StoppedError extends Error {}
 
 /**
  * One followed file end to end: follower -> observer -> episode tracker -> emitter. Every
@@ -67,8 +68,16 @@ export class TargetPipeline {
     deps.metrics.addLagSource(async () => ({
       source: target.source,
       path: target.path,
-      bytes: await this.follower.lagBytes(),
+      bytes: await this.checkpointLag(),
     }));
+  }
+
+  /** Bytes of the followed file past the durable checkpoint (the whole file if it is not the checkpoint's). */
+  async checkpointLag(): Promise<number> {
+    const file = await this.follower.currentFile();
+    if (!file) return 0;
+    const cp = this.last;
+    return cp && cp.dev === file.dev && cp.ino === file.ino ? Math.max(0, file.size - cp.offset) : file.size;
   }
 
   get isStarted(): boolean {
@@ -270,7 +279,7 @@ export class TargetPipeline {
         this.log.error({ err, attempt }, `${what} failed; retrying in ${delay} ms`);
         // On the final flush a dead Redis must not hold shutdown forever.
         if (final && attempt >= 3) throw err;
-        if (this.stopping && !final) throw new Stopped(`${what} abandoned: stopping`);
+        if (this.stopping && !final) throw new StoppedError(`${what} abandoned: stopping`);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }
@@ -332,7 +341,7 @@ export class TargetPipeline {
             await this.commit([this.episodeEvent(ep)], { ...this.last, episode: null }, false);
         })
           .catch((err: unknown) => {
-            if (!(err instanceof Stopped)) this.fatal(err as Error);
+            if (!(err instanceof StoppedError)) this.fatal(err as Error);
           })
           .finally(() => this.armEpisodeTimer());
       },

@@ -27,6 +27,7 @@ describe('log-tailer checkpoints across restarts', () => {
     const first = await h.start();
     await h.waitForSeqs(range(1, 10));
     expect((await h.checkpoint())!.offset).toBe(Buffer.byteLength(stageLines(1, 10)));
+    expect(await h.metric('coordbus_tailer_checkpoint_lag_bytes')).toBe(50); // the held partial line
     await first.stop();
     appendFileSync(h.logPath, stageLine(11).slice(50) + stageLine(12));
     await h.start();

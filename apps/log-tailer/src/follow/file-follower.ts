@@ -90,15 +90,15 @@ export class FileFollower {
     this.buf = Buffer.allocUnsafe(o.readChunkBytes);
   }
 
-  /** Bytes of the followed file not yet read into complete lines (0 when no file is open). */
-  async lagBytes(): Promise<number> {
+  /** Device, inode and size of the file being read (null when none is open). */
+  async currentFile(): Promise<{ dev: string; ino: string; size: number } | null> {
     const cur = this.current;
-    if (!cur) return 0;
+    if (!cur) return null;
     try {
       const st = await cur.fd.stat();
-      return Math.max(0, st.size - (cur.readPos - cur.splitter.pending));
+      return { dev: String(cur.dev), ino: String(cur.ino), size: st.size };
     } catch {
-      return 0;
+      return null;
     }
   }
 
