@@ -5,6 +5,7 @@ import { processStartTime } from '../src/exec/proc';
 import { newJob } from '../src/queue/submit';
 import { cancelJobs } from '../src/ops/cancel';
 import { reconcileHost } from '../src/ops/reconcile';
+import { crashJob } from '../src/ops/liveness';
 import { deadPid, Harness } from './harness';
 
 /** Every job status reached for real, with exactly one terminal status record each. */
@@ -137,6 +138,34 @@ describe('job lifecycle', () => {
     expect(after!.reason).toMatch(/died while it ran.*orphaned process group \d+ was killed/);
     expect(await h.statusRecords(job.id)).toEqual(['queued', 'crashed']);
     expect(await h.store.procsOf(h.runner.host)).not.toContain(job.id);
+  });
+
+  it('a job marked crashed from another host keeps its process group listed until its own host reaps it', async () => {
+    const job = await h.queued();
+    const orphan = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    await h.store.transition(job.id, {
+      from: ['queued'],
+      to: 'running',
+      fields: {
+        host: h.runner.host,
+        runner_id: 'replica:dead2',
+        runner_pid: deadPid(),
+        started_at: new Date().toISOString(),
+        pgid: orphan.pid!,
+        proc_start: processStartTime(orphan.pid!),
+      },
+      procs: { host: h.runner.host, op: 'add' },
+    });
+    // Another host's replica (BullMQ stall detection) marks it crashed; it cannot touch our processes.
+    expect(await crashJob(h.store, (await h.store.get(job.id))!, 'stalled', 'another-host')).toBe(true);
+    expect(await h.store.procsOf(h.runner.host)).toContain(job.id);
+    expect(() => process.kill(orphan.pid!, 0)).not.toThrow();
+    const exited = new Promise((r) => orphan.once('exit', r));
+    const res = await reconcileHost(h.store, h.runner);
+    expect(res.reaped).toEqual([job.id]);
+    await exited;
+    expect(await h.store.procsOf(h.runner.host)).not.toContain(job.id);
+    expect(await h.statusRecords(job.id)).toEqual(['queued', 'crashed']);
   });
 
   it('never writes a second terminal record', async () => {
