@@ -5,13 +5,22 @@ const transform = { '^.+\\.ts$': ['@swc/jest', { ...swcOptions(), sourceMaps: 'i
 const moduleNameMapper = {
   '^@coordbus/(envelope|redis-streams|runtime|coord|event-source|testing)$': '<rootDir>/libs/$1/src',
 };
-const common = { transform, moduleNameMapper, testEnvironment: 'node', moduleFileExtensions: ['ts', 'js', 'json'] };
+const common = {
+  transform,
+  moduleNameMapper,
+  testEnvironment: 'node',
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
 
 /** Unit specs sit beside the code (*.spec.ts); integration tests per app/lib (test/*.test.ts under it);
  * whole-system tests in the top-level test/ directory (*.e2e.ts) against the built services. */
 module.exports = {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,scripts}/**/*.spec.ts', '<rootDir>/test/static/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{apps,libs,scripts}/**/*.spec.ts', '<rootDir>/test/static/**/*.spec.ts'],
+    },
     {
       ...common,
       displayName: 'integration',

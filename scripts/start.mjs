@@ -56,7 +56,9 @@ async function ensureRedis() {
     throw new Error(`nothing answers at REDIS_URL=${redisUrl}; start Redis there or unset REDIS_URL`);
   }
   if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error('no Redis answers at REDIS_URL and redis-server is not on PATH: install Redis >= 7 or set REDIS_URL');
+    throw new Error(
+      'no Redis answers at REDIS_URL and redis-server is not on PATH: install Redis >= 7 or set REDIS_URL',
+    );
   }
   const dir = join(dataDir, 'redis');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -66,39 +68,46 @@ async function ensureRedis() {
     { stdio: 'ignore', detached: true },
   );
   for (let i = 0; i < 200 && !(await ping(host, port)); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!(await ping(host, port))) throw new Error(`started redis-server on port ${port} but it does not answer`);
+  if (!(await ping(host, port)))
+    throw new Error(`started redis-server on port ${port} but it does not answer`);
   return { started: child, where: `${redisUrl} (started here, AOF on, data in ${dir})` };
 }
 
 async function main() {
-  const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit', cwd: root });
+  const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], {
+    stdio: 'inherit',
+    cwd: root,
+  });
   if (build.status !== 0) process.exit(build.status ?? 1);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   ensureTailerConfig();
   const redis = await ensureRedis();
   const children = [];
+  let stopping = false;
   for (const svc of SERVICES) {
     const main = join(root, 'dist', 'apps', svc.name, 'main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing after the build`);
     const child = spawn(process.execPath, [main], {
       cwd: root,
-      env: { ...process.env, REDIS_URL: redisUrl, HTTP_PORT: process.env[`${svc.name.toUpperCase().replace(/-/g, '_')}_PORT`] ?? String(svc.port), ...LOCAL_ENV[svc.name] },
+      env: { ...process.env, REDIS_URL: redisUrl, HTTP_PORT: String(svc.port), ...LOCAL_ENV[svc.name] },
       stdio: ['ignore', 'inherit', 'inherit'],
       // Own process group: Ctrl-C reaches only this script, which then stops each service once, in order.
       detached: true,
     });
     child.on('exit', (code, signal) => {
-      if (!stopping) console.error(`coordbus: ${svc.name} exited (${signal ?? code}); stopping everything`), stop(1);
+      if (stopping) return;
+      console.error(`coordbus: ${svc.name} exited (${signal ?? code}); stopping everything`);
+      stop(1);
     });
     children.push({ svc, child });
   }
   console.log('\ncoordbus is running:');
   console.log(`  redis                ${redis.where}`);
-  for (const { svc } of children) console.log(`  ${svc.name.padEnd(20)} http://127.0.0.1:${svc.port}  (/healthz /readyz /metrics)`);
+  for (const { svc } of children)
+    console.log(`  ${svc.name.padEnd(20)} http://127.0.0.1:${svc.port}  (/healthz /readyz /metrics)`);
   console.log('  CLI                  ./bin/coordbus --help   (coord, tail, replay, jobs, hooks)');
   console.log('Press Ctrl-C to stop.\n');
 
-  let stopping = false;
   function stop(code = 0) {
     if (stopping) return;
     stopping = true;
@@ -118,7 +127,8 @@ async function main() {
   process.on('SIGTERM', () => stop(0));
   // Whatever ends this script, no service outlives it.
   process.on('exit', () => {
-    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const { child } of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
 }
 

@@ -13,7 +13,10 @@ const root = resolve(fileURLToPath(import.meta.url), '..', '..');
 const extra = process.argv.slice(2);
 const only = process.env.COORDBUS_TEST_PROJECTS?.split(',') ?? ['unit', 'integration', 'e2e'];
 
-const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit', cwd: root });
+const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], {
+  stdio: 'inherit',
+  cwd: root,
+});
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const jest = join(root, 'node_modules', 'jest', 'bin', 'jest.js');
@@ -29,7 +32,11 @@ for (const project of only) {
   const args = [jest, '--selectProjects', project, '--json', '--outputFile', file, '--passWithNoTests'];
   if (project !== 'unit') args.push('--runInBand');
   const t0 = Date.now();
-  const run = spawnSync(process.execPath, [...args, ...extra], { stdio: 'inherit', cwd: root, env: process.env });
+  const run = spawnSync(process.execPath, [...args, ...extra], {
+    stdio: 'inherit',
+    cwd: root,
+    env: process.env,
+  });
   let results;
   try {
     results = JSON.parse(readFileSync(file, 'utf8'));

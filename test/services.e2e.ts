@@ -2,7 +2,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { cleanupNamespace, runServiceToExit, ServiceProcess, startService, testNamespace, testRedisUrl, waitFor } from '@coordbus/testing';
+import {
+  cleanupNamespace,
+  runServiceToExit,
+  ServiceProcess,
+  startService,
+  testNamespace,
+  testRedisUrl,
+  waitFor,
+} from '@coordbus/testing';
 import services from '../scripts/services.json';
 
 /**
@@ -20,7 +28,10 @@ describe.each(services.map((s) => s.name))('%s as a process', (name) => {
   beforeAll(() => {
     redis = new Redis(testRedisUrl());
     dataDir = mkdtempSync(join(tmpdir(), `coordbus-${name}-`));
-    writeFileSync(join(dataDir, 'tailer.yml'), 'targets:\n  - path: proxy.log\n    observer: headroom-stage-timings\n');
+    writeFileSync(
+      join(dataDir, 'tailer.yml'),
+      'targets:\n  - path: proxy.log\n    observer: headroom-stage-timings\n',
+    );
   });
   afterAll(async () => {
     await cleanupNamespace(redis, namespace);
@@ -72,7 +83,11 @@ describe.each(services.map((s) => s.name))('%s as a process', (name) => {
   });
 
   it('refuses bad configuration with exit 2, naming each bad variable', async () => {
-    const { code, output } = await runServiceToExit(name, { ...env(), HTTP_PORT: 'eighty', REDIS_URL: 'http://nope' });
+    const { code, output } = await runServiceToExit(name, {
+      ...env(),
+      HTTP_PORT: 'eighty',
+      REDIS_URL: 'http://nope',
+    });
     expect(code).toBe(2);
     expect(output).toContain('HTTP_PORT must be an integer from 0 to 65535 (got "eighty")');
     expect(output).toContain('REDIS_URL must be a URL with scheme redis:// or rediss://');

@@ -84,10 +84,13 @@ export class TooLargeError extends CoordbusError {
     readonly size: number,
     readonly limit: number,
   ) {
-    super(`entry is ${size} bytes, over the ${limit}-byte limit (raise COORDBUS_MAX_ENTRY_BYTES to allow it)`, {
-      size,
-      limit,
-    });
+    super(
+      `entry is ${size} bytes, over the ${limit}-byte limit (raise COORDBUS_MAX_ENTRY_BYTES to allow it)`,
+      {
+        size,
+        limit,
+      },
+    );
   }
 }
 

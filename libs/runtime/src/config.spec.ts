@@ -5,7 +5,12 @@ describe('EnvReader', () => {
     const env = new EnvReader({ HTTP_PORT: '' });
     const cfg = baseConfig(env, { service: 'svc', defaultHttpPort: 8081 });
     env.finish();
-    expect(cfg).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', namespace: '', httpPort: 8081, logLevel: 'info' });
+    expect(cfg).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      namespace: '',
+      httpPort: 8081,
+      logLevel: 'info',
+    });
     expect(cfg.consumer).toMatch(/-\d+$/);
     expect(cfg.keyspace.coordIngest).toBe('coord:{ingest}');
   });
@@ -18,7 +23,12 @@ describe('EnvReader', () => {
   });
 
   it('reports every bad variable at once, naming each and what it expects', () => {
-    const env = new EnvReader({ REDIS_URL: 'http://x', HTTP_PORT: '70000', LOG_LEVEL: 'loud', SHUTDOWN_TIMEOUT_MS: 'soon' });
+    const env = new EnvReader({
+      REDIS_URL: 'http://x',
+      HTTP_PORT: '70000',
+      LOG_LEVEL: 'loud',
+      SHUTDOWN_TIMEOUT_MS: 'soon',
+    });
     baseConfig(env, { service: 'svc', defaultHttpPort: 1 });
     let err: unknown;
     try {

@@ -140,7 +140,10 @@ export interface BaseConfig {
 }
 
 /** Reads the variables every service shares. Call `env.finish()` after reading your own. */
-export function baseConfig(env: EnvReader, options: { service: string; defaultHttpPort: number }): BaseConfig {
+export function baseConfig(
+  env: EnvReader,
+  options: { service: string; defaultHttpPort: number },
+): BaseConfig {
   const namespace = env.string('COORDBUS_NAMESPACE', '', {
     pattern: /^[A-Za-z0-9_.:-]*$/,
     expected: "letters, digits, '_', '.', ':' or '-'",
@@ -157,7 +160,10 @@ export function baseConfig(env: EnvReader, options: { service: string; defaultHt
       pattern: /^[A-Za-z0-9_.:-]{1,200}$/,
       expected: "1-200 letters, digits, '_', '.', ':' or '-'",
     }),
-    maxEntryBytes: env.int('COORDBUS_MAX_ENTRY_BYTES', DEFAULT_MAX_ENTRY_BYTES, { min: 1024, max: 64 * 1024 * 1024 }),
+    maxEntryBytes: env.int('COORDBUS_MAX_ENTRY_BYTES', DEFAULT_MAX_ENTRY_BYTES, {
+      min: 1024,
+      max: 64 * 1024 * 1024,
+    }),
     shutdownTimeoutMs: env.durationMs('SHUTDOWN_TIMEOUT_MS', 20_000, { minMs: 100 }),
   };
 }

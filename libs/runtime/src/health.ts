@@ -59,13 +59,19 @@ export class HealthController {
   /** Alive as long as the event loop answers; restarts are the orchestrator's job, not ours. */
   @Get('healthz')
   healthz(): { status: 'ok'; service: string; uptime_s: number } {
-    return { status: 'ok', service: this.config.service, uptime_s: Math.round((Date.now() - this.startedAt) / 1000) };
+    return {
+      status: 'ok',
+      service: this.config.service,
+      uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+    };
   }
 
   @Get('readyz')
   async readyz(@Res() res: Response): Promise<void> {
     const { ready, checks } = await this.readiness.check();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', service: this.config.service, checks });
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ready' : 'not ready', service: this.config.service, checks });
   }
 
   @Get('metrics')

@@ -63,7 +63,10 @@ export async function runService(options: RunServiceOptions): Promise<INestAppli
   }
   await app.listen(config.httpPort, config.httpHost);
   await options.onStarted?.(app);
-  logger.info({ http: await app.getUrl(), namespace: config.namespace, consumer: config.consumer }, `${config.service} started`);
+  logger.info(
+    { http: await app.getUrl(), namespace: config.namespace, consumer: config.consumer },
+    `${config.service} started`,
+  );
   installShutdown(app, config, logger);
   return app;
 }
@@ -78,7 +81,10 @@ function installShutdown(app: INestApplication, config: BaseConfig, logger: Logg
     stopping = true;
     logger.info({ signal }, `${config.service} stopping`);
     const guard = setTimeout(() => {
-      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'graceful stop took too long (raise SHUTDOWN_TIMEOUT_MS)');
+      logger.error(
+        { timeoutMs: config.shutdownTimeoutMs },
+        'graceful stop took too long (raise SHUTDOWN_TIMEOUT_MS)',
+      );
       process.exit(1);
     }, config.shutdownTimeoutMs);
     guard.unref();

@@ -4,7 +4,8 @@ import { Keyspace, newUlid } from '@coordbus/envelope';
 /** The Redis every test talks to: `REDIS_URL` (set by the jest global setup when absent). */
 export function testRedisUrl(): string {
   const url = process.env.REDIS_URL;
-  if (!url) throw new Error('REDIS_URL is not set: run tests through jest (its global setup provides a Redis)');
+  if (!url)
+    throw new Error('REDIS_URL is not set: run tests through jest (its global setup provides a Redis)');
   return url;
 }
 
@@ -33,7 +34,12 @@ export async function cleanupNamespace(redis: Redis, keyspace: Keyspace | string
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+  everyMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -44,7 +50,9 @@ export async function waitFor<T>(check: () => T | Promise<T>, what: string, time
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }

@@ -18,24 +18,42 @@ export class TestRedisCluster {
   async start(): Promise<this> {
     for (let i = 0; i < this.masters; i++) {
       const node = new TestRedisServer({
-        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+        args: [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-node-timeout',
+          '2000',
+        ],
       });
       this.nodes.push(node);
     }
     await Promise.all(this.nodes.map((n) => n.start()));
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...this.nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      [
+        '--cluster',
+        'create',
+        ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
       { encoding: 'utf8', timeout: 30_000 },
     );
-    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr || create.stdout}`);
+    if (create.status !== 0)
+      throw new Error(`redis-cli --cluster create failed: ${create.stderr || create.stdout}`);
     // The cluster is usable once every node reports state ok.
     const deadline = Date.now() + 15_000;
     for (const node of this.nodes) {
       for (;;) {
-        const info = spawnSync('redis-cli', ['-p', String(node.port), 'cluster', 'info'], { encoding: 'utf8' });
+        const info = spawnSync('redis-cli', ['-p', String(node.port), 'cluster', 'info'], {
+          encoding: 'utf8',
+        });
         if (info.stdout.includes('cluster_state:ok')) break;
-        if (Date.now() > deadline) throw new Error(`cluster node ${node.port} did not reach cluster_state:ok`);
+        if (Date.now() > deadline)
+          throw new Error(`cluster node ${node.port} did not reach cluster_state:ok`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

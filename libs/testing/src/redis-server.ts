@@ -69,16 +69,31 @@ export class TestRedisServer {
   async start(): Promise<this> {
     if (!this.port) this.port = this.options.port ?? (await freePort());
     const args = [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
-      '--save', '', '--appendonly', this.options.appendonly ? 'yes' : 'no',
-      '--appendfsync', 'everysec', '--daemonize', 'no', '--loglevel', 'warning',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--appendonly',
+      this.options.appendonly ? 'yes' : 'no',
+      '--appendfsync',
+      'everysec',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
       ...(this.options.args ?? []),
     ];
     this.child = spawn('redis-server', args, { stdio: 'ignore' });
     const deadline = Date.now() + 10_000;
     while (!(await pingRedis('127.0.0.1', this.port))) {
-      if (this.child.exitCode !== null) throw new Error(`redis-server exited with ${this.child.exitCode} on port ${this.port}`);
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${this.port} within 10 s`);
+      if (this.child.exitCode !== null)
+        throw new Error(`redis-server exited with ${this.child.exitCode} on port ${this.port}`);
+      if (Date.now() > deadline)
+        throw new Error(`redis-server did not answer on port ${this.port} within 10 s`);
       await new Promise((r) => setTimeout(r, 25));
     }
     return this;

@@ -19,7 +19,11 @@ export interface ServiceProcess {
  * Starts a BUILT service (`node dist/apps/<name>/main.js`) as a real process with HTTP_PORT=0
  * and resolves once it logs its start line (which carries the bound URL).
  */
-export async function startService(name: string, env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<ServiceProcess> {
+export async function startService(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 20_000,
+): Promise<ServiceProcess> {
   const main = join(REPO_ROOT, 'dist', 'apps', name, 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   const child = spawn(process.execPath, [main], {
@@ -30,7 +34,10 @@ export async function startService(name: string, env: NodeJS.ProcessEnv, timeout
   const lines: string[] = [];
   const exited = new Promise<number | string>((r) => child.once('exit', (code, sig) => r(code ?? sig ?? -1)));
   const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${lines.join('\n')}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start within ${timeoutMs} ms:\n${lines.join('\n')}`)),
+      timeoutMs,
+    );
     const onLine = (line: string) => {
       lines.push(line);
       try {
@@ -71,10 +78,18 @@ export async function startService(name: string, env: NodeJS.ProcessEnv, timeout
 }
 
 /** Runs a built service expecting it to exit (bad config); resolves with its exit code and output. */
-export function runServiceToExit(name: string, env: NodeJS.ProcessEnv, timeoutMs = 15_000): Promise<{ code: number | null; output: string }> {
+export function runServiceToExit(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 15_000,
+): Promise<{ code: number | null; output: string }> {
   const main = join(REPO_ROOT, 'dist', 'apps', name, 'main.js');
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [main], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [main], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
