@@ -40,14 +40,19 @@ const codec = new EnvelopeCodec();
 export class TailerHarness {
   readonly dir = mkdtempSync(join(tmpdir(), 'tailer-it-'));
   readonly keyspace: Keyspace;
-  readonly redis = new Redis(testRedisUrl());
+  readonly redis: Redis;
   readonly logPath: string;
   readonly tailers: Tailer[] = [];
   readonly fatals: Error[] = [];
   metrics!: TailerMetrics;
   registry!: Registry;
 
-  constructor(label: string) {
+  /** `redisUrl`: another Redis than the shared one (a test that stops and restarts it). */
+  constructor(
+    label: string,
+    readonly redisUrl = testRedisUrl(),
+  ) {
+    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
     this.keyspace = testKeyspace(`tailer-${label}`);
     this.logPath = join(this.dir, 'proxy.log');
   }

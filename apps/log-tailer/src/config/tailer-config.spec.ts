@@ -82,6 +82,22 @@ describe('resolveTailerConfig', () => {
     expect(resolveTailerConfig(['--config', jsonFile], {}, dir).targets[0].fromStart).toBe(true);
   });
 
+  it('takes TAILER_* variables as flag defaults; a flag wins over its variable', () => {
+    const env = {
+      TAILER_PATH: log,
+      TAILER_SOURCE: 'from-env',
+      TAILER_QUIET_MS: '75',
+      TAILER_FROM_START: 'yes',
+      TAILER_RECONCILE_MS: '2000',
+    };
+    const cfg = resolveTailerConfig(['--source', 'from-flag'], env, dir);
+    expect(cfg.targets[0]).toMatchObject({ path: log, source: 'from-flag', quietMs: 75, fromStart: true });
+    expect(cfg.reconcileMs).toBe(2000);
+    expect(problems([], { TAILER_PATH: log, TAILER_FROM_START: 'maybe' })).toContain(
+      'from_start: must be true or false (got "maybe")',
+    );
+  });
+
   it('refuses quiet_ms below 50 with the reason', () => {
     expect(problems(['--path', log, '--quiet-ms', '0'])).toContain(
       '--path.quiet_ms: must be an integer from 50',

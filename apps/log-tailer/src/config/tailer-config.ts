@@ -263,6 +263,41 @@ export function buildCli(): Command {
 }
 
 /**
+ * Environment twins of the flags, for containers (`TAILER_PATH`, `TAILER_SOURCE`, ...). A flag
+ * given on the command line wins over its variable. `TAILER_PATH` takes one file; list several
+ * in a config file.
+ */
+export const ENV_FLAGS = {
+  TAILER_PATH: 'path',
+  TAILER_OBSERVER: 'observer',
+  TAILER_EVENT: 'event',
+  TAILER_SOURCE: 'source',
+  TAILER_THRESHOLD_MS: 'thresholdMs',
+  TAILER_QUIET_MS: 'quietMs',
+  TAILER_FROM_START: 'fromStart',
+  TAILER_LINE_LIMIT_BYTES: 'lineLimitBytes',
+  TAILER_RECONCILE_MS: 'reconcileMs',
+} as const;
+
+function withEnvDefaults(flags: Flags, env: NodeJS.ProcessEnv): Flags {
+  const out: Flags = { ...flags };
+  for (const [name, key] of Object.entries(ENV_FLAGS)) {
+    const v = env[name];
+    if (v === undefined || v === '' || out[key] !== undefined) continue;
+    if (key === 'path') out.path = [v];
+    else if (key === 'fromStart') {
+      const b = v.trim().toLowerCase();
+      out.fromStart = ['1', 'true', 'yes', 'on'].includes(b)
+        ? true
+        : ['0', 'false', 'no', 'off'].includes(b)
+          ? false
+          : (v as unknown as boolean);
+    } else out[key] = v;
+  }
+  return out;
+}
+
+/**
  * Resolves the service's configuration from flags and/or a config file (`--config` or
  * `TAILER_CONFIG`). Config-file targets come first; `--path` flags add targets that take the
  * other flags. Throws TailerConfigError listing every problem.
@@ -282,7 +317,7 @@ export function resolveTailerConfig(
     }
     throw err;
   }
-  const flags = cli.opts<Flags>();
+  const flags = withEnvDefaults(cli.opts<Flags>(), env);
   const c = new Checker();
   const targets: TargetConfig[] = [];
   const configFile = flags.config ?? (env.TAILER_CONFIG || undefined);
@@ -310,7 +345,7 @@ export function resolveTailerConfig(
   if (!flags.path?.length && flagTargetOnly.some((k) => flags[k] !== undefined)) {
     c.problem(
       'flags',
-      '--observer, --event, --source, --threshold-ms, --quiet-ms, --from-start and --line-limit-bytes apply to --path targets; give --path',
+      '--observer, --event, --source, --threshold-ms, --quiet-ms, --from-start and --line-limit-bytes (and their TAILER_* variables) apply to --path / TAILER_PATH targets; give --path',
     );
   }
   for (const [i, path] of (flags.path ?? []).entries()) {
