@@ -96,6 +96,14 @@ describe('log-tailer follows files through rotation without losing or doubling a
     await h.waitForSeqs(range(11, 15));
   });
 
+  it('starting at the end inside a line longer than the look-back window skips that line, never half of it', async () => {
+    const long = `${'x'.repeat(100 * 1024)} ${stageLine(99)}`; // half of it would parse as seq 99
+    writeFileSync(h.logPath, stageLines(1, 3) + long.slice(0, 90 * 1024));
+    await h.start(h.config({ fromStart: false }));
+    appendFileSync(h.logPath, long.slice(90 * 1024) + stageLines(4, 6));
+    await h.waitForSeqs(range(4, 6));
+  });
+
   it('a partial line is not emitted until its newline arrives, across a rotation', async () => {
     writeFileSync(h.logPath, '');
     await h.start();
