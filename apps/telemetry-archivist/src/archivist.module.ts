@@ -2,7 +2,7 @@ import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from
 import { KEYSPACE, ReadinessService } from '@coordbus/runtime';
 import type { Keyspace } from '@coordbus/envelope';
 import { ArchivistConfig } from './config';
-import { ArchiveIngestController } from './ingest/archive-ingest.controller';
+import { ArchiveIngestController, RawArchiveIngestController } from './ingest/archive-ingest.controller';
 import { ArchiveIngestService } from './ingest/archive-ingest.service';
 import { archivedStreamRefs } from './ingest/row-mapper';
 import { ArchiveMetrics } from './metrics/archive-metrics';
@@ -37,7 +37,10 @@ export class ArchivistModule {
   static forRoot(config: ArchivistConfig): DynamicModule {
     return {
       module: ArchivistModule,
-      controllers: [ArchiveIngestController, ArchiveQueryController],
+      controllers: [
+        config.validate ? ArchiveIngestController : RawArchiveIngestController,
+        ArchiveQueryController,
+      ],
       providers: [
         { provide: ARCHIVIST_CONFIG, useValue: config },
         {

@@ -23,6 +23,13 @@ export interface ArchivistConfig extends BaseConfig {
   retention: RetentionPolicy;
   /** `ARCHIVIST_RETENTION_INTERVAL` (default 5m). */
   retentionIntervalMs: number;
+  /**
+   * `ARCHIVIST_VALIDATE` (default true): decode and validate every entry with its schema, so
+   * invalid ones are dead-lettered (and archived as dead letters). false archives the raw fields
+   * as written, unvalidated: several times the throughput, and invalid entries are archived in
+   * their source stream (with whatever filter columns could be read) instead.
+   */
+  validate: boolean;
 }
 
 /** Reads and validates the archivist's environment; throws a ConfigError naming every bad variable. */
@@ -40,6 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
   const batchSize = reader.int('ARCHIVIST_BATCH_SIZE', 500, { min: 1, max: 5000 });
   const reclaimIdleMs = reader.durationMs('ARCHIVIST_RECLAIM_IDLE_MS', 30_000, { minMs: 100 });
   const retentionIntervalMs = reader.durationMs('ARCHIVIST_RETENTION_INTERVAL', 5 * 60_000, { minMs: 100 });
+  const validate = reader.bool('ARCHIVIST_VALIDATE', true);
   const rawRetention = reader.string('ARCHIVIST_RETENTION', '', {
     pattern: RETENTION_PATTERN,
     expected: `comma-separated <stream>=<age>[/<rows>] rules (stream: *, ${SOURCE_STREAMS.join(', ')}, optionally :dead; e.g. *=30d,telemetryEvents=7d/100000)`,
@@ -70,5 +78,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
     reclaimIdleMs,
     retention,
     retentionIntervalMs,
+    validate,
   };
 }

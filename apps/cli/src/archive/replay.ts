@@ -144,6 +144,24 @@ export async function archivedThrough(
   return '0-0';
 }
 
+/** Enough shape to print a line (cheap; the archive holds validated envelopes by default). */
+function looksLikeEnvelope(v: unknown): v is CoordOpEnvelope {
+  const e = v as CoordOpEnvelope;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.ts === 'string' &&
+    typeof e.level === 'string' &&
+    typeof e.msg === 'string' &&
+    typeof e.host === 'string' &&
+    typeof e.fields === 'object' &&
+    e.fields !== null &&
+    typeof e.fields.op === 'string' &&
+    typeof e.fields.session === 'string' &&
+    typeof e.fields.duration_ms === 'number'
+  );
+}
+
 function matches(
   env: CoordOpEnvelope,
   opts: ArchiveReplayOptions,
@@ -192,8 +210,16 @@ export async function runArchiveReplay(
     const since = opts.since === undefined ? undefined : resolveTime('since', opts.since);
     const until = opts.until === undefined ? undefined : resolveTime('until', opts.until);
     const keyspace: Keyspace = keyspaceFromEnv(env);
-    const print = (env: unknown) =>
-      out.write(`${opts.json ? JSON.stringify(env) : formatEnvelopeLine(env as CoordOpEnvelope)}\n`);
+    let skipped = 0;
+    const print = (env: unknown) => {
+      // An archivist running with ARCHIVIST_VALIDATE=false archives entries as written, so the
+      // archive may hold something that is not an envelope: skip it rather than print garbage.
+      if (!looksLikeEnvelope(env)) {
+        skipped++;
+        return;
+      }
+      out.write(`${opts.json ? JSON.stringify(env) : formatEnvelopeLine(env)}\n`);
+    };
 
     let watermark: string | undefined;
     if (opts.follow) {
@@ -242,6 +268,11 @@ export async function runArchiveReplay(
         for (const e of page.events) print(e.data);
         cursor = page.next_cursor;
       } while (cursor);
+    }
+    if (skipped) {
+      errOut.write(
+        `coordbus: skipped ${skipped} archived entries that are not coord op envelopes (see GET /v1/events)\n`,
+      );
     }
     if (!opts.follow || !redis || watermark === undefined) return EXIT_CODES.ok;
 

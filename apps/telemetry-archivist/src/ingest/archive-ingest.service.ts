@@ -1,15 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Schemas } from '@coordbus/envelope';
 import type { StreamBatch } from '@coordbus/redis-streams';
-import { ARCHIVE_STORE, ArchiveStore } from '../store/archive-store';
+import { ARCHIVE_STORE, ArchiveRow, ArchiveStore } from '../store/archive-store';
 import { ArchiveMetrics } from '../metrics/archive-metrics';
 import { STREAM_REFS } from '../tokens';
-import { StreamRef, defaultSchemaKey, toArchiveRow } from './row-mapper';
+import { StreamRef, contentFromFields, defaultSchemaKey, toArchiveRow } from './row-mapper';
 
 /**
- * Turns a batch of decoded entries into archive rows and inserts them in one transaction. The
- * promise resolves only after the commit, and the transport acks the batch only then; a failed
- * insert rejects, so the whole batch is redelivered (and the unique keys make the retry safe).
+ * Turns a batch of entries into archive rows and inserts them in one transaction. The promise
+ * resolves only after the commit, and the transport acks the batch only then; a failed insert
+ * rejects, so the whole batch is redelivered (and the unique keys make the retry safe).
  */
 @Injectable()
 export class ArchiveIngestService {
@@ -23,9 +23,9 @@ export class ArchiveIngestService {
     this.byKey = new Map(refs.map((r) => [r.key, r]));
   }
 
+  /** A batch of decoded, validated DTOs (the transport decoded them with the stream's schema). */
   async archive(key: string, batch: StreamBatch<unknown>): Promise<number> {
-    const ref = this.byKey.get(key);
-    if (!ref) throw new Error(`stream ${key} is not archived`);
+    const ref = this.ref(key);
     const schema = Schemas[defaultSchemaKey(ref)];
     const rows = batch.entries.map((e) =>
       toArchiveRow(ref, e.id, {
@@ -35,6 +35,25 @@ export class ArchiveIngestService {
         payload: e.data,
       }),
     );
+    return this.insert(ref, rows);
+  }
+
+  /** A batch of raw field records (ARCHIVIST_VALIDATE=false), archived as written. */
+  async archiveRaw(key: string, batch: StreamBatch<Record<string, string>>): Promise<number> {
+    const ref = this.ref(key);
+    return this.insert(
+      ref,
+      batch.entries.map((e) => toArchiveRow(ref, e.id, contentFromFields(e.data))),
+    );
+  }
+
+  private ref(key: string): StreamRef {
+    const ref = this.byKey.get(key);
+    if (!ref) throw new Error(`stream ${key} is not archived`);
+    return ref;
+  }
+
+  private async insert(ref: StreamRef, rows: ArchiveRow[]): Promise<number> {
     const stop = this.metrics.batchSeconds.startTimer({ store: this.store.kind });
     const inserted = await this.store.insertBatch(rows);
     stop();

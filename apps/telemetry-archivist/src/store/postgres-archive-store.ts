@@ -113,7 +113,14 @@ export class PostgresArchiveStore implements ArchiveStore {
     // An idle client losing its connection must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
     this.pool = pool;
-    await this.migrate();
+    try {
+      await this.migrate();
+    } catch (err) {
+      // A refused or failed open leaves nothing running.
+      this.pool = undefined;
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
   }
 
   private async migrate(): Promise<void> {

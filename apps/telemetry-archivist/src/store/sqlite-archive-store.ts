@@ -45,7 +45,13 @@ export class SqliteArchiveStore implements ArchiveStore {
     // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash can lose the last commits.
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
-    this.migrate(db);
+    try {
+      this.migrate(db);
+    } catch (err) {
+      db.close();
+      this.db = undefined;
+      throw err;
+    }
     this.insertStmt = db.prepare(
       `INSERT INTO events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
     );
