@@ -328,14 +328,14 @@ async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
         first = n;
         t0 = now();
       }
-      if (n >= E2E_ROWS) break;
-      await new Promise((r) => setTimeout(r, 20));
+      if (n >= total) break;
+      await new Promise((r) => setTimeout(r, 100));
     }
     report(
       `e2e-${label}`,
-      `archivist (decode + insert + ack)`,
+      `archivist (read + insert + ack)`,
       batch,
-      E2E_ROWS - first,
+      total - first,
       now() - t0,
       baselineByBatch[batch],
     );
@@ -404,8 +404,18 @@ async function e2eBaselines(redisUrl) {
         try {
           await benchE2e(
             redis.url,
-            'PostgreSQL',
+            'PostgreSQL, validated (default)',
             (batch) => ({ DATABASE_URL: PG_URL, ARCHIVIST_PG_SCHEMA: `${schema}_${batch}` }),
+            baselines,
+          );
+          await benchE2e(
+            redis.url,
+            'PostgreSQL, raw (ARCHIVIST_VALIDATE=false)',
+            (batch) => ({
+              DATABASE_URL: PG_URL,
+              ARCHIVIST_PG_SCHEMA: `${schema}_${batch}`,
+              ARCHIVIST_VALIDATE: 'false',
+            }),
             baselines,
           );
         } finally {
