@@ -385,21 +385,26 @@ export class RedisStreamsServer
 
   /** The one place every handler failure and transport error goes (logged, then `onError`). */
   reportError(error: unknown, info: StreamErrorInfo): void {
-    const err =
-      error instanceof Error
-        ? error.message
-        : typeof error === 'object'
-          ? JSON.stringify(error)
-          : String(error);
-    if (info.outcome === 'transport') {
-      if (!this.closed) this.out.warn({ msg: 'stream transport error; retrying', ...info, err });
-    } else {
-      this.out.warn({ msg: `handler failed (${info.outcome})`, ...info, err });
+    // Neither a throwing logger nor a throwing onError may end a loop.
+    try {
+      const err =
+        error instanceof Error
+          ? error.message
+          : typeof error === 'object'
+            ? JSON.stringify(error)
+            : String(error);
+      if (info.outcome === 'transport') {
+        if (!this.closed) this.out.warn({ msg: 'stream transport error; retrying', ...info, err });
+      } else {
+        this.out.warn({ msg: `handler failed (${info.outcome})`, ...info, err });
+      }
+    } catch {
+      // ignored: see above
     }
     try {
       this.options.onError?.(error, info);
     } catch {
-      // onError must not throw; if it does, the loop still must not die.
+      // ignored: see above
     }
   }
 
