@@ -44,12 +44,15 @@ function matches(env: CoordOpEnvelope, o: { op?: string; session?: string }): bo
 
 function connect(env: NodeJS.ProcessEnv): Redis {
   // No endless reconnect for a CLI: a Redis that is down is reported (exit 5), not waited for.
-  return new Redis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
+  const redis = new Redis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     connectTimeout: 3000,
     retryStrategy: () => null,
   });
+  // Connection errors surface through the failed command (and are reported once, with exit 5).
+  redis.on('error', () => undefined);
+  return redis;
 }
 
 function fail(err: NodeJS.WritableStream, e: unknown, what: string): number {
