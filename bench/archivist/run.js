@@ -9,7 +9,7 @@
 //   e2e:    a raw XREADGROUP + XACK loop over the same entries (no decode, no insert), and the
 //           envelope codec's decode+validate alone (what the transport does per entry).
 //
-//   npm run build && node bench/archivist/run.js [--rows 50000] [--e2e-rows 20000] [--batches 10,100,1000] [--no-pg] [--no-e2e]
+//   npm run build && node bench/archivist/run.js [--rows 50000] [--e2e-rows 20000] [--batches 10,100,1000] [--no-pg] [--no-e2e] [--no-store]
 //
 // PostgreSQL: DATABASE_URL (default postgresql://127.0.0.1:5432/test); a bench schema is created
 // and dropped. Redis: starts its own redis-server on a free port unless REDIS_URL is set.
@@ -35,6 +35,7 @@ const E2E_ROWS = Number(arg('e2e-rows', 20000));
 const BATCHES = String(arg('batches', '10,100,1000')).split(',').map(Number);
 const WITH_PG = !argv.includes('--no-pg');
 const WITH_E2E = !argv.includes('--no-e2e');
+const WITH_STORE = !argv.includes('--no-store');
 const PG_URL = process.env.DATABASE_URL || 'postgresql://127.0.0.1:5432/test';
 
 const Database = require('better-sqlite3');
@@ -385,8 +386,8 @@ async function e2eBaselines(redisUrl) {
       .join(' ')}, node ${process.version}`,
   );
   const rows = makeRows(ROWS);
-  await benchSqliteStore(rows);
-  if (WITH_PG) await benchPgStore(rows);
+  if (WITH_STORE) await benchSqliteStore(rows);
+  if (WITH_STORE && WITH_PG) await benchPgStore(rows);
   if (WITH_E2E) {
     const redis = await startRedis();
     try {

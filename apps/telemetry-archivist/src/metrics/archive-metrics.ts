@@ -5,8 +5,11 @@ import { ARCHIVE_STORE, ArchiveStats, ArchiveStore } from '../store/archive-stor
 import { StreamRef } from '../ingest/row-mapper';
 import { STREAM_REFS } from '../tokens';
 
-/** Stats are recomputed at most this often (COUNT(*) per stream is not free on a big archive). */
-const STATS_MAX_AGE_MS = 5000;
+/**
+ * Stats are recomputed at most this often: COUNT(*) per stream scans an index, and on SQLite it
+ * runs on the event loop, so a big archive scraped often would stall ingest.
+ */
+const STATS_MAX_AGE_MS = 30_000;
 
 /** The archivist's Prometheus metrics; the database gauges are read from the store at scrape time. */
 @Injectable()
