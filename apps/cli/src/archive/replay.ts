@@ -182,10 +182,11 @@ function matches(
  *
  * `--follow` has no gap and no repeat at the seam between archive and live: before reading the
  * archive it takes the archived-through id W of the coord ingest stream (see archivedThrough),
- * prints the archived entries with id <= W, then reads the ingest stream itself from W on
- * (XRANGE, then blocking XREAD). Entries above W that are already archived are simply taken from
- * the stream instead; nothing above W can be trimmed away yet, because the ingest stream is only
- * trimmed below what every group, the archivist's included, has acked.
+ * prints the archived entries with id <= W, then reads the ingest stream itself after W
+ * (XREAD from W, blocking once caught up). Entries above W that are already archived are simply
+ * taken from the stream instead; nothing above W can have been trimmed yet, because the ingest
+ * stream is only trimmed below what every group, the archivist's included, has acked (the hard
+ * safety cap is the one exception: it can only bite when the archivist is far behind).
  */
 export async function runArchiveReplay(
   opts: ArchiveReplayOptions,
