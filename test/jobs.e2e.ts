@@ -240,30 +240,35 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
     writeFileSync(join(project, 'marker.txt'), 'x');
     writeFileSync(
       join(project, '.coordbus', 'hooks.yml'),
-      `hooks:
-  SessionStart:
-    jobs:
-      - name: fg
-        run: [sh, -c, 'echo fg-out; echo $GREETING']
-        env: { GREETING: hello }
-        only: { branch: 'feature/*' }
-      - name: bg
-        run: echo bg-out && pwd
-        shell: true
-        background: true
-        tags: [bg]
-        only: { file_exists: marker.txt }
-      - name: not-in-ci
-        run: [true]
-        skip: { env: FAKE_CI }
-      - name: main-only
-        run: [true]
-        only: { branch: main }
+      `SessionStart:
+  - name: fg
+    run: [sh, -c, 'echo fg-out; echo $GREETING']
+    env: { GREETING: hello }
+    only: { branch: 'feature/*' }
+  - name: bg
+    run: echo bg-out && pwd
+    shell: true
+    background: true
+    tags: [bg]
+    only: { file_exists: marker.txt }
+  - name: not-in-ci
+    run: [true]
+    skip: { env: FAKE_CI }
+  - name: main-only
+    run: [true]
+    only: { branch: main }
+hooks:
+  Stop:
+    - name: unused
+      run: [true]
 `,
     );
     const sub = join(project, 'sub');
     mkdirSync(sub);
-    const r = await cli(['hooks', 'run', 'SessionStart', '--json'], { cwd: sub, env: { FAKE_CI: '1' } });
+    const r = await cli(['hooks', 'run', 'SessionStart', '--json'], {
+      cwd: sub,
+      env: { FAKE_CI: '1', COORD_SESSION_ID: 'sess-1' },
+    });
     expect(r.code).toBe(0);
     const rows = r.stdout
       .trim()
@@ -282,7 +287,7 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
       reason: 'only: branch feature/login does not match main',
     });
     expect(by.fg).toMatchObject({ status: 'succeeded', background: false });
-    expect(by.bg).toMatchObject({ status: 'queued', background: true });
+    expect(by.bg).toMatchObject({ status: 'queued', background: true, tags: ['bg', 'session:sess-1'] });
     const bg = await waitJob(by.bg.id, (j) => j.status === 'succeeded', 'background job done');
     expect(bg.cwd).toBe(project);
     const logs = await cli(['jobs', 'logs', by.fg.id, '--stdout', '--json']);

@@ -155,6 +155,13 @@ async function scenario(replicas) {
     const failed =
       (await redis.scard(store.keys.status('failed'))) + (await redis.scard(store.keys.status('crashed')));
 
+    // Where a job's time went during the throughput run (means over the N jobs).
+    const jobs = (await store.list(['succeeded'])).filter((j) => j.invocation_id === inv);
+    const mean = (f) => jobs.reduce((a, j) => a + f(j), 0) / jobs.length;
+    const phases = {
+      queued: mean((j) => Date.parse(j.started_at) - Date.parse(j.created_at)),
+      running: mean((j) => Date.parse(j.finished_at) - Date.parse(j.started_at)),
+    };
     let latency = null;
     if (replicas === 1) {
       const claim = [];
@@ -172,7 +179,15 @@ async function scenario(replicas) {
       }
       latency = { claim, spawned };
     }
-    return { rate: N / secs, secs, failed, latency, cpuPerJob: cpuMs / N, submitCpuPerJob: benchCpuMs / N };
+    return {
+      rate: N / secs,
+      secs,
+      failed,
+      latency,
+      phases,
+      cpuPerJob: cpuMs / N,
+      submitCpuPerJob: benchCpuMs / N,
+    };
   } finally {
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
@@ -194,7 +209,7 @@ async function scenario(replicas) {
   const one = await scenario(1);
   const line = (label, r) =>
     console.log(
-      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms, submitter ${r.submitCpuPerJob.toFixed(1)} ms`,
+      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms, submitter ${r.submitCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms`,
     );
   line('1 replica ', one);
   const two = await scenario(2);

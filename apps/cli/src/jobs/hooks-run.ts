@@ -46,6 +46,9 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
   };
   const invocationId = newUlid();
   const worktree = flags.worktree ?? root;
+  // Fired by an agent hook: tag the jobs with the agent session, so `jobs cancel --tag session:<id>` works.
+  const session = process.env.COORD_SESSION_ID;
+  const extraTags = session ? [`session:${session}`] : [];
   const out = (job: JobMeta, text: string) => {
     if (flags.json) process.stdout.write(`${JSON.stringify(publicRow(job))}\n`);
     else process.stdout.write(text);
@@ -56,7 +59,10 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
     const submitter = c.submitter();
     const foreground: { meta: JobMeta; secrets: Record<string, string> }[] = [];
     for (const def of defs) {
-      const { meta, secrets } = newJob(requestOf(def, hook, worktree, root), invocationId);
+      const { meta, secrets } = newJob(
+        requestOf({ ...def, tags: [...def.tags, ...extraTags] }, hook, worktree, root),
+        invocationId,
+      );
       const reason = skipReason(def, ctx);
       if (reason) {
         const skipped = await submitter.recordSkipped(meta, reason);

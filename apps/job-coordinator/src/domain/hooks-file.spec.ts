@@ -50,6 +50,27 @@ hooks:
     expect(parseHooksFile('').hooks).toEqual({});
   });
 
+  it('takes hook names at the top level too (what agent-hook scripts grep for), mixed with a hooks: mapping', () => {
+    const f = parseHooksFile(`
+SessionStart:
+  - name: a
+    run: [echo, a]
+Stop:
+  jobs:
+    - name: b
+      run: [echo, b]
+hooks:
+  PreCompact:
+    - name: c
+      run: [echo, c]
+`);
+    expect(Object.keys(f.hooks).sort()).toEqual(['PreCompact', 'SessionStart', 'Stop']);
+    expect(f.hooks.Stop[0].argv).toEqual(['echo', 'b']);
+    expect(() => parseHooksFile('Stop: 3\nhooks:\n  Stop: []\n')).toThrow(
+      /Stop: must be a list of jobs[\s\S]*hooks.Stop: hook Stop is defined twice/,
+    );
+  });
+
   it('reports every problem at once, by path', () => {
     let err: InvalidError | undefined;
     try {

@@ -6,22 +6,23 @@ import { parseDuration } from './duration';
  * `.coordbus/hooks.yml`:
  *
  * ```yaml
- * hooks:
- *   SessionStart:            # any hook name; agent events fire theirs
- *     jobs:                  # (or the job list directly under the hook name)
- *       - name: deps
- *         run: [npm, ci]     # argv list, run without a shell ...
- *         background: true   # queue it (default false: runs inline)
- *         tags: [setup]
- *         env: { NODE_ENV: test }
- *         cwd: web           # relative to the project root
- *         timeout: 10m
- *         log: { sampling_every_nth: 10 }
- *         skip: { env: CI }                 # skip when any skip condition holds
- *         only: { branch: 'feature/*' }     # run only when every only condition holds
- *       - name: lint
- *         run: npm run lint && npm test     # ... or a string, which needs shell: true
- *         shell: true
+ * SessionStart:              # a hook name at the top level (agent events fire theirs);
+ *   jobs:                    # `jobs:` is optional: the list may sit right under the name
+ *     - name: deps
+ *       run: [npm, ci]       # argv list, run without a shell ...
+ *       background: true     # queue it (default false: runs inline, in file order)
+ *       tags: [setup]
+ *       env: { NODE_ENV: test }
+ *       cwd: web             # relative to the project root (the directory holding .coordbus/)
+ *       timeout: 10m
+ *       log: { sampling_every_nth: 10 }
+ *       skip: { env: CI }                 # skipped when any skip condition holds
+ *       only: { branch: 'feature/*' }     # run only when every only condition holds
+ * hooks:                     # hook names may also sit under a `hooks:` mapping
+ *   Stop:
+ *     - name: lint
+ *       run: npm run lint && npm test   # ... or a string, which needs shell: true
+ *       shell: true
  * ```
  *
  * Conditions (one key each; a list means "any" under `skip` and "all" under `only`):
@@ -94,37 +95,40 @@ export function parseHooksFile(text: string, source = 'hooks.yml'): HooksFile {
   const hooks: Record<string, HookJobDef[]> = {};
   if (doc === null || doc === undefined) return { hooks };
   if (!isObject(doc))
-    throw new InvalidError(`invalid ${source}`, ['(root): must be a mapping with a `hooks` key']);
-  for (const key of Object.keys(doc))
-    if (key !== 'hooks') problems.push(`${key}: unknown key (expected \`hooks\`)`);
-  const rawHooks = doc.hooks ?? {};
-  if (!isObject(rawHooks)) {
-    problems.push('hooks: must be a mapping of hook name to jobs');
-  } else {
-    for (const [hook, value] of Object.entries(rawHooks)) {
-      const at = `hooks.${hook}`;
-      let list: unknown = value;
-      if (isObject(value)) {
-        for (const key of Object.keys(value))
-          if (key !== 'jobs') problems.push(`${at}.${key}: unknown key (expected \`jobs\`)`);
-        list = value.jobs;
-      }
-      if (!Array.isArray(list)) {
-        problems.push(`${at}: must be a list of jobs (or { jobs: [...] })`);
-        continue;
-      }
-      const jobs: HookJobDef[] = [];
-      const names = new Set<string>();
-      list.forEach((raw, i) => {
-        const job = parseJob(raw, `${at}.jobs[${i}]`, problems);
-        if (!job) return;
-        if (names.has(job.name))
-          problems.push(`${at}.jobs[${i}].name: duplicate job name ${JSON.stringify(job.name)}`);
-        names.add(job.name);
-        jobs.push(job);
-      });
-      hooks[hook] = jobs;
+    throw new InvalidError(`invalid ${source}`, ['(root): must be a mapping of hook names to jobs']);
+  // Hook names sit at the top level (what the agent-hook scripts grep for without starting
+  // Node) or under a `hooks:` mapping; both forms may be mixed.
+  const entries: [string, unknown, string][] = [];
+  for (const [key, value] of Object.entries(doc)) {
+    if (key !== 'hooks') entries.push([key, value, key]);
+    else if (!isObject(value)) problems.push('hooks: must be a mapping of hook name to jobs');
+    else for (const [hook, v] of Object.entries(value)) entries.push([hook, v, `hooks.${hook}`]);
+  }
+  const seen = new Set<string>();
+  for (const [hook, value, at] of entries) {
+    if (seen.has(hook)) problems.push(`${at}: hook ${hook} is defined twice`);
+    seen.add(hook);
+    let list: unknown = value;
+    if (isObject(value)) {
+      for (const key of Object.keys(value))
+        if (key !== 'jobs') problems.push(`${at}.${key}: unknown key (expected \`jobs\`)`);
+      list = value.jobs;
     }
+    if (!Array.isArray(list)) {
+      problems.push(`${at}: must be a list of jobs (or { jobs: [...] })`);
+      continue;
+    }
+    const jobs: HookJobDef[] = [];
+    const names = new Set<string>();
+    list.forEach((raw, i) => {
+      const job = parseJob(raw, `${at}.jobs[${i}]`, problems);
+      if (!job) return;
+      if (names.has(job.name))
+        problems.push(`${at}.jobs[${i}].name: duplicate job name ${JSON.stringify(job.name)}`);
+      names.add(job.name);
+      jobs.push(job);
+    });
+    hooks[hook] = jobs;
   }
   if (problems.length) throw new InvalidError(`invalid ${source}`, problems);
   return { hooks };
