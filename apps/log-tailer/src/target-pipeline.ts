@@ -103,6 +103,7 @@ export class TargetPipeline {
           'stored checkpoint is unreadable: reading the file from 0',
         );
     }
+    if (this.stopping) throw new StoppedError('stopped while starting');
     this.last = cp;
     this.tracker.restore(cp?.episode ?? null);
     if (raw !== null && !cp) {

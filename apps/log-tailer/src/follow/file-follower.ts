@@ -104,7 +104,9 @@ export class FileFollower {
 
   /** Opens the file where the checkpoint (or the start rule) says, then starts watching. */
   async start(checkpoint: Checkpoint | null): Promise<void> {
+    if (this.stopped) return;
     this.dirIno = (await stat(this.dir, { bigint: true })).ino;
+    if (this.stopped) return;
     // Watch before the first read: anything written after this point produces an event.
     this.watcher = watch(this.dir, { persistent: true }, (_type, filename) => {
       if (
@@ -123,6 +125,12 @@ export class FileFollower {
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.o.reconcileMs);
     this.reconcileTimer.unref();
     await this.openInitial(checkpoint);
+    // stop() may have run while the file was being opened: it could not close what was not open yet.
+    if (this.stopped) {
+      await this.current?.fd.close().catch(() => undefined);
+      this.current = null;
+      return;
+    }
     this.requestPump();
   }
 
