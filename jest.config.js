@@ -1,7 +1,16 @@
 'use strict';
 const { swcOptions } = require('./scripts/swc-options.cjs');
 
-const transform = { '^.+\\.ts$': ['@swc/jest', { ...swcOptions(), sourceMaps: 'inline' }] };
+// Nest 12 ships ES modules only. Node 20.19+ can require() them, jest's module loader cannot:
+// compile them to CommonJS like our own sources.
+const esmToCjs = [
+  '@swc/jest',
+  { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+];
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { ...swcOptions(), sourceMaps: 'inline' }],
+  '/node_modules/@nestjs/.+\\.js$': esmToCjs,
+};
 const moduleNameMapper = {
   '^@coordbus/(envelope|redis-streams|runtime|coord|event-source|testing)$': '<rootDir>/libs/$1/src',
 };
@@ -10,6 +19,7 @@ const common = {
   moduleNameMapper,
   testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'js', 'json'],
+  transformIgnorePatterns: ['/node_modules/(?!@nestjs/)'],
 };
 
 /** Unit specs sit beside the code (*.spec.ts); integration tests per app/lib (test/*.test.ts under it);

@@ -53,4 +53,6 @@ for (const app of existsSync(appsDir) ? readdirSync(appsDir) : []) {
     writeFileSync(join(outDir, 'apps', app, 'main.js'), "'use strict';\nrequire('./src/main.js');\n");
   }
 }
+// The `coord` hot path runs from one esbuild bundle (no Nest, commander or ioredis to load).
+require(join(root, 'apps', 'cli', 'coord-bundle.js')).buildSync();
 console.log(`built ${files.length} files into dist/ in ${Date.now() - started} ms`);
