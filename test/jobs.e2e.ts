@@ -50,6 +50,7 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
         // Crash detection in these tests must come from the path each test is about.
         JOBS_RECONCILE_INTERVAL: '1h',
         JOBS_PRUNE_INTERVAL: '0',
+        JOBS_SHUTDOWN_GRACE: '500ms',
         ...extra,
       },
       60_000,
@@ -405,7 +406,12 @@ hooks:
     expect(await redis.exists(store.keys.job(job.id), store.keys.log(job.id))).toBe(0);
   });
 
-  it('a replica stops cleanly on SIGTERM', async () => {
+  it('SIGTERM: the replica stops taking jobs, cancels what still runs after the shutdown grace, and exits 0', async () => {
+    const job = await submit(['--name', 'long', '--', 'sleep', '30']);
+    const running = await waitJob(job.id, (j) => j.status === 'running' && !!j.pgid, 'long running');
     expect(await b.stop('SIGTERM')).toBe(0);
+    const final = (await store.get(job.id))!;
+    expect(final).toMatchObject({ status: 'cancelled' });
+    await waitFor(() => groupGone(running.pgid!), 'the group to be gone');
   });
 });
