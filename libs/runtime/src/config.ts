@@ -137,6 +137,17 @@ export interface BaseConfig {
   maxEntryBytes: number;
   /** `SHUTDOWN_TIMEOUT_MS`: how long a graceful stop may take before the process gives up (default 20 s). */
   shutdownTimeoutMs: number;
+  /** Consumer tuning shared by every stream loop of the service (`STREAM_*`). */
+  streams: {
+    /** `STREAM_BATCH_SIZE`: XREADGROUP COUNT (default 100). */
+    batchSize: number;
+    /** `STREAM_CONCURRENCY`: handlers in flight per stream loop (default 64). */
+    concurrency: number;
+    /** `STREAM_MAX_DELIVERIES`: deliveries before an entry is dead-lettered (default 5). */
+    maxDeliveries: number;
+    /** `STREAM_RECLAIM_IDLE_MS`: idle time before another replica takes over a pending entry (default 30 s). */
+    reclaimIdleMs: number;
+  };
 }
 
 /** Reads the variables every service shares. Call `env.finish()` after reading your own. */
@@ -165,5 +176,11 @@ export function baseConfig(
       max: 64 * 1024 * 1024,
     }),
     shutdownTimeoutMs: env.durationMs('SHUTDOWN_TIMEOUT_MS', 20_000, { minMs: 100 }),
+    streams: {
+      batchSize: env.int('STREAM_BATCH_SIZE', 100, { min: 1, max: 10_000 }),
+      concurrency: env.int('STREAM_CONCURRENCY', 64, { min: 1, max: 10_000 }),
+      maxDeliveries: env.int('STREAM_MAX_DELIVERIES', 5, { min: 1, max: 1000 }),
+      reclaimIdleMs: env.durationMs('STREAM_RECLAIM_IDLE_MS', 30_000, { minMs: 100 }),
+    },
   };
 }

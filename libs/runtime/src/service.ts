@@ -55,6 +55,9 @@ export async function runService(options: RunServiceOptions): Promise<INestAppli
       codec: new EnvelopeCodec({ maxBytes: config.maxEntryBytes }),
       registry: metricsRegistry,
       logger: new NestPinoLogger(logger.child({ component: 'redis-streams' })),
+      ...config.streams,
+      // Leave the process guard time to log and exit after the transport gives up draining.
+      closeTimeoutMs: Math.max(100, config.shutdownTimeoutMs - 2000),
       ...overrides,
     });
     app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
