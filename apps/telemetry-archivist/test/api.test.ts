@@ -3,10 +3,13 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { Keyspace, Schemas } from '@coordbus/envelope';
+import { Keyspace, Schemas, newUlid } from '@coordbus/envelope';
+import { Client } from 'pg';
+import { pgConnectionConfig } from '../src/store/postgres-archive-store';
 import { cleanupNamespace, runServiceToExit, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
 import {
   Archivist,
+  PG_URL,
   coordEvent,
   coordOp,
   countEvents,
@@ -385,6 +388,39 @@ describe('telemetry-archivist start-up and retention (built service)', () => {
       removeDir(archivist.dataDir);
       await cleanupNamespace(redis, keyspace);
       redis.disconnect();
+    }
+  });
+
+  it('archives into PostgreSQL when DATABASE_URL is set (own schema, created on start)', async () => {
+    const keyspace = testKeyspace('arch-pg');
+    const redis = new Redis(testRedisUrl());
+    const schema = `archivist_svc_${newUlid().toLowerCase()}`;
+    const archivist = await startArchivist(keyspace, testRedisUrl(), {
+      DATABASE_URL: PG_URL,
+      ARCHIVIST_PG_SCHEMA: schema,
+    });
+    try {
+      for (let i = 0; i < 5; i++) await xadd(redis, keyspace.coordIngest, Schemas.coordOp, coordOp(i));
+      await waitForCount(archivist, 'stream=coordIngest', 5);
+      const pg = new Client(pgConnectionConfig(PG_URL));
+      await pg.connect();
+      try {
+        const { rows } = await pg.query(`SELECT COUNT(*)::int AS n FROM "${schema}".events`);
+        expect(rows[0].n).toBe(5);
+      } finally {
+        await pg.end();
+      }
+      const text = await (await fetch(`${archivist.url}/metrics`)).text();
+      expect(text).toMatch(/coordbus_archive_batch_seconds_count\{[^}]*store="postgres"[^}]*\} \d+/);
+    } finally {
+      await archivist.stop();
+      removeDir(archivist.dataDir);
+      await cleanupNamespace(redis, keyspace);
+      redis.disconnect();
+      const pg = new Client(pgConnectionConfig(PG_URL));
+      await pg.connect();
+      await pg.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pg.end();
     }
   });
 });

@@ -7,6 +7,9 @@ import { ServiceProcess, startService, waitFor } from '@coordbus/testing';
 
 export const codec = new EnvelopeCodec();
 
+/** Local PostgreSQL (trust auth); each test uses its own schema and drops it. */
+export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://127.0.0.1:5432/test';
+
 /** A built archivist process with its own data directory (removed by dispose). */
 export interface Archivist {
   proc: ServiceProcess;

@@ -3,9 +3,7 @@ import { newUlid } from '@coordbus/envelope';
 import { PostgresArchiveStore, pgConnectionConfig } from '../src/store/postgres-archive-store';
 import { LATEST_SCHEMA_VERSION } from '../src/store/migrations';
 import { describeArchiveStoreConformance } from './store-conformance';
-
-/** Local PostgreSQL (trust auth); each test gets its own schema and drops it. */
-export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://127.0.0.1:5432/test';
+import { PG_URL } from './harness';
 
 async function withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   const c = new Client(pgConnectionConfig(PG_URL));
