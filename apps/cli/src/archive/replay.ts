@@ -89,7 +89,8 @@ async function fetchPage(base: string, params: URLSearchParams): Promise<EventsP
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    const c = (err as { cause?: { code?: string; message?: string } }).cause;
+    const cause = c?.code ?? c?.message ?? (err as Error).message;
     throw new ReplayError(
       `Unavailable: the archivist at ${base} did not answer (${cause}); is telemetry-archivist running? (ARCHIVIST_URL)`,
       EXIT_CODES.Unavailable,
