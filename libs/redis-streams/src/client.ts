@@ -1,16 +1,20 @@
 import { ClientProxy, ReadPacket, WritePacket } from '@nestjs/microservices';
 import { EnvelopeCodec, Keyspace, Schema, SchemaKey, Schemas } from '@coordbus/envelope';
-import Redis, { RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { defaultSchemaOf, resolveStreamRef, StreamRef } from './decorators';
 import { RedisStreamsEventsMap, RedisStreamsStatus } from './events';
 import { streamMetrics, StreamMetrics } from './metrics';
 import type { TrimOption } from './options';
+import { openRedis } from './connection';
 import { quitWithin } from './server';
 
 /** Options of {@link RedisStreamsClient}: give `url` (the client connects itself) or an existing `redis`. */
 export interface RedisStreamsClientOptions {
   url?: string;
+  /** Redis Cluster mode for the connection the client opens itself: `url` names one seed node. */
+  cluster?: boolean;
   /** Use this connection instead of opening one (the client then never disconnects it). */
   redis?: Redis;
   /** Resolves StreamRefs given to `emit`; default: no namespace. */
@@ -184,10 +188,9 @@ export class RedisStreamsClient extends ClientProxy<RedisStreamsEventsMap, Redis
 
   private getConnection(): Redis {
     if (!this.redis) {
-      const redis = new Redis(this.options.url as string, {
-        connectionName: 'coordbus-producer',
-        retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-        ...this.options.redisOptions,
+      const redis = openRedis(this.options.url as string, {
+        cluster: this.options.cluster,
+        redisOptions: { connectionName: 'coordbus-producer', ...this.options.redisOptions },
       });
       redis.on('connect', () => this._status$.next(RedisStreamsStatus.CONNECTED));
       redis.on('reconnecting', () => this._status$.next(RedisStreamsStatus.RECONNECTING));

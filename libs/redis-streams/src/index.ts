@@ -14,5 +14,6 @@ export * from './decorators';
 export * from './metrics';
 export * from './trimmer';
 export * from './client';
+export * from './connection';
 export { RedisStreamsServer, REDIS_STREAMS_TRANSPORT, compareIds } from './server';
 export type { RawEntry, LoopDefinition } from './loop';

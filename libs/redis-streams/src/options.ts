@@ -24,6 +24,8 @@ export interface StreamErrorInfo {
 export interface RedisStreamsServerOptions {
   /** `redis://` or `rediss://` URL; ACL user and password go in the URL. */
   url: string;
+  /** Redis Cluster mode: `url` names one seed node; every connection is an ioredis `Cluster`. Default false. */
+  cluster?: boolean;
   /** Resolves each handler's `StreamRef` to a stream name (so `COORDBUS_NAMESPACE` applies). */
   keyspace: Keyspace;
   /** Consumer name inside every group; stable per replica. Default `<hostname>-<pid>`. */
@@ -106,6 +108,7 @@ export function resolveServerOptions(
   if (!consumer) throw new RangeError('consumer must not be empty');
   return {
     url: options.url,
+    cluster: !!options.cluster,
     keyspace: options.keyspace,
     consumer,
     batchSize: positiveInt('batchSize', options.batchSize, 100),

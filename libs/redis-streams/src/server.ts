@@ -10,8 +10,9 @@ import {
 } from '@coordbus/envelope';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { Logger } from '@nestjs/common';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { isObservable, lastValueFrom } from 'rxjs';
+import { openRedis } from './connection';
 import { RedisStreamsContext } from './context';
 import {
   resolveStreamRef,
@@ -194,14 +195,18 @@ export class RedisStreamsServer
   /** Opens a connection; `role` is `command` or `read:<stream>:<group>` (one blocking connection per loop). */
   protected createClient(role: string): Redis {
     const reader = role.startsWith('read:');
-    const redis = new Redis(this.options.url, {
-      connectionName: `coordbus:${this.consumer}:${role}`.replace(/\s/g, '_'),
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-      // A blocking read lost with its connection must fail (the loop then re-reads its pending
-      // list) rather than be resent silently; commands on the command connection may be resent.
-      autoResendUnfulfilledCommands: !reader,
-      maxRetriesPerRequest: reader ? 1 : 3,
-      ...this.options.redisOptions,
+    // In cluster mode each loop still gets a Cluster of its own: a blocked XREADGROUP holds its
+    // node connection, so it must not share one with acks or another stream's reads.
+    const redis = openRedis(this.options.url, {
+      cluster: this.options.cluster,
+      redisOptions: {
+        connectionName: `coordbus:${this.consumer}:${role}`.replace(/\s/g, '_'),
+        // A blocking read lost with its connection must fail (the loop then re-reads its pending
+        // list) rather than be resent silently; commands on the command connection may be resent.
+        autoResendUnfulfilledCommands: !reader,
+        maxRetriesPerRequest: reader ? 1 : 3,
+        ...this.options.redisOptions,
+      },
     });
     let reported = false;
     redis.on('error', (err: Error) => {

@@ -123,6 +123,11 @@ export interface BaseConfig {
   service: string;
   /** `REDIS_URL` (default redis://127.0.0.1:6379; rediss:// for TLS; user:password@ for ACLs). */
   redisUrl: string;
+  /**
+   * `REDIS_CLUSTER` (default false): `REDIS_URL` names one seed node of a Redis Cluster and every
+   * connection is an ioredis `Cluster` (see `createRedis`).
+   */
+  redisCluster: boolean;
   /** `COORDBUS_NAMESPACE`: prefix of every key (default empty). */
   namespace: string;
   keyspace: Keyspace;
@@ -162,6 +167,7 @@ export function baseConfig(
   return {
     service: options.service,
     redisUrl: env.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis', 'rediss']),
+    redisCluster: env.bool('REDIS_CLUSTER', false),
     namespace,
     keyspace: new Keyspace(/^[A-Za-z0-9_.:-]*$/.test(namespace) ? namespace : ''),
     httpPort: env.int('HTTP_PORT', options.defaultHttpPort, { min: 0, max: 65535 }),

@@ -31,7 +31,11 @@ export class RuntimeModule {
         { provide: KEYSPACE, useValue: config.keyspace },
         { provide: LOGGER, useValue: logger },
         { provide: METRICS_REGISTRY, useValue: metricsRegistry },
-        { provide: REDIS, useFactory: () => createRedis(config.redisUrl, { name: `${config.service}:cmd` }) },
+        {
+          provide: REDIS,
+          useFactory: () =>
+            createRedis(config.redisUrl, { name: `${config.service}:cmd`, cluster: config.redisCluster }),
+        },
         ReadinessService,
         RedisCloser,
       ],

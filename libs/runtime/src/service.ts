@@ -50,6 +50,7 @@ export async function runService(options: RunServiceOptions): Promise<INestAppli
     const overrides = options.transport === true ? {} : options.transport;
     const server = new RedisStreamsServer({
       url: config.redisUrl,
+      cluster: config.redisCluster,
       keyspace: config.keyspace,
       consumer: config.consumer,
       codec: new EnvelopeCodec({ maxBytes: config.maxEntryBytes }),
