@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { CoordOpEnvelope, Keyspace, Level } from '@coordbus/envelope';
-import { RespClient } from './resp-client';
+import { CoordConnection, openCoordConnection, redisClusterFromEnv } from './cluster-client';
 
 /** Default bound on each fan-out Redis call (`LOGS_COORD_REDIS_TIMEOUT`, seconds). */
 export const DEFAULT_FANOUT_TIMEOUT_S = 0.25;
@@ -84,7 +84,9 @@ export interface FanoutOptions {
    * Envelope commands then carry no reply timer of their own — a timed-out reply would close the
    * shared socket under the caller — and `flush` bounds the wait instead, leaving it open.
    */
-  client?: RespClient;
+  client?: CoordConnection;
+  /** Redis Cluster mode (`REDIS_CLUSTER`) for the connection it opens itself. */
+  cluster?: boolean;
 }
 
 /**
@@ -94,7 +96,7 @@ export interface FanoutOptions {
  * Uses its own connection, so a timed-out envelope cannot disturb the caller's Redis work.
  */
 export class FanoutPublisher {
-  private client?: RespClient;
+  private client?: CoordConnection;
   private readonly pending: Promise<void>[] = [];
   private readonly timeoutMs: number;
   private failed = false;
@@ -103,12 +105,12 @@ export class FanoutPublisher {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_FANOUT_TIMEOUT_S * 1000;
   }
 
-  /** Reads `LOGS_COORD_DISABLED`, `LOGS_COORD_REDIS_TIMEOUT` (seconds), `COORD_INGEST_MAXLEN`. */
+  /** Reads `LOGS_COORD_DISABLED`, `LOGS_COORD_REDIS_TIMEOUT` (seconds), `COORD_INGEST_MAXLEN`, `REDIS_CLUSTER`. */
   static fromEnv(
     env: NodeJS.ProcessEnv,
     redisUrl: string,
     keyspace: Keyspace,
-    client?: RespClient,
+    client?: CoordConnection,
   ): FanoutPublisher {
     const raw = env.LOGS_COORD_REDIS_TIMEOUT;
     const secs = raw === undefined || raw === '' ? DEFAULT_FANOUT_TIMEOUT_S : Number(raw);
@@ -121,6 +123,7 @@ export class FanoutPublisher {
       disabled: env.LOGS_COORD_DISABLED === '1',
       ingestMaxLen: Number.isInteger(cap) && cap > 0 ? cap : DEFAULT_INGEST_MAXLEN,
       client,
+      cluster: clusterOrOff(env),
     });
   }
 
@@ -134,9 +137,10 @@ export class FanoutPublisher {
     if (!this.client) {
       this.client =
         this.options.client ??
-        new RespClient(this.options.redisUrl, {
+        openCoordConnection(this.options.redisUrl, {
           connectTimeoutMs: this.timeoutMs,
           commandTimeoutMs: this.timeoutMs,
+          cluster: this.options.cluster,
         });
     }
     const p = this.client
@@ -167,5 +171,14 @@ export class FanoutPublisher {
     await Promise.race([Promise.all(this.pending), bound]);
     if (timer) clearTimeout(timer);
     if (this.client !== this.options.client) this.client.disconnect();
+  }
+}
+
+/** A fire-and-forget publisher never fails its caller: a bad REDIS_CLUSTER means single-node. */
+function clusterOrOff(env: NodeJS.ProcessEnv): boolean {
+  try {
+    return redisClusterFromEnv(env);
+  } catch {
+    return false;
   }
 }

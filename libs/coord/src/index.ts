@@ -1,6 +1,7 @@
 export * from './types';
 export * from './config';
 export * from './resp-client';
+export * from './cluster-client';
 export * from './file-mirror';
 export * from './store';
 export * from './fanout';

@@ -6,10 +6,12 @@ import {
   CoordStore,
   FanoutPublisher,
   FileMirror,
+  openCoordConnection,
   opContext,
+  redisClusterFromEnv,
   resolveSessionId,
-  RespClient,
   sessionTtlMs,
+  type CoordConnection,
   type OpContext,
 } from '@coordbus/coord';
 import { parseArgs, seconds, UsageError } from './args';
@@ -40,6 +42,7 @@ ops:
 
 exit codes: 0 ok, 1 internal, 2 usage, 3 conflict, 4 not found, 5 redis unavailable, 7 invalid input
 env: REDIS_URL (redis://127.0.0.1:6379), COORDBUS_NAMESPACE, COORD_SESSION_ID > CLAUDE_SESSION_ID,
+     REDIS_CLUSTER=1 (REDIS_URL names one node of a Redis Cluster),
      COORD_SESSION_TTL (300 s), COORD_ROOT (file mirror), COORD_PID (default: parent pid),
      COORD_REDIS_TIMEOUT (2 s), LOGS_COORD_DISABLED=1, LOGS_COORD_REDIS_TIMEOUT (0.25 s)
 `;
@@ -143,13 +146,15 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
   let fan: FanoutPublisher | undefined;
   let ctx: OpContext | undefined;
   const started = process.hrtime.bigint();
-  let client: RespClient | undefined;
+  let client: CoordConnection | undefined;
   let code: number;
   try {
     const keyspace = keyspaceFromEnv(env);
     const timeout = redisTimeoutMs(env);
     // One connection for the op and its envelopes: a connect is a visible share of a heartbeat.
-    client = new RespClient(redisUrl, { connectTimeoutMs: timeout, commandTimeoutMs: timeout });
+    // REDIS_CLUSTER=1: REDIS_URL is one seed node; each command goes to its slot's owner.
+    const cluster = redisClusterFromEnv(env);
+    client = openCoordConnection(redisUrl, { connectTimeoutMs: timeout, commandTimeoutMs: timeout, cluster });
     ctx = opContext(args, session);
     fan = FanoutPublisher.fromEnv(env, redisUrl, keyspace, client);
     if (ctx) fan.publish(buildEnvelope(ctx, 'pre'));
@@ -189,7 +194,7 @@ async function execute(
   f: Record<string, string | boolean>,
   store: CoordStore,
   session: string,
-  client: RespClient,
+  client: CoordConnection,
   io: CoordIo,
   timeoutMs: number,
 ): Promise<unknown> {
@@ -252,9 +257,10 @@ async function execute(
       if (f.follow) {
         // BLPOP holds the connection: lift the reply bound past the requested wait.
         const wait = timeout ?? 0;
-        const blocking = new RespClient(client.url, {
+        const blocking = openCoordConnection(client.url, {
           connectTimeoutMs: timeoutMs,
           commandTimeoutMs: wait ? wait + timeoutMs : 0,
+          cluster: redisClusterFromEnv(io.env),
         });
         try {
           return await new CoordStore(blocking, {
