@@ -60,6 +60,7 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     this.bullConnection = createRedis(base.redisUrl, {
       name: 'job-coordinator:bull',
       maxRetriesPerRequest: null,
+      cluster: base.redisCluster,
     });
     this.finished = new Counter({
       name: 'coordbus_jobs_finished_total',

@@ -147,7 +147,11 @@ export class SentinelModule {
         // Blocking reads get their own connection: XREADGROUP BLOCK would stall every other command.
         {
           provide: SOURCE_REDIS,
-          useFactory: () => createRedis(config.base.redisUrl, { name: `${config.base.service}:source` }),
+          useFactory: () =>
+            createRedis(config.base.redisUrl, {
+              name: `${config.base.service}:source`,
+              cluster: config.base.redisCluster,
+            }),
         },
         {
           provide: EVENT_SOURCE,

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { Cluster, default as Redis } from 'ioredis';
 import type { Keyspace } from '@coordbus/envelope';
 import type { JobStore } from '../store/job-store';
 
@@ -23,7 +23,10 @@ export class CancelBus {
   ) {}
 
   async start(): Promise<void> {
-    this.sub = this.redis.duplicate({ connectionName: 'job-coordinator:control' });
+    // A Cluster (REDIS_CLUSTER=1) takes (startupNodes, options) in duplicate(), not options.
+    this.sub = (this.redis as { isCluster?: boolean }).isCluster
+      ? ((this.redis as unknown as Cluster).duplicate() as unknown as Redis)
+      : this.redis.duplicate({ connectionName: 'job-coordinator:control' });
     this.sub.on('message', (_channel: string, message: string) => {
       try {
         const msg = JSON.parse(message) as { op?: string; ids?: unknown };
