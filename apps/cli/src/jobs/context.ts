@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { EnvelopeCodec, InvalidError, keyspaceFromEnv, Keyspace, UnavailableError } from '@coordbus/envelope';
 import { JOB_DEFAULTS } from '../../../job-coordinator/src/domain/defaults';
 import { parseDuration } from '../../../job-coordinator/src/domain/duration';
@@ -28,8 +28,15 @@ export function cliSettings(env: NodeJS.ProcessEnv = process.env) {
       throw new InvalidError(`${name} must be a non-negative integer (got ${JSON.stringify(raw)})`);
     return Number(raw);
   };
+  const bool = (name: string) => {
+    const raw = (env[name] ?? '').trim().toLowerCase();
+    if (['', '0', 'false', 'no', 'off'].includes(raw)) return false;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    throw new InvalidError(`${name} must be a boolean (1/0, true/false) (got ${JSON.stringify(env[name])})`);
+  };
   return {
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    redisCluster: bool('REDIS_CLUSTER'),
     killGraceMs: dur('JOBS_KILL_GRACE', JOB_DEFAULTS.killGraceMs),
     retentionMs: dur('JOBS_RETENTION', JOB_DEFAULTS.retentionMs),
     keepLast: int('JOBS_KEEP_LAST', JOB_DEFAULTS.keepLast),
@@ -49,13 +56,7 @@ export class JobsContext {
   private extra: Redis[] = [];
 
   private constructor() {
-    this.redis = new Redis(this.settings.redisUrl, {
-      lazyConnect: true,
-      connectTimeout: 3000,
-      maxRetriesPerRequest: 2,
-      connectionName: 'coordbus-cli:jobs',
-      retryStrategy: (times) => (times > 3 ? null : 200 * times),
-    });
+    this.redis = openCliRedis(this.settings.redisUrl, this.settings.redisCluster);
     this.redis.on('error', () => undefined);
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec(), {
       logMaxLen: this.settings.logMaxLen,
@@ -91,7 +92,10 @@ export class JobsContext {
 
   /** A second connection (for blocking reads or subscriptions). */
   duplicate(name: string): Redis {
-    const c = this.redis.duplicate({ connectionName: `coordbus-cli:${name}` });
+    // A Cluster's duplicate() takes (startupNodes, options), a Redis' takes options.
+    const c = (this.redis as { isCluster?: boolean }).isCluster
+      ? ((this.redis as unknown as Cluster).duplicate() as unknown as Redis)
+      : this.redis.duplicate({ connectionName: `coordbus-cli:${name}` });
     c.on('error', () => undefined);
     this.extra.push(c);
     return c;
@@ -142,6 +146,29 @@ export class JobsContext {
       await runner.stopHeartbeat(this.redis, this.store.keys);
     }
   }
+}
+
+/**
+ * The CLI's connection: fails fast when Redis is down (a few retries, then an error). With
+ * REDIS_CLUSTER=1 an ioredis Cluster seeded from the URL (its user, password and TLS apply to
+ * every node), typed as Redis: both share ioredis' command interface.
+ */
+function openCliRedis(url: string, cluster: boolean): Redis {
+  const retry = (times: number) => (times > 3 ? null : 200 * times);
+  const common = { connectTimeout: 3000, maxRetriesPerRequest: 2, connectionName: 'coordbus-cli:jobs' };
+  if (!cluster) return new Redis(url, { lazyConnect: true, retryStrategy: retry, ...common });
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+  return new Cluster([{ host, port: Number(u.port || 6379) }], {
+    lazyConnect: true,
+    clusterRetryStrategy: retry,
+    redisOptions: {
+      ...common,
+      username: u.username ? decodeURIComponent(u.username) : undefined,
+      password: u.password ? decodeURIComponent(u.password) : undefined,
+      tls: u.protocol === 'rediss:' ? { servername: host } : undefined,
+    },
+  }) as unknown as Redis;
 }
 
 function redact(url: string): string {
