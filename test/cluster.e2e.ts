@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { CoordStore, keySlot } from '@coordbus/coord';
 import {
@@ -9,10 +12,18 @@ import {
   Keyspace,
   Schemas,
   SentinelObservation,
+  TelemetryEvent,
 } from '@coordbus/envelope';
-import { RedisStreamsClient, RedisStreamsContext, RedisStreamsServer } from '@coordbus/redis-streams';
+import {
+  RedisStreamsClient,
+  RedisStreamsContext,
+  RedisStreamsServer,
+  trimAckAware,
+} from '@coordbus/redis-streams';
 import { createRedis } from '@coordbus/runtime';
 import { ServiceProcess, startService, TestRedisCluster, testKeyspace, waitFor } from '@coordbus/testing';
+import { TelemetryEmitter } from '../apps/log-tailer/src/emit/telemetry-emitter';
+import type { Checkpoint } from '../apps/log-tailer/src/follow/file-identity';
 import { COORD, COORDBUS, run } from './coord-helpers';
 
 /**
@@ -81,8 +92,11 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     expect(owners).not.toContain(new URL(seed).host);
   });
 
+  /** The coord test's namespace; the archivist test archives what it wrote. */
+  const coordKs = testKeyspace('cl-coord');
+
   it('coord operations: real bin/coord processes with REDIS_CLUSTER=1', async () => {
-    const ks = testKeyspace('cl-coord');
+    const ks = coordKs;
     const ok = async (session: string, args: string[]) => {
       const r = await coord(ks, session, args);
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
@@ -113,6 +127,10 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     );
     const status = JSON.parse(await ok('alice', ['status', '--json']));
     expect(status).toMatchObject({ locks: [{ resource: 'repo' }], peers: { total: 2, live: 2 } });
+    await ok('alice', ['send', 'bob', 'second']);
+    expect(JSON.parse(await ok('bob', ['recv', '--drain']))).toMatchObject([{ body: 'second' }]);
+    expect(await ok('alice', ['lock', 'scratch'])).toContain('locked scratch');
+    expect(await ok('alice', ['unlock', 'scratch'])).toContain('unlocked');
     expect(await ok('bob', ['steal', 'repo', '--force'])).toContain('stolen from alice');
     expect(await ok('bob', ['dereg'])).toContain('released repo');
     expect(await ok('alice', ['peers'])).toContain('alice');
@@ -125,13 +143,16 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
       'session.heartbeat',
       'inbox.deliver',
       'dispatch.issue',
+      'inbox.deliver',
+      'lock.acquire',
+      'lock.release',
       'lock.release',
       'lock.acquire',
       'session.dereg',
       'lock.release',
     ]);
     // Every op sent its pre and post envelope to the ingest stream (another slot, another node).
-    const ops = 12; // the coord processes run above
+    const ops = 16; // the coord processes run above
     await waitFor(async () => (await admin.xlen(ks.coordIngest)) === ops * 2, 'every op envelope');
     const envelopes = (await admin.xrange(ks.coordIngest, '-', '+')).map(([, f]) =>
       codec.decode(Schemas.coordOp, f),
@@ -325,7 +346,62 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     const bullKeys = await keysOnAllNodes(cluster, `${ks.bullPrefix}:*`);
     expect(bullKeys.length).toBeGreaterThan(0);
     expect(new Set(bullKeys.map((k) => keySlot(k)))).toEqual(new Set([keySlot(ks.bullPrefix)]));
+    // Retention on the cluster: the finished job goes (its hash, log and index entries in one script).
+    const pruned = await run(COORDBUS, ['jobs', 'prune', '--retention', '0s', '--keep-last', '0'], {
+      env,
+      timeoutMs: 20_000,
+    });
+    expect({ code: pruned.code, stderr: pruned.stderr }).toEqual({ code: 0, stderr: '' });
+    const after = await run(COORDBUS, ['jobs', 'ls', '--json'], { env, timeoutMs: 20_000 });
+    expect((JSON.parse(after.stdout) as Array<{ id: string }>).map((j) => j.id)).not.toContain(job.id);
     expect(await jc.stop('SIGTERM')).toBe(0);
+  });
+
+  it('the archivist: the built telemetry-archivist archives the coord streams from the cluster', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cluster-archive-'));
+    try {
+      const archivist = await start('telemetry-archivist', {
+        ...clusterEnv(coordKs),
+        ARCHIVIST_DATA_DIR: dir,
+      });
+      const count = async (stream: string) => {
+        const res = await fetch(`${archivist.url}/v1/events?stream=${stream}&limit=1000`);
+        return ((await res.json()) as { events: unknown[] }).events.length;
+      };
+      // What the coord test wrote: 16 ops' pre/post envelopes and their coord events.
+      const ingest = await admin.xlen(coordKs.coordIngest);
+      const events = await admin.xlen(coordKs.coordEvents);
+      expect([ingest, events]).toEqual([32, 13]);
+      await waitFor(
+        async () => (await count('coordIngest')) === ingest && (await count('coordEvents')) === events,
+        'the coord envelopes and events archived',
+        30_000,
+      );
+      expect(await archivist.stop('SIGTERM')).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the log-tailer's commit script (events + checkpoint) and the ack-aware trimmer run on the cluster", async () => {
+    const ks = testKeyspace('cl-tailer');
+    const emitter = new TelemetryEmitter(admin, ks, codec, 1000);
+    const event = (i: number): TelemetryEvent =>
+      ({
+        source: 'build-log',
+        event: 'stall',
+        status: 'stall',
+        duration_ms: i,
+        detail: { i },
+        ts: new Date().toISOString(),
+      }) as TelemetryEvent;
+    const ref = { source: 'build-log', path: '/var/log/build.log' };
+    const checkpoint = { v: 1, offset: 42, updated_at: new Date().toISOString() } as unknown as Checkpoint;
+    await emitter.commit([emitter.encode(event(1)), emitter.encode(event(2))], ref, checkpoint);
+    expect(await admin.xlen(ks.telemetryEvents)).toBe(2);
+    expect(JSON.parse((await emitter.loadCheckpoint(ref))!)).toMatchObject({ offset: 42 });
+    const trimmed = await trimAckAware(admin, ks.telemetryEvents, { hardCap: 1 });
+    expect(trimmed).toMatchObject({ capDropped: 1, length: 1 });
   });
 
   it('no command anywhere hit a CROSSSLOT error', async () => {

@@ -23,8 +23,8 @@ export function redisClusterFromEnv(env: NodeJS.ProcessEnv = process.env): boole
   const s = raw.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(s)) return true;
   if (['0', 'false', 'no', 'off'].includes(s)) return false;
-  throw new InvalidError(`REDIS_CLUSTER must be a boolean (1/0, true/false) (got ${JSON.stringify(raw)})`, [
-    'REDIS_CLUSTER: 1/0, true/false, yes/no, on/off',
+  throw new InvalidError(`REDIS_CLUSTER must be a boolean (got ${JSON.stringify(raw)})`, [
+    'REDIS_CLUSTER: 1/0, true/false, yes/no or on/off',
   ]);
 }
 

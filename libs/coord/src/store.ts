@@ -587,6 +587,12 @@ export class CoordStore {
 function wrap(err: unknown): Error {
   if (err instanceof RedisConnectionError) return new UnavailableError(`redis unavailable: ${err.message}`);
   const e = err as Error & { code?: string };
+  // A single-node client redirected by a cluster node: the configuration is wrong, not the op.
+  if (e && /^(MOVED|ASK) \d+ /.test(String(e.message))) {
+    return new InvalidError(`REDIS_URL names a node of a Redis Cluster (it answered ${e.message})`, [
+      'REDIS_CLUSTER must be 1',
+    ]);
+  }
   // ioredis: connection-level failures carry a code or these messages.
   if (
     e &&
