@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { TestRedisServer } from './redis-server';
+import { freePort, TestRedisServer } from './redis-server';
 
 /**
  * A local Redis Cluster owned by one test: `masters` redis-servers with `--cluster-enabled yes`
@@ -17,8 +17,12 @@ export class TestRedisCluster {
 
   async start(): Promise<this> {
     for (let i = 0; i < this.masters; i++) {
+      // The cluster bus defaults to port + 10000, past 65535 for a port above 55535 (a fifth of
+      // Linux's ephemeral range, where freePort draws from): give each node its own bus port.
       const node = new TestRedisServer({
         args: [
+          '--cluster-port',
+          String(await freePort()),
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
