@@ -13,29 +13,32 @@
 //
 // PostgreSQL: DATABASE_URL (default postgresql://127.0.0.1:5432/test); a bench schema is created
 // and dropped. Redis: starts its own redis-server on a free port unless REDIS_URL is set.
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
+const {
+  arg,
+  argString,
+  deleteKeys,
+  dist,
+  fmt,
+  hasFlag,
+  nowMs: now,
+  rate,
+  requireBuilt,
+  sleep,
+  startRedis,
+  startService,
+  stopProcess,
+} = require('../lib');
 
-const root = path.resolve(__dirname, '..', '..');
-const dist = (p) => path.join(root, 'dist', p);
-if (!fs.existsSync(dist('apps/telemetry-archivist/main.js'))) {
-  console.error('dist/ is missing: run npm run build first');
-  process.exit(2);
-}
-const argv = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
-const ROWS = Number(arg('rows', 50000));
-const E2E_ROWS = Number(arg('e2e-rows', 20000));
-const BATCHES = String(arg('batches', '10,100,1000')).split(',').map(Number);
-const WITH_PG = !argv.includes('--no-pg');
-const WITH_E2E = !argv.includes('--no-e2e');
-const WITH_STORE = !argv.includes('--no-store');
+requireBuilt('apps/telemetry-archivist/main.js');
+const ROWS = arg('rows', 50000);
+const E2E_ROWS = arg('e2e-rows', 20000);
+const BATCHES = String(argString('batches', '10,100,1000')).split(',').map(Number);
+const WITH_PG = !hasFlag('no-pg');
+const WITH_E2E = !hasFlag('no-e2e');
+const WITH_STORE = !hasFlag('no-store');
 const PG_URL = process.env.DATABASE_URL || 'postgresql://127.0.0.1:5432/test';
 
 const Database = require('better-sqlite3');
@@ -52,9 +55,6 @@ const { archivedStreamRefs, contentFromFields, toArchiveRow } = require(
 const { INSERT_COLUMNS, rowValues } = require(dist('apps/telemetry-archivist/src/store/archive-store.js'));
 
 const codec = new EnvelopeCodec();
-const now = () => Number(process.hrtime.bigint()) / 1e6;
-const rate = (n, ms) => Math.round((n / ms) * 1000);
-const fmt = (n) => n.toLocaleString('en-US');
 
 function envelope(i) {
   return {
@@ -110,6 +110,17 @@ function report(section, name, batch, n, ms, baseline) {
 /** Small batches are slow per row (a commit each); fewer rows keep the run short without changing the rate. */
 const rowsFor = (rows, batch) => rows.slice(0, Math.min(rows.length, batch * 1000));
 
+/** Opens `store`, inserts `rows` in batches twice (fresh, then all duplicates: a full redelivery), closes it. */
+async function storeRuns(section, name, store, rows, batch, base) {
+  await store.open();
+  for (const suffix of ['', ' (all duplicates)']) {
+    const t = now();
+    for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
+    report(section, `${name}.insertBatch${suffix}`, batch, rows.length, now() - t, base);
+  }
+  await store.close();
+}
+
 async function benchSqliteStore(allRows) {
   console.log(`\nSQLite, store alone (up to ${fmt(allRows.length)} rows per run, WAL, synchronous=NORMAL)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-archivist-'));
@@ -128,7 +139,7 @@ async function benchSqliteStore(allRows) {
       const tx = db.transaction((slice) => {
         for (const r of slice) stmt.run(rowValues(r, 0));
       });
-      let t = now();
+      const t = now();
       for (let i = 0; i < rows.length; i += batch) tx(rows.slice(i, i + batch));
       const base = report(
         'sqlite-store',
@@ -140,22 +151,7 @@ async function benchSqliteStore(allRows) {
       db.close();
 
       const store = new SqliteArchiveStore(path.join(dir, `store-${batch}`, 'archive.sqlite'));
-      await store.open();
-      t = now();
-      for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
-      report('sqlite-store', 'SqliteArchiveStore.insertBatch', batch, rows.length, now() - t, base);
-      // Everything again: a full redelivery, all conflicts.
-      t = now();
-      for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
-      report(
-        'sqlite-store',
-        'SqliteArchiveStore.insertBatch (all duplicates)',
-        batch,
-        rows.length,
-        now() - t,
-        base,
-      );
-      await store.close();
+      await storeRuns('sqlite-store', 'SqliteArchiveStore', store, rows, batch, base);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -176,7 +172,7 @@ async function benchPgStore(allRows) {
         `CREATE TABLE ${schema}.raw_events (id BIGSERIAL PRIMARY KEY, stream TEXT, entry_id TEXT, entry_ms BIGINT, entry_seq BIGINT, type TEXT, version INT, data TEXT, ts_ms BIGINT, kind TEXT, session TEXT, resource TEXT, level TEXT, status TEXT, source TEXT, natural_key TEXT, archived_ms BIGINT)`,
       );
       const cols = INSERT_COLUMNS.length;
-      let t = now();
+      const t = now();
       for (let i = 0; i < rows.length; i += batch) {
         const slice = rows.slice(i, i + batch);
         const values = [];
@@ -198,21 +194,7 @@ async function benchPgStore(allRows) {
       );
 
       const store = new PostgresArchiveStore({ url: PG_URL, schema, poolSize: 1 });
-      await store.open();
-      t = now();
-      for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
-      report('pg-store', 'PostgresArchiveStore.insertBatch', batch, rows.length, now() - t, base);
-      t = now();
-      for (let i = 0; i < rows.length; i += batch) await store.insertBatch(rows.slice(i, i + batch));
-      report(
-        'pg-store',
-        'PostgresArchiveStore.insertBatch (all duplicates)',
-        batch,
-        rows.length,
-        now() - t,
-        base,
-      );
-      await store.close();
+      await storeRuns('pg-store', 'PostgresArchiveStore', store, rows, batch, base);
     }
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
@@ -221,47 +203,6 @@ async function benchPgStore(allRows) {
 }
 
 // ---------------------------------------------------------------------------------------------
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis() {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => undefined };
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'));
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${port}`;
-  const r = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  for (let i = 0; i < 200; i++) {
-    try {
-      await r.connect();
-      break;
-    } catch {
-      await new Promise((res) => setTimeout(res, 50));
-    }
-  }
-  r.disconnect();
-  return {
-    url,
-    stop: async () => {
-      child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 async function fillStream(redis, stream, n) {
   for (let i = 0; i < n; i += 1000) {
     const p = redis.pipeline();
@@ -271,28 +212,14 @@ async function fillStream(redis, stream, n) {
   }
 }
 
-function startArchivist(env) {
-  const child = spawn(process.execPath, [dist('apps/telemetry-archivist/main.js')], {
-    cwd: root,
-    env: { ...process.env, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** The built archivist; resolves with its process and HTTP base URL (from its start line). */
+async function startArchivist(env) {
+  const { child, match } = await startService('telemetry-archivist', {
+    env,
+    ready: /"http":"([^"]+)"[^\n]*started/,
+    stderr: 'capture',
   });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`archivist did not start:\n${buf}`)), 60000);
-    child.stdout.on('data', (d) => {
-      buf += d.toString();
-      const m = /"http":"([^"]+)"[^\n]*started/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout.removeAllListeners('data');
-        child.stdout.resume();
-        resolve({ child, url: m[1].replace('[::1]', '127.0.0.1') });
-      }
-    });
-    child.stderr.on('data', (d) => (buf += d.toString()));
-    child.once('exit', (code) => reject(new Error(`archivist exited ${code}:\n${buf}`)));
-  });
+  return { child, url: match[1].replace('[::1]', '127.0.0.1') };
 }
 
 async function insertedSoFar(url) {
@@ -330,7 +257,7 @@ async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
         t0 = now();
       }
       if (n >= total) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     report(
       `e2e-${label}`,
@@ -340,11 +267,9 @@ async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
       now() - t0,
       baselineByBatch[batch],
     );
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await stopProcess(child);
     fs.rmSync(dataDir, { recursive: true, force: true });
-    const keys = await redis.keys(`${ns}:*`);
-    if (keys.length) await redis.del(...keys);
+    await deleteKeys(redis, `${ns}:*`);
   }
   redis.disconnect();
 }
@@ -435,7 +360,7 @@ async function e2eBaselines(redisUrl) {
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   );
-  if (argv.includes('--json')) console.log(JSON.stringify(results));
+  if (hasFlag('json')) console.log(JSON.stringify(results));
 })().catch((err) => {
   console.error(err);
   process.exit(1);

@@ -9,29 +9,21 @@
 //   npm run build && node bench/fanout/run.js [--count 20000] [--seconds 5]
 //
 // Starts its own redis-server on a free port (REDIS_URL to use another).
-const { spawn, spawnSync } = require('node:child_process');
-const path = require('node:path');
-const net = require('node:net');
 const Redis = require('ioredis');
+const {
+  arg,
+  deleteKeys,
+  hrtime,
+  quantile,
+  secondsSince,
+  sleep,
+  startRedis,
+  startService,
+  stopProcess,
+} = require('../lib');
 
-const root = path.resolve(__dirname, '..', '..');
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const COUNT = arg('count', 20000);
 const SECONDS = arg('seconds', 5);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function envelope(session, i) {
   return {
@@ -56,39 +48,12 @@ function envelope(session, i) {
 }
 const fields = (e) => ['type', 'coord-op', 'v', '0', 'data', JSON.stringify(e)];
 
-function startReplica(env, name) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'dist/apps/fanout-publisher/main.js')], {
-      env: {
-        ...process.env,
-        ...env,
-        HTTP_PORT: '0',
-        HTTP_HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
-        COORDBUS_CONSUMER: name,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      if (/"msg":"fanout-publisher started"/.test(buf)) {
-        child.stdout.removeAllListeners('data');
-        child.stdout.resume();
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`replica exited ${code}: ${buf}`)));
+async function startReplica(env, name) {
+  const { child } = await startService('fanout-publisher', {
+    env: { ...env, COORDBUS_CONSUMER: name },
+    ready: '"msg":"fanout-publisher started"',
   });
-}
-
-function stop(child) {
-  return new Promise((r) => {
-    if (child.exitCode !== null) return r();
-    child.removeAllListeners('exit');
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  });
+  return child;
 }
 
 async function run(url, ns, replicas) {
@@ -118,7 +83,7 @@ async function run(url, ns, replicas) {
   await sub.psubscribe(ks.pattern);
 
   // Throughput: COUNT envelopes written as fast as one pipelined client can, until all are fanned out.
-  const t0 = process.hrtime.bigint();
+  const t0 = hrtime();
   for (let i = 0; i < COUNT; i += 500) {
     const p = redis.pipeline();
     for (let j = i; j < Math.min(COUNT, i + 500); j++)
@@ -127,7 +92,7 @@ async function run(url, ns, replicas) {
   }
   const deadline = Date.now() + 120_000;
   while (received < COUNT && Date.now() < deadline) await sleep(10);
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const secs = secondsSince(t0);
   const rate = received / secs;
   const replayLen = await redis.xlen(ks.replay);
 
@@ -151,16 +116,9 @@ async function run(url, ns, replicas) {
   }
   const ldeadline = Date.now() + 30_000;
   while (latencies.length < total && Date.now() < ldeadline) await sleep(10);
-  latencies.sort((a, b) => a - b);
-  const q = (x) => latencies[Math.min(latencies.length - 1, Math.floor(x * latencies.length))];
-
-  await Promise.all(children.map(stop));
+  await Promise.all(children.map((c) => stopProcess(c)));
   sub.disconnect();
-  await redis.eval(
-    "for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end",
-    0,
-    `${ns}:*`,
-  );
+  await deleteKeys(redis, `${ns}:*`);
   redis.disconnect();
   return {
     replicas,
@@ -168,15 +126,15 @@ async function run(url, ns, replicas) {
     secs,
     received,
     replayLen,
-    p50: q(0.5),
-    p99: q(0.99),
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
     lost: total - latencies.length,
   };
 }
 
 async function baseline(url, ns) {
   const redis = new Redis(url);
-  const t0 = process.hrtime.bigint();
+  const t0 = hrtime();
   for (let i = 0; i < COUNT; i += 500) {
     const p = redis.pipeline();
     for (let j = i; j < Math.min(COUNT, i + 500); j++) {
@@ -186,31 +144,15 @@ async function baseline(url, ns) {
     }
     await p.exec();
   }
-  const rate = COUNT / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const rate = COUNT / secondsSince(t0);
   await redis.del(`${ns}:base`);
   redis.disconnect();
   return rate;
 }
 
 async function main() {
-  let url = process.env.REDIS_URL;
-  let server;
-  if (!url) {
-    const port = await freePort();
-    server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
-    url = `redis://127.0.0.1:${port}`;
-    for (let i = 0; i < 100; i++) {
-      if (
-        spawnSync('redis-cli', ['-p', String(port), 'ping'])
-          .stdout?.toString()
-          .trim() === 'PONG'
-      )
-        break;
-      await sleep(50);
-    }
-  }
+  const server = await startRedis();
+  const { url } = server;
   const ns = `bench-fanout-${process.pid}`;
   try {
     console.log(
@@ -235,7 +177,7 @@ async function main() {
       `\nreplay stream length after ${COUNT} envelopes: ${rows.map((r) => r.replayLen).join(' / ')} (MAXLEN ~ 10000)`,
     );
   } finally {
-    server?.kill();
+    server.stop();
   }
 }
 

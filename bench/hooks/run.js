@@ -11,23 +11,15 @@
 // hook, shown as the `/bin/true` row). CPU: user+sys of the waited process tree per call, from
 // /proc/self/stat cutime+cstime over all calls (10 ms ticks / many calls). Work a hook leaves in
 // the background (orphans) is not in that column; it is listed separately below the table.
-const { spawnSync, spawn, execFileSync } = require('node:child_process');
+const { spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
+const Redis = require('ioredis').default;
+const { arg, deleteKeys, quantile, root, startRedis } = require('../lib');
 
-const root = path.resolve(__dirname, '..', '..');
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const CALLS = arg('calls', 300);
 const RUNS = arg('runs', 25);
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-}
 
 /**
  * Runs `cmd args` `n` times from a bash loop (a cheap fork, unlike Node's spawn of a big process),
@@ -74,35 +66,9 @@ times
   return { p50: quantile(walls, 0.5), p90: quantile(walls, 0.9), cpu: (child[0] + child[1]) / n };
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function main() {
-  let redisUrl = process.env.REDIS_URL;
-  let server;
-  if (!redisUrl) {
-    const port = await freePort();
-    server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
-    redisUrl = `redis://127.0.0.1:${port}`;
-    for (let i = 0; i < 100; i++) {
-      if (
-        spawnSync('redis-cli', ['-p', String(port), 'ping'])
-          .stdout?.toString()
-          .trim() === 'PONG'
-      )
-        break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const server = await startRedis();
+  const redisUrl = server.url;
   const u = new URL(redisUrl);
   const ns = `bench-hooks-${process.pid}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-hooks-'));
@@ -248,22 +214,11 @@ exit $rc
   );
   console.log(`\ncoord heartbeat / node -e 0 (p50 wall): ${(c50 / n50).toFixed(2)}x (target <= 1.5x)`);
 
-  spawnSync(
-    'redis-cli',
-    [
-      '-h',
-      u.hostname,
-      '-p',
-      u.port,
-      'EVAL',
-      "for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end",
-      '0',
-      `${ns}:*`,
-    ],
-    { stdio: 'ignore' },
-  );
+  const redis = new Redis(redisUrl);
+  await deleteKeys(redis, `${ns}:*`);
+  redis.disconnect();
   fs.rmSync(dir, { recursive: true, force: true });
-  server?.kill();
+  server.stop();
 }
 
 main().catch((err) => {

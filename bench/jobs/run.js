@@ -10,36 +10,34 @@
  * same parallelism as the replicas). Usage: node bench/jobs/run.js [jobs=400] [latencySamples=200]
  */
 const { spawn } = require('node:child_process');
-const { join } = require('node:path');
 const Redis = require('ioredis');
+const {
+  deleteKeys,
+  dist,
+  hrtime,
+  pct,
+  procCpuMs,
+  requireBuilt,
+  root,
+  secondsSince,
+  sleep,
+  startService,
+  stopProcess,
+} = require('../lib');
 
-const root = join(__dirname, '..', '..');
-const dist = (p) => require(join(root, 'dist', p));
-const { Keyspace, EnvelopeCodec, newUlid } = dist('libs/envelope/src');
-const { JobStore } = dist('apps/job-coordinator/src/store/job-store.js');
-const { JobSubmitter, newJob } = dist('apps/job-coordinator/src/queue/submit.js');
-const { createJobQueue } = dist('apps/job-coordinator/src/queue/bull.js');
+requireBuilt('apps/job-coordinator/main.js');
+const { Keyspace, EnvelopeCodec, newUlid } = require(dist('libs/envelope/src'));
+const { JobStore } = require(dist('apps/job-coordinator/src/store/job-store.js'));
+const { JobSubmitter, newJob } = require(dist('apps/job-coordinator/src/queue/submit.js'));
+const { createJobQueue } = require(dist('apps/job-coordinator/src/queue/bull.js'));
 
 const N = Number(process.argv[2] ?? 400);
 const SAMPLES = Number(process.argv[3] ?? 200);
 const CONCURRENCY = Number(process.env.JOBS_CONCURRENCY ?? 4);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
-
-/** utime + stime of a process, in ms (Linux). */
-function cpuTimeMs(pid) {
-  try {
-    const rest = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
-  } catch {
-    return 0;
-  }
-}
+/** utime + stime of a process, in ms (0 once it is gone). */
+const cpuTimeMs = (pid) => procCpuMs(pid, 0);
 
 function spawnTrue() {
   return new Promise((resolve, reject) => {
@@ -50,54 +48,29 @@ function spawnTrue() {
 }
 
 async function floor(n, parallel) {
-  const t0 = process.hrtime.bigint();
+  const t0 = hrtime();
   let next = 0;
   await Promise.all(
     Array.from({ length: parallel }, async () => {
       while (next++ < n) await spawnTrue();
     }),
   );
-  return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+  return n / secondsSince(t0);
 }
 
-function startReplica(namespace) {
-  return new Promise((resolve, reject) => {
+async function startReplica(namespace) {
+  const { child } = await startService('job-coordinator', {
     // BENCH_NODE_ARGS: extra node flags for the replicas (e.g. --cpu-prof to see where a job's CPU goes).
-    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist/apps/job-coordinator/main.js')], {
-      env: {
-        ...process.env,
-        REDIS_URL,
-        COORDBUS_NAMESPACE: namespace,
-        HTTP_PORT: '0',
-        HTTP_HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
-        JOBS_CONCURRENCY: String(CONCURRENCY),
-        JOBS_PRUNE_INTERVAL: '0',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let buf = '';
-    const onData = (d) => {
-      buf += d.toString();
-      if (buf.includes('job worker started')) {
-        child.stdout.off('data', onData);
-        child.stdout.resume();
-        resolve(child);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`replica exited ${code}`)));
+    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    env: {
+      REDIS_URL,
+      COORDBUS_NAMESPACE: namespace,
+      JOBS_CONCURRENCY: String(CONCURRENCY),
+      JOBS_PRUNE_INTERVAL: '0',
+    },
+    ready: 'job worker started',
   });
-}
-
-async function cleanup(redis, namespace) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  return child;
 }
 
 function request() {
@@ -138,7 +111,7 @@ async function scenario(replicas) {
     const inv = newUlid();
     const cpu0 = procs.reduce((sum, p) => sum + cpuTimeMs(p.pid), 0);
     const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
-    const t0 = process.hrtime.bigint();
+    const t0 = hrtime();
     let next = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
@@ -149,7 +122,7 @@ async function scenario(replicas) {
       }),
     );
     while ((await redis.scard(store.keys.status('succeeded'))) < N + 10) await sleep(2);
-    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const secs = secondsSince(t0);
     const cpuMs = procs.reduce((sum, p) => sum + cpuTimeMs(p.pid), 0) - cpu0;
     const benchCpuMs = (process.cpuUsage().user + process.cpuUsage().system) / 1000 - bench0;
     const failed =
@@ -189,10 +162,9 @@ async function scenario(replicas) {
       submitCpuPerJob: benchCpuMs / N,
     };
   } finally {
-    for (const p of procs) p.kill('SIGTERM');
-    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
+    await Promise.all(procs.map((p) => stopProcess(p)));
     await queue?.close();
-    await cleanup(redis, namespace);
+    await deleteKeys(redis, `${namespace}:*`);
     redis.disconnect();
   }
 }

@@ -12,87 +12,42 @@
  *  - cull latency: last heartbeat -> `session.dereg` (ttl-expired) event, against the TTL.
  * Everything runs on a private redis-server on a free port, so nothing else is disturbed.
  */
-const { spawn } = require('node:child_process');
-const { mkdtempSync, rmSync } = require('node:fs');
-const { createServer } = require('node:net');
-const { tmpdir } = require('node:os');
-const { join } = require('node:path');
+const Redis = require('ioredis').default;
+const {
+  arg,
+  dist,
+  hrtime,
+  quantile,
+  requireBuilt,
+  secondsSince,
+  sleep,
+  startRedis,
+  startService,
+} = require('../lib');
 
-const root = join(__dirname, '..', '..');
-const Redis = require(join(root, 'node_modules', 'ioredis')).default;
-const env = require(join(root, 'dist', 'libs', 'envelope', 'src', 'index.js'));
-const { CoordStore } = require(join(root, 'dist', 'libs', 'coord', 'src', 'index.js'));
+requireBuilt('apps/sentinel-subscriber/main.js');
+const env = require(dist('libs/envelope/src/index.js'));
+const { CoordStore } = require(dist('libs/coord/src/index.js'));
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const EVENTS = opt('events', 20000);
-const SESSIONS = opt('sessions', 50);
-const TTL_S = opt('ttl', 2);
+const EVENTS = arg('events', 20000);
+const SESSIONS = arg('sessions', 50);
+const TTL_S = arg('ttl', 2);
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function startRedis() {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-sentinel-'));
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: 'ignore' },
+/** Starts the sentinel replicas at once; resolves with their processes once each is started. */
+async function startSentinels(url, namespace, extras) {
+  const started = await Promise.all(
+    extras.map((extra) =>
+      startService('sentinel-subscriber', {
+        env: { REDIS_URL: url, COORDBUS_NAMESPACE: namespace, SENTINEL_BLOCK_MS: '100', ...extra },
+        // Started = its "sentinel-subscriber started" log line (the HTTP listener and the loop are up).
+        ready: 'sentinel-subscriber started',
+      }),
+    ),
   );
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => undefined);
-    const ok = await probe.connect().then(
-      () => true,
-      () => false,
-    );
-    probe.disconnect();
-    if (ok) break;
-    await sleep(50);
-  }
-  return { url, stop: () => (child.kill('SIGKILL'), rmSync(dir, { recursive: true, force: true })) };
+  return started.map((s) => s.child);
 }
 
-function startSentinel(url, namespace, extra = {}) {
-  const child = spawn(process.execPath, [join(root, 'dist', 'apps', 'sentinel-subscriber', 'main.js')], {
-    env: {
-      ...process.env,
-      REDIS_URL: url,
-      COORDBUS_NAMESPACE: namespace,
-      HTTP_PORT: '0',
-      HTTP_HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      SENTINEL_BLOCK_MS: '100',
-      ...extra,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stderr.on('data', (d) => process.stderr.write(d));
-  // Started = its "sentinel-subscriber started" log line (the HTTP listener and the loop are up).
-  child.started = new Promise((resolve) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      if (buf.includes('sentinel-subscriber started')) resolve();
-    });
-  });
-  return child;
-}
-
-async function waitReady(redis, keyspace, procs) {
-  await Promise.all(procs.map((p) => p.started));
+async function waitReady(redis, keyspace) {
   // ...and the consumer group exists (created by the first poll).
   for (;;) {
     try {
@@ -141,14 +96,16 @@ async function publish(redis, keyspace) {
 async function throughput(url, replicas) {
   const keyspace = new env.Keyspace(`bench-tp-${replicas}-${Date.now()}`);
   const redis = new Redis(url);
-  const procs = Array.from({ length: replicas }, (_, i) =>
-    startSentinel(url, keyspace.namespace, { SENTINEL_CULL: '0', COORDBUS_CONSUMER: `r${i}` }),
+  const procs = await startSentinels(
+    url,
+    keyspace.namespace,
+    Array.from({ length: replicas }, (_, i) => ({ SENTINEL_CULL: '0', COORDBUS_CONSUMER: `r${i}` })),
   );
-  await waitReady(redis, keyspace, procs);
-  const t0 = process.hrtime.bigint();
+  await waitReady(redis, keyspace);
+  const t0 = hrtime();
   await publish(redis, keyspace);
   while ((await redis.xlen(keyspace.sentinelObservations)) < EVENTS) await sleep(20);
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const secs = secondsSince(t0);
   procs.forEach((p) => p.kill('SIGKILL'));
   redis.disconnect();
   return EVENTS / secs;
@@ -160,7 +117,7 @@ async function floor(url) {
   const redis = new Redis(url);
   const reader = new Redis(url);
   await redis.xgroup('CREATE', keyspace.coordEvents, 'floor', '0', 'MKSTREAM');
-  const t0 = process.hrtime.bigint();
+  const t0 = hrtime();
   const pub = publish(redis, keyspace);
   let done = 0;
   while (done < EVENTS) {
@@ -181,7 +138,7 @@ async function floor(url) {
     done += entries.length;
   }
   await pub;
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const secs = secondsSince(t0);
   redis.disconnect();
   reader.disconnect();
   return EVENTS / secs;
@@ -190,10 +147,12 @@ async function floor(url) {
 async function cullLatency(url) {
   const keyspace = new env.Keyspace(`bench-cull-${Date.now()}`);
   const redis = new Redis(url);
-  const procs = [0, 1].map((i) =>
-    startSentinel(url, keyspace.namespace, { COORD_SESSION_TTL: String(TTL_S), COORDBUS_CONSUMER: `c${i}` }),
+  const procs = await startSentinels(
+    url,
+    keyspace.namespace,
+    [0, 1].map((i) => ({ COORD_SESSION_TTL: String(TTL_S), COORDBUS_CONSUMER: `c${i}` })),
   );
-  await waitReady(redis, keyspace, procs);
+  await waitReady(redis, keyspace);
   const store = new CoordStore(redis, { keyspace, sessionTtlMs: TTL_S * 1000 });
   const lastBeat = new Map();
   for (let i = 0; i < SESSIONS; i++) {
@@ -214,14 +173,17 @@ async function cullLatency(url) {
   }
   procs.forEach((p) => p.kill('SIGKILL'));
   redis.disconnect();
-  latencies.sort((a, b) => a - b);
-  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
-  return { n: latencies.length, p50: q(0.5), p99: q(0.99), max: latencies[latencies.length - 1] };
+  return {
+    n: latencies.length,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    max: quantile(latencies, 1),
+  };
 }
 
 (async () => {
   encodedEvents();
-  const redis = await startRedis();
+  const redis = await startRedis({ useEnv: false });
   try {
     const base = await floor(redis.url);
     const one = await throughput(redis.url, 1);

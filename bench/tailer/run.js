@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-/* global fetch, performance */
+/* global performance */
 /**
  * log-tailer benchmark (issue 5), against the BUILT service (`npm run build` first):
  *   1. throughput: lines/s through the headroom observer, and lines per CPU-second of the tailer
@@ -13,25 +13,29 @@
  *   node bench/tailer/run.js [--lines 400000] [--latency-lines 1000] [--idle-s 30]
  * Uses REDIS_URL if set, else starts a throwaway redis-server on a free port.
  */
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const Redis = require('ioredis');
+const {
+  arg,
+  deleteKeys,
+  freePort,
+  pct,
+  procCpuSeconds,
+  requireBuilt,
+  sleep,
+  startRedis,
+  startService,
+  stopProcess,
+  waitFor,
+} = require('../lib');
 
-const root = path.resolve(__dirname, '..', '..');
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const LINES = arg('lines', 400_000);
 const LATENCY_LINES = arg('latency-lines', 1000);
 const LATENCY_GAP_MS = arg('latency-gap-ms', 5);
 const IDLE_S = arg('idle-s', 30);
-const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pad = (n, w = 2) => String(n).padStart(w, '0');
 function asctime(d) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())},${pad(d.getMilliseconds(), 3)}`;
@@ -63,12 +67,6 @@ function corpus(n) {
   return { buf: Buffer.from(parts.join('')), matches };
 }
 
-function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
-}
-const cpuSeconds = (pids) => pids.reduce((a, p) => a + cpuTicks(p), 0) / TICK;
 function childrenOf(pid) {
   try {
     return fs
@@ -83,64 +81,21 @@ function childrenOf(pid) {
 }
 const readChars = (pid) => Number(/rchar: (\d+)/.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))[1]);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-async function waitFor(check, what, timeoutMs = 60_000, everyMs = 10) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-function pct(xs, p) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-}
-
 async function main() {
-  const main = path.join(root, 'dist', 'apps', 'log-tailer', 'main.js');
-  if (!fs.existsSync(main)) throw new Error('run `npm run build` first');
+  requireBuilt('apps/log-tailer/main.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailer-bench-'));
   const children = [];
+  let redisServer;
   const cleanup = () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    redisServer?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   };
   process.on('exit', cleanup);
   try {
-    let redisUrl = process.env.REDIS_URL;
-    if (!redisUrl) {
-      const port = await freePort();
-      const rs = spawn(
-        'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-        { stdio: 'ignore' },
-      );
-      children.push(rs);
-      redisUrl = `redis://127.0.0.1:${port}`;
-    }
-    const redis = new Redis(redisUrl, { lazyConnect: true });
-    redis.on('error', () => undefined); // refused until redis-server listens
-    await waitFor(
-      () =>
-        redis.connect().then(
-          () => true,
-          () => false,
-        ),
-      'redis',
-      10_000,
-      50,
-    );
+    redisServer = await startRedis();
+    const redisUrl = redisServer.url;
+    const redis = new Redis(redisUrl);
     const namespace = `bench-tailer-${Date.now()}`;
     const stream = `${namespace}:telemetry:{events}`;
     const cpKey = `${namespace}:telemetry:{events}:checkpoint:bench`;
@@ -153,11 +108,9 @@ async function main() {
     // ---- the tailer ------------------------------------------------------------------------
     const httpPort = await freePort();
     const nodeArgs = (process.env.BENCH_TAILER_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
-    const tailer = spawn(
-      process.execPath,
-      [
-        ...nodeArgs,
-        main,
+    const { child: tailer } = await startService('log-tailer', {
+      nodeArgs,
+      args: [
         '--path',
         logPath,
         '--source',
@@ -169,29 +122,20 @@ async function main() {
         '--quiet-ms',
         '200',
       ],
-      {
-        env: {
-          ...process.env,
-          REDIS_URL: redisUrl,
-          COORDBUS_NAMESPACE: namespace,
-          HTTP_PORT: String(httpPort),
-          HTTP_HOST: '127.0.0.1',
-          LOG_LEVEL: 'warn',
-        },
-        stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        REDIS_URL: redisUrl,
+        COORDBUS_NAMESPACE: namespace,
+        HTTP_PORT: String(httpPort),
+        LOG_LEVEL: 'warn',
       },
-    );
+      stdout: 'inherit',
+      readyUrl: `http://127.0.0.1:${httpPort}/readyz`,
+    });
     children.push(tailer);
-    await waitFor(
-      async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => null))?.status === 200,
-      'tailer /readyz',
-      60_000,
-      50,
-    );
     await sleep(500);
 
     console.error('throughput: tailer...');
-    let c0 = cpuSeconds([tailer.pid]);
+    let c0 = procCpuSeconds([tailer.pid]);
     let t0 = performance.now();
     fs.appendFileSync(logPath, buf);
     const size1 = fs.statSync(logPath).size;
@@ -205,7 +149,7 @@ async function main() {
       5,
     );
     const tailerWall = (performance.now() - t0) / 1000;
-    const tailerCpu = cpuSeconds([tailer.pid]) - c0;
+    const tailerCpu = procCpuSeconds([tailer.pid]) - c0;
     const breaches = await redis.xlen(stream);
 
     // ---- baseline: tail -F | grep ----------------------------------------------------------
@@ -243,7 +187,7 @@ async function main() {
     });
     await sleep(1000);
     const grepRead0 = readChars(grepPid);
-    c0 = cpuSeconds(basePids);
+    c0 = procCpuSeconds(basePids);
     t0 = performance.now();
     fs.appendFileSync(logPath, buf);
     const linesBefore = baseLines;
@@ -254,7 +198,7 @@ async function main() {
       5,
     );
     const baseWall = (performance.now() - t0) / 1000;
-    const baseCpu = cpuSeconds(basePids) - c0;
+    const baseCpu = procCpuSeconds(basePids) - c0;
     // The tailer also read that second copy meanwhile; let it finish before measuring latency.
     const size2 = fs.statSync(logPath).size;
     await waitFor(
@@ -315,23 +259,30 @@ async function main() {
     // ---- idle CPU: both at once ---------------------------------------------------------------
     console.error(`idle CPU over ${IDLE_S} s...`);
     await sleep(1000); // let the episode close
-    const ic0 = cpuSeconds([tailer.pid]);
-    const ib0 = cpuSeconds(basePids);
+    const ic0 = procCpuSeconds([tailer.pid]);
+    const ib0 = procCpuSeconds(basePids);
     await sleep(IDLE_S * 1000);
-    const idleTailer = (cpuSeconds([tailer.pid]) - ic0) / IDLE_S;
-    const idleBase = (cpuSeconds(basePids) - ib0) / IDLE_S;
+    const idleTailer = (procCpuSeconds([tailer.pid]) - ic0) / IDLE_S;
+    const idleBase = (procCpuSeconds(basePids) - ib0) / IDLE_S;
 
-    tailer.kill('SIGTERM');
-    await new Promise((r) => (tailer.exitCode === null ? tailer.once('exit', r) : r()));
+    await stopProcess(tailer);
     base.kill('SIGKILL');
-    await redis.eval(
-      "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('UNLINK', k) end return 1",
-      0,
-      `${namespace}:*`,
-    );
+    await deleteKeys(redis, `${namespace}:*`);
     redis.disconnect();
 
     const r = (x, d = 0) => Number(x.toFixed(d));
+    const figures = (wall, cpu, latencies, idle) => ({
+      lines_per_s_wall: r(LINES / wall),
+      lines_per_cpu_s: r(LINES / cpu),
+      cpu_s: r(cpu, 2),
+      latency_ms: {
+        p50: r(pct(latencies, 50), 2),
+        p99: r(pct(latencies, 99), 2),
+        max: r(Math.max(...latencies), 2),
+        n: latencies.length,
+      },
+      idle_cpu_pct_of_core: r(idle * 100, 3),
+    });
     const result = {
       machine: {
         cpus: os.cpus().length,
@@ -340,30 +291,8 @@ async function main() {
         node: process.version,
       },
       corpus: { lines: LINES, bytes: buf.length, stage_timings_lines: matches, breach_events: breaches },
-      tailer: {
-        lines_per_s_wall: r(LINES / tailerWall),
-        lines_per_cpu_s: r(LINES / tailerCpu),
-        cpu_s: r(tailerCpu, 2),
-        latency_ms: {
-          p50: r(pct(lat, 50), 2),
-          p99: r(pct(lat, 99), 2),
-          max: r(Math.max(...lat), 2),
-          n: lat.length,
-        },
-        idle_cpu_pct_of_core: r(idleTailer * 100, 3),
-      },
-      baseline_tail_F_grep: {
-        lines_per_s_wall: r(LINES / baseWall),
-        lines_per_cpu_s: r(LINES / baseCpu),
-        cpu_s: r(baseCpu, 2),
-        latency_ms: {
-          p50: r(pct(baseLat, 50), 2),
-          p99: r(pct(baseLat, 99), 2),
-          max: r(Math.max(...baseLat), 2),
-          n: baseLat.length,
-        },
-        idle_cpu_pct_of_core: r(idleBase * 100, 3),
-      },
+      tailer: figures(tailerWall, tailerCpu, lat, idleTailer),
+      baseline_tail_F_grep: figures(baseWall, baseCpu, baseLat, idleBase),
     };
     console.log(JSON.stringify(result, null, 2));
     console.log(

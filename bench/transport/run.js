@@ -20,25 +20,20 @@
  */
 require('reflect-metadata');
 const { spawn, spawnSync } = require('node:child_process');
-const { existsSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { deleteKeys, dist, hrtime, requireBuilt, secondsSince, sleep } = require('../lib');
 
-const root = path.resolve(__dirname, '../..');
-const dist = path.join(root, 'dist/libs');
-if (!existsSync(path.join(dist, 'redis-streams/src/index.js'))) {
-  console.error('dist/ is missing: run `npm run build` first');
-  process.exit(2);
-}
+requireBuilt('libs/redis-streams/src/index.js');
 const Redis = require('ioredis').default;
 const { Controller, Module } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
 const { Ctx, Payload } = require('@nestjs/microservices');
 const { Registry } = require('prom-client');
 const { RedisStreamsServer, StreamBatchHandler, StreamHandler } = require(
-  path.join(dist, 'redis-streams/src/index.js'),
+  dist('libs/redis-streams/src/index.js'),
 );
-const { EnvelopeCodec, Keyspace, Schemas } = require(path.join(dist, 'envelope/src/index.js'));
+const { EnvelopeCodec, Keyspace, Schemas } = require(dist('libs/envelope/src/index.js'));
 
 const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const N = Number(process.env.BENCH_N || 100000);
@@ -131,14 +126,8 @@ function xaddCeiling() {
   return { rate: m ? Number(m[1]) : null, note: (run.stdout || run.stderr || '').trim().split('\n').pop() };
 }
 
-async function cleanup(redis, ns) {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${ns}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
+/** Deletes every key of a namespace (and of namespaces it prefixes: one per run). */
+const cleanup = (redis, ns) => deleteKeys(redis, `${ns}*`);
 
 async function startConsumer(keyspace, { batchSize, mode, schema, batch }) {
   const server = new RedisStreamsServer({
@@ -167,11 +156,11 @@ async function startConsumer(keyspace, { batchSize, mode, schema, batch }) {
 }
 
 async function allAcked(redis, stream, n) {
-  while (handled < n) await new Promise((r) => setTimeout(r, 2));
+  while (handled < n) await sleep(2);
   for (;;) {
     const [pending] = await redis.xpending(stream, 'bench');
     if (Number(pending) === 0) return;
-    await new Promise((r) => setTimeout(r, 1));
+    await sleep(1);
   }
 }
 
@@ -185,17 +174,17 @@ async function runOnce(redis, run, phase) {
   let cpu0;
   if (phase === 'live') {
     stop = await startConsumer(keyspace, run);
-    t0 = process.hrtime.bigint();
+    t0 = hrtime();
     cpu0 = process.cpuUsage();
     await Promise.all([produce(stream, n), allAcked(redis, stream, n)]);
   } else {
     await produce(stream, n);
-    t0 = process.hrtime.bigint();
+    t0 = hrtime();
     cpu0 = process.cpuUsage();
     stop = await startConsumer(keyspace, run);
     await allAcked(redis, stream, n);
   }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const seconds = secondsSince(t0);
   const cpu = process.cpuUsage(cpu0);
   await stop();
   await cleanup(redis, keyspace.namespace);
