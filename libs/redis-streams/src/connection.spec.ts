@@ -35,8 +35,10 @@ describe('openRedis', () => {
     });
     opened.push(r);
     expect(isCluster(r)).toBe(true);
-    const c = r as unknown as Cluster & { startupNodes: unknown[] };
-    expect(c.startupNodes).toEqual([{ host: '10.0.0.5', port: 7001 }]);
+    const c = r as unknown as Cluster;
+    expect((c as unknown as { startupNodes: unknown[] }).startupNodes).toEqual([
+      { host: '10.0.0.5', port: 7001 },
+    ]);
     expect(c.options.redisOptions).toMatchObject({
       username: 'u',
       password: 'pw',
