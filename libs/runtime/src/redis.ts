@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import Redis from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { openRedis } from '@coordbus/redis-streams';
 
@@ -53,5 +53,40 @@ export async function pingWithin(redis: Redis, timeoutMs: number): Promise<boole
     return false;
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Checks that REDIS_CLUSTER matches what REDIS_URL names (`INFO cluster` on that node, bounded by
+ * `timeoutMs`): a single-node client on a cluster node gets MOVED for most keys, and a Cluster
+ * client on a plain Redis never becomes ready. Returns the problem in ConfigError wording, or
+ * undefined when they match or Redis cannot be asked now (a service may start before Redis).
+ */
+export async function redisModeProblem(
+  url: string,
+  cluster: boolean,
+  timeoutMs = 1000,
+): Promise<string | undefined> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    const enabled = /cluster_enabled:1/.test(String(await probe.info('cluster')));
+    if (enabled && !cluster)
+      return 'REDIS_CLUSTER must be 1: REDIS_URL names a node of a Redis Cluster (cluster_enabled:1)';
+    if (!enabled && cluster)
+      return 'REDIS_CLUSTER must be 0 or unset: REDIS_URL names a Redis without cluster support (cluster_enabled:0)';
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    probe.disconnect();
   }
 }

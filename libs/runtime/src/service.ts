@@ -8,7 +8,7 @@ import { BaseConfig, ConfigError } from './config';
 import { ReadinessService } from './health';
 import { createLogger, NestPinoLogger } from './logger';
 import { collectProcessMetrics, metricsRegistry } from './metrics';
-import { pingWithin } from './redis';
+import { pingWithin, redisModeProblem } from './redis';
 import { RuntimeModule } from './runtime.module';
 import { REDIS } from './tokens';
 
@@ -35,6 +35,9 @@ class ServiceRootModule {}
  */
 export async function runService(options: RunServiceOptions): Promise<INestApplication> {
   const { config } = options;
+  // A REDIS_CLUSTER that does not match the server is a configuration error, not an outage.
+  const mode = await redisModeProblem(config.redisUrl, config.redisCluster);
+  if (mode) throw new ConfigError([mode]);
   const logger = createLogger(config.service, config.logLevel);
   collectProcessMetrics(config.service);
   const root: DynamicModule = {
