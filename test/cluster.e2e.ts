@@ -21,7 +21,14 @@ import {
   trimAckAware,
 } from '@coordbus/redis-streams';
 import { createRedis } from '@coordbus/runtime';
-import { ServiceProcess, startService, TestRedisCluster, testKeyspace, waitFor } from '@coordbus/testing';
+import {
+  runServiceToExit,
+  ServiceProcess,
+  startService,
+  TestRedisCluster,
+  testKeyspace,
+  waitFor,
+} from '@coordbus/testing';
 import { TelemetryEmitter } from '../apps/log-tailer/src/emit/telemetry-emitter';
 import type { Checkpoint } from '../apps/log-tailer/src/follow/file-identity';
 import { COORD, COORDBUS, run } from './coord-helpers';
@@ -402,6 +409,21 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     expect(JSON.parse((await emitter.loadCheckpoint(ref))!)).toMatchObject({ offset: 42 });
     const trimmed = await trimAckAware(admin, ks.telemetryEvents, { hardCap: 1 });
     expect(trimmed).toMatchObject({ capDropped: 1, length: 1 });
+  });
+
+  it('a wrong REDIS_CLUSTER is a clear configuration error, for the services and for coord', async () => {
+    const ks = testKeyspace('cl-mode');
+    const svc = await runServiceToExit('fanout-publisher', {
+      REDIS_URL: seed,
+      COORDBUS_NAMESPACE: ks.namespace,
+    });
+    expect(svc.code).toBe(2);
+    expect(svc.output).toContain('REDIS_CLUSTER must be 1: REDIS_URL names a node of a Redis Cluster');
+    const r = await run(COORD, ['register'], {
+      env: { REDIS_URL: seed, COORDBUS_NAMESPACE: ks.namespace, COORD_SESSION_ID: 'x', REDIS_CLUSTER: '' },
+    });
+    expect(r.code).toBe(7);
+    expect(r.stderr).toContain('REDIS_CLUSTER must be 1');
   });
 
   it('no command anywhere hit a CROSSSLOT error', async () => {
