@@ -353,6 +353,34 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     const bullKeys = await keysOnAllNodes(cluster, `${ks.bullPrefix}:*`);
     expect(bullKeys.length).toBeGreaterThan(0);
     expect(new Set(bullKeys.map((k) => keySlot(k)))).toEqual(new Set([keySlot(ks.bullPrefix)]));
+    // A long job followed live (a blocking XREAD on a duplicated Cluster connection) and
+    // cancelled (the control channel is pub/sub through the Cluster).
+    const long = await run(COORDBUS, ['jobs', 'run', '--json', '--shell', '--', 'echo started; sleep 30'], {
+      env,
+      timeoutMs: 20_000,
+    });
+    const longId = (JSON.parse(long.stdout) as { id: string }).id;
+    const follow = run(COORDBUS, ['jobs', 'logs', longId, '--follow', '--stdout'], {
+      env,
+      timeoutMs: 30_000,
+    });
+    await waitFor(async () => {
+      const ls = await run(COORDBUS, ['jobs', 'ls', '--json', '--status', 'running'], {
+        env,
+        timeoutMs: 20_000,
+      });
+      return ls.code === 0 && (JSON.parse(ls.stdout) as Array<{ id: string }>).some((j) => j.id === longId);
+    }, 'the long job to run');
+    const cancelled = await run(COORDBUS, ['jobs', 'cancel', longId], { env, timeoutMs: 20_000 });
+    expect({ code: cancelled.code, stderr: cancelled.stderr }).toEqual({ code: 0, stderr: '' });
+    const followed = await follow;
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toContain('started');
+    const final = await run(COORDBUS, ['jobs', 'ls', '--json'], { env, timeoutMs: 20_000 });
+    expect(
+      (JSON.parse(final.stdout) as Array<{ id: string; status: string }>).find((j) => j.id === longId),
+    ).toMatchObject({ status: 'cancelled' });
+
     // Retention on the cluster: the finished job goes (its hash, log and index entries in one script).
     const pruned = await run(COORDBUS, ['jobs', 'prune', '--retention', '0s', '--keep-last', '0'], {
       env,
@@ -361,6 +389,7 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     expect({ code: pruned.code, stderr: pruned.stderr }).toEqual({ code: 0, stderr: '' });
     const after = await run(COORDBUS, ['jobs', 'ls', '--json'], { env, timeoutMs: 20_000 });
     expect((JSON.parse(after.stdout) as Array<{ id: string }>).map((j) => j.id)).not.toContain(job.id);
+    expect((JSON.parse(after.stdout) as Array<{ id: string }>).map((j) => j.id)).not.toContain(longId);
     expect(await jc.stop('SIGTERM')).toBe(0);
   });
 
