@@ -2,3 +2,4 @@ export * from './redis-server';
 export * from './namespace';
 export * from './service-process';
 export * from './redis-cluster';
+export * from './streams-audit';

@@ -1,0 +1,702 @@
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import {
+  CoordEvent,
+  CoordOpEnvelope,
+  EnvelopeCodec,
+  JobEvent,
+  Keyspace,
+  newUlid,
+  Schemas,
+  SentinelObservation,
+  TelemetryEvent,
+  TERMINAL_JOB_STATUSES,
+} from '@coordbus/envelope';
+import {
+  metricSum,
+  seededRandom,
+  ServiceProcess,
+  startService,
+  streamDrained,
+  streamGroups,
+  TestRedisServer,
+  testNamespace,
+  waitFor,
+} from '@coordbus/testing';
+import { pgConnectionConfig } from '../apps/telemetry-archivist/src/store/postgres-archive-store';
+import { COORD, COORDBUS, run, RunResult } from './coord-helpers';
+
+/**
+ * Issue #8 §3 — replicas under faults, the whole system as real processes.
+ *
+ * Its own Redis (AOF on, so it can be restarted), 2 replicas of every consumer service (3
+ * sentinels), one log-tailer, a simulated fleet of sessions driving the real `bin/coord` and
+ * `coordbus jobs run`, and a log file growing with headroom STAGE_TIMINGS lines. Meanwhile the
+ * test SIGKILLs a random replica of each service (and starts a new process in its place),
+ * restarts Redis once per cycle (SIGTERM: AOF is fsynced on shutdown, nothing acked is lost) and
+ * SIGSTOPs a replica for three times the reclaim idle time. At the end it waits (bounded) for the
+ * system to drain and checks the promises the system makes exactly:
+ *
+ *  - every op envelope the fleet's coord calls produced (a `pre` and a `post` per call) and every
+ *    entry of every durable stream is in the archive exactly once;
+ *  - every ingest envelope was fanned out to the replay stream exactly once;
+ *  - every coord event got exactly one sentinel observation;
+ *  - no session that kept heartbeating was culled; every session that stopped was culled exactly
+ *    once and its lock released exactly once;
+ *  - every job reached exactly one terminal status (none lost, none doubled);
+ *  - every breaching log line produced exactly one telemetry event, no other line produced one;
+ *  - no consumer group holds pending entries or lags behind.
+ *
+ * `SOAK_SECONDS` (default 50) is the length of the workload phase; each fault cycle lasts about
+ * 50 s, so a longer soak repeats the cycle (including a Redis restart per cycle). `SOAK_SEED`
+ * replays the same random choices. Run `npm run build` first.
+ */
+const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 50);
+const SEED = Number(process.env.SOAK_SEED ?? Date.now() % 1_000_000);
+jest.setTimeout(SOAK_SECONDS * 1000 + 240_000);
+
+const codec = new EnvelopeCodec();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://127.0.0.1:5432/test';
+
+/** Session liveness. Keepers heartbeat about every 2–3 s; the Redis restart pauses them ~2 s more. */
+const SESSION_TTL_S = 8;
+/** Reclaim idle time of every consumer (transport, fan-out, archivist, sentinel). */
+const RECLAIM_MS = 2000;
+const KEEPERS = 10;
+const STOPPERS = 6;
+const BREACH_MS = 500;
+
+type ConsumerService = 'fanout-publisher' | 'sentinel-subscriber' | 'job-coordinator' | 'telemetry-archivist';
+const CONSUMERS: ConsumerService[] = [
+  'fanout-publisher',
+  'sentinel-subscriber',
+  'job-coordinator',
+  'telemetry-archivist',
+];
+const REPLICAS: Record<ConsumerService, number> = {
+  'fanout-publisher': 2,
+  'sentinel-subscriber': 3,
+  'job-coordinator': 2,
+  'telemetry-archivist': 2,
+};
+
+interface CoordCall {
+  session: string;
+  op: string;
+  pid: number;
+  code: number | null;
+  error?: string;
+}
+
+interface Figures {
+  kills: string[];
+  pauses: string[];
+  redisRestarts: number;
+}
+
+/** `key -> count` of a list of keys. */
+function tally(keys: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
+  return m;
+}
+
+/** The keys whose count differs between `expected` and `actual`, with both counts (empty when equal). */
+function multisetDiff(
+  expected: string[],
+  actual: string[],
+): Array<{ key: string; expected: number; actual: number }> {
+  const e = tally(expected);
+  const a = tally(actual);
+  const out: Array<{ key: string; expected: number; actual: number }> = [];
+  for (const key of new Set([...e.keys(), ...a.keys()])) {
+    if ((e.get(key) ?? 0) !== (a.get(key) ?? 0))
+      out.push({ key, expected: e.get(key) ?? 0, actual: a.get(key) ?? 0 });
+  }
+  return out.slice(0, 20);
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+/** A headroom proxy STAGE_TIMINGS line (the format of apps/log-tailer/src/observers/__fixtures__). */
+function stageLine(seq: number, totalMs: number): string {
+  const d = new Date();
+  const asctime = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())},${pad(d.getMilliseconds(), 3)}`;
+  return `${asctime} - headroom.proxy - INFO - [hr_${seq}] STAGE_TIMINGS {"event": "stage_timings", "path": "anthropic_messages", "request_id": "soak-${seq}", "session_id": "soak", "stages": {"pre_upstream_wait": 0.001, "read_request_json": 1.0, "deep_copy": 0.1, "compression_first_stage": ${(totalMs - 1.1).toFixed(3)}, "memory_context": null, "upstream_connect": null, "upstream_first_byte": null, "total_pre_upstream": ${totalMs}}}\n`;
+}
+
+describe('soak: replicas under faults (whole system, real processes)', () => {
+  const redis = new TestRedisServer({ appendonly: true });
+  const namespace = testNamespace('soak');
+  const keyspace = new Keyspace(namespace);
+  const pgSchema = `soak_${newUlid().toLowerCase()}`;
+  const dir = mkdtempSync(join(tmpdir(), 'coordbus-soak-'));
+  const logPath = join(dir, 'logs', 'headroom.log');
+  let client: Redis;
+  const everyProcess: ServiceProcess[] = [];
+  const replicas: Record<ConsumerService, ServiceProcess[]> = {
+    'fanout-publisher': [],
+    'sentinel-subscriber': [],
+    'job-coordinator': [],
+    'telemetry-archivist': [],
+  };
+  let tailer: ServiceProcess | undefined;
+  const random = seededRandom(SEED);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+
+  const commonEnv = (): NodeJS.ProcessEnv => ({
+    REDIS_URL: redis.url,
+    COORDBUS_NAMESPACE: namespace,
+    STREAM_RECLAIM_IDLE_MS: String(RECLAIM_MS),
+    COORD_SESSION_TTL: String(SESSION_TTL_S),
+  });
+  const serviceEnv: Record<ConsumerService, () => NodeJS.ProcessEnv> = {
+    'fanout-publisher': () => ({
+      FANOUT_RECLAIM_IDLE_MS: String(RECLAIM_MS),
+      // Ack-aware trimming of the ingest stream runs under the faults too.
+      FANOUT_TRIM_INTERVAL_MS: '1000',
+    }),
+    'sentinel-subscriber': () => ({
+      SENTINEL_CLAIM_IDLE_MS: String(RECLAIM_MS),
+      SENTINEL_CULL_INTERVAL_MS: '500',
+      SENTINEL_BLOCK_MS: '500',
+    }),
+    'job-coordinator': () => ({
+      JOBS_CONCURRENCY: '2',
+      JOBS_KILL_GRACE: '1s',
+      JOBS_LOCK_DURATION: '3s',
+      JOBS_STALLED_INTERVAL: '1s',
+      JOBS_RECONCILE_INTERVAL: '2s',
+      JOBS_STALE_RUNNING_AFTER: '15s',
+      JOBS_PRUNE_INTERVAL: '0',
+      JOBS_SHUTDOWN_GRACE: '1s',
+    }),
+    // Several archivist replicas share PostgreSQL (the documented multi-replica setup): SQLite is
+    // one writer, and a SIGSTOPped replica holding its write lock would stall the other one.
+    'telemetry-archivist': () => ({
+      DATABASE_URL: PG_URL,
+      ARCHIVIST_PG_SCHEMA: pgSchema,
+      ARCHIVIST_DATA_DIR: join(dir, 'archive'),
+      ARCHIVIST_RECLAIM_IDLE_MS: String(RECLAIM_MS),
+      ARCHIVIST_BATCH_SIZE: '200',
+    }),
+  };
+
+  const startReplica = async (name: ConsumerService): Promise<ServiceProcess> => {
+    const svc = await startService(name, { ...commonEnv(), ...serviceEnv[name]() }, 60_000);
+    everyProcess.push(svc);
+    replicas[name].push(svc);
+    if (name === 'job-coordinator')
+      await waitFor(
+        () => svc.lines.some((l) => l.includes('job worker started')),
+        'the job worker to start',
+        30_000,
+      );
+    return svc;
+  };
+  const startTailer = async (): Promise<ServiceProcess> => {
+    const svc = await startService(
+      'log-tailer',
+      { ...commonEnv(), TAILER_CONFIG: join(dir, 'tailer.yaml') },
+      60_000,
+    );
+    everyProcess.push(svc);
+    tailer = svc;
+    return svc;
+  };
+
+  beforeAll(async () => {
+    await redis.start();
+    client = new Redis(redis.url, { maxRetriesPerRequest: null });
+    mkdirSync(join(dir, 'logs'));
+    writeFileSync(logPath, '');
+    writeFileSync(
+      join(dir, 'tailer.yaml'),
+      `reconcile_ms: 1000\ntargets:\n  - path: ${logPath}\n    source: headroom\n    event: headroom.overhead\n    threshold_ms: ${BREACH_MS}\n    quiet_ms: 1500\n    from_start: true\n`,
+    );
+    // Build coord's hot-path bundle once, before many processes would race to.
+    await run(COORD, ['help']);
+  });
+
+  afterAll(async () => {
+    for (const p of everyProcess) p.child.kill('SIGCONT');
+    await Promise.all(everyProcess.map((p) => p.stop('SIGKILL').catch(() => undefined)));
+    client?.disconnect();
+    await redis.dispose();
+    const pg = new Client(pgConnectionConfig(PG_URL));
+    await pg.connect();
+    await pg.query(`DROP SCHEMA IF EXISTS "${pgSchema}" CASCADE`);
+    await pg.end();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loses nothing, doubles nothing and culls exactly the silent sessions across SIGKILL, SIGSTOP and a Redis restart', async () => {
+    const t0 = Date.now();
+    console.log(
+      `soak: seed ${SEED} (SOAK_SEED replays it), workload ${SOAK_SECONDS} s, namespace ${namespace}`,
+    );
+    await Promise.all([
+      ...CONSUMERS.flatMap((name) => Array.from({ length: REPLICAS[name] }, () => startReplica(name))),
+      startTailer(),
+    ]);
+    const tStarted = Date.now();
+
+    // ---- the fleet ------------------------------------------------------------------------
+    // Coord ops and job submissions wait at this gate while Redis restarts: a coord call whose
+    // envelope XADD races the shutdown may legitimately lose it (fire-and-forget, bounded), and a
+    // job submission may fail with Unavailable. Both are documented behaviour, not what this test
+    // is about; pausing the callers keeps the fleet's own ledger exact.
+    let gate: Promise<void> | undefined;
+    let openGate = () => {};
+    let inflight = 0;
+    const passGate = async () => {
+      while (gate) await gate;
+    };
+    let stopWorkload = false;
+    const calls: CoordCall[] = [];
+    const coordEnv = (session: string): NodeJS.ProcessEnv => ({
+      ...commonEnv(),
+      COORD_SESSION_ID: session,
+      CLAUDE_SESSION_ID: '',
+      COORD_REDIS_TIMEOUT: '10',
+      // Each call waits for its post envelope at most this long (default 0.25 s). On this loaded
+      // 2-core machine the default can legitimately drop a post envelope; the ledger must be exact.
+      LOGS_COORD_REDIS_TIMEOUT: '10',
+    });
+    const coord = async (session: string, args: string[]): Promise<RunResult | undefined> => {
+      await passGate();
+      inflight++;
+      const call: CoordCall = { session, op: args[0], pid: 0, code: null };
+      calls.push(call);
+      try {
+        const r = await run(COORD, args, {
+          env: coordEnv(session),
+          timeoutMs: 30_000,
+          onSpawn: (pid) => (call.pid = pid),
+        });
+        call.code = r.code;
+        if (r.code !== 0 && r.code !== 3 && r.code !== 4) call.error = r.stderr.trim();
+        return r;
+      } catch (err) {
+        call.error = String(err);
+        return undefined;
+      } finally {
+        inflight--;
+      }
+    };
+
+    const keepers = Array.from({ length: KEEPERS }, (_, i) => `keeper-${i}`);
+    const stoppers = Array.from({ length: STOPPERS }, (_, i) => `stopper-${i}`);
+    const workloadMs = SOAK_SECONDS * 1000;
+    const stopAtMs = Math.round(workloadMs * 0.3);
+    let stoppersSilentAt = 0;
+
+    const keeper = async (id: string, i: number) => {
+      await coord(id, ['register', '--task', `soak-${i}`, '--role', 'worker']);
+      const held: string[] = [];
+      let n = 0;
+      while (!stopWorkload) {
+        await coord(id, ['heartbeat', '--phase', pick(['editing', 'testing', 'reviewing'])]);
+        await sleep(500 + random() * 700);
+        if (stopWorkload) break;
+        const peer = pick(keepers.filter((k) => k !== id));
+        const r = random();
+        if (r < 0.25 || (held.length && r < 0.4)) {
+          if (held.length && random() < 0.6) await coord(id, ['unlock', held.shift()!]);
+          else {
+            const res = `res-${id}-${n++}`;
+            if ((await coord(id, ['lock', res, '--ttl', '120', '--reason', 'soak']))?.code === 0)
+              held.push(res);
+          }
+        } else if (r < 0.5) {
+          // Usually held by someone else: exit 3 (Conflict) is an op like any other.
+          const got = await coord(id, ['lock', 'shared', '--ttl', '30']);
+          if (got?.code === 0) await coord(id, ['unlock', 'shared']);
+        } else if (r < 0.7) await coord(id, ['send', peer, `hello ${n++}`, '--subject', 'soak']);
+        else if (r < 0.85) await coord(id, ['dispatch', peer, '--ticket', `SOAK-${i}-${n++}`]);
+        else await coord(id, ['recv', '--drain']);
+        await sleep(500 + random() * 700);
+      }
+      // Leave explicitly, so the drain phase (longer than the TTL) cannot cull a keeper.
+      await coord(id, ['dereg']);
+    };
+
+    // Stoppers register, take a lock and heartbeat, then go silent at a known time: each must be
+    // culled exactly once (session.dereg ttl-expired) and its lock released once (owner-evicted).
+    const stopper = async (id: string) => {
+      await coord(id, ['register', '--task', 'soon-silent', '--role', 'worker']);
+      await coord(id, ['lock', `held-${id}`, '--ttl', '600', '--reason', 'forgotten']);
+      while (Date.now() - tStarted < stopAtMs) {
+        await coord(id, ['heartbeat']);
+        await sleep(1000 + random() * 1000);
+      }
+    };
+
+    // Hook jobs through the real CLI; a few sleep long enough to be running when a replica dies.
+    const jobs: Array<{ id?: string; argv: string[]; code: number | null; stderr: string }> = [];
+    const jobSubmitter = async () => {
+      let n = 0;
+      while (!stopWorkload) {
+        await passGate();
+        const argv = random() < 0.25 ? ['sleep', '1'] : ['true'];
+        inflight++;
+        try {
+          const r = await run(
+            process.execPath,
+            [COORDBUS, 'jobs', 'run', '--json', '--hook', 'soak', '--name', `soak-${n++}`, '--', ...argv],
+            { env: { ...commonEnv(), COORD_SESSION_ID: 'jobs' }, cwd: dir, timeoutMs: 30_000 },
+          );
+          const id = r.code === 0 ? (JSON.parse(r.stdout) as { id: string }).id : undefined;
+          jobs.push({ id, argv, code: r.code, stderr: r.stderr });
+        } catch (err) {
+          jobs.push({ argv, code: null, stderr: String(err) });
+        } finally {
+          inflight--;
+        }
+        await sleep(700 + random() * 900);
+      }
+    };
+
+    // Log lines with sequence numbers; every third one breaches the threshold. Durations are
+    // unique per line so the archive's natural key (source, event, ts, duration) never merges two.
+    let seq = 0;
+    const breaching: number[] = [];
+    const logWriter = async () => {
+      while (!stopWorkload) {
+        let chunk = '';
+        for (let k = 0; k < 3; k++) {
+          seq++;
+          const breach = seq % 3 === 0;
+          if (breach) breaching.push(seq);
+          chunk += stageLine(seq, breach ? BREACH_MS + 100 + seq / 1000 : 10 + (seq % 97) / 100);
+        }
+        appendFileSync(logPath, chunk);
+        await sleep(100);
+      }
+    };
+
+    // ---- the faults -----------------------------------------------------------------------
+    const figures: Figures = { kills: [], pauses: [], redisRestarts: 0 };
+    const killAndReplace = async (name: ConsumerService | 'log-tailer') => {
+      if (name === 'log-tailer') {
+        await tailer!.stop('SIGKILL');
+        figures.kills.push('log-tailer');
+        await startTailer();
+        return;
+      }
+      const list = replicas[name];
+      const victim = list.splice(Math.floor(random() * list.length), 1)[0];
+      await victim.stop('SIGKILL');
+      figures.kills.push(`${name}#${victim.child.pid}`);
+      await startReplica(name);
+    };
+    const pauseOne = async () => {
+      const name = pick(CONSUMERS);
+      const victim = pick(replicas[name]);
+      victim.child.kill('SIGSTOP');
+      try {
+        await sleep(RECLAIM_MS * 3);
+      } finally {
+        victim.child.kill('SIGCONT');
+      }
+      figures.pauses.push(`${name}#${victim.child.pid} ${RECLAIM_MS * 3} ms`);
+    };
+    const restartRedis = async () => {
+      gate = new Promise((r) => (openGate = r));
+      try {
+        await waitFor(() => inflight === 0, 'the fleet to pause before the Redis restart', 60_000, 10);
+        // SIGTERM: Redis fsyncs the AOF on shutdown, so nothing it acknowledged is lost.
+        await redis.restart('SIGTERM', 300);
+        figures.redisRestarts++;
+      } finally {
+        gate = undefined;
+        openGate();
+      }
+    };
+    // One cycle: a SIGKILL of every consumer service and of the tailer, one SIGSTOP, one Redis
+    // restart, in a shuffled order; cycles repeat until the workload ends.
+    const faults = async () => {
+      const stepMs = 6000;
+      await sleep(3000);
+      while (!stopWorkload) {
+        const steps: Array<() => Promise<void>> = [
+          ...CONSUMERS.map((name) => () => killAndReplace(name)),
+          () => killAndReplace('log-tailer'),
+          pauseOne,
+          restartRedis,
+        ];
+        for (let i = steps.length - 1; i > 0; i--) {
+          const j = Math.floor(random() * (i + 1));
+          [steps[i], steps[j]] = [steps[j], steps[i]];
+        }
+        for (const step of steps) {
+          if (stopWorkload) break;
+          const began = Date.now();
+          await step();
+          await sleep(Math.max(500, stepMs - (Date.now() - began)));
+        }
+      }
+    };
+
+    const fleet = Promise.all([
+      ...keepers.map((id, i) => keeper(id, i)),
+      Promise.all(stoppers.map((id) => stopper(id))).then(() => (stoppersSilentAt = Date.now())),
+      jobSubmitter(),
+      logWriter(),
+    ]);
+    const faulting = faults();
+    await sleep(workloadMs);
+    stopWorkload = true;
+    await Promise.all([fleet, faulting]);
+    const tWorkloadEnd = Date.now();
+
+    // ---- drain ----------------------------------------------------------------------------
+    const breachEvents = async () =>
+      (await client.xrange(keyspace.telemetryEvents, '-', '+'))
+        .map(([, f]) => codec.decode(Schemas.telemetry, f) as TelemetryEvent)
+        .filter((e) => e.detail.kind === 'breach');
+    // The tailer must have read the whole file before its graceful stop flushes the open episode;
+    // after that nothing writes to any stream, so the drain below has a fixed target.
+    await waitFor(
+      async () => (await breachEvents()).length >= breaching.length,
+      `${breaching.length} breach events`,
+      60_000,
+      250,
+    );
+    expect(await tailer!.stop('SIGTERM')).toBe(0);
+
+    const stoppersCulled = async () =>
+      (await client.xrange(keyspace.coordEvents, '-', '+'))
+        .map(([, f]) => codec.decode(Schemas.coordEvent, f) as CoordEvent)
+        .filter((e) => e.tx_kind === 'session.dereg' && e.session_id?.startsWith('stopper-')).length >=
+      STOPPERS;
+    await waitFor(stoppersCulled, `all ${STOPPERS} silent sessions culled`, 60_000, 250);
+    const jobIds = jobs.flatMap((j) => (j.id ? [j.id] : []));
+    type ListedJob = { id: string; status: string };
+    const jobsSettled = async (): Promise<ListedJob[] | undefined> => {
+      const r = await run(process.execPath, [COORDBUS, 'jobs', 'ls', '--json', '--hook', 'soak'], {
+        env: commonEnv(),
+        cwd: dir,
+      });
+      const ls = JSON.parse(r.stdout) as ListedJob[];
+      const done =
+        ls.length >= jobIds.length && ls.every((j) => TERMINAL_JOB_STATUSES.includes(j.status as never));
+      return done ? ls : undefined;
+    };
+    const jobList = (await waitFor(
+      jobsSettled,
+      'every job to reach a terminal status',
+      90_000,
+      1000,
+    )) as ListedJob[];
+
+    const pg = new Client(pgConnectionConfig(PG_URL));
+    await pg.connect();
+    try {
+      const archived = async (stream: string) =>
+        (
+          await pg.query<{ entry_id: string; data: string }>(
+            `SELECT entry_id, data FROM "${pgSchema}".events WHERE stream = $1`,
+            [stream],
+          )
+        ).rows;
+      const expectedEnvelopes = calls.length * 2;
+      const sources = [
+        keyspace.coordEvents,
+        keyspace.sentinelObservations,
+        keyspace.telemetryEvents,
+        keyspace.jobEvents,
+      ];
+      let lastDrain = '';
+      await waitFor(
+        async () => {
+          const state: string[] = [];
+          for (const s of keyspace.archivedStreams)
+            if (!(await streamDrained(client, s))) state.push(`${s} not drained`);
+          const ingest = (await archived(keyspace.coordIngest)).length;
+          if (ingest < expectedEnvelopes) state.push(`ingest archived ${ingest}/${expectedEnvelopes}`);
+          for (const s of sources) {
+            const [len, rows] = [await client.xlen(s), (await archived(s)).length];
+            if (rows < len) state.push(`${s} archived ${rows}/${len}`);
+          }
+          const obs = await client.xlen(keyspace.sentinelObservations);
+          const events = await client.xlen(keyspace.coordEvents);
+          if (obs < events) state.push(`observations ${obs}/${events}`);
+          lastDrain = state.join('; ');
+          return state.length === 0;
+        },
+        'the system to drain',
+        90_000,
+        500,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}: ${lastDrain}`);
+      });
+      const tDrained = Date.now();
+
+      // ---- figures (printed before asserting, so a failing run still shows them) ------------
+      const alive = [...CONSUMERS.flatMap((n) => replicas[n])];
+      const reclaimed = (
+        await Promise.all(
+          alive.map((p) => metricSum(p.url, 'coordbus_stream_reclaimed_total').catch(() => 0)),
+        )
+      ).reduce((a, b) => a + b, 0);
+      const culls = (
+        await Promise.all(
+          replicas['sentinel-subscriber'].map((p) =>
+            metricSum(p.url, 'coordbus_sentinel_culls_total').catch(() => 0),
+          ),
+        )
+      ).reduce((a, b) => a + b, 0);
+      const deadLetters: Record<string, number> = {};
+      for (const s of keyspace.archivedStreams.filter((x) => x.endsWith(':dead')))
+        if (await client.xlen(s)) deadLetters[s] = await client.xlen(s);
+      const coordEvents = (await client.xrange(keyspace.coordEvents, '-', '+')).map(
+        ([id, f]) => [id, codec.decode(Schemas.coordEvent, f) as CoordEvent] as const,
+      );
+      const observations = (await client.xrange(keyspace.sentinelObservations, '-', '+')).map(
+        ([id, f]) => [id, codec.decode(Schemas.observation, f) as SentinelObservation] as const,
+      );
+      const jobEvents = (await client.xrange(keyspace.jobEvents, '-', '+')).map(
+        ([id, f]) => [id, codec.decode(Schemas.jobEvent, f) as JobEvent] as const,
+      );
+      const telemetry = (await client.xrange(keyspace.telemetryEvents, '-', '+')).map(
+        ([id, f]) => [id, codec.decode(Schemas.telemetry, f) as TelemetryEvent] as const,
+      );
+      const failedCalls = calls.filter((c) => c.error);
+      console.log(
+        [
+          `soak figures (seed ${SEED}):`,
+          `  duration: total ${((tDrained - t0) / 1000).toFixed(1)} s = start ${((tStarted - t0) / 1000).toFixed(1)} s + workload ${((tWorkloadEnd - tStarted) / 1000).toFixed(1)} s + drain ${((tDrained - tWorkloadEnd) / 1000).toFixed(1)} s`,
+          `  coord calls ${calls.length} (exit 3 conflict ${calls.filter((c) => c.code === 3).length}, exit 4 not found ${calls.filter((c) => c.code === 4).length}, other failures ${failedCalls.length}) -> envelopes ${expectedEnvelopes}`,
+          `  coord events ${coordEvents.length}, observations ${observations.length}, culls ${culls} (surviving sentinels)`,
+          `  jobs ${jobIds.length} submitted (${jobs.length - jobIds.length} refused): ${[
+            ...tally(jobList.map((j) => j.status)),
+          ]
+            .map(([s, n]) => `${s} ${n}`)
+            .join(', ')}; job events ${jobEvents.length}`,
+          `  log lines ${seq}, breaching ${breaching.length}, telemetry events ${telemetry.length}`,
+          `  faults: ${figures.kills.length} SIGKILLs [${figures.kills.join(', ')}], SIGSTOP [${figures.pauses.join(', ')}], Redis restarts ${figures.redisRestarts}`,
+          `  reclaimed (coordbus_stream_reclaimed_total, surviving replicas) ${reclaimed}`,
+          `  dead letters ${JSON.stringify(deadLetters)}`,
+        ].join('\n'),
+      );
+
+      // ---- assertions -----------------------------------------------------------------------
+      expect(figures.kills.length).toBeGreaterThanOrEqual(CONSUMERS.length + 1);
+      expect(figures.pauses.length).toBeGreaterThanOrEqual(1);
+      expect(figures.redisRestarts).toBeGreaterThanOrEqual(1);
+      expect(stoppersSilentAt).toBeGreaterThan(0);
+      // Every call ran to an answer: ok, Conflict (a lock held by someone else) or NotFound (e.g.
+      // a send to a culled peer). Anything else (Unavailable, a timeout) is a fault that leaked.
+      expect(failedCalls.map((c) => `${c.session} ${c.op}: ${c.error}`)).toEqual([]);
+
+      // 1. Envelopes: each coord process sends a pre and a post envelope, stamped with its pid.
+      // The ingest stream is trimmed once every group acked, so the fleet's own ledger is the
+      // reference: the archive must hold exactly {pid/pre, pid/post} for every call, once each.
+      const expectedKeys = calls.flatMap((c) => [`${c.pid}/${c.op}/pre`, `${c.pid}/${c.op}/post`]);
+      const ingestRows = await archived(keyspace.coordIngest);
+      const envKey = (e: CoordOpEnvelope) => `${e.pid}/${e.fields.op}/${e.fields.phase}`;
+      const archivedEnvelopes = ingestRows.map((r) => JSON.parse(r.data) as CoordOpEnvelope);
+      expect(multisetDiff(expectedKeys, archivedEnvelopes.map(envKey))).toEqual([]);
+      expect(new Set(ingestRows.map((r) => r.entry_id)).size).toBe(ingestRows.length);
+      // What is still in the ingest stream is archived (same entry ids).
+      const ingestLeft = (await client.xrange(keyspace.coordIngest, '-', '+')).map(([id]) => id);
+      const archivedIngestIds = new Set(ingestRows.map((r) => r.entry_id));
+      expect(ingestLeft.filter((id) => !archivedIngestIds.has(id))).toEqual([]);
+
+      // 2. Fan-out: every envelope reached the replay stream exactly once (dedup on the ingest id).
+      const replay = (await client.xrange(keyspace.coordReplay, '-', '+')).map(
+        ([, f]) => codec.decode(Schemas.coordOp, f) as CoordOpEnvelope,
+      );
+      expect(multisetDiff(expectedKeys, replay.map(envKey))).toEqual([]);
+
+      // 3. Every other durable stream: the archive holds exactly the stream's entries (these
+      // streams are only safety-capped far above this run's size, so XRANGE is the whole history).
+      const byStream: Array<[string, readonly string[]]> = [
+        [keyspace.coordEvents, coordEvents.map(([id]) => id)],
+        [keyspace.sentinelObservations, observations.map(([id]) => id)],
+        [keyspace.telemetryEvents, telemetry.map(([id]) => id)],
+        [keyspace.jobEvents, jobEvents.map(([id]) => id)],
+      ];
+      for (const [stream, ids] of byStream) {
+        const rows = await archived(stream);
+        expect({
+          stream,
+          diff: multisetDiff(
+            [...ids],
+            rows.map((r) => r.entry_id),
+          ),
+        }).toEqual({
+          stream,
+          diff: [],
+        });
+      }
+      // Coord events are unique by (source, tx_id) — what the archive's natural key and the
+      // sentinel's dedup rely on — and each got exactly one observation.
+      const txKeys = coordEvents.map(([, e]) => `${e.source}/${e.tx_id}`);
+      expect(multisetDiff([...new Set(txKeys)], txKeys)).toEqual([]);
+      expect(
+        multisetDiff(
+          txKeys,
+          observations.map(([, o]) => `${o.source}/${o.tx_id}`),
+        ),
+      ).toEqual([]);
+
+      // 4. Liveness: culls are decided by one atomic re-check (evictIfExpired), so a session is
+      // evicted once however many replicas race; keepers heartbeat well inside the TTL, also
+      // around the Redis restart, and left with an explicit dereg.
+      const deregs = coordEvents
+        .map(([, e]) => e)
+        .filter((e) => e.tx_kind === 'session.dereg')
+        .map((e) => `${e.session_id}/${(e.payload as { reason: string }).reason}`);
+      expect(tally(deregs)).toEqual(
+        tally([...keepers.map((k) => `${k}/explicit`), ...stoppers.map((s) => `${s}/ttl-expired`)]),
+      );
+      const evictedLocks = coordEvents
+        .map(([, e]) => e)
+        .filter(
+          (e) =>
+            e.tx_kind === 'lock.release' && (e.payload as { reason?: string }).reason === 'owner-evicted',
+        )
+        .map((e) => e.resource);
+      expect(evictedLocks.sort()).toEqual(stoppers.map((s) => `held-${s}`).sort());
+
+      // 5. Jobs: exactly one terminal status record per job, and `jobs ls` agrees.
+      expect(jobs.filter((j) => j.code !== 0).map((j) => j.stderr)).toEqual([]);
+      expect(jobList.map((j) => j.id).sort()).toEqual([...jobIds].sort());
+      const terminalEvents = jobEvents
+        .map(([, e]) => e)
+        .filter((e) => TERMINAL_JOB_STATUSES.includes(e.status))
+        .map((e) => e.job_id);
+      expect(multisetDiff(jobIds, terminalEvents)).toEqual([]);
+      const lsStatus = new Map(jobList.map((j) => [j.id, j.status]));
+      const eventStatus = jobEvents
+        .map(([, e]) => e)
+        .filter((e) => TERMINAL_JOB_STATUSES.includes(e.status))
+        .filter((e) => lsStatus.get(e.job_id) !== e.status)
+        .map((e) => `${e.job_id}: event ${e.status}, ls ${lsStatus.get(e.job_id)}`);
+      expect(eventStatus).toEqual([]);
+
+      // 6. Telemetry: each breaching line exactly once, no event for a line under the threshold.
+      const breachSeqs = telemetry
+        .map(([, e]) => e)
+        .filter((e) => e.detail.kind === 'breach')
+        .map((e) => String(Number(String(e.detail.request_id).replace('soak-', ''))));
+      expect(multisetDiff(breaching.map(String), breachSeqs)).toEqual([]);
+
+      // 7. No consumer group holds pending entries, on any stream, after the drain.
+      const stuck: string[] = [];
+      for (const s of [...keyspace.archivedStreams, keyspace.coordReplay])
+        for (const g of await streamGroups(client, s)) {
+          const summary = (await client.xpending(s, g.name)) as [number, ...unknown[]];
+          if (Number(summary[0]) !== 0) stuck.push(`${s}/${g.name}: ${summary[0]} pending`);
+        }
+      expect(stuck).toEqual([]);
+    } finally {
+      await pg.end();
+    }
+  });
+});
