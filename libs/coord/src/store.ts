@@ -593,6 +593,10 @@ function wrap(err: unknown): Error {
       'REDIS_CLUSTER must be 1',
     ]);
   }
+  // A cluster failing over or resharding a slot: Redis is unavailable for now, not the op invalid.
+  if (e && /^(CLUSTERDOWN|TRYAGAIN)\b/.test(String(e.message))) {
+    return new UnavailableError(`redis cluster unavailable: ${e.message}`);
+  }
   // ioredis: connection-level failures carry a code or these messages.
   if (
     e &&
