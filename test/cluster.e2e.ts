@@ -470,6 +470,17 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     }
     for (const p of procs) expect(p.lines.filter((l) => /CROSSSLOT|non local key/i.test(l))).toEqual([]);
   });
+
+  // Last: it takes a master down for good.
+  it('coord reports a lost {coord} master as unavailable (exit 5) within its bound', async () => {
+    const ks = testKeyspace('cl-down');
+    const owner = await ownerOf(keySlot('{coord}'));
+    await cluster.nodes.find((n) => `127.0.0.1:${n.port}` === owner)!.stop('SIGKILL');
+    const r = await coord(ks, 'x', ['register'], { COORD_REDIS_TIMEOUT: '1' });
+    expect(r.code).toBe(5);
+    expect(r.stderr).toContain('unavailable');
+    expect(r.ms).toBeLessThan(5000);
+  });
 });
 
 /** CLIENT LIST of one node (the test's Cluster client hides which node a command went to). */
