@@ -279,6 +279,13 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
         );
         return g.name === GROUPS.fanout && g.pending === '0';
       }, 'the fanout group to ack everything');
+      // `coordbus replay` reads the replay stream through the cluster (its slot is on another node).
+      const replayed = await run(COORDBUS, ['replay', '--count', '6', '--json'], {
+        env: clusterEnv(ks),
+        timeoutMs: 15_000,
+      });
+      expect(replayed.code).toBe(0);
+      expect(replayed.stdout.trim().split('\n')).toHaveLength(6);
     } finally {
       sub.disconnect();
     }

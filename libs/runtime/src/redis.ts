@@ -26,7 +26,7 @@ export interface CreateRedisOptions extends RedisOptions {
  */
 export function createRedis(url: string, options: CreateRedisOptions = {}): Redis {
   const { name, cluster, clusterOptions, ...rest } = options;
-  return openRedis(url, {
+  const redis = openRedis(url, {
     cluster,
     clusterOptions,
     redisOptions: {
@@ -35,6 +35,18 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
       ...rest,
     },
   });
+  // Without a listener ioredis prints "Unhandled error event" on every failed reconnect; the
+  // outage is already visible in /readyz, so one warning per outage is enough.
+  let reported = false;
+  redis.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    process.emitWarning(`redis ${name ?? 'connection'}: ${err.message} (reconnecting)`);
+  });
+  redis.on('ready', () => {
+    reported = false;
+  });
+  return redis;
 }
 
 /** PING with a bound: resolves false instead of hanging when Redis is slow or down. */

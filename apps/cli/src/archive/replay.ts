@@ -1,4 +1,6 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { redisClusterFromEnv } from '@coordbus/coord';
+import { openRedis } from '@coordbus/redis-streams';
 import {
   CoordOpEnvelope,
   EXIT_CODES,
@@ -225,10 +227,10 @@ export async function runArchiveReplay(
 
     let watermark: string | undefined;
     if (opts.follow) {
-      redis = new Redis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
-        lazyConnect: true,
-        maxRetriesPerRequest: 2,
-        enableOfflineQueue: false,
+      redis = openRedis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
+        cluster: redisClusterFromEnv(env),
+        redisOptions: { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false },
+        clusterOptions: { lazyConnect: true, enableOfflineQueue: false },
       });
       try {
         await redis.connect();

@@ -1,4 +1,6 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { redisClusterFromEnv } from '@coordbus/coord';
+import { openRedis } from '@coordbus/redis-streams';
 import {
   CoordOpEnvelope,
   EnvelopeCodec,
@@ -44,11 +46,16 @@ function matches(env: CoordOpEnvelope, o: { op?: string; session?: string }): bo
 
 function connect(env: NodeJS.ProcessEnv): Redis {
   // No endless reconnect for a CLI: a Redis that is down is reported (exit 5), not waited for.
-  const redis = new Redis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    retryStrategy: () => null,
+  const cluster = redisClusterFromEnv(env);
+  const redis = openRedis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
+    cluster,
+    redisOptions: {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 3000,
+      retryStrategy: () => null,
+    },
+    clusterOptions: { lazyConnect: true, clusterRetryStrategy: () => null },
   });
   // Connection errors surface through the failed command (and are reported once, with exit 5).
   redis.on('error', () => undefined);
