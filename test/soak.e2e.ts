@@ -150,8 +150,11 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     'telemetry-archivist': [],
   };
   let tailer: ServiceProcess | undefined;
+  const tailers: ServiceProcess[] = [];
+  // Two generators: the fault schedule replays from the seed whatever the fleet's timing was.
   const random = seededRandom(SEED);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const faultRandom = seededRandom(SEED + 1);
+  const pick = <T>(xs: readonly T[], rnd = random): T => xs[Math.floor(rnd() * xs.length)];
 
   const commonEnv = (): NodeJS.ProcessEnv => ({
     REDIS_URL: redis.url,
@@ -211,6 +214,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     );
     everyProcess.push(svc);
     tailer = svc;
+    tailers.push(svc);
     return svc;
   };
 
@@ -413,7 +417,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
         return;
       }
       const list = replicas[name];
-      const victim = list.splice(Math.floor(random() * list.length), 1)[0];
+      const victim = list.splice(Math.floor(faultRandom() * list.length), 1)[0];
       victim.child.kill('SIGSTOP');
       await sleep(1000);
       const pending = name === 'job-coordinator' ? 0 : await pendingOf(victim.child.pid!);
@@ -424,8 +428,8 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     // Paused past the reclaim idle time (and past the job lock duration): the others take over
     // its entries (or its jobs are found stalled); on SIGCONT it resumes mid-handler.
     const pauseOne = async (among: readonly ConsumerService[]) => {
-      const name = pick(among);
-      const victim = pick(replicas[name]);
+      const name = pick(among, faultRandom);
+      const victim = pick(replicas[name], faultRandom);
       victim.child.kill('SIGSTOP');
       let pending = 0;
       try {
@@ -465,7 +469,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
           restartRedis,
         ];
         for (let i = steps.length - 1; i > 0; i--) {
-          const j = Math.floor(random() * (i + 1));
+          const j = Math.floor(faultRandom() * (i + 1));
           [steps[i], steps[j]] = [steps[j], steps[i]];
         }
         for (const step of steps) {
@@ -803,6 +807,12 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
         }
       check('consumer groups with pending entries', stuck);
 
+      if (Object.keys(violations).length) {
+        // Evidence for a report: what each tailer process said about where it resumed, and its warnings.
+        violations['log-tailer processes (resume points, warnings)'] = tailers.map((t) =>
+          t.lines.filter((l) => /"level":([4-6]0)|following|opened|checkpoint|rotat|truncat/.test(l)),
+        );
+      }
       expect(violations).toEqual({});
     } finally {
       await pg.end();
