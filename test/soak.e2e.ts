@@ -346,13 +346,14 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
       }
     };
 
-    // Hook jobs through the real CLI; a few sleep long enough to be running when a replica dies.
+    // Hook jobs through the real CLI; some sleep long enough to be running when their replica dies
+    // or hangs (a job-coordinator victim is chosen among the replicas running one).
     const jobs: Array<{ id?: string; argv: string[]; code: number | null; stderr: string }> = [];
     const jobSubmitter = async () => {
       let n = 0;
       while (!stopWorkload) {
         await passGate();
-        const argv = random() < 0.25 ? ['sleep', '1'] : ['true'];
+        const argv = random() < 0.4 ? ['sleep', '3'] : ['true'];
         inflight++;
         try {
           const r = await run(
@@ -407,6 +408,30 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
         }
       return n;
     };
+    /** Pids of job-coordinator replicas running a job now: the victims that test crash handling. */
+    const busyRunners = async (): Promise<Set<number>> => {
+      const r = await run(
+        process.execPath,
+        [COORDBUS, 'jobs', 'ls', '--json', '--hook', 'soak', '--status', 'running'],
+        { env: commonEnv(), cwd: dir, timeoutMs: 30_000 },
+      ).catch(() => undefined);
+      try {
+        return new Set(
+          (JSON.parse(r?.stdout ?? '[]') as Array<{ runner_pid?: number }>).map((j) => j.runner_pid!),
+        );
+      } catch {
+        return new Set();
+      }
+    };
+    const chooseVictim = async (name: ConsumerService): Promise<ServiceProcess> => {
+      const list = replicas[name];
+      if (name === 'job-coordinator') {
+        const busy = await busyRunners();
+        const running = list.filter((p) => busy.has(p.child.pid!));
+        if (running.length) return pick(running, faultRandom);
+      }
+      return pick(list, faultRandom);
+    };
     // The victim hangs for a second first (SIGSTOP): a blocked XREADGROUP is still served while
     // it is stopped, so it dies holding delivered, unacked entries that the others must reclaim.
     const killAndReplace = async (name: ConsumerService | 'log-tailer') => {
@@ -416,8 +441,8 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
         await startTailer();
         return;
       }
-      const list = replicas[name];
-      const victim = list.splice(Math.floor(faultRandom() * list.length), 1)[0];
+      const victim = await chooseVictim(name);
+      replicas[name].splice(replicas[name].indexOf(victim), 1);
       victim.child.kill('SIGSTOP');
       await sleep(1000);
       const pending = name === 'job-coordinator' ? 0 : await pendingOf(victim.child.pid!);
@@ -429,7 +454,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     // its entries (or its jobs are found stalled); on SIGCONT it resumes mid-handler.
     const pauseOne = async (among: readonly ConsumerService[]) => {
       const name = pick(among, faultRandom);
-      const victim = pick(replicas[name], faultRandom);
+      const victim = await chooseVictim(name);
       victim.child.kill('SIGSTOP');
       let pending = 0;
       try {
