@@ -84,6 +84,9 @@ export class FileFollower {
   private stopped = false;
   private readonly buf: Buffer;
 
+  /** Set once start() has opened the initial file; pumps before that are dropped. */
+  private opened = false;
+
   constructor(private readonly o: FollowerOptions) {
     this.dir = dirname(o.path);
     this.base = basename(o.path);
@@ -131,6 +134,7 @@ export class FileFollower {
       this.current = null;
       return;
     }
+    this.opened = true;
     this.requestPump();
   }
 
@@ -147,7 +151,10 @@ export class FileFollower {
 
   /** Reads whatever is new; concurrent requests coalesce into one more pass. */
   requestPump(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    // Until start() has opened the file where the checkpoint says, a pump would see no open file
+    // and read it from 0 ("file appeared"), re-emitting everything already committed. start()
+    // pumps once itself after opening, so events that arrive before then lose nothing.
+    if (this.stopped || !this.opened) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;
