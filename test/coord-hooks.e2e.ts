@@ -210,15 +210,23 @@ describe('coord hooks', () => {
       mkdirSync(join(project, '.coordbus'));
       writeFileSync(
         join(project, '.coordbus', 'hooks.yml'),
-        'Stop:\n  - run: npm test\n# SessionStart: not a key\n',
+        // Both forms the hooks file accepts: a top-level hook, and one nested under `hooks:`.
+        'Stop:\n  - run: npm test\n# SessionStart: not a key\nhooks:\n  SessionEnd:\n    - run: make clean\n',
       );
       const input = { session_id: 'jobs-1', hook_event_name: 'Stop', cwd: project };
       const env = { COORDBUS_HOOK_COORDBUS: coordbus.bin, COORDBUS_HOOK_COORD: noCoord };
       expect((await hook('Stop', input, env)).code).toBe(0);
       expect((await hook('SessionStart', { ...input, hook_event_name: 'SessionStart' }, env)).code).toBe(0);
-      await waitFor(() => coordbus.log().length >= 1, 'hooks run to start');
+      const end = { ...input, hook_event_name: 'SessionEnd' };
+      expect((await hook('SessionEnd', end, env)).code).toBe(0);
+      await waitFor(() => coordbus.log().length >= 2, 'hooks run to start');
       await new Promise((r) => setTimeout(r, 300));
-      expect(coordbus.log()).toEqual([`jobs-1|hooks run Stop|${JSON.stringify(input)}`]);
+      expect(coordbus.log().sort()).toEqual(
+        [
+          `jobs-1|hooks run Stop|${JSON.stringify(input)}`,
+          `jobs-1|hooks run SessionEnd|${JSON.stringify(end)}`,
+        ].sort(),
+      );
     });
 
     it('is a silent no-op exiting 0 without coord, with Redis down, or without a session id', async () => {

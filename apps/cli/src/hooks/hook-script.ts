@@ -19,8 +19,9 @@ function shQuote(s: string): string {
  * seconds into the future when a heartbeat fires) with a file created just now (`-nt`, builtin).
  * Only when the window has passed does it start `coord heartbeat --ensure`, detached (double
  * fork), silenced. Everything else: SessionStart registers (task = first line of .claude-task,
- * else "session"), SessionEnd deregisters, and any event named as a top-level key of
- * `.coordbus/hooks.yml` in the working directory also starts `coordbus hooks run <Event>` with the
+ * else "session"), SessionEnd deregisters, and any event named as a key of `.coordbus/hooks.yml`
+ * in the working directory (top level or under `hooks:`; a false match only costs a `hooks run`
+ * that finds nothing and exits 0) also starts `coordbus hooks run <Event>` with the
  * hook JSON on its stdin. No coord, no Redis, bad input: nothing happens and it exits 0.
  */
 export function renderHookScript(paths: { coord: string; coordbus: string }): string {
@@ -34,7 +35,7 @@ STATE=\${COORDBUS_HOOK_STATE:-\${HOME:-/tmp}/.cache/coordbus/heartbeat}
 event=$1
 
 jobs=
-if [ -f .coordbus/hooks.yml ] && grep -Eq "^[\\"']?$event[\\"']?[[:space:]]*:" .coordbus/hooks.yml 2>/dev/null; then jobs=1; fi
+if [ -f .coordbus/hooks.yml ] && grep -Eq "^[[:space:]]*[\\"']?$event[\\"']?[[:space:]]*:" .coordbus/hooks.yml 2>/dev/null; then jobs=1; fi
 
 # The hot path reads only a prefix: session_id comes first, tool output can be megabytes.
 if [ "$event" = PostToolUse ] && [ -z "$jobs" ]; then input=$(head -c 4096 2>/dev/null); else input=$(cat 2>/dev/null); fi
