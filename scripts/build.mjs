@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Compiles every app and lib with SWC (type checking is `npm run typecheck`, part of lint).
 // Output mirrors the source tree under dist/, and each app gets dist/apps/<app>/main.js.
-import { readdirSync, statSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+// Files the code reads at run time beside itself (Lua commands, the agent hook) are copied as is.
+import { copyFileSync, readdirSync, statSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -11,14 +12,15 @@ const { swcOptions, root } = require('./swc-options.cjs');
 
 const outDir = join(root, 'dist');
 const skip = (name) => name.endsWith('.spec.ts') || name.endsWith('.test.ts') || name.endsWith('.d.ts');
+const ASSETS = ['.lua', '.sh'];
 
-function* walk(dir) {
+function* walk(dir, wanted) {
   for (const name of readdirSync(dir)) {
     const full = join(dir, name);
     if (statSync(full).isDirectory()) {
       if (name === 'node_modules' || name === 'test' || name === '__fixtures__') continue;
-      yield* walk(full);
-    } else if (name.endsWith('.ts') && !skip(name)) {
+      yield* walk(full, wanted);
+    } else if (wanted(name)) {
       yield full;
     }
   }
@@ -28,9 +30,17 @@ const started = Date.now();
 if (process.argv.includes('--clean')) rmSync(outDir, { recursive: true, force: true });
 const options = swcOptions();
 const files = [];
+const assets = [];
 for (const top of ['apps', 'libs']) {
   const dir = join(root, top);
-  if (existsSync(dir)) files.push(...walk(dir));
+  if (!existsSync(dir)) continue;
+  files.push(...walk(dir, (name) => name.endsWith('.ts') && !skip(name)));
+  assets.push(...walk(dir, (name) => ASSETS.some((ext) => name.endsWith(ext))));
+}
+for (const file of assets) {
+  const target = join(outDir, relative(root, file));
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(file, target);
 }
 await Promise.all(
   files.map(async (file) => {
@@ -55,4 +65,4 @@ for (const app of existsSync(appsDir) ? readdirSync(appsDir) : []) {
 }
 // The `coord` hot path runs from one esbuild bundle (no Nest, commander or ioredis to load).
 require(join(root, 'apps', 'cli', 'coord-bundle.js')).buildSync();
-console.log(`built ${files.length} files into dist/ in ${Date.now() - started} ms`);
+console.log(`built ${files.length} files (+${assets.length} copied) into dist/ in ${Date.now() - started} ms`);
