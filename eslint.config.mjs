@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import boundaries from './scripts/eslint-import-boundaries.cjs';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.coordbus-data/**', 'k8s/schemas/**'] },
@@ -23,7 +24,9 @@ export default tseslint.config(
         AbortController: 'readonly',
       },
     },
+    plugins: { coordbus: boundaries },
     rules: {
+      'coordbus/import-boundaries': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
       '@typescript-eslint/no-explicit-any': 'warn',

@@ -13,8 +13,7 @@ import {
   testRedisUrl,
   waitFor,
 } from '@coordbus/testing';
-import { JobStore } from '../apps/job-coordinator/src/store/job-store';
-import type { JobMeta } from '../apps/job-coordinator/src/domain/job';
+import { type JobMeta, JobStore } from '@coordbus/jobs';
 
 /**
  * The job-coordinator as users run it: built replicas (`node dist/apps/job-coordinator/main.js`)

@@ -27,9 +27,9 @@ const {
 
 requireBuilt('apps/job-coordinator/main.js');
 const { Keyspace, EnvelopeCodec, newUlid } = require(dist('libs/envelope/src'));
-const { JobStore } = require(dist('apps/job-coordinator/src/store/job-store.js'));
-const { JobSubmitter, newJob } = require(dist('apps/job-coordinator/src/queue/submit.js'));
-const { createJobQueue } = require(dist('apps/job-coordinator/src/queue/bull.js'));
+const { JobStore } = require(dist('libs/jobs/src/store/job-store.js'));
+const { JobSubmitter, newJob } = require(dist('libs/jobs/src/queue/submit.js'));
+const { createJobQueue } = require(dist('libs/jobs/src/queue/bull.js'));
 
 const N = Number(process.argv[2] ?? 400);
 const SAMPLES = Number(process.argv[3] ?? 200);

@@ -137,7 +137,7 @@ describe('the services consume what the triggers watch', () => {
   });
 
   it('the job-coordinator works the hook-jobs queue under the hash-tagged BullMQ prefix', () => {
-    const worker = src('apps/job-coordinator/src/queue/worker.ts');
+    const worker = src('libs/jobs/src/queue/worker.ts');
     expect(worker).toMatch(/new Worker<\w+>\(\s*this\.keyspace\.jobQueue,/);
     expect(worker).toMatch(/prefix: this\.keyspace\.bullPrefix,/);
   });

@@ -1,5 +1,5 @@
 import { EnvReader } from '@coordbus/runtime';
-import { JOB_DEFAULTS } from './domain/defaults';
+import { JOB_DEFAULTS } from '@coordbus/jobs';
 
 /** The job-coordinator's own settings (besides BaseConfig). */
 export interface JobsConfig {

@@ -14,13 +14,15 @@ import {
   REDIS,
 } from '@coordbus/runtime';
 import type { JobsConfig } from './config';
-import { CancelBus } from './exec/control';
-import { JobExecutor } from './exec/job-executor';
-import { RunnerIdentity } from './exec/runner';
-import { prune } from './ops/prune';
-import { reconcileHost } from './ops/reconcile';
-import { JobWorkerHost } from './queue/worker';
-import { JobStore } from './store/job-store';
+import {
+  CancelBus,
+  JobExecutor,
+  JobStore,
+  JobWorkerHost,
+  prune,
+  reconcileHost,
+  RunnerIdentity,
+} from '@coordbus/jobs';
 
 export const JOBS_CONFIG = Symbol('coordbus:jobs-config');
 

@@ -7,15 +7,20 @@ import {
   newUlid,
   NotFoundError,
 } from '@coordbus/envelope';
-import { parseDuration } from '../../../job-coordinator/src/domain/duration';
-import { isJobStatus, JobFilter, JobMeta, matchesFilter } from '../../../job-coordinator/src/domain/job';
-import { cancelJobs } from '../../../job-coordinator/src/ops/cancel';
-import { readOrFollow } from '../../../job-coordinator/src/ops/follow';
-import { prune } from '../../../job-coordinator/src/ops/prune';
-import { newJob } from '../../../job-coordinator/src/queue/submit';
-import type { LogQuery } from '../../../job-coordinator/src/store/job-log';
-import { publicRow } from '../../../job-coordinator/src/store/job-store';
-import type { JobStore } from '../../../job-coordinator/src/store/job-store';
+import {
+  cancelJobs,
+  isJobStatus,
+  JobFilter,
+  JobMeta,
+  type JobStore,
+  type LogQuery,
+  matchesFilter,
+  newJob,
+  parseDuration,
+  prune,
+  publicRow,
+  readOrFollow,
+} from '@coordbus/jobs';
 import { JobsContext, withContext } from './context';
 import { jobsTable, renderRecord } from './format';
 import { hostname } from 'node:os';

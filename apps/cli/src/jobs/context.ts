@@ -1,15 +1,18 @@
 import type { Queue } from 'bullmq';
 import Redis, { Cluster } from 'ioredis';
 import { EnvelopeCodec, InvalidError, keyspaceFromEnv, Keyspace, UnavailableError } from '@coordbus/envelope';
-import { JOB_DEFAULTS } from '../../../job-coordinator/src/domain/defaults';
-import { parseDuration } from '../../../job-coordinator/src/domain/duration';
-import { CancelBus } from '../../../job-coordinator/src/exec/control';
-import { JobExecutor } from '../../../job-coordinator/src/exec/job-executor';
-import { RunnerIdentity } from '../../../job-coordinator/src/exec/runner';
-import type { BullJobData } from '../../../job-coordinator/src/queue/bull';
-import { JobSubmitter } from '../../../job-coordinator/src/queue/submit';
-import { JobStore } from '../../../job-coordinator/src/store/job-store';
-import type { JobMeta } from '../../../job-coordinator/src/domain/job';
+import {
+  type BullJobData,
+  CancelBus,
+  createJobQueue,
+  JOB_DEFAULTS,
+  JobExecutor,
+  type JobMeta,
+  JobStore,
+  JobSubmitter,
+  parseDuration,
+  RunnerIdentity,
+} from '@coordbus/jobs';
 
 /** Settings the CLI reads from the same variables as the service (see the service's config). */
 export function cliSettings(env: NodeJS.ProcessEnv = process.env) {
@@ -79,8 +82,6 @@ export class JobsContext {
   /** The BullMQ queue, loaded only by the commands that need it. */
   queue = (): Queue<BullJobData> => {
     if (!this.queueInstance) {
-      const { createJobQueue } =
-        require('../../../job-coordinator/src/queue/bull') as typeof import('../../../job-coordinator/src/queue/bull');
       this.queueInstance = createJobQueue(this.redis, this.keyspace);
     }
     return this.queueInstance;

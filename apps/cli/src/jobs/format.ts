@@ -1,6 +1,5 @@
 import type { JobLogRecord } from '@coordbus/envelope';
-import type { JobMeta } from '../../../job-coordinator/src/domain/job';
-import { formatDuration } from '../../../job-coordinator/src/domain/duration';
+import { formatDuration, type JobMeta } from '@coordbus/jobs';
 
 /** A plain aligned table (no colours: the output is often piped). */
 export function table(headers: string[], rows: string[][]): string {

@@ -4,12 +4,12 @@ import { newUlid } from '@coordbus/envelope';
 import {
   ConditionContext,
   HookJobDef,
+  type JobMeta,
+  newJob,
   parseHooksFile,
+  publicRow,
   skipReason,
-} from '../../../job-coordinator/src/domain/hooks-file';
-import type { JobMeta } from '../../../job-coordinator/src/domain/job';
-import { newJob } from '../../../job-coordinator/src/queue/submit';
-import { publicRow } from '../../../job-coordinator/src/store/job-store';
+} from '@coordbus/jobs';
 import { withContext } from './context';
 import { currentBranch, findHooksFile } from './project';
 
