@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import type { Keyspace } from '@coordbus/envelope';
 import { ACTIVE_JOB_STATUSES } from '../domain/job';
@@ -37,7 +37,9 @@ export class JobWorkerHost {
   ) {}
 
   start(): void {
-    const w = new Worker<BullJobData>(
+    // Required here like createJobQueue's: the CLI loads this lib's barrel, not the worker.
+    const bullmq = require('bullmq') as typeof import('bullmq');
+    const w = new bullmq.Worker<BullJobData>(
       this.keyspace.jobQueue,
       async (job) => {
         const final = await this.executor.execute(job.data.id);
