@@ -1,4 +1,5 @@
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -149,6 +150,52 @@ describe('log-tailer as a process', () => {
     const code = await svc.stop('SIGCONT'); // harmless signal: just wait for it to exit by itself
     svc = undefined;
     expect(code).toBe(1);
+  });
+
+  it('a FIFO at the watched path blocks neither new lines nor SIGTERM (stops within SHUTDOWN_TIMEOUT_MS)', async () => {
+    writeFileSync(logPath, lines(1, 3));
+    svc = await startService('log-tailer', { ...env(), SHUTDOWN_TIMEOUT_MS: '3000' });
+    await expectExactly(3);
+    const fifoOver = () => {
+      const tmp = join(dir, 'logs', 'fifo.tmp');
+      execFileSync('mkfifo', [tmp]);
+      renameSync(tmp, logPath); // what a hostile or confused writer does
+    };
+    const refusals = () => svc!.lines.filter((l) => l.includes('not a regular file')).length;
+    fifoOver();
+    await waitFor(async () => refusals() >= 1, 'a warning that the FIFO is refused', 10_000);
+    // A regular file comes back: its lines flow (read from 0).
+    const tmp = join(dir, 'logs', 'file.tmp');
+    writeFileSync(tmp, lines(4, 6));
+    renameSync(tmp, logPath);
+    await expectExactly(6);
+    fifoOver();
+    await waitFor(async () => refusals() >= 2, 'the second FIFO refused', 10_000);
+    const t0 = Date.now();
+    expect(await svc.stop('SIGTERM')).toBe(0);
+    svc = undefined;
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('a watched directory missing at start is waited for (not ready, no exit), then its lines flow', async () => {
+    rmSync(join(dir, 'logs'), { recursive: true, force: true });
+    svc = await startService('log-tailer', env());
+    const ready = async () => {
+      const res = await fetch(`${svc!.url}/readyz`);
+      return { status: res.status, body: (await res.json()) as { checks: Record<string, string> } };
+    };
+    const before = await waitFor(async () => {
+      const r = await ready();
+      return r.body.checks.followers?.includes('waiting for directory') ? r : undefined;
+    }, '/readyz to say it waits for the directory');
+    expect(before.status).toBe(503);
+    expect(svc.lines.some((l) => l.includes('watched directory does not exist yet'))).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(svc.child.exitCode).toBeNull();
+    mkdirSync(join(dir, 'logs'));
+    writeFileSync(logPath, lines(1, 4));
+    await expectExactly(4);
+    await waitFor(async () => (await ready()).status === 200, '/readyz 200 once following');
   });
 
   it('refuses an unknown observer with exit 2, naming the known ones', async () => {

@@ -10,6 +10,7 @@ export class TailerMetrics {
   readonly commits: Counter<'source'>;
   readonly errors: Counter<'source' | 'stage'>;
   readonly rotations: Counter<'source' | 'kind'>;
+  readonly refused: Counter<'source' | 'what'>;
   readonly checkpointLag: Gauge<'source' | 'path'>;
   readonly openEpisode: Gauge<'source'>;
   private readonly lagSources: (() => Promise<{ source: string; path: string; bytes: number }>)[] = [];
@@ -62,6 +63,12 @@ export class TailerMetrics {
       name: 'coordbus_tailer_rotations_total',
       help: 'Rotations and truncations seen',
       labelNames: ['source', 'kind'],
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'coordbus_tailer_refused_total',
+      help: 'Things found at a watched path and not read (symlink without --follow-symlinks, fifo, socket, directory, device)',
+      labelNames: ['source', 'what'],
       registers,
     });
     const lagSources = this.lagSources;

@@ -53,7 +53,7 @@ export class TailerService implements OnApplicationBootstrap, BeforeApplicationS
       metrics: new TailerMetrics(registry),
       onFatal: (err) => this.die(err),
     });
-    readiness.register('followers', () => this.startError ?? (this.tailer.started ? true : 'starting'));
+    readiness.register('followers', () => this.startError ?? this.tailer.notReadyReason() ?? true);
   }
 
   onApplicationBootstrap(): void {

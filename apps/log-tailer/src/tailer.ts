@@ -39,6 +39,12 @@ export class Tailer {
     return this.pipelines.every((p) => p.isStarted);
   }
 
+  /** Why the tailer is not ready (every target not following yet), or null. */
+  notReadyReason(): string | null {
+    const reasons = this.pipelines.map((p) => p.notReadyReason).filter((r): r is string => r !== null);
+    return reasons.length ? reasons.join('; ') : null;
+  }
+
   async start(): Promise<void> {
     await Promise.all(this.pipelines.map((p) => p.start()));
   }

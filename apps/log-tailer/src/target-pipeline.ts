@@ -60,6 +60,8 @@ export class TargetPipeline {
       readChunkBytes: global.readChunkBytes,
       rotateWaitMs: global.rotateWaitMs,
       reconcileMs: global.reconcileMs,
+      followSymlinks: target.followSymlinks,
+      dirPollMs: global.dirPollMs,
       logger: this.log,
       sink: (batch) => this.enqueue(() => this.process(batch)),
       onFatal: (err) => this.fatal(err),
@@ -82,6 +84,13 @@ export class TargetPipeline {
 
   get isStarted(): boolean {
     return this.started;
+  }
+
+  /** Why this target is not following yet (for /readyz), null once it is. */
+  get notReadyReason(): string | null {
+    if (this.started) return null;
+    if (this.follower.waitingForDirectory) return `waiting for directory of ${this.target.path}`;
+    return 'starting';
   }
 
   /** The open episode (for tests and diagnostics). */
@@ -155,6 +164,9 @@ export class TargetPipeline {
   private onFollowerEvent(e: FollowerEvent): void {
     const m = this.deps.metrics;
     if (e.kind === 'truncated') m.rotations.inc({ source: this.target.source, kind: 'truncate' });
+    if (e.kind === 'refused') m.refused.inc({ source: this.target.source, what: e.what });
+    // The follower has logged these as warnings already.
+    if (e.kind === 'refused' || e.kind === 'waiting-for-directory') return;
     if (e.kind === 'rotated') {
       m.rotations.inc({ source: this.target.source, kind: 'rotate' });
       if (e.discardedPartialBytes)

@@ -26,6 +26,8 @@ describe('FileFollower resumed from a checkpoint while writes continue', () => {
       readChunkBytes: 1 << 20,
       rotateWaitMs: 250,
       reconcileMs: 30_000,
+      followSymlinks: false,
+      dirPollMs: 1000,
       logger: pino({ level: 'silent' }),
       sink: async (b) => {
         seen.push(...b.lines);

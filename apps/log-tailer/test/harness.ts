@@ -68,6 +68,7 @@ export class TailerHarness {
       quietMs: 60_000,
       fromStart: true,
       lineLimitBytes: DEFAULTS.lineLimitBytes,
+      followSymlinks: false,
       ...over,
     };
   }
@@ -76,6 +77,7 @@ export class TailerHarness {
     return {
       targets: [this.target(over)],
       reconcileMs: 30_000,
+      dirPollMs: 100,
       rotateWaitMs: 250,
       readChunkBytes: 64 * 1024,
       streamMaxLen: 0,

@@ -5,6 +5,8 @@ import { DEFAULTS, resolveTailerConfig, TailerConfigError } from './tailer-confi
 
 const dir = mkdtempSync(join(tmpdir(), 'tailer-config-'));
 const log = join(dir, 'proxy.log');
+const notADir = join(dir, 'a-file');
+writeFileSync(notADir, '');
 
 function problems(argv: string[], env: NodeJS.ProcessEnv = {}): string {
   try {
@@ -29,9 +31,34 @@ describe('resolveTailerConfig', () => {
         quietMs: DEFAULTS.quietMs,
         fromStart: false,
         lineLimitBytes: 1024 * 1024,
+        followSymlinks: false,
       },
     ]);
     expect(cfg.reconcileMs).toBe(30_000);
+  });
+
+  it('accepts a directory that does not exist yet and a non-regular path (both are waited out at run time)', () => {
+    const later = join(dir, 'not-yet', 'x.log');
+    expect(resolveTailerConfig(['--path', later], {}, dir).targets[0].path).toBe(later);
+    expect(resolveTailerConfig(['--path', dir], {}, dir).targets[0].path).toBe(dir);
+    expect(problems(['--path', join(notADir, 'x.log')])).toContain(`${notADir} is not a directory`);
+  });
+
+  it('follows symlinks only when asked: --follow-symlinks, TAILER_FOLLOW_SYMLINKS or follow_symlinks', () => {
+    expect(resolveTailerConfig(['--path', log, '--follow-symlinks'], {}, dir).targets[0].followSymlinks).toBe(
+      true,
+    );
+    expect(
+      resolveTailerConfig([], { TAILER_PATH: log, TAILER_FOLLOW_SYMLINKS: '1' }, dir).targets[0]
+        .followSymlinks,
+    ).toBe(true);
+    const file = join(dir, 'links.yaml');
+    writeFileSync(file, `targets:\n  - path: ${log}\n    follow_symlinks: true\n  - path: other.log\n`);
+    expect(resolveTailerConfig(['--config', file], {}, dir).targets.map((t) => t.followSymlinks)).toEqual([
+      true,
+      false,
+    ]);
+    expect(problems([], { TAILER_PATH: log, TAILER_FOLLOW_SYMLINKS: 'maybe' })).toContain('follow_symlinks');
   });
 
   it('takes every flag', () => {
@@ -114,7 +141,7 @@ describe('resolveTailerConfig', () => {
   it('lists every problem at once', () => {
     const msg = problems([
       '--path',
-      join(dir, 'nope/x.log'),
+      join(notADir, 'x.log'),
       '--threshold-ms',
       'soon',
       '--source',

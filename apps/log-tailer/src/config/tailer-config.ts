@@ -18,6 +18,8 @@ export interface TargetConfig {
   /** Without a checkpoint, read from byte 0 instead of the end of the file. */
   fromStart: boolean;
   lineLimitBytes: number;
+  /** Follow a symbolic link at the path; off (the default), a link there is refused with a warning. */
+  followSymlinks: boolean;
 }
 
 export interface TailerConfig {
@@ -30,6 +32,8 @@ export interface TailerConfig {
   readChunkBytes: number;
   /** `MAXLEN ~` safety cap of the telemetry stream (0: none; the archivist trims ack-aware). */
   streamMaxLen: number;
+  /** How often a watched directory that does not exist yet is looked for. */
+  dirPollMs: number;
 }
 
 export const DEFAULTS = {
@@ -42,6 +46,7 @@ export const DEFAULTS = {
   rotateWaitMs: 250,
   readChunkBytes: 1024 * 1024,
   streamMaxLen: 1_000_000,
+  dirPollMs: 1000,
 } as const;
 
 /** Bad flags or config: the message lists every problem; the process exits 2. */
@@ -122,6 +127,7 @@ function targetFrom(
     'quiet_ms',
     'from_start',
     'line_limit_bytes',
+    'follow_symlinks',
   ]);
   for (const key of Object.keys(raw))
     if (!known.has(key)) c.problem(`${where}.${key}`, `unknown setting (known: ${[...known].join(', ')})`);
@@ -130,14 +136,14 @@ function targetFrom(
     return null;
   }
   const path = isAbsolute(raw.path) ? raw.path : resolve(baseDir, raw.path);
+  // A missing directory, or something other than a regular file at the path, is waited out at
+  // run time (it may appear later); only a path whose parent is not a directory cannot work.
   const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
     c.problem(
       `${where}.path`,
-      `directory ${dir} does not exist (the tailer watches it to see the file appear and rotate)`,
+      `${dir} is not a directory (the tailer watches it to see the file appear and rotate)`,
     );
-  } else if (existsSync(path) && !statSync(path).isFile()) {
-    c.problem(`${where}.path`, `${path} is not a regular file`);
   }
   const observer = raw.observer ?? defaults.observer ?? DEFAULTS.observer;
   if (typeof observer !== 'string' || !isKnownObserver(observer)) {
@@ -178,6 +184,7 @@ function targetFrom(
         integer: true,
       },
     ),
+    followSymlinks: c.bool(`${where}.follow_symlinks`, raw.follow_symlinks, defaults.followSymlinks ?? false),
   };
 }
 
@@ -204,7 +211,14 @@ function loadFile(file: string, c: Checker): { raw: Raw; targets: Raw[] } | null
     return null;
   }
   const raw = doc as Raw;
-  const known = new Set(['targets', 'reconcile_ms', 'rotate_wait_ms', 'read_chunk_bytes', 'stream_maxlen']);
+  const known = new Set([
+    'targets',
+    'reconcile_ms',
+    'rotate_wait_ms',
+    'read_chunk_bytes',
+    'stream_maxlen',
+    'dir_poll_ms',
+  ]);
   for (const key of Object.keys(raw))
     if (!known.has(key)) c.problem(`config.${key}`, `unknown setting (known: ${[...known].join(', ')})`);
   if (raw.targets !== undefined && !Array.isArray(raw.targets)) {
@@ -232,6 +246,7 @@ interface Flags {
   fromStart?: boolean;
   lineLimitBytes?: string;
   reconcileMs?: string;
+  followSymlinks?: boolean;
 }
 
 /** The command line of the service (also documents the flags in `--help`). */
@@ -257,6 +272,10 @@ export function buildCli(): Command {
       `longer lines are dropped and counted (default ${DEFAULTS.lineLimitBytes})`,
     )
     .option('--reconcile-ms <ms>', `backstop stat interval (default ${DEFAULTS.reconcileMs})`)
+    .option(
+      '--follow-symlinks',
+      'follow a symbolic link at a watched path (default: refuse it with a warning, at start or when one appears)',
+    )
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
@@ -277,6 +296,7 @@ export const ENV_FLAGS = {
   TAILER_FROM_START: 'fromStart',
   TAILER_LINE_LIMIT_BYTES: 'lineLimitBytes',
   TAILER_RECONCILE_MS: 'reconcileMs',
+  TAILER_FOLLOW_SYMLINKS: 'followSymlinks',
 } as const;
 
 function withEnvDefaults(flags: Flags, env: NodeJS.ProcessEnv): Flags {
@@ -285,9 +305,9 @@ function withEnvDefaults(flags: Flags, env: NodeJS.ProcessEnv): Flags {
     const v = env[name];
     if (v === undefined || v === '' || out[key] !== undefined) continue;
     if (key === 'path') out.path = [v];
-    else if (key === 'fromStart') {
+    else if (key === 'fromStart' || key === 'followSymlinks') {
       const b = v.trim().toLowerCase();
-      out.fromStart = ['1', 'true', 'yes', 'on'].includes(b)
+      out[key] = ['1', 'true', 'yes', 'on'].includes(b)
         ? true
         : ['0', 'false', 'no', 'off'].includes(b)
           ? false
@@ -341,11 +361,12 @@ export function resolveTailerConfig(
     'quietMs',
     'fromStart',
     'lineLimitBytes',
+    'followSymlinks',
   ] as const;
   if (!flags.path?.length && flagTargetOnly.some((k) => flags[k] !== undefined)) {
     c.problem(
       'flags',
-      '--observer, --event, --source, --threshold-ms, --quiet-ms, --from-start and --line-limit-bytes (and their TAILER_* variables) apply to --path / TAILER_PATH targets; give --path',
+      '--observer, --event, --source, --threshold-ms, --quiet-ms, --from-start, --line-limit-bytes and --follow-symlinks (and their TAILER_* variables) apply to --path / TAILER_PATH targets; give --path',
     );
   }
   for (const [i, path] of (flags.path ?? []).entries()) {
@@ -359,6 +380,7 @@ export function resolveTailerConfig(
       quiet_ms: flags.quietMs,
       from_start: flags.fromStart,
       line_limit_bytes: flags.lineLimitBytes,
+      follow_symlinks: flags.followSymlinks,
     };
     const target = targetFrom(raw, where, cwd, c, {});
     if (target) targets.push(target);
@@ -395,6 +417,11 @@ export function resolveTailerConfig(
     streamMaxLen: c.number('stream_maxlen', global.stream_maxlen, DEFAULTS.streamMaxLen, {
       min: 0,
       max: 1e12,
+      integer: true,
+    }),
+    dirPollMs: c.number('dir_poll_ms', global.dir_poll_ms, DEFAULTS.dirPollMs, {
+      min: 50,
+      max: 600_000,
       integer: true,
     }),
   };

@@ -1,5 +1,5 @@
-import { FSWatcher, watch } from 'node:fs';
-import { FileHandle, open, readdir, stat } from 'node:fs/promises';
+import { constants as fsc, FSWatcher, watch } from 'node:fs';
+import { FileHandle, lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Checkpoint, FileIdentity, FINGERPRINT_BYTES, fingerprintOf, readHead } from './file-identity';
@@ -27,7 +27,9 @@ export type FollowerEvent =
   | { kind: 'opened'; path: string; offset: number; why: string }
   | { kind: 'truncated'; path: string; atOffset: number }
   | { kind: 'rotated'; path: string; from: string; discardedPartialBytes: number }
-  | { kind: 'gone'; path: string };
+  | { kind: 'gone'; path: string }
+  | { kind: 'refused'; path: string; what: string; reason: string }
+  | { kind: 'waiting-for-directory'; path: string; dir: string };
 
 export interface FollowerOptions {
   path: string;
@@ -36,6 +38,10 @@ export interface FollowerOptions {
   readChunkBytes: number;
   rotateWaitMs: number;
   reconcileMs: number;
+  /** Follow a symbolic link at the path (off: a link is refused, whenever it appears). */
+  followSymlinks: boolean;
+  /** How often a missing watched directory is looked for (it cannot be watched before it exists). */
+  dirPollMs: number;
   logger: Logger;
   sink: BatchSink;
   /** Called when following cannot go on (watcher died, directory gone, read error): exit non-zero. */
@@ -59,6 +65,39 @@ function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
+/** Something at the path that is not followed (a symlink without --follow-symlinks, a FIFO, a directory...). */
+export class RefusedPathError extends Error {
+  constructor(
+    readonly path: string,
+    /** What is there: `symlink`, `fifo`, `socket`, `directory`, `device`. */
+    readonly what: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+    this.name = 'RefusedPathError';
+  }
+}
+
+type Stats = Awaited<ReturnType<typeof lstat>>;
+
+function kindOf(st: Stats): string {
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isDirectory()) return 'directory';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'device';
+  return 'file';
+}
+
+/**
+ * O_NONBLOCK: opening a FIFO for reading would otherwise block a libuv thread until a writer
+ * appears (forever), and that thread also holds up process exit. It changes nothing for the
+ * regular files we keep. O_NOFOLLOW closes the race between the lstat and the open.
+ */
+function openFlags(followSymlinks: boolean): number {
+  return fsc.O_RDONLY | fsc.O_NONBLOCK | (followSymlinks ? 0 : fsc.O_NOFOLLOW);
+}
+
 /**
  * Follows one file through an open handle, driven by inotify on its directory (so renames,
  * deletes and creates are seen). No timer runs in steady state except a slow reconcile backstop.
@@ -79,6 +118,10 @@ export class FileFollower {
   private switchTimer: NodeJS.Timeout | null = null;
   private switchDue = false;
   private goneLogged = false;
+  /** What was last refused at the path (dev:ino:kind), so a warning is logged once per thing. */
+  private refusedLogged: string | null = null;
+  private dirWait: { timer: NodeJS.Timeout; wake: () => void } | null = null;
+  private dirMissingLogged = false;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
@@ -105,11 +148,21 @@ export class FileFollower {
     }
   }
 
-  /** Opens the file where the checkpoint (or the start rule) says, then starts watching. */
+  /** True while start() waits for the watched directory to be created. */
+  get waitingForDirectory(): boolean {
+    return this.dirMissingLogged && this.dirIno === null;
+  }
+
+  /**
+   * Opens the file where the checkpoint (or the start rule) says, then starts watching. A watched
+   * directory that does not exist yet is waited for (polled: inotify needs it to exist), like
+   * collectors do, so a supervisor does not crash-loop the service while the producer is not up.
+   */
   async start(checkpoint: Checkpoint | null): Promise<void> {
     if (this.stopped) return;
-    this.dirIno = (await stat(this.dir, { bigint: true })).ino;
-    if (this.stopped) return;
+    const dirSt = await this.waitForDirectory();
+    if (!dirSt || this.stopped) return;
+    this.dirIno = dirSt.ino;
     // Watch before the first read: anything written after this point produces an event.
     this.watcher = watch(this.dir, { persistent: true }, (_type, filename) => {
       if (
@@ -138,9 +191,40 @@ export class FileFollower {
     this.requestPump();
   }
 
+  private async waitForDirectory(): Promise<{ ino: bigint } | null> {
+    for (;;) {
+      try {
+        const st = await stat(this.dir, { bigint: true });
+        if (!st.isDirectory())
+          throw new Error(`${this.dir} (the directory of ${this.o.path}) is not a directory`);
+        if (this.dirMissingLogged) this.o.logger.info({ dir: this.dir }, 'watched directory appeared');
+        return st;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      if (!this.dirMissingLogged) {
+        this.dirMissingLogged = true;
+        this.o.logger.warn(
+          { dir: this.dir, path: this.o.path, pollMs: this.o.dirPollMs },
+          'watched directory does not exist yet: waiting for it (not ready until then)',
+        );
+        this.o.onEvent?.({ kind: 'waiting-for-directory', path: this.o.path, dir: this.dir });
+      }
+      await new Promise<void>((wake) => {
+        this.dirWait = { timer: setTimeout(wake, this.o.dirPollMs), wake };
+      });
+      this.dirWait = null;
+      if (this.stopped) return null;
+    }
+  }
+
   /** Stops watching and waits for the read in progress; handles are closed. */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.dirWait) {
+      clearTimeout(this.dirWait.timer);
+      this.dirWait.wake();
+    }
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.switchTimer) clearTimeout(this.switchTimer);
     this.watcher?.close();
@@ -191,10 +275,41 @@ export class FileFollower {
     await this.requestPump();
   }
 
+  /**
+   * Opens `name` only if it is a regular file (a symlink only with followSymlinks), never
+   * blocking: lstat first so nothing else is even opened, then a non-blocking open and an fstat of
+   * what was actually opened (the path may have been swapped in between). Throws RefusedPathError
+   * for anything else, and ENOENT when it is gone.
+   */
   private async openFile(name: string, offset: number, why: string): Promise<OpenFile> {
-    const fd = await open(name, 'r');
+    const lst = await lstat(name, { bigint: true });
+    if (lst.isSymbolicLink() && !this.o.followSymlinks) {
+      const target = await readlink(name).catch(() => '?');
+      throw new RefusedPathError(
+        name,
+        'symlink',
+        `is a symbolic link (to ${target}): not followed (start with --follow-symlinks or TAILER_FOLLOW_SYMLINKS=1 to follow links)`,
+      );
+    }
+    if (!lst.isSymbolicLink() && !lst.isFile()) {
+      throw new RefusedPathError(name, kindOf(lst), `is a ${kindOf(lst)}, not a regular file: not read`);
+    }
+    let fd: FileHandle;
+    try {
+      fd = await open(name, openFlags(this.o.followSymlinks));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // ELOOP: replaced by a symlink since the lstat; ENXIO: a socket (or a FIFO opened for writing).
+      if (code === 'ELOOP')
+        throw new RefusedPathError(name, 'symlink', 'became a symbolic link while opening: not followed');
+      if (code === 'ENXIO') throw new RefusedPathError(name, 'socket', 'is not a regular file: not read');
+      throw err;
+    }
     try {
       const st = await fd.stat({ bigint: true });
+      if (!st.isFile()) {
+        throw new RefusedPathError(name, kindOf(st), `is a ${kindOf(st)}, not a regular file: not read`);
+      }
       const head = await readHead(fd, FINGERPRINT_BYTES);
       const file: OpenFile = {
         fd,
@@ -214,9 +329,38 @@ export class FileFollower {
     }
   }
 
+  /**
+   * openFile for the watched path, where something refused or vanished is not an error: it is
+   * logged once and the follower keeps watching for a regular file to come back (null).
+   */
+  private async openPath(offset: number, why: string): Promise<OpenFile | null> {
+    try {
+      const file = await this.openFile(this.o.path, offset, why);
+      this.refusedLogged = null;
+      return file;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      if (!(err instanceof RefusedPathError)) throw err;
+      const st = await lstat(this.o.path, { bigint: true }).catch(() => null);
+      const key = `${st?.dev}:${st?.ino}:${err.what}`;
+      if (this.refusedLogged !== key) {
+        this.refusedLogged = key;
+        this.o.logger.warn(
+          { path: this.o.path, what: err.what, reason: err.reason },
+          `refusing ${this.o.path}: ${err.reason}; waiting for a regular file there`,
+        );
+        this.o.onEvent?.({ kind: 'refused', path: this.o.path, what: err.what, reason: err.reason });
+      }
+      return null;
+    }
+  }
+
+  /** Identity of what the path names: lstat unless links are followed (a link is then its target). */
   private async statPath(): Promise<{ dev: bigint; ino: bigint; size: bigint } | null> {
     try {
-      return await stat(this.o.path, { bigint: true });
+      return this.o.followSymlinks
+        ? await stat(this.o.path, { bigint: true })
+        : await lstat(this.o.path, { bigint: true });
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -228,7 +372,8 @@ export class FileFollower {
     const st = await this.statPath();
     if (cp) {
       if (st && String(st.dev) === cp.dev && String(st.ino) === cp.ino) {
-        const file = await this.openFile(this.o.path, 0, 'checkpoint');
+        const file = await this.openPath(0, 'checkpoint');
+        if (!file) return;
         if (await this.matches(file, cp)) {
           file.readPos = cp.offset;
           this.o.onEvent?.({
@@ -253,20 +398,26 @@ export class FileFollower {
           { path: this.o.path, rotatedTo: sibling },
           'checkpointed file was rotated while stopped: draining it first',
         );
-        const file = await this.openFile(sibling, 0, 'rotated while stopped');
-        if (await this.matches(file, cp)) {
+        const file = await this.openFile(sibling, 0, 'rotated while stopped').catch((err: unknown) => {
+          if (isNotFound(err) || err instanceof RefusedPathError) return null;
+          throw err;
+        });
+        if (file && (await this.matches(file, cp))) {
           file.readPos = cp.offset;
           this.current = file;
           return;
         }
-        await file.fd.close();
+        await file?.fd.close();
       }
-      if (st) this.current = await this.openFile(this.o.path, 0, 'new file since checkpoint');
+      if (st) this.current = await this.openPath(0, 'new file since checkpoint');
       return;
     }
     if (!st) return; // appears later: read from 0
-    const file = await this.openFile(this.o.path, 0, this.o.fromStart ? 'from start' : 'from end');
-    if (!this.o.fromStart) await this.seekToLastLineStart(file, Number(st.size));
+    // Its directory did not exist at start: whatever is in it now was written after we started.
+    const fromStart = this.o.fromStart || this.dirMissingLogged;
+    const file = await this.openPath(0, fromStart ? 'from start' : 'from end');
+    if (!file) return;
+    if (!fromStart) await this.seekToLastLineStart(file, Number(st.size));
     this.current = file;
   }
 
@@ -298,7 +449,7 @@ export class FileFollower {
     for (const name of await readdir(this.dir)) {
       const full = join(this.dir, name);
       try {
-        const st = await stat(full, { bigint: true });
+        const st = await lstat(full, { bigint: true });
         if (st.isFile() && String(st.dev) === cp.dev && String(st.ino) === cp.ino) return full;
       } catch {
         // Vanished between readdir and stat: not it.
@@ -315,7 +466,8 @@ export class FileFollower {
     this.o.logger.trace({ path: this.o.path, readPos: this.current?.readPos }, 'pump');
     if (!this.current) {
       if (!(await this.statPath())) return;
-      this.current = await this.openFile(this.o.path, 0, 'file appeared');
+      this.current = await this.openPath(0, 'file appeared');
+      if (!this.current) return;
       this.goneLogged = false;
       await this.emit(this.current, [], 0);
     }
@@ -424,13 +576,15 @@ export class FileFollower {
         'rotated-away file ends with an incomplete line: discarded (no newline can follow)',
       );
     }
-    const next = await this.openFile(this.o.path, 0, 'rotation');
+    const next = await this.openPath(0, 'rotation');
     await cur.fd
       .close()
       .catch((err: Error) => this.o.logger.error({ err, path: cur.name }, 'closing the rotated file failed'));
+    // Refused (a symlink, a FIFO...): nothing is open until a regular file is back at the path.
     this.current = next;
     this.goneLogged = false;
     this.o.onEvent?.({ kind: 'rotated', path: this.o.path, from: cur.name, discardedPartialBytes: partial });
+    if (!next) return;
     await this.emit(next, [], 0);
     this.again = true;
   }
