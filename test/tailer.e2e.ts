@@ -184,11 +184,11 @@ describe('log-tailer as a process', () => {
       const res = await fetch(`${svc!.url}/readyz`);
       return { status: res.status, body: (await res.json()) as { checks: Record<string, string> } };
     };
-    const before = await waitFor(async () => {
+    const status = await waitFor(async () => {
       const r = await ready();
-      return r.body.checks.followers?.includes('waiting for directory') ? r : undefined;
+      return r.body.checks.followers?.includes('waiting for directory') ? r.status : undefined;
     }, '/readyz to say it waits for the directory');
-    expect(before.status).toBe(503);
+    expect(status).toBe(503);
     expect(svc.lines.some((l) => l.includes('watched directory does not exist yet'))).toBe(true);
     await new Promise((r) => setTimeout(r, 1500));
     expect(svc.child.exitCode).toBeNull();
