@@ -1,4 +1,4 @@
-import type { Worker } from 'bullmq';
+import type * as BullMQ from 'bullmq';
 import type Redis from 'ioredis';
 import type { Keyspace } from '@coordbus/envelope';
 import { ACTIVE_JOB_STATUSES } from '../domain/job';
@@ -24,7 +24,7 @@ export interface WorkerHostOptions {
  * another replica, and marked `crashed` here (the hook job is not re-run behind the user's back).
  */
 export class JobWorkerHost {
-  private worker: Worker<BullJobData> | undefined;
+  private worker: BullMQ.Worker<BullJobData> | undefined;
 
   constructor(
     private readonly connection: Redis,
@@ -38,8 +38,8 @@ export class JobWorkerHost {
 
   start(): void {
     // Required here like createJobQueue's: the CLI loads this lib's barrel, not the worker.
-    const bullmq = require('bullmq') as typeof import('bullmq');
-    const w = new bullmq.Worker<BullJobData>(
+    const { Worker } = require('bullmq') as typeof BullMQ;
+    const w = new Worker<BullJobData>(
       this.keyspace.jobQueue,
       async (job) => {
         const final = await this.executor.execute(job.data.id);
