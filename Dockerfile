@@ -1,11 +1,12 @@
-# syntax=docker/dockerfile:1.7
 # One image for every coordbus service and the CLI; the service is picked at run time:
 #   docker run -e COORDBUS_SERVICE=sentinel-subscriber -e REDIS_URL=redis://redis:6379 coordbus
 #   docker run coordbus fanout-publisher            (the first argument works too)
 #   docker run --rm coordbus cli coord --help       (the coordbus CLI)
 # Prefer COORDBUS_SERVICE: the HEALTHCHECK below reads it to find the service's HTTP port.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 22 LTS, the version package.json's engines and the README name. No `# syntax=` line: it
+# would make BuildKit fetch a frontend image at build time; the built-in one handles --mount.
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- deps: every dependency, with the toolchain better-sqlite3 needs when no prebuilt binary fits
 FROM ${NODE_IMAGE} AS deps

@@ -68,7 +68,9 @@ describe('Dockerfile', () => {
     expect(runs(stage('build')).join('\n')).toMatch(/npm run build && npm prune --omit=dev/);
     const runtime = stage('runtime');
     expect(runtime.from).toBe('${NODE_IMAGE}');
-    expect(dockerfile.args.find((a) => a.op === 'ARG')?.args).toMatch(/^NODE_IMAGE=node:20[\w.-]*-slim$/);
+    // The Node LTS package.json's engines starts at (22), the one the README names.
+    expect(dockerfile.args.find((a) => a.op === 'ARG')?.args).toMatch(/^NODE_IMAGE=node:22[\w.-]*-slim$/);
+    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node).toMatch(/^>=22\.\d+$/);
     expect(runs(runtime).join('\n')).not.toMatch(/g\+\+|make|python3|npm (ci|install)/);
   });
 
@@ -117,6 +119,11 @@ describe('Dockerfile', () => {
     ]) {
       expect(copied).toContain(needed);
     }
+  });
+
+  it('has no `# syntax=` line: BuildKit would fetch that frontend image from a registry at build time', () => {
+    const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(text.split('\n').filter((l) => /^#\s*syntax\s*=/i.test(l))).toEqual([]);
   });
 
   it('.dockerignore keeps dependencies, build output, VCS data and secrets out of the context', () => {
