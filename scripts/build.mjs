@@ -64,7 +64,7 @@ for (const app of existsSync(appsDir) ? readdirSync(appsDir) : []) {
   }
 }
 // The `coord` hot path runs from one esbuild bundle (no Nest, commander or ioredis to load).
-require(join(root, 'apps', 'cli', 'coord-bundle.js')).buildSync();
+await require(join(root, 'apps', 'cli', 'coord-bundle.js')).build();
 console.log(
   `built ${files.length} files (+${assets.length} copied) into dist/ in ${Date.now() - started} ms`,
 );

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ConflictError, InvalidError, Keyspace, NotFoundError, UnavailableError } from '@coordbus/envelope';
 import { checkResource, checkSessionId, DEFAULT_SESSION_TTL_S } from './config';
 import { FileMirror } from './file-mirror';
 import { CoordRedis, RedisConnectionError } from './resp-client';
-import * as S from './scripts';
+import { evalCommand, LuaCommand } from '@coordbus/lua';
+import { COORD_COMMANDS } from './commands';
 import {
   DispatchOrder,
   EvictResult,
@@ -32,6 +33,8 @@ export interface CoordStoreOptions {
   /** Called when the file mirror fails (Redis already committed, so the op still succeeds). */
   onMirrorError?: (err: Error) => void;
 }
+
+const C = COORD_COMMANDS;
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -105,7 +108,7 @@ function orderFrom(h: Record<string, string>): DispatchOrder {
  *
  * Clock: every timestamp and every liveness judgement uses the Redis server clock (`TIME`), so
  * writers on different hosts agree. tx_ids are made inside the scripts and increase strictly
- * across all writers (see scripts.ts).
+ * across all writers (see commands/includes/prelude.lua).
  */
 export class CoordStore {
   readonly keyspace: Keyspace;
@@ -114,7 +117,6 @@ export class CoordStore {
   private readonly eventsMaxLen: number;
   private readonly mirror?: FileMirror;
   private readonly onMirrorError: (err: Error) => void;
-  private readonly shas = new Map<string, string>();
 
   constructor(
     private readonly redis: CoordRedis,
@@ -174,7 +176,7 @@ export class CoordStore {
     const sid = checkSessionId(input.sessionId);
     const blob = input.blob === undefined ? 'null' : JSON.stringify(input.blob);
     const r = (await this.script(
-      S.REGISTER,
+      C.register,
       [this.sessionKey(sid), this.sessionsKey],
       [sid, input.host, String(input.pid), input.role ?? '', input.task ?? '', blob],
     )) as [string, string, string[]];
@@ -191,7 +193,7 @@ export class CoordStore {
   async heartbeat(sessionId: string, options: { phase?: string } = {}): Promise<HeartbeatResult> {
     const sid = checkSessionId(sessionId);
     const r = (await this.script(
-      S.HEARTBEAT,
+      C.heartbeat,
       [this.sessionKey(sid), this.sessionsKey],
       [sid, options.phase ?? '', options.phase === undefined ? '0' : '1', String(this.sessionTtlMs)],
     )) as [string, string, string[]];
@@ -231,7 +233,7 @@ export class CoordStore {
   /** Every registered session, oldest heartbeat first, with liveness against the session TTL. */
   async listSessions(): Promise<PeerRecord[]> {
     const [now, hashes] = (await this.script(
-      S.LIST,
+      C.list,
       [this.sessionsKey],
       [this.keyspace.coordKey('session:')],
       {
@@ -302,7 +304,7 @@ export class CoordStore {
   async unlock(sessionId: string, resource: string): Promise<{ txId: string }> {
     const sid = checkSessionId(sessionId);
     const res = checkResource(resource);
-    const r = (await this.script(S.UNLOCK, [this.lockKey(res)], [sid, res])) as string[];
+    const r = (await this.script(C.unlock, [this.lockKey(res)], [sid, res])) as string[];
     if (r[0] === 'missing') throw new NotFoundError(`lock ${res} is not held`, { resource: res });
     if (r[0] === 'not-owner') {
       throw new ConflictError(`lock ${res} is held by ${r[1]}, not by ${sid}: refusing to unlock`, {
@@ -316,7 +318,7 @@ export class CoordStore {
 
   /** Every held lock, oldest first (expired ones included, with their expires_at in the past). */
   async locks(): Promise<LockRecord[]> {
-    const [, hashes] = (await this.script(S.LIST, [this.locksKey], [this.keyspace.coordKey('lock:')], {
+    const [, hashes] = (await this.script(C.list, [this.locksKey], [this.keyspace.coordKey('lock:')], {
       bare: true,
     })) as [string, string[][]];
     return hashes.map((h) => lockFrom(toRecord(h)));
@@ -337,7 +339,7 @@ export class CoordStore {
     const src = checkSessionId(from);
     const dst = checkSessionId(to, 'peer');
     const r = (await this.script(
-      S.SEND,
+      C.send,
       [this.inboxKey(dst), this.sessionKey(dst)],
       [
         src,
@@ -362,7 +364,7 @@ export class CoordStore {
 
   /** Takes every message of the inbox at once (destructive); [] when empty. */
   async drain(sessionId: string): Promise<InboxMessage[]> {
-    const all = (await this.script(S.DRAIN, [this.inboxKey(checkSessionId(sessionId))], [], {
+    const all = (await this.script(C.drain, [this.inboxKey(checkSessionId(sessionId))], [], {
       bare: true,
     })) as string[];
     const messages = all.map((m) => JSON.parse(m) as InboxMessage);
@@ -402,7 +404,7 @@ export class CoordStore {
     if (!ticket) throw new InvalidError('dispatch needs a ticket', ['ticket: required']);
     if (orderId !== undefined) checkSessionId(orderId, 'order id');
     const r = (await this.script(
-      S.DISPATCH,
+      C.dispatch,
       [this.dispatchKey(orderId ?? ''), this.dispatchesKey],
       [orderId ?? '', to, ticket, by],
     )) as [string, string, string[]];
@@ -420,7 +422,7 @@ export class CoordStore {
   /** Every dispatch order, oldest first. */
   async dispatches(): Promise<DispatchOrder[]> {
     const [, hashes] = (await this.script(
-      S.LIST,
+      C.list,
       [this.dispatchesKey],
       [this.keyspace.coordKey('dispatch:')],
       {
@@ -466,7 +468,7 @@ export class CoordStore {
       ]);
     }
     const r = (await this.script(
-      S.LOCK,
+      C.lock,
       [this.lockKey(res), this.locksKey, this.sessionLocksKey(sid)],
       [
         sid,
@@ -506,7 +508,7 @@ export class CoordStore {
     nowMs: number | undefined,
   ): Promise<unknown[]> {
     return this.script(
-      S.DEREG,
+      C.dereg,
       [this.sessionKey(sid), this.sessionsKey, this.sessionLocksKey(sid)],
       [sid, reason, lockReason, ttl],
       { nowMs },
@@ -546,11 +548,11 @@ export class CoordStore {
   }
 
   /**
-   * Runs a script by EVALSHA, falling back to EVAL once when the server does not have it cached.
-   * Non-bare scripts get the shared leading KEYS/ARGV (see scripts.ts).
+   * Runs a coord command (EVALSHA, EVAL once on NOSCRIPT: the one way over a generic `call`).
+   * Non-bare commands get the prelude's leading KEYS/ARGV (see commands/includes/prelude.lua).
    */
   private async script(
-    body: string,
+    command: LuaCommand,
     keys: string[],
     args: string[],
     options: { bare?: boolean; nowMs?: number } = {},
@@ -566,18 +568,8 @@ export class CoordStore {
           options.nowMs === undefined ? '' : String(Math.floor(options.nowMs)),
           ...args,
         ];
-    let sha = this.shas.get(body);
-    if (!sha) {
-      sha = createHash('sha1').update(body).digest('hex');
-      this.shas.set(body, sha);
-    }
     try {
-      return await this.redis.call('EVALSHA', sha, allKeys.length, ...allKeys, ...allArgs);
-    } catch (err) {
-      if (!(err instanceof Error) || !/NOSCRIPT/.test(err.message)) throw wrap(err);
-    }
-    try {
-      return await this.redis.call('EVAL', body, allKeys.length, ...allKeys, ...allArgs);
+      return await evalCommand(this.redis, command, allKeys, allArgs);
     } catch (err) {
       throw wrap(err);
     }

@@ -1,0 +1,41 @@
+--[[
+Deregisters or evicts a session: `session.dereg`, then `lock.release` for every lock it held.
+With a TTL it removes only a session whose last heartbeat is older than the TTL: the sentinel's
+cull, where this script is the arbiter between replicas (exactly one of them sees 'removed').
+
+KEYS:
+  KEYS[1] the coord events stream
+  KEYS[2] the tx_id sequence key
+  KEYS[3] the session hash
+  KEYS[4] the sessions zset
+  KEYS[5] the session's lock set
+ARGV:
+  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
+            (see includes/prelude.lua)
+  ARGV[6] session_id   ARGV[7] dereg reason   ARGV[8] lock release reason
+  ARGV[9] TTL in ms, or '' to remove unconditionally
+Returns:
+  {'missing'} | {'live', last_heartbeat_ms} |
+  {'removed', dereg tx_id, {resource...}, {release tx_id...}, HGETALL of the removed session}
+]]
+--- @include "includes/prelude"
+local sid, reason, lock_reason, ttl = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+if redis.call('EXISTS', KEYS[3]) == 0 then return {'missing'} end
+local ms = now_ms()
+local last = tonumber(redis.call('HGET', KEYS[3], 'last_heartbeat_ms')) or 0
+if ttl ~= '' and ms - last <= tonumber(ttl) then return {'live', tostring(last)} end
+local record = redis.call('HGETALL', KEYS[3])
+redis.call('DEL', KEYS[3])
+redis.call('ZREM', KEYS[4], sid)
+local tx = emit('session.dereg', ms, sid, nil, obj('reason', js(reason)))
+local released, txs = {}, {}
+local held = redis.call('SMEMBERS', KEYS[5])
+table.sort(held)
+for _, res in ipairs(held) do
+  if redis.call('HGET', lock_key(res), 'owner_session_id') == sid then
+    released[#released + 1] = res
+    txs[#txs + 1] = release_lock(res, sid, lock_reason, ms)
+  end
+end
+redis.call('DEL', KEYS[5])
+return {'removed', tx, released, txs, record}
