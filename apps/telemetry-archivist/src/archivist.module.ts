@@ -1,6 +1,9 @@
 import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
-import { KEYSPACE, ReadinessService } from '@coordbus/runtime';
+import { KEYSPACE, LOGGER, ReadinessService, isLoopbackHost } from '@coordbus/runtime';
+import type { Logger } from 'pino';
 import type { Keyspace } from '@coordbus/envelope';
+import { AccessGuard } from './access/access.guard';
+import { AccessPolicy } from './access/access-policy';
 import { ArchivistConfig } from './config';
 import { ArchiveIngestController, RawArchiveIngestController } from './ingest/archive-ingest.controller';
 import { ArchiveIngestService } from './ingest/archive-ingest.service';
@@ -11,7 +14,7 @@ import { ArchiveQueryService } from './query/archive-query.service';
 import { RetentionService } from './retention/retention.service';
 import { ARCHIVE_STORE, ArchiveStore } from './store/archive-store';
 import { createArchiveStore } from './store/store-factory';
-import { ARCHIVIST_CONFIG, STREAM_REFS } from './tokens';
+import { ACCESS_POLICY, ARCHIVIST_CONFIG, STREAM_REFS } from './tokens';
 
 /** Closes the database after the transport has stopped and flushed its acks (shutdown hooks run last). */
 @Injectable()
@@ -31,6 +34,25 @@ class StoreLifecycle implements OnApplicationShutdown {
   }
 }
 
+/** Says at start what the API door is (never the tokens themselves). */
+@Injectable()
+class AccessNotice {
+  constructor(@Inject(ACCESS_POLICY) policy: AccessPolicy, @Inject(LOGGER) logger: Logger) {
+    const access = {
+      reads: policy.readsNeedToken ? 'token' : 'open (loopback)',
+      actions: policy.actionsEnabled ? 'operator token' : 'disabled',
+    };
+    if (policy.readsNeedToken && !policy.hasReadToken) {
+      logger.warn(
+        access,
+        'HTTP_HOST is not loopback and COORDBUS_API_TOKEN is not set: /v1 and the console refuse every read',
+      );
+    } else {
+      logger.info(access, 'API access');
+    }
+  }
+}
+
 /** The telemetry archivist: stream ingest, the store, retention and the query API. */
 @Module({})
 export class ArchivistModule {
@@ -43,6 +65,16 @@ export class ArchivistModule {
       ],
       providers: [
         { provide: ARCHIVIST_CONFIG, useValue: config },
+        {
+          provide: ACCESS_POLICY,
+          useValue: new AccessPolicy({
+            apiToken: config.apiToken,
+            operatorToken: config.operatorToken,
+            loopback: isLoopbackHost(config.httpHost),
+          }),
+        },
+        AccessGuard,
+        AccessNotice,
         {
           provide: STREAM_REFS,
           inject: [KEYSPACE],

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { BaseConfig, ConfigError, EnvReader, baseConfig } from '@coordbus/runtime';
+import { BaseConfig, ConfigError, EnvReader, Secret, baseConfig } from '@coordbus/runtime';
 import { SOURCE_STREAMS } from './ingest/row-mapper';
 import { RETENTION_PATTERN, RetentionPolicy, parseRetention } from './retention/retention-policy';
 
@@ -30,6 +30,16 @@ export interface ArchivistConfig extends BaseConfig {
    * their source stream (with whatever filter columns could be read) instead.
    */
   validate: boolean;
+  /**
+   * `COORDBUS_API_TOKEN` (or `COORDBUS_API_TOKEN_FILE`): the read token of `/v1/*` and the console.
+   * Required by every read when set, and whenever `HTTP_HOST` is not loopback.
+   */
+  apiToken?: Secret;
+  /**
+   * `COORDBUS_OPERATOR_TOKEN` (or `_FILE`): the console's actions (send, dispatch, force-release,
+   * cancel, re-drive). Without it the console is read-only.
+   */
+  operatorToken?: Secret;
 }
 
 /** Reads and validates the archivist's environment; throws a ConfigError naming every bad variable. */
@@ -48,6 +58,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
   const reclaimIdleMs = reader.durationMs('ARCHIVIST_RECLAIM_IDLE_MS', 30_000, { minMs: 100 });
   const retentionIntervalMs = reader.durationMs('ARCHIVIST_RETENTION_INTERVAL', 5 * 60_000, { minMs: 100 });
   const validate = reader.bool('ARCHIVIST_VALIDATE', true);
+  const apiToken = reader.secret('COORDBUS_API_TOKEN');
+  const operatorToken = reader.secret('COORDBUS_OPERATOR_TOKEN');
   const rawRetention = reader.string('ARCHIVIST_RETENTION', '', {
     pattern: RETENTION_PATTERN,
     expected: `comma-separated <stream>=<age>[/<rows>] rules (stream: *, ${SOURCE_STREAMS.join(', ')}, optionally :dead; e.g. *=30d,telemetryEvents=7d/100000)`,
@@ -79,5 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
     retention,
     retentionIntervalMs,
     validate,
+    apiToken,
+    operatorToken,
   };
 }

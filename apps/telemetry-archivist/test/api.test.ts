@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -178,7 +178,10 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
 
   it.each([
     ['limit=0', 'limit must not be less than 1'],
-    ['limit=ten', 'limit must be an integer number'],
+    ['limit=ten', 'limit must be a decimal integer'],
+    ['limit=0x10', 'limit must be a decimal integer'],
+    ['limit=1e2', 'limit must be a decimal integer'],
+    ['limit=%2010', 'limit must be a decimal integer'],
     ['since=yesterday', 'since must be an RFC 3339 timestamp'],
     ['stream=logs', 'stream must be a comma-separated list of'],
     ['level=loud', 'level must be one of the following values'],
@@ -283,6 +286,75 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
     expect(text).toMatch(/coordbus_archive_rows\{stream="coordIngest:dead"[^}]*\} 1/);
     const size = /coordbus_archive_db_size_bytes\{[^}]*\} (\d+)/.exec(text);
     expect(Number(size?.[1])).toBeGreaterThan(0);
+  });
+});
+
+describe('telemetry-archivist API door (built service)', () => {
+  const READ = 'read-token-for-the-door-test-0123';
+  const OP = 'operator-token-for-the-door-test-0123';
+  let keyspace: Keyspace;
+  let redis: Redis;
+  const started: Archivist[] = [];
+
+  beforeAll(() => {
+    keyspace = testKeyspace('arch-door');
+    redis = new Redis(testRedisUrl());
+  });
+
+  afterAll(async () => {
+    for (const a of started) {
+      await a.stop();
+      removeDir(a.dataDir);
+    }
+    await cleanupNamespace(redis, keyspace);
+    redis.disconnect();
+  });
+
+  async function start(env: NodeJS.ProcessEnv): Promise<Archivist> {
+    const a = await startArchivist(keyspace, testRedisUrl(), env);
+    started.push(a);
+    return a;
+  }
+
+  const status = async (url: string, headers: Record<string, string> = {}) =>
+    (await fetch(url, { headers })).status;
+
+  it('binds 127.0.0.1 by default', async () => {
+    const a = await start({ HTTP_HOST: '' });
+    expect(new URL(a.url).hostname).toBe('127.0.0.1');
+    const line = a.proc.lines.find((l) => l.includes('API access'));
+    expect(line).toContain('open (loopback)');
+  });
+
+  it('on a non-loopback listener without a token refuses /v1 (naming the variable) and keeps health open', async () => {
+    const a = await start({ HTTP_HOST: '0.0.0.0' });
+    const res = await fetch(`${a.url}/v1/events`);
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { message: string }).message).toContain('COORDBUS_API_TOKEN');
+    for (const path of ['/healthz', '/readyz', '/metrics']) expect(await status(`${a.url}${path}`)).toBe(200);
+  });
+
+  it('with a token requires it for /v1 (constant-time compare, never logged), health stays open', async () => {
+    const a = await start({ HTTP_HOST: '0.0.0.0', COORDBUS_API_TOKEN: READ, COORDBUS_OPERATOR_TOKEN: OP });
+    expect(await status(`${a.url}/v1/events`)).toBe(401);
+    expect(await status(`${a.url}/v1/sessions`, { authorization: `Bearer ${READ}x` })).toBe(401);
+    expect(await status(`${a.url}/v1/events`, { authorization: `Bearer ${READ}` })).toBe(200);
+    expect(await status(`${a.url}/v1/telemetry/episodes`, { authorization: `Bearer ${OP}` })).toBe(200);
+    expect(await status(`${a.url}/v1/events?limit=0x10`, { authorization: `Bearer ${READ}` })).toBe(400);
+    for (const path of ['/healthz', '/readyz', '/metrics']) expect(await status(`${a.url}${path}`)).toBe(200);
+    const logs = a.proc.lines.join('\n');
+    expect(logs).not.toContain(READ);
+    expect(logs).not.toContain(OP);
+  });
+
+  it('reads the token from a file (COORDBUS_API_TOKEN_FILE)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'door-'));
+    const file = join(dir, 'token');
+    writeFileSync(file, `${READ}\n`, { mode: 0o600 });
+    const a = await start({ COORDBUS_API_TOKEN_FILE: file });
+    expect(await status(`${a.url}/v1/events`)).toBe(401);
+    expect(await status(`${a.url}/v1/events`, { authorization: `Bearer ${READ}` })).toBe(200);
+    removeDir(dir);
   });
 });
 

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DEFAULT_MAX_ENTRY_BYTES, Keyspace } from '@coordbus/envelope';
+import { Secret } from './secret';
 
 /** Thrown by `EnvReader.finish()`; its message lists every bad variable and what it expects. */
 export class ConfigError extends Error {
@@ -109,6 +111,40 @@ export class EnvReader {
     }
   }
 
+  /**
+   * A credential from `NAME` or from the file named by `NAME_FILE` (a mounted secret; one trailing
+   * newline is ignored). Giving both, an unreadable file or a value shorter than `minLength` is a
+   * problem; the value itself never appears in a problem message.
+   */
+  secret(name: string, options: { minLength?: number } = {}): Secret | undefined {
+    const { minLength = 16 } = options;
+    const direct = this.raw(name);
+    const file = this.raw(`${name}_FILE`);
+    if (direct !== undefined && file !== undefined) {
+      this.problems.push(`${name} and ${name}_FILE are both set: give one`);
+      return undefined;
+    }
+    let value = direct;
+    if (file !== undefined) {
+      try {
+        value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      } catch (err) {
+        this.problems.push(
+          `${name}_FILE names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}: ${file})`,
+        );
+        return undefined;
+      }
+    }
+    if (value === undefined) return undefined;
+    if (value.length < minLength || /\s/.test(value)) {
+      this.problems.push(
+        `${name}${file !== undefined ? '_FILE' : ''} must hold at least ${minLength} characters without spaces (got ${value.length} characters; value not shown)`,
+      );
+      return undefined;
+    }
+    return new Secret(value);
+  }
+
   /** Throws a ConfigError listing every problem seen so far. */
   finish(): void {
     if (this.problems.length) throw new ConfigError([...this.problems]);
@@ -133,7 +169,10 @@ export interface BaseConfig {
   keyspace: Keyspace;
   /** `HTTP_PORT`: /healthz, /readyz, /metrics (0 picks a free port). */
   httpPort: number;
-  /** `HTTP_HOST` (default 0.0.0.0 so containers can be probed). */
+  /**
+   * `HTTP_HOST` (default 127.0.0.1: reachable from this machine only). Containers set 0.0.0.0,
+   * where the network is the boundary; then the archivist's API needs `COORDBUS_API_TOKEN`.
+   */
   httpHost: string;
   logLevel: LogLevel;
   /** `COORDBUS_CONSUMER`: consumer name in every group (default `<hostname>-<pid>`, stable per replica). */
@@ -171,7 +210,7 @@ export function baseConfig(
     namespace,
     keyspace: new Keyspace(/^[A-Za-z0-9_.:-]*$/.test(namespace) ? namespace : ''),
     httpPort: env.int('HTTP_PORT', options.defaultHttpPort, { min: 0, max: 65535 }),
-    httpHost: env.string('HTTP_HOST', '0.0.0.0'),
+    httpHost: env.string('HTTP_HOST', '127.0.0.1'),
     logLevel: env.enum('LOG_LEVEL', LOG_LEVELS, 'info'),
     consumer: env.string('COORDBUS_CONSUMER', `${hostname()}-${process.pid}`, {
       pattern: /^[A-Za-z0-9_.:-]{1,200}$/,

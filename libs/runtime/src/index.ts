@@ -6,3 +6,4 @@ export * from './health';
 export * from './tokens';
 export * from './runtime.module';
 export * from './service';
+export * from './secret';

@@ -1,4 +1,5 @@
-import { Controller, Get, Query, ValidationPipe } from '@nestjs/common';
+import { Controller, Get, Query, UseGuards, ValidationPipe } from '@nestjs/common';
+import { AccessGuard } from '../access/access.guard';
 import { ArchiveQueryService } from './archive-query.service';
 import { EpisodesQueryDto, EventsQueryDto, SessionsQueryDto } from './query.dto';
 
@@ -12,6 +13,7 @@ const pipe = new ValidationPipe({
 
 /** The archive's read API (GET /v1/events, /v1/sessions, /v1/telemetry/episodes). */
 @Controller('v1')
+@UseGuards(AccessGuard)
 export class ArchiveQueryController {
   constructor(private readonly query: ArchiveQueryService) {}
 

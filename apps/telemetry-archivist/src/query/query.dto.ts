@@ -1,4 +1,4 @@
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import {
   IsIn,
   IsInt,
@@ -15,6 +15,15 @@ import { LEVELS, TELEMETRY_STATUSES } from '@coordbus/envelope';
 import { SOURCE_STREAMS } from '../ingest/row-mapper';
 
 export const MAX_PAGE = 1000;
+
+/**
+ * A numeric query parameter: plain decimal digits only. `Number()` would also take `0x10`, `1e3`,
+ * ` 16` or `0b1`; those stay strings here, so `@IsInt` refuses them with a 400.
+ */
+export const DecimalInt = () =>
+  Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value,
+  );
 export const DEFAULT_PAGE = 100;
 
 const STREAM_KEY = `(?:${SOURCE_STREAMS.join('|')})(?::dead)?`;
@@ -59,14 +68,24 @@ export class EventsQueryDto {
   until_id?: string;
   @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
   @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE) limit?: number;
+  @IsOptional()
+  @DecimalInt()
+  @IsInt({ message: 'limit must be a decimal integer' })
+  @Min(1)
+  @Max(MAX_PAGE)
+  limit?: number;
 }
 
 export class SessionsQueryDto {
   @IsOptional() @IsIn(['active', 'ended']) state?: 'active' | 'ended';
   /** Only sessions last seen at or after this time. */
   @IsOptional() @IsISO8601(ISO, { message: 'since must be an RFC 3339 timestamp' }) since?: string;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE) limit?: number;
+  @IsOptional()
+  @DecimalInt()
+  @IsInt({ message: 'limit must be a decimal integer' })
+  @Min(1)
+  @Max(MAX_PAGE)
+  limit?: number;
 }
 
 export class EpisodesQueryDto {
@@ -82,5 +101,10 @@ export class EpisodesQueryDto {
   @IsOptional() @IsISO8601(ISO, { message: 'until must be an RFC 3339 timestamp' }) until?: string;
   @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
   @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_PAGE) limit?: number;
+  @IsOptional()
+  @DecimalInt()
+  @IsInt({ message: 'limit must be a decimal integer' })
+  @Min(1)
+  @Max(MAX_PAGE)
+  limit?: number;
 }

@@ -1,0 +1,51 @@
+import {
+  CanActivate,
+  ExecutionContext,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  SetMetadata,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { ACCESS_POLICY } from '../tokens';
+import { AccessLevel, AccessPolicy, credentialsOf } from './access-policy';
+
+const REQUIRED = 'coordbus:access';
+
+/** Marks a handler (or controller) as an operator action; everything else guarded is a read. */
+export const OperatorOnly = () => SetMetadata(REQUIRED, 'operator' satisfies AccessLevel);
+
+/** The level a guarded request reached, for handlers that show it (the console's `whoami`). */
+export interface GuardedRequest extends Request {
+  coordbusAccess?: AccessLevel;
+}
+
+/**
+ * Applies the AccessPolicy to `/v1/*` and the console's data: 401 without a needed read token,
+ * 403 for an action without the operator token. Tokens are never logged or echoed.
+ */
+@Injectable()
+export class AccessGuard implements CanActivate {
+  constructor(
+    @Inject(ACCESS_POLICY) private readonly policy: AccessPolicy,
+    private readonly reflector: Reflector,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<GuardedRequest>();
+    const required = this.reflector.getAllAndOverride<AccessLevel | undefined>(REQUIRED, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    const creds = credentialsOf(req.headers as { authorization?: string; cookie?: string });
+    const decision = required === 'operator' ? this.policy.act(creds) : this.policy.read(creds);
+    if (!decision.ok) {
+      if (decision.status === 401) throw new UnauthorizedException(decision.reason);
+      throw new ForbiddenException(decision.reason);
+    }
+    req.coordbusAccess = decision.level;
+    return true;
+  }
+}
