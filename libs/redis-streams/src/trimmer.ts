@@ -1,65 +1,9 @@
 import type Redis from 'ioredis';
+import { bindCommand } from '@coordbus/lua';
+import { COMMANDS } from './commands';
 import type { Registry } from 'prom-client';
 import { streamMetrics, StreamMetrics } from './metrics';
 import type { StreamsLogger } from './options';
-
-/**
- * Ack-aware trim of one stream, atomic (one script, so no group can appear or move in between).
- *
- * KEYS[1]  the stream
- * ARGV[1]  hard cap: when the stream is still longer than this after the ack-aware trim, trim it
- *          to this length anyway (0 = no cap)
- * ARGV[2]  "1": trim below the lowest needed id approximately (`~`, whole nodes only), else exactly
- * Returns  { lowest id some group still needs ("" when the stream has no group: nothing is trimmed
- *            by acks then, since nobody has said what it needs), entries removed below it,
- *            entries removed by the hard cap, length after }
- *
- * A group needs its smallest pending id (delivered, not acked) and, with nothing pending, its
- * last-delivered id onwards (that entry is kept too: it saves id arithmetic and costs one entry).
- */
-export const TRIM_ACK_AWARE_LUA = `
-local stream = KEYS[1]
-local cap = tonumber(ARGV[1])
-if redis.call('EXISTS', stream) == 0 then return {'', 0, 0, 0} end
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local lowest, lms, lseq = nil, nil, nil
-local function consider(id)
-  local ms, seq = parse(id)
-  if ms == nil then return end
-  if lowest == nil or ms < lms or (ms == lms and seq < lseq) then lowest, lms, lseq = id, ms, seq end
-end
-local groups = redis.call('XINFO', 'GROUPS', stream)
-for _, g in ipairs(groups) do
-  local name, pending, last = nil, 0, '0-0'
-  for i = 1, #g, 2 do
-    if g[i] == 'name' then name = g[i + 1]
-    elseif g[i] == 'pending' then pending = tonumber(g[i + 1])
-    elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
-  end
-  if pending > 0 then
-    local summary = redis.call('XPENDING', stream, name)
-    consider(summary[2])
-  else
-    consider(last)
-  end
-end
-local trimmed = 0
-if lowest ~= nil then
-  if ARGV[2] == '1' then
-    trimmed = redis.call('XTRIM', stream, 'MINID', '~', lowest)
-  else
-    trimmed = redis.call('XTRIM', stream, 'MINID', lowest)
-  end
-end
-local dropped = 0
-if cap > 0 and redis.call('XLEN', stream) > cap then
-  dropped = redis.call('XTRIM', stream, 'MAXLEN', cap)
-end
-return {lowest or '', trimmed, dropped, redis.call('XLEN', stream)}
-`;
 
 export interface AckAwareTrimOptions {
   /** Safety cap on the length: past it, entries are dropped even if a group still needs them (counted). 0 = none. */
@@ -85,7 +29,8 @@ export interface TrimResult {
 /**
  * Trims `stream` only below the lowest entry some consumer group still needs (never an entry a
  * group has not acked), then applies the hard cap, counting what the cap drops. A stream without
- * any consumer group is only capped.
+ * any consumer group is only capped. One script (commands/trimAckAware-1.lua), so no group can
+ * appear or move in between.
  */
 export async function trimAckAware(
   redis: Redis,
@@ -95,13 +40,10 @@ export async function trimAckAware(
   const hardCap = options.hardCap ?? 0;
   if (!Number.isInteger(hardCap) || hardCap < 0)
     throw new RangeError(`hardCap must be an integer >= 0 (got ${hardCap})`);
-  const reply = (await redis.eval(
-    TRIM_ACK_AWARE_LUA,
-    1,
-    stream,
-    hardCap,
-    options.approximate ? '1' : '0',
-  )) as [string, number, number, number];
+  const reply = await bindCommand<[string, number, number, number]>(redis, COMMANDS.trimAckAware)(
+    [stream],
+    [hardCap, options.approximate ? '1' : '0'],
+  );
   const result: TrimResult = {
     stream,
     lowestNeededId: reply[0] || null,

@@ -8,10 +8,8 @@ import {
 } from '@coordbus/envelope';
 import type Redis from 'ioredis';
 import type { Checkpoint } from '../follow/file-identity';
-import { COMMIT_LUA } from './commit.lua';
-
-const COMMIT_COMMAND = 'coordbusTailerCommit';
-type CommitCommand = Record<typeof COMMIT_COMMAND, (...args: string[]) => Promise<unknown>>;
+import { bindCommand, BoundCommand } from '@coordbus/lua';
+import { COMMANDS } from '../commands';
 
 /** Where a checkpoint lives: one hash per source, one field per followed path. */
 export interface CheckpointRef {
@@ -26,14 +24,16 @@ export interface CheckpointRef {
  * `telemetry.<event>` pub/sub follows, best effort, only after the stream write succeeded.
  */
 export class TelemetryEmitter {
+  /** commands/tailerCommit-2.lua */
+  private readonly commitRange: BoundCommand<number>;
+
   constructor(
     private readonly redis: Redis,
     private readonly keyspace: Keyspace,
     private readonly codec: EnvelopeCodec,
     private readonly streamMaxLen: number,
   ) {
-    // ioredis sends EVALSHA and falls back to EVAL once after a Redis restart (NOSCRIPT).
-    if (!(COMMIT_COMMAND in redis)) redis.defineCommand(COMMIT_COMMAND, { numberOfKeys: 2, lua: COMMIT_LUA });
+    this.commitRange = bindCommand(redis, COMMANDS.tailerCommit);
   }
 
   /**
@@ -67,9 +67,8 @@ export class TelemetryEmitter {
     const prefix = encoded.length
       ? encoded[0].slice(0, 5)
       : ['type', Schemas.telemetry.name, 'v', String(Schemas.telemetry.major), 'data'];
+    const keys = [this.keyspace.telemetryEvents, this.keyspace.tailerCheckpointKey(ref.source)];
     const args = [
-      this.keyspace.telemetryEvents,
-      this.keyspace.tailerCheckpointKey(ref.source),
       ref.path,
       JSON.stringify(checkpoint),
       String(this.streamMaxLen),
@@ -77,7 +76,7 @@ export class TelemetryEmitter {
       ...encoded.map((fields) => fields[5]),
     ];
     try {
-      return (await (this.redis as unknown as CommitCommand)[COMMIT_COMMAND](...args)) as number;
+      return Number(await this.commitRange(keys, args));
     } catch (err) {
       throw new UnavailableError(`telemetry commit failed: ${(err as Error).message}`);
     }

@@ -12,7 +12,8 @@ import {
   TERMINAL_JOB_STATUSES,
 } from '@coordbus/envelope';
 import { isJobStatus, JobMeta } from '../domain/job';
-import { DELETE_LUA, TRANSITION_LUA } from './lua';
+import { bindCommand, BoundCommand } from '@coordbus/lua';
+import { COMMANDS } from '../commands';
 
 /** Key names of one job (all under the `{jobs}` tag). */
 export class JobKeys {
@@ -76,11 +77,6 @@ export const META_VERSION = 1;
 const JSON_FIELDS = new Set(['tags', 'argv', 'env', 'secret_names']);
 const BOOL_FIELDS = new Set(['shell', 'background']);
 
-type Scripted = Redis & {
-  jobTransition(...args: (string | number)[]): Promise<[number, number, string]>;
-  jobDelete(...args: (string | number)[]): Promise<number>;
-};
-
 export interface JobStoreOptions {
   logMaxLen?: number;
   eventsMaxLen?: number;
@@ -93,7 +89,10 @@ export interface JobStoreOptions {
  */
 export class JobStore {
   readonly keys: JobKeys;
-  private readonly redis: Scripted;
+  private readonly redis: Redis;
+  /** commands/jobTransition-15.lua and commands/jobDelete-14.lua */
+  private readonly jobTransition: BoundCommand<[number, number, string]>;
+  private readonly jobDelete: BoundCommand<number>;
   private readonly logMaxLen: number;
   private readonly eventsMaxLen: number;
 
@@ -106,11 +105,9 @@ export class JobStore {
     this.keys = new JobKeys(keyspace);
     this.logMaxLen = options.logMaxLen ?? 100_000;
     this.eventsMaxLen = options.eventsMaxLen ?? 100_000;
-    if (!(redis as unknown as Partial<Scripted>).jobTransition) {
-      redis.defineCommand('jobTransition', { numberOfKeys: 5 + JOB_STATUSES.length, lua: TRANSITION_LUA });
-      redis.defineCommand('jobDelete', { numberOfKeys: 4 + JOB_STATUSES.length, lua: DELETE_LUA });
-    }
-    this.redis = redis as Scripted;
+    this.redis = redis;
+    this.jobTransition = bindCommand(redis, COMMANDS.jobTransition);
+    this.jobDelete = bindCommand(redis, COMMANDS.jobDelete);
   }
 
   get connection(): Redis {
@@ -155,29 +152,33 @@ export class JobStore {
     const from = opts.from === 'create' ? '-' : opts.from.join(',');
     const created =
       opts.from === 'create' ? Date.parse(opts.fields?.created_at ?? new Date().toISOString()) : 0;
-    const [code, nextSeq, status] = await this.redis.jobTransition(
-      k.job(id),
-      k.log(id),
-      this.keyspace.jobEvents,
-      k.all,
-      opts.procs ? k.procs(opts.procs.host) : k.all,
-      ...JOB_STATUSES.map((s) => k.status(s)),
-      id,
-      from,
-      opts.to ?? '',
-      JSON.stringify(fields),
-      record,
-      opts.minSeq ?? 0,
-      event,
-      created,
-      opts.procs?.op ?? '',
-      JOB_STATUSES.join(','),
-      this.logMaxLen,
-      this.eventsMaxLen,
-      Schemas.jobLog.name,
-      Schemas.jobLog.major,
-      Schemas.jobEvent.name,
-      Schemas.jobEvent.major,
+    const [code, nextSeq, status] = await this.jobTransition(
+      [
+        k.job(id),
+        k.log(id),
+        this.keyspace.jobEvents,
+        k.all,
+        opts.procs ? k.procs(opts.procs.host) : k.all,
+        ...JOB_STATUSES.map((s) => k.status(s)),
+      ],
+      [
+        id,
+        from,
+        opts.to ?? '',
+        JSON.stringify(fields),
+        record,
+        opts.minSeq ?? 0,
+        event,
+        created,
+        opts.procs?.op ?? '',
+        JOB_STATUSES.join(','),
+        this.logMaxLen,
+        this.eventsMaxLen,
+        Schemas.jobLog.name,
+        Schemas.jobLog.major,
+        Schemas.jobEvent.name,
+        Schemas.jobEvent.major,
+      ],
     );
     return {
       ok: code === 1,
@@ -263,15 +264,9 @@ export class JobStore {
   /** Deletes a terminal job's metadata, log stream and any left-over secrets. */
   async delete(id: string): Promise<'deleted' | 'active' | 'missing'> {
     const k = this.keys;
-    const code = await this.redis.jobDelete(
-      k.job(id),
-      k.log(id),
-      k.all,
-      k.secrets(id),
-      ...JOB_STATUSES.map((s) => k.status(s)),
-      id,
-      JOB_STATUSES.join(','),
-      TERMINAL_JOB_STATUSES.join(','),
+    const code = await this.jobDelete(
+      [k.job(id), k.log(id), k.all, k.secrets(id), ...JOB_STATUSES.map((s) => k.status(s))],
+      [id, JOB_STATUSES.join(','), TERMINAL_JOB_STATUSES.join(',')],
     );
     return code === 1 ? 'deleted' : code === 0 ? 'active' : 'missing';
   }

@@ -1,0 +1,4 @@
+import { loadCommands } from '@coordbus/lua';
+
+/** The Lua commands of log-tailer, one `<name>-<numberOfKeys>.lua` beside this file (headers name KEYS, ARGV, replies). */
+export const COMMANDS = loadCommands(__dirname);
