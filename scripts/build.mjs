@@ -65,6 +65,8 @@ for (const app of existsSync(appsDir) ? readdirSync(appsDir) : []) {
 }
 // The `coord` hot path runs from one esbuild bundle (no Nest, commander or ioredis to load).
 await require(join(root, 'apps', 'cli', 'coord-bundle.js')).build();
+// The fleet console's page, bundled from npm packages (served by the telemetry-archivist).
+require(join(root, 'apps', 'telemetry-archivist', 'console-bundle.js')).buildSync();
 console.log(
   `built ${files.length} files (+${assets.length} copied) into dist/ in ${Date.now() - started} ms`,
 );

@@ -9,6 +9,15 @@ import { ArchiveIngestController, RawArchiveIngestController } from './ingest/ar
 import { ArchiveIngestService } from './ingest/archive-ingest.service';
 import { archivedStreamRefs } from './ingest/row-mapper';
 import { ArchiveMetrics } from './metrics/archive-metrics';
+import { ConsoleActionsService } from './console/console-actions.service';
+import {
+  ConsoleApiController,
+  ConsoleLoginController,
+  ConsolePageController,
+} from './console/console.controller';
+import { ConsoleReadService } from './console/console-read.service';
+import { ConsoleRedis } from './console/console-redis';
+import { DEFAULT_LIVE_FEED_OPTIONS, LIVE_FEED_OPTIONS, LiveFeed } from './console/live-feed.service';
 import { ArchiveQueryController } from './query/archive-query.controller';
 import { ArchiveQueryService } from './query/archive-query.service';
 import { RetentionService } from './retention/retention.service';
@@ -62,6 +71,9 @@ export class ArchivistModule {
       controllers: [
         config.validate ? ArchiveIngestController : RawArchiveIngestController,
         ArchiveQueryController,
+        ConsolePageController,
+        ConsoleLoginController,
+        ConsoleApiController,
       ],
       providers: [
         { provide: ARCHIVIST_CONFIG, useValue: config },
@@ -93,6 +105,14 @@ export class ArchivistModule {
         ArchiveIngestService,
         ArchiveQueryService,
         RetentionService,
+        ConsoleRedis,
+        {
+          provide: LIVE_FEED_OPTIONS,
+          useValue: { ...DEFAULT_LIVE_FEED_OPTIONS, pollMs: config.consolePollMs },
+        },
+        LiveFeed,
+        ConsoleReadService,
+        ConsoleActionsService,
       ],
     };
   }

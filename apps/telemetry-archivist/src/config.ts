@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { DEFAULT_SESSION_TTL_S, sessionTtlMs } from '@coordbus/coord';
 import { BaseConfig, ConfigError, EnvReader, Secret, baseConfig } from '@coordbus/runtime';
 import { SOURCE_STREAMS } from './ingest/row-mapper';
 import { RETENTION_PATTERN, RetentionPolicy, parseRetention } from './retention/retention-policy';
@@ -40,6 +41,10 @@ export interface ArchivistConfig extends BaseConfig {
    * cancel, re-drive). Without it the console is read-only.
    */
   operatorToken?: Secret;
+  /** `COORD_SESSION_TTL` (seconds, default 300): when the console shows a session as stale. */
+  sessionTtlMs: number;
+  /** `CONSOLE_POLL_MS` (default 250ms): how often the console's live feed reads the streams. */
+  consolePollMs: number;
 }
 
 /** Reads and validates the archivist's environment; throws a ConfigError naming every bad variable. */
@@ -60,12 +65,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
   const validate = reader.bool('ARCHIVIST_VALIDATE', true);
   const apiToken = reader.secret('COORDBUS_API_TOKEN');
   const operatorToken = reader.secret('COORDBUS_OPERATOR_TOKEN');
+  const consolePollMs = reader.durationMs('CONSOLE_POLL_MS', 250, { minMs: 20, maxMs: 10_000 });
+  let ttlMs = DEFAULT_SESSION_TTL_S * 1000;
+  const problems: string[] = [];
+  try {
+    ttlMs = sessionTtlMs(env);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   const rawRetention = reader.string('ARCHIVIST_RETENTION', '', {
     pattern: RETENTION_PATTERN,
     expected: `comma-separated <stream>=<age>[/<rows>] rules (stream: *, ${SOURCE_STREAMS.join(', ')}, optionally :dead; e.g. *=30d,telemetryEvents=7d/100000)`,
   });
   let retention: RetentionPolicy = new Map();
-  const problems: string[] = [];
   try {
     retention = parseRetention(rawRetention);
   } catch (err) {
@@ -93,5 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
     validate,
     apiToken,
     operatorToken,
+    sessionTtlMs: ttlMs,
+    consolePollMs,
   };
 }

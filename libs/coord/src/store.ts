@@ -316,6 +316,27 @@ export class CoordStore {
     return { txId: r[1] };
   }
 
+  /**
+   * Releases `resource` whoever holds it (`lock.release` reason `forced`): an operator freeing a
+   * dead or stuck session's lock. With `expectedOwner`, refuses (ConflictError naming the owner)
+   * when the lock has changed hands since.
+   * @throws NotFoundError when nothing holds it.
+   */
+  async forceRelease(resource: string, expectedOwner?: string): Promise<{ txId: string; owner: string }> {
+    const res = checkResource(resource);
+    const expected = expectedOwner === undefined ? '' : checkSessionId(expectedOwner, 'owner');
+    const r = (await this.script(C.forceRelease, [this.lockKey(res)], [res, expected])) as string[];
+    if (r[0] === 'missing') throw new NotFoundError(`lock ${res} is not held`, { resource: res });
+    if (r[0] === 'other-owner') {
+      throw new ConflictError(`lock ${res} is now held by ${r[1]}, not ${expected}: nothing released`, {
+        resource: res,
+        owner: r[1],
+      });
+    }
+    this.mirrored(() => this.mirror?.removeLock(res));
+    return { txId: r[1], owner: r[2] };
+  }
+
   /** Every held lock, oldest first (expired ones included, with their expires_at in the past). */
   async locks(): Promise<LockRecord[]> {
     const [, hashes] = (await this.script(C.list, [this.locksKey], [this.keyspace.coordKey('lock:')], {

@@ -151,6 +151,27 @@ describe('CoordStore (real Redis)', () => {
     ]);
   });
 
+  it("forceRelease frees another session's lock as `forced`, once, and refuses when it changed hands", async () => {
+    await store.register({ sessionId: 'a', host: 'h', pid: 1 });
+    await store.lock('a', 'src/x.ts');
+    await expect(store.forceRelease('src/x.ts', 'b')).rejects.toMatchObject({
+      message: expect.stringContaining('now held by a'),
+      details: { owner: 'a' },
+    });
+    expect(await store.locks()).toHaveLength(1);
+    expect(await store.forceRelease('src/x.ts', 'a')).toMatchObject({ owner: 'a', txId: expect.any(String) });
+    expect(await store.locks()).toEqual([]);
+    expect((await store.status('a')).locks).toEqual([]);
+    await expect(store.forceRelease('src/x.ts')).rejects.toBeInstanceOf(NotFoundError);
+    const released = (await events()).filter((e) => e.tx_kind === 'lock.release');
+    expect(
+      released.map((e) => [e.resource, e.session_id, (e.payload as { reason?: string }).reason]),
+    ).toEqual([['src/x.ts', 'a', 'forced']]);
+    // The session's own later unlock finds nothing; a new owner can take it.
+    await expect(store.unlock('a', 'src/x.ts')).rejects.toBeInstanceOf(NotFoundError);
+    expect((await store.lock('b', 'src/x.ts')).status).toBe('acquired');
+  });
+
   it('a lock with --ttl lapses: the next taker releases it as expired', async () => {
     await store.lock('a', 'r', { ttlMs: 20 });
     await new Promise((r) => setTimeout(r, 40));

@@ -76,6 +76,9 @@ describe.each(NAMESPACES)('Keyspace(%j)', (ns) => {
       tailerCheckpoint: ks.tailerCheckpoint('headroom'),
       tailerCheckpointKey: ks.tailerCheckpointKey('headroom'),
       sentinelKey: ks.sentinelKey('seen'),
+      activityStream: ks.activityStream,
+      activityLast: ks.activityLast,
+      auditStream: ks.auditStream,
     }).toEqual({
       coordIngest: p('coord:{ingest}'),
       coordReplay: p('logs:stream:coord'),
@@ -93,6 +96,9 @@ describe.each(NAMESPACES)('Keyspace(%j)', (ns) => {
       tailerCheckpoint: p('tailer:{checkpoints}:headroom'),
       tailerCheckpointKey: p('telemetry:{events}:checkpoint:headroom'),
       sentinelKey: p('sentinel:{sentinel}:seen'),
+      activityStream: p('activity:{activity}'),
+      activityLast: p('activity:{activity}:last'),
+      auditStream: p('audit:{audit}'),
     });
     for (const level of LEVELS) expect(ks.coordLevelChannel(level)).toBe(p(`logs.coord.${level}`));
     expect(ks.name('x')).toBe(p('x'));

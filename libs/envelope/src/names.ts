@@ -148,6 +148,34 @@ export class Keyspace {
     return 'hook-jobs';
   }
 
+  // ---- agent activity and operator audit ------------------------------------------------------
+
+  /**
+   * Every agent hook event of every session (tool use, prompts, `Notification`, `Stop`), newest
+   * last, capped (`MAXLEN ~`). One fleet-wide stream so a live view reads it with one XREAD;
+   * each entry names its session. Entry: `type agent-activity v 1 data <json>` with
+   * `{session_id, event, ts, tool?, path?, command?, exit_code?, message?}`.
+   */
+  get activityStream(): string {
+    return this.name('activity:{activity}');
+  }
+
+  /**
+   * The latest activity entry per session (hash: session id -> the same JSON), written with the
+   * stream entry in one MULTI (same hash tag), so "what is X doing now" is one HGET, not a scan.
+   */
+  get activityLast(): string {
+    return this.name('activity:{activity}:last');
+  }
+
+  /**
+   * Operator actions taken from the console (who, what, when, why, result). Entry:
+   * `type console-audit v 1 data <json>`; capped, and never holds a token or a message body.
+   */
+  get auditStream(): string {
+    return this.name('audit:{audit}');
+  }
+
   // ---- other service state -----------------------------------------------------------------
 
   /** Log-tailer checkpoint hash for one (source, path). */

@@ -1,0 +1,176 @@
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import type Redis from 'ioredis';
+import { CoordStore } from '@coordbus/coord';
+import { CoordbusError, EnvelopeCodec, InvalidError, NotFoundError } from '@coordbus/envelope';
+import { BullJobData, JobStore, cancelJobs, createJobQueue } from '@coordbus/jobs';
+import { bindCommand } from '@coordbus/lua';
+import { REDIS } from '@coordbus/runtime';
+import { ARCHIVIST_CONFIG } from '../tokens';
+import type { ArchivistConfig } from '../config';
+import { CONSOLE_COMMANDS } from './commands';
+import { ConsoleRedis } from './console-redis';
+import { entryData } from './console-views';
+
+/** The session id the console's messages and orders come from. */
+export const OPERATOR_SESSION = 'operator';
+const AUDIT_MAXLEN = 100_000;
+
+export interface Actor {
+  /** Who acted, as far as the service can tell: `operator@<remote address>`. */
+  actor: string;
+}
+
+export interface ActionResult {
+  ok: true;
+  audit_id: string;
+  [k: string]: unknown;
+}
+
+/**
+ * The console's actions. Each goes through the existing operation of its domain (CoordStore,
+ * cancelJobs, one Lua command for the re-drive) and is recorded on the audit stream with who,
+ * what, when, why and the outcome — including refusals — and never a token or a message body.
+ */
+@Injectable()
+export class ConsoleActionsService implements OnApplicationShutdown {
+  private readonly coord: CoordStore;
+  private readonly jobs: JobStore;
+  private queue: Queue<BullJobData> | undefined;
+
+  constructor(
+    @Inject(REDIS) private readonly ioredis: Redis,
+    private readonly redis: ConsoleRedis,
+    @Inject(ARCHIVIST_CONFIG) private readonly config: ArchivistConfig,
+  ) {
+    this.coord = new CoordStore(ioredis, { keyspace: redis.keyspace, sessionTtlMs: config.sessionTtlMs });
+    this.jobs = new JobStore(ioredis, redis.keyspace, new EnvelopeCodec({ maxBytes: config.maxEntryBytes }));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue?.close().catch(() => undefined);
+  }
+
+  private jobQueue = (): Queue<BullJobData> => {
+    this.queue ??= createJobQueue(this.ioredis, this.redis.keyspace);
+    return this.queue;
+  };
+
+  /** Runs an action and audits it, success or failure; a failure is rethrown after auditing. */
+  private async audited(
+    who: Actor,
+    action: string,
+    target: string,
+    reason: string | null,
+    run: () => Promise<Record<string, unknown>>,
+  ): Promise<ActionResult> {
+    let result: Record<string, unknown>;
+    try {
+      result = await run();
+    } catch (err) {
+      await this.audit(who, action, target, reason, 'refused', (err as Error).message).catch(() => undefined);
+      throw err;
+    }
+    const audit_id = await this.audit(who, action, target, reason, 'ok', null);
+    return { ok: true, audit_id, ...result };
+  }
+
+  private audit(
+    who: Actor,
+    action: string,
+    target: string,
+    reason: string | null,
+    result: 'ok' | 'refused',
+    error: string | null,
+  ): Promise<string> {
+    const data = { ts: new Date().toISOString(), actor: who.actor, action, target, reason, result, error };
+    return this.redis.append(this.redis.keyspace.auditStream, AUDIT_MAXLEN, [
+      'type',
+      'console-audit',
+      'v',
+      '1',
+      'data',
+      JSON.stringify(data),
+    ]);
+  }
+
+  send(who: Actor, to: string, subject: string, body: string): Promise<ActionResult> {
+    return this.audited(who, 'message.send', to, subject || null, async () => {
+      const { message } = await this.coord.send(OPERATOR_SESSION, to, body, { kind: 'operator', subject });
+      return { msg_id: message.msg_id };
+    });
+  }
+
+  dispatch(who: Actor, assignee: string, ticket: string): Promise<ActionResult> {
+    return this.audited(who, 'order.dispatch', assignee, ticket, async () => {
+      const { order } = await this.coord.dispatch(OPERATOR_SESSION, assignee, ticket);
+      return { order_id: order.order_id };
+    });
+  }
+
+  forceRelease(
+    who: Actor,
+    resource: string,
+    owner: string | undefined,
+    reason: string,
+  ): Promise<ActionResult> {
+    return this.audited(who, 'lock.force-release', resource, reason, async () => {
+      const r = await this.coord.forceRelease(resource, owner);
+      return { owner: r.owner };
+    });
+  }
+
+  cancelJob(who: Actor, jobId: string, reason: string | null): Promise<ActionResult> {
+    return this.audited(who, 'job.cancel', jobId, reason, async () => {
+      const res = await cancelJobs(this.jobs, this.jobQueue, { jobId, filter: {}, wait: false });
+      return { cancelled: res.cancelled.length, pending: res.pending.length, finished: res.finished.length };
+    });
+  }
+
+  /** Appends a dead letter's original fields back to its source stream, once (see redrive-2.lua). */
+  redrive(who: Actor, deadStream: string, entryId: string, reason: string | null): Promise<ActionResult> {
+    return this.audited(who, 'dead.redrive', `${deadStream}/${entryId}`, reason, async () => {
+      const ks = this.redis.keyspace;
+      const sources = [
+        ks.coordIngest,
+        ks.coordEvents,
+        ks.sentinelObservations,
+        ks.telemetryEvents,
+        ks.jobEvents,
+      ];
+      const source = sources.find((s) => ks.deadLetter(s) === deadStream);
+      if (!source) throw new InvalidError(`${deadStream} is not a dead-letter stream`, ['stream: unknown']);
+      const [entry] = await this.redis.latest(deadStream, 1, entryId);
+      if (!entry || entry[0] !== entryId)
+        throw new NotFoundError(`no dead letter ${entryId} on ${deadStream}`);
+      const d = entryData(entry[1]);
+      const fields = d?.fields;
+      if (!fields || typeof fields !== 'object') {
+        throw new InvalidError(`dead letter ${entryId} holds no original fields`, ['fields: missing']);
+      }
+      const run = bindCommand<string[]>(this.ioredis, CONSOLE_COMMANDS.redrive);
+      const r = await run([deadStream, source], [entryId, JSON.stringify(fields), 1_000_000]);
+      if (r[0] === 'missing')
+        throw new NotFoundError(`dead letter ${entryId} was re-driven or dropped already`);
+      return { new_id: r[1], stream: source };
+    });
+  }
+}
+
+/** Maps a domain error to the HTTP status the console shows. */
+export function httpStatusOf(err: unknown): number {
+  if (!(err instanceof CoordbusError)) return 500;
+  switch (err.code) {
+    case 'NotFound':
+      return 404;
+    case 'Conflict':
+    case 'NoMatch':
+      return 409;
+    case 'Invalid':
+      return 400;
+    case 'Unavailable':
+      return 503;
+    default:
+      return 500;
+  }
+}
