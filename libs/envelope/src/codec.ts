@@ -1,8 +1,7 @@
-import { plainToInstance } from 'class-transformer';
-import { ValidationError, validateSync } from 'class-validator';
+import { compileClass, CompiledClass } from './compile';
 import { InvalidError, SchemaMismatchError, TooLargeError } from './errors';
 import { CoordOpEnvelope } from './schemas/coord-op';
-import { CoordEvent, PAYLOAD_CLASSES, TxKind } from './schemas/coord-event';
+import { CoordEvent, PAYLOAD_CLASSES } from './schemas/coord-event';
 import { JobEvent, JobLogRecord } from './schemas/job';
 import { TelemetryEvent } from './schemas/telemetry';
 import { SentinelObservation } from './schemas/observation';
@@ -11,6 +10,17 @@ import { DeadLetterEntry } from './schemas/dead-letter';
 /** Default limit of one encoded stream entry (`COORDBUS_MAX_ENTRY_BYTES`). */
 export const DEFAULT_MAX_ENTRY_BYTES = 64 * 1024;
 
+/**
+ * A payload whose class depends on a tag of the same object (a tagged union): when
+ * `value[tag]` names one of `classes` and `value[property]` is an object, that object is
+ * validated against the class too, its failing paths prefixed with `property`.
+ */
+export interface SchemaUnion {
+  readonly tag: string;
+  readonly property: string;
+  readonly classes: Readonly<Record<string, new () => object>>;
+}
+
 /** A message schema: its wire name, the major version this code writes and reads, and its DTO class. */
 export interface Schema<T> {
   readonly name: string;
@@ -18,20 +28,8 @@ export interface Schema<T> {
   readonly cls: new () => T;
   /** Overrides the codec's size limit for this schema (dead letters carry a whole original entry). */
   readonly maxBytes?: number;
-  /** Checks beyond the DTO's decorators; returns failing paths as `path: reason`. */
-  readonly check?: (value: T) => string[];
-}
-
-function checkCoordEventPayload(event: CoordEvent): string[] {
-  // Own keys only: `tx_kind` may be anything here (e.g. `constructor`) when the envelope is invalid.
-  if (!Object.prototype.hasOwnProperty.call(PAYLOAD_CLASSES, event.tx_kind)) return [];
-  const cls = PAYLOAD_CLASSES[event.tx_kind as TxKind];
-  // A non-object payload is already reported by the DTO's IsObject.
-  if (typeof event.payload !== 'object' || event.payload === null || Array.isArray(event.payload)) return [];
-  const payload = plainToInstance(cls as new () => object, event.payload);
-  const paths = flatten(validateSync(payload, VALIDATOR_OPTIONS), 'payload');
-  if (!paths.length) (event as { payload: unknown }).payload = payload;
-  return paths;
+  /** A payload typed by a tag (coord events: `payload` by `tx_kind`). */
+  readonly union?: SchemaUnion;
 }
 
 /** Every schema coordbus puts on a stream. */
@@ -41,7 +39,7 @@ export const Schemas = {
     name: 'coord-event',
     major: 1,
     cls: CoordEvent,
-    check: checkCoordEventPayload,
+    union: { tag: 'tx_kind', property: 'payload', classes: PAYLOAD_CLASSES },
   } as Schema<CoordEvent>,
   jobLog: { name: 'job-log', major: 1, cls: JobLogRecord } as Schema<JobLogRecord>,
   jobEvent: { name: 'job-event', major: 1, cls: JobEvent } as Schema<JobEvent>,
@@ -71,17 +69,53 @@ export const ENTRY_FIELDS = { type: 'type', version: 'v', data: 'data' } as cons
 /** Stream entry fields as Redis returns them (`[k1, v1, k2, v2]`) or as a record. */
 export type EntryFields = readonly string[] | Readonly<Record<string, string>>;
 
-const VALIDATOR_OPTIONS = { whitelist: true, forbidUnknownValues: true, validationError: { target: false } };
+/** A schema's validation, compiled from its DTO classes (see compile.ts). */
+type SchemaValidator<T> = (value: object) => { value: T; paths: string[] };
+const compiled = new WeakMap<Schema<unknown>, SchemaValidator<unknown>>();
 
-function flatten(errors: ValidationError[], parent = ''): string[] {
-  const out: string[] = [];
-  for (const e of errors) {
-    const path = parent ? `${parent}.${e.property}` : e.property;
-    if (e.constraints) out.push(`${path}: ${Object.values(e.constraints).join(', ')}`);
-    if (e.children?.length) out.push(...flatten(e.children, path));
-  }
-  return out;
+/** Owns-only lookup: the tag may be anything (e.g. `constructor`) when the entry is invalid. */
+function unionClass(union: SchemaUnion, tag: unknown): (new () => object) | undefined {
+  return typeof tag === 'string' && Object.prototype.hasOwnProperty.call(union.classes, tag)
+    ? union.classes[tag]
+    : undefined;
 }
+
+/** Whether a union's payload is checked against its class (a non-object is the DTO's IsObject's to report). */
+export function isUnionPayload(payload: unknown): payload is object {
+  return typeof payload === 'object' && payload !== null && !Array.isArray(payload);
+}
+
+function compileSchema<T>(schema: Schema<T>): SchemaValidator<T> {
+  const own = compileClass(schema.cls as new () => T & object);
+  const union = schema.union;
+  const variants = new Map<new () => object, CompiledClass<object>>();
+  for (const cls of Object.values(union?.classes ?? {})) variants.set(cls, compileClass(cls));
+  return (value) => {
+    const paths: string[] = [];
+    const instance = own(value, paths) as Record<string, unknown>;
+    // The union runs even when a decorator failed, so every failing path is named at once.
+    const cls = union && unionClass(union, instance[union.tag]);
+    if (union && cls && isUnionPayload(instance[union.property])) {
+      const before = paths.length;
+      const payload = variants.get(cls)!(instance[union.property] as object, paths, union.property);
+      if (paths.length === before) instance[union.property] = payload;
+    }
+    return { value: instance as T, paths };
+  };
+}
+
+/** The compiled validator of `schema`, compiled on first use (every built-in schema at start-up). */
+function validatorOf<T>(schema: Schema<T>): SchemaValidator<T> {
+  let v = compiled.get(schema as Schema<unknown>);
+  if (!v) {
+    v = compileSchema(schema as Schema<unknown>);
+    compiled.set(schema as Schema<unknown>, v);
+  }
+  return v as SchemaValidator<T>;
+}
+
+// A DTO the compiler cannot handle fails here, when the process starts, not on the first message.
+for (const schema of Object.values(Schemas)) validatorOf(schema as Schema<unknown>);
 
 /** Turns `[k, v, k, v]` into a record; a record passes through. */
 export function fieldsToRecord(fields: EntryFields): Record<string, string> {
@@ -91,9 +125,14 @@ export function fieldsToRecord(fields: EntryFields): Record<string, string> {
   return out;
 }
 
-function entrySize(fields: Record<string, string>): number {
+/** The entry's size in bytes (UTF-8), or 0 when it is certainly within `limit`. */
+function entrySize(fields: Record<string, string>, limit: number): number {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: short entries need no byte count at all.
+  let units = 0;
+  for (const k in fields) units += k.length + fields[k].length;
+  if (units * 3 <= limit) return 0;
   let n = 0;
-  for (const [k, v] of Object.entries(fields)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  for (const k in fields) n += Buffer.byteLength(k) + Buffer.byteLength(fields[k]);
   return n;
 }
 
@@ -133,10 +172,7 @@ export class EnvelopeCodec {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new InvalidError(`${schema.name} must be a JSON object`, ['(root): not an object']);
     }
-    const instance = plainToInstance(schema.cls, value) as T;
-    const paths = flatten(validateSync(instance as object, VALIDATOR_OPTIONS));
-    // Schema checks run even when a decorator failed, so every failing path is named at once.
-    if (schema.check) paths.push(...schema.check(instance));
+    const { value: instance, paths } = validatorOf(schema)(value);
     if (paths.length) throw new InvalidError(`invalid ${schema.name}`, paths);
     return instance;
   }
@@ -155,8 +191,8 @@ export class EnvelopeCodec {
       ENTRY_FIELDS.data,
       JSON.stringify(data),
     ];
-    const size = entrySize(fieldsToRecord(fields));
     const limit = this.limitFor(schema);
+    const size = entrySize(fieldsToRecord(fields), limit);
     if (size > limit) throw new TooLargeError(size, limit);
     return fields;
   }
@@ -164,8 +200,8 @@ export class EnvelopeCodec {
   /** Decodes and validates stream-entry fields written for `schema`. */
   decode<T>(schema: Schema<T>, fields: EntryFields): T {
     const record = fieldsToRecord(fields);
-    const size = entrySize(record);
     const limit = this.limitFor(schema);
+    const size = entrySize(record, limit);
     if (size > limit) throw new TooLargeError(size, limit);
     const type = record[ENTRY_FIELDS.type];
     if (type !== undefined && type !== schema.name) {

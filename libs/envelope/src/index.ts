@@ -10,3 +10,4 @@ export * from './schemas/job';
 export * from './schemas/telemetry';
 export * from './schemas/observation';
 export * from './schemas/dead-letter';
+export * from './reference';

@@ -1,0 +1,380 @@
+import fc from 'fast-check';
+import {
+  EnvelopeCodec,
+  InvalidError,
+  JOB_LOG_KINDS,
+  JOB_STATUSES,
+  LEVELS,
+  PAYLOAD_CLASSES,
+  PHASES,
+  Schema,
+  SchemaKey,
+  Schemas,
+  TELEMETRY_STATUSES,
+  TX_KINDS,
+  TxKind,
+  ErrorCode,
+  validateWithClassValidator,
+} from '@coordbus/envelope';
+
+/**
+ * The compiled validators against class-validator itself: for every schema, thousands of valid
+ * and broken values (wrong types, missing and extra fields, bounds, nested payloads per tx_kind,
+ * mismatched tags) must get the same verdict, the same failing paths and messages, and when
+ * valid the same instance (class, whitelisted properties, key order).
+ */
+
+const codec = new EnvelopeCodec();
+type Plain = Record<string, unknown>;
+
+// Values that probe the built-in constraints' edges: empty and surrogate/variation-selector
+// strings (MinLength counts those), signed zero, fractions, NaN/Infinity (IsNumber/IsInt),
+// arrays/objects where scalars belong, and back. Only what JSON.parse or a DTO-typed caller can
+// produce: class-transformer rebuilds exotic objects (a boxed String) where the codec keeps them.
+const EDGE = fc.constantFrom<unknown>(
+  null,
+  '',
+  ' ',
+  '\uD83D\uDE00',
+  'a\uFE0F',
+  '\uFE0F',
+  '\uD800',
+  0,
+  -0,
+  -1,
+  1.5,
+  -0.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  Number.MAX_SAFE_INTEGER + 2,
+  true,
+  false,
+  [],
+  [null],
+  [{}],
+  [[{}]],
+  {},
+  { a: 1 },
+  '2026-02-29T00:00:00Z',
+  '2024-02-29T23:59:59.5+05:30',
+  '2026-04-07t12:34:56Z',
+  '2026-04-07T12:34:60Z',
+  '01JABCDEF0TXSD0123456789AB',
+  'constructor',
+  '__proto__x',
+);
+
+const timestamp = fc
+  .record({
+    date: fc.date({
+      min: new Date('0000-01-01T00:00:00Z'),
+      max: new Date('9999-12-31T23:59:59Z'),
+      noInvalidDate: true,
+    }),
+    zone: fc.constantFrom('Z', 'z', '+00:00', '-07:30', '+23:59'),
+    frac: fc.boolean(),
+  })
+  .map(({ date, zone, frac }) => {
+    const iso = date.toISOString(); // 2026-04-07T12:34:56.789Z
+    return `${frac ? iso.slice(0, -1) : iso.slice(0, 19)}${zone}`;
+  });
+const ulid = fc.stringMatching(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
+const str = fc.oneof(fc.string(), fc.string({ unit: 'binary', maxLength: 4 }));
+const nonEmpty = fc.oneof(
+  fc.string({ minLength: 1 }),
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 4 }),
+);
+const nullableStr = fc.option(str, { nil: null });
+const json = fc.jsonValue({ maxDepth: 2 });
+const nat = fc.nat();
+const nonNegative = fc.oneof(fc.nat(), fc.double({ min: 0, max: 1e9, noNaN: true }));
+
+/** Optional properties are present half the time. */
+const rec = (
+  required: Record<string, fc.Arbitrary<unknown>>,
+  optional: Record<string, fc.Arbitrary<unknown>> = {},
+) =>
+  fc.record(
+    { ...required, ...optional },
+    { requiredKeys: Object.keys(required) as never[] },
+  ) as fc.Arbitrary<Plain>;
+
+const PAYLOADS: Record<TxKind, fc.Arbitrary<Plain>> = {
+  'session.register': rec({ role: str, task: str, blob: json }),
+  'session.heartbeat': rec({ last_heartbeat: timestamp, phase: nullableStr }),
+  'session.dereg': rec({ reason: nonEmpty }),
+  'lock.acquire': rec(
+    { resource: nonEmpty, owner_session: nonEmpty },
+    { expires_at: timestamp, reason: str },
+  ),
+  'lock.release': rec({ resource: nonEmpty, owner_session: nonEmpty }, { reason: str }),
+  'inbox.deliver': rec(
+    { to_session: nonEmpty, msg_id: nonEmpty, kind: str },
+    { from_session: str, subject: str },
+  ),
+  'dispatch.issue': rec({ order_id: nonEmpty, assignee: nonEmpty, ticket: nonEmpty }),
+};
+
+/** A valid value of each schema, plus the enum values worth planting elsewhere when mutating. */
+const VALID: Record<SchemaKey, { arb: fc.Arbitrary<Plain>; enums: readonly unknown[] }> = {
+  coordOp: {
+    arb: rec({
+      v: fc.constant(0),
+      ts: timestamp,
+      service: nonEmpty,
+      host: str,
+      level: fc.constantFrom(...LEVELS),
+      pid: nat,
+      target: str,
+      msg: str,
+      fields: rec({
+        op: nonEmpty,
+        session: str,
+        resource: str,
+        peer: str,
+        duration_ms: nonNegative,
+        phase: fc.constantFrom(...PHASES),
+        exit_code: fc.integer(),
+      }),
+    }),
+    enums: [...LEVELS, ...PHASES],
+  },
+  coordEvent: {
+    arb: fc.constantFrom(...TX_KINDS).chain((kind) =>
+      rec({
+        tx_id: ulid,
+        tx_kind: fc.constant(kind),
+        ts: timestamp,
+        ingress_ts: fc.option(timestamp, { nil: null }),
+        source: nonEmpty,
+        session_id: nullableStr,
+        resource: nullableStr,
+        payload: PAYLOADS[kind],
+      }),
+    ),
+    enums: TX_KINDS,
+  },
+  jobLog: {
+    arb: fc.oneof(
+      rec({
+        seq: fc.integer({ min: 1 }),
+        ts: timestamp,
+        kind: fc.constantFrom('stdout', 'stderr'),
+        line: str,
+      }),
+      rec(
+        {
+          seq: fc.integer({ min: 1 }),
+          ts: timestamp,
+          kind: fc.constant('status'),
+          status: fc.constantFrom(...JOB_STATUSES),
+        },
+        { exit_code: fc.option(fc.integer(), { nil: null }), signal: nullableStr, reason: str },
+      ),
+    ),
+    enums: [...JOB_LOG_KINDS, ...JOB_STATUSES],
+  },
+  jobEvent: {
+    arb: rec(
+      {
+        job_id: nonEmpty,
+        invocation_id: nonEmpty,
+        hook: nonEmpty,
+        name: str,
+        worktree: nullableStr,
+        tags: fc.array(str, { maxLength: 3 }),
+        status: fc.constantFrom(...JOB_STATUSES),
+        exit_code: fc.option(fc.integer(), { nil: null }),
+        signal: nullableStr,
+        host: str,
+        ts: timestamp,
+      },
+      { reason: str },
+    ),
+    enums: JOB_STATUSES,
+  },
+  telemetry: {
+    arb: rec({
+      source: nonEmpty,
+      event: nonEmpty,
+      status: fc.constantFrom(...TELEMETRY_STATUSES),
+      duration_ms: nonNegative,
+      detail: fc.dictionary(fc.string(), json, { maxKeys: 3 }),
+      ts: timestamp,
+    }),
+    enums: TELEMETRY_STATUSES,
+  },
+  observation: {
+    arb: rec({
+      ts: timestamp,
+      session_id: nullableStr,
+      kind: fc.constantFrom(...TX_KINDS),
+      resource: nullableStr,
+      summary: nonEmpty,
+      tx_id: ulid,
+      source: nonEmpty,
+    }),
+    enums: TX_KINDS,
+  },
+  deadLetter: {
+    arb: rec({
+      fields: fc.dictionary(fc.string(), fc.string(), { maxKeys: 4 }),
+      source_stream: nonEmpty,
+      entry_id: nonEmpty,
+      reason: nonEmpty,
+      error_code: fc.constantFrom(...Object.values(ErrorCode)),
+      delivery_count: nat,
+      group: str,
+      consumer: str,
+      ts: timestamp,
+    }),
+    enums: Object.values(ErrorCode),
+  },
+};
+
+/** One edit: which key (index into the object's keys, descending into objects and arrays), what to do, with what. */
+type Edit = { at: number[]; op: 'delete' | 'set' | 'extra'; value: unknown };
+
+function edit(root: Plain, { at, op, value }: Edit): void {
+  let node: Record<string, unknown> = root;
+  for (let depth = 0; ; depth++) {
+    const keys = Object.keys(node);
+    const key = keys.length ? keys[at[depth] % keys.length] : 'x';
+    const child = node[key];
+    // Descend while there is an index left and somewhere to go (fields, payload, detail, tags...).
+    if (depth + 1 < at.length && (Array.isArray(child) || child?.constructor === Object)) {
+      node = child as Record<string, unknown>;
+      continue;
+    }
+    // A copy: constantFrom hands out the same object every time, and later edits descend into it.
+    const fresh = typeof value === 'object' && value !== null ? structuredClone(value) : value;
+    // Arrays lose an element, not get a hole: JSON never has holes, and plainToInstance skips them.
+    if (op === 'delete' && Array.isArray(node)) node.splice(Number(key), 1);
+    else if (op === 'delete') delete node[key];
+    else if (op === 'set') node[key] = fresh;
+    else node[`extra_${at[depth] % 7}`] = fresh;
+    return;
+  }
+}
+
+const editsFor = (enums: readonly unknown[]) =>
+  fc.array(
+    fc.record({
+      at: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+      op: fc.constantFrom<Edit['op']>('delete', 'set', 'extra'),
+      value: fc.oneof(EDGE, json, fc.constantFrom(...enums), fc.constant(undefined)),
+    }),
+    { minLength: 1, maxLength: 3 },
+  );
+
+type Verdict = { ok: true; json: string; cls: string; nested: string[] } | { ok: false; paths: string[] };
+
+/** Class names of the nested instances (fields, payload): the instance shape, not just its JSON. */
+function nestedClasses(v: Plain): string[] {
+  return Object.entries(v)
+    .filter(([, x]) => typeof x === 'object' && x !== null && !Array.isArray(x))
+    .map(([k, x]) => `${k}:${(x as object).constructor?.name}`);
+}
+
+function compiledVerdict(schema: Schema<unknown>, value: Plain): Verdict {
+  try {
+    const out = codec.validate(schema, value) as Plain;
+    return { ok: true, json: JSON.stringify(out), cls: out.constructor.name, nested: nestedClasses(out) };
+  } catch (err) {
+    if (!(err instanceof InvalidError)) throw err;
+    return { ok: false, paths: err.paths };
+  }
+}
+
+function referenceVerdict(schema: Schema<unknown>, value: Plain): Verdict {
+  const { value: out, paths } = validateWithClassValidator(schema, value);
+  if (paths.length) return { ok: false, paths };
+  const v = out as Plain;
+  return { ok: true, json: JSON.stringify(v), cls: v.constructor.name, nested: nestedClasses(v) };
+}
+
+/** Structured copies, so neither side can see the other's (or the generator's) objects. */
+const copy = (v: Plain): Plain => structuredClone(v);
+
+/**
+ * The one deliberate difference: inside free-form values (telemetry `detail`, a payload's `blob`,
+ * a dead letter's `fields`) plainToInstance silently drops keys named like Object.prototype
+ * members (`toString`, `constructor`, `__proto__`...); the compiled codec keeps them (see the
+ * last test). Generated values leave such keys out so everything else is compared exactly.
+ */
+function withoutPrototypeKeys<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(withoutPrototypeKeys) as T;
+  if (typeof v !== 'object' || v === null) return v;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return v;
+  const out: Plain = {};
+  for (const [k, x] of Object.entries(v)) if (!(k in Object.prototype)) out[k] = withoutPrototypeKeys(x);
+  return out as T;
+}
+
+describe('compiled validation agrees with class-validator', () => {
+  const RUNS = Number(process.env.COMPILE_SPEC_RUNS ?? 1500);
+
+  describe.each(Object.keys(Schemas) as SchemaKey[])('%s', (key) => {
+    const schema = Schemas[key] as Schema<unknown>;
+    const { arb, enums } = VALID[key];
+
+    it('accepts every valid value exactly as class-validator does', () => {
+      fc.assert(
+        fc.property(arb.map(withoutPrototypeKeys), (value) => {
+          const ref = referenceVerdict(schema, copy(value));
+          expect(ref.ok).toBe(true); // the generator itself must produce valid values
+          expect(compiledVerdict(schema, copy(value))).toEqual(ref);
+        }),
+        { numRuns: RUNS },
+      );
+    });
+
+    it('gives the same verdict and failing paths on broken values', () => {
+      let rejected = 0;
+      fc.assert(
+        fc.property(arb.map(withoutPrototypeKeys), editsFor(enums), (generated, edits) => {
+          const value = copy(generated); // edited in place: keep fast-check's own value intact
+          for (const e of edits) edit(value, e);
+          const ref = referenceVerdict(schema, copy(value));
+          if (!ref.ok) rejected++;
+          expect(compiledVerdict(schema, copy(value))).toEqual(ref);
+        }),
+        { numRuns: RUNS * 2 },
+      );
+      // Most edits must break something, or the test would only be comparing valid values.
+      expect(rejected).toBeGreaterThan(RUNS / 2);
+    });
+  });
+
+  it('checks a coord event payload against the class of its tx_kind, even with the kind swapped', () => {
+    const schema = Schemas.coordEvent as Schema<unknown>;
+    fc.assert(
+      fc.property(
+        VALID.coordEvent.arb.map(withoutPrototypeKeys),
+        fc.constantFrom(...TX_KINDS),
+        (generated, kind) => {
+          const value = { ...generated, tx_kind: kind };
+          const ref = referenceVerdict(schema, copy(value));
+          expect(compiledVerdict(schema, copy(value))).toEqual(ref);
+          if (ref.ok) expect(ref.nested).toContain(`payload:${PAYLOAD_CLASSES[kind].name}`);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('keeps free-form keys named like Object.prototype members, which plainToInstance drops', () => {
+    const event = {
+      source: 'tailer',
+      event: 'stall',
+      status: 'stall',
+      duration_ms: 1,
+      detail: { toString: 'kept', nested: { valueOf: 1 } },
+      ts: '2026-04-07T12:34:56.789Z',
+    };
+    expect(codec.validate(Schemas.telemetry, copy(event)).detail).toEqual(event.detail);
+    expect(validateWithClassValidator(Schemas.telemetry, copy(event)).value.detail).toEqual({ nested: {} });
+  });
+});

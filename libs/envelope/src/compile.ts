@@ -1,0 +1,448 @@
+import { ValidationTypes, getMetadataStorage } from 'class-validator';
+import type { ValidationArguments } from 'class-validator';
+
+// Neither is exported from the packages' barrels; both are what validateSync/plainToInstance use,
+// so messages and @Type targets come from the very same code and metadata.
+const { ValidationUtils } = require('class-validator/cjs/validation/ValidationUtils') as {
+  ValidationUtils: {
+    replaceMessageSpecialTokens(
+      message: string | ((args: ValidationArguments) => string),
+      args: ValidationArguments,
+    ): string;
+  };
+};
+const { defaultMetadataStorage } = require('class-transformer/cjs/storage') as {
+  defaultMetadataStorage: {
+    findTypeMetadata(target: object, property: string): { typeFunction(): unknown } | undefined;
+  };
+};
+
+/**
+ * Compiles class-validator DTOs into plain validation functions, once per class.
+ *
+ * The DTO decorators stay the single source of truth: this reads the same metadata `validateSync`
+ * reads and calls the same constraint functions, but resolves everything per-call work there does
+ * (metadata lookup and grouping, ValidationError trees, plainToInstance's generic walk) once, up
+ * front. It reproduces, for the options the codec uses (`whitelist`, `forbidUnknownValues`,
+ * messages from the decorators), what `plainToInstance` + `validateSync` return: the same instance
+ * (unknown properties stripped, `@Type` nested values instantiated) and the same failing paths and
+ * messages. The property test in compile.spec.ts holds it to that for every schema.
+ *
+ * Anything the codec's DTOs do not use (groups, async or promise validation, `@ValidateNested`
+ * without `@Type`) is refused at compile time, so a new decorator cannot silently validate less.
+ */
+
+type Class = new () => object;
+interface CvMetadata {
+  type: string;
+  name?: string;
+  target: Class | string;
+  propertyName: string;
+  constraints: unknown[];
+  constraintCls: Class;
+  each?: boolean;
+  message?: string | ((args: ValidationArguments) => string);
+  validateIf?: (object: object, value: unknown) => boolean;
+  always?: boolean;
+  groups?: string[];
+  async?: boolean;
+}
+interface CvConstraint {
+  name?: string;
+  async: boolean;
+  instance: {
+    validate(value: unknown, args: ValidationArguments): boolean | Promise<boolean>;
+    defaultMessage?(args: ValidationArguments): string;
+  };
+}
+
+interface Rule {
+  readonly meta: CvMetadata;
+  readonly constraint: CvConstraint;
+  /** Resolved once: `ConstraintMetadata.instance` is a getter that asks the DI container each time. */
+  readonly instance: CvConstraint['instance'];
+  /** Constraint type, the key of ValidationError.constraints (the decorator's name). */
+  readonly type: string;
+  readonly each: boolean;
+  /** Reused on every call: the built-in constraints read `constraints`, ours nothing at all. */
+  readonly args: ValidationArguments;
+}
+
+interface Property {
+  readonly name: string;
+  readonly conditions: ((object: object, value: unknown) => boolean)[];
+  /** IsDefined rules: they run before the others, and not on a nested array's elements. */
+  readonly defined: Rule[];
+  /** The custom constraints, in metadata order. */
+  readonly rules: Rule[];
+  /** `@ValidateNested` metadata (message source); at most one per property in practice. */
+  readonly nested: CvMetadata[];
+  /** The class `@Type` instantiates nested objects as (required with `@ValidateNested`). */
+  nestedPlan?: ClassPlan;
+}
+
+interface ClassPlan {
+  readonly cls: Class;
+  readonly properties: Property[];
+  readonly known: Set<string>;
+  /** Own properties `new cls()` defines that carry no metadata (the whitelist deletes them). */
+  readonly strip: string[];
+  /** The generated fast check (see `accepts`), made on first use. */
+  accept?: (object: object) => boolean;
+  /** The generated `build`, made on first use. */
+  build?: (value: object) => object;
+}
+
+/** A compiled DTO: builds the instance and appends `path: messages` lines for what fails. */
+export interface CompiledClass<T> {
+  /** Returns the DTO instance; `errors` receives the failing paths exactly as class-validator's. */
+  (value: object, errors: string[], path?: string): T;
+}
+
+const plans = new Map<Class, ClassPlan>();
+
+function isArrayLike(v: unknown): v is unknown[] | Set<unknown> | Map<unknown, unknown> {
+  return Array.isArray(v) || v instanceof Set || v instanceof Map;
+}
+
+function unsupported(cls: Class, property: string, what: string): never {
+  throw new Error(
+    `cannot compile ${cls.name}.${property}: ${what} is not supported by the envelope codec's compiled validation`,
+  );
+}
+
+function planFor(cls: Class): ClassPlan {
+  const cached = plans.get(cls);
+  if (cached) return cached;
+  const storage = getMetadataStorage();
+  // The same call ValidationExecutor.execute makes with the codec's options (no groups, always false).
+  const metas = storage.getTargetValidationMetadatas(
+    cls,
+    '',
+    false,
+    false,
+    undefined,
+  ) as unknown as CvMetadata[];
+  const grouped = storage.groupByPropertyName(metas as never) as unknown as Record<string, CvMetadata[]>;
+  const properties: Property[] = [];
+  const plan: ClassPlan = { cls, properties, known: new Set(Object.keys(grouped)), strip: [] };
+  plans.set(cls, plan); // before nested classes, so a self-referencing DTO terminates
+  for (const [name, list] of Object.entries(grouped)) {
+    const conditions: Property['conditions'] = [];
+    const defined: Rule[] = [];
+    const custom: Rule[] = [];
+    const nested: CvMetadata[] = [];
+    for (const meta of list) {
+      if (meta.groups?.length || meta.always) unsupported(cls, name, 'validation groups / always');
+      switch (meta.type) {
+        case ValidationTypes.CONDITIONAL_VALIDATION:
+          conditions.push(meta.constraints[0] as Property['conditions'][number]);
+          break;
+        case ValidationTypes.NESTED_VALIDATION:
+          nested.push(meta);
+          break;
+        case ValidationTypes.WHITELIST:
+          break; // @Allow: whitelisted, nothing to check
+        case ValidationTypes.IS_DEFINED:
+        case ValidationTypes.CUSTOM_VALIDATION:
+          for (const c of storage.getTargetValidatorConstraints(
+            meta.constraintCls,
+          ) as unknown as CvConstraint[]) {
+            if (c.async) unsupported(cls, name, 'an async constraint');
+            const rule: Rule = {
+              meta,
+              constraint: c,
+              instance: c.instance,
+              type: c.name ? c.name : meta.type,
+              each: !!meta.each,
+              args: {
+                targetName: cls.name,
+                property: meta.propertyName,
+                object: undefined as unknown as object,
+                value: undefined,
+                constraints: meta.constraints,
+              },
+            };
+            (meta.type === ValidationTypes.IS_DEFINED ? defined : custom).push(rule);
+          }
+          break;
+        default:
+          unsupported(cls, name, `a ${meta.type} rule`);
+      }
+    }
+    const property: Property = { name, conditions, defined, rules: custom, nested };
+    if (nested.length) {
+      const typeMeta = defaultMetadataStorage.findTypeMetadata(cls, name);
+      const target = typeMeta?.typeFunction() as Class | undefined;
+      if (!target || target === Object) unsupported(cls, name, '@ValidateNested without a class @Type');
+      property.nestedPlan = planFor(target);
+    }
+    properties.push(property);
+  }
+  for (const key of Object.keys(new cls())) if (!plan.known.has(key)) plan.strip.push(key);
+  return plan;
+}
+
+function message(
+  meta: CvMetadata,
+  constraint: CvConstraint | undefined,
+  object: unknown,
+  value: unknown,
+): string {
+  // What ValidationExecutor.createValidationError builds.
+  const args: ValidationArguments = {
+    targetName: (object as { constructor?: { name: string } })?.constructor?.name as string,
+    property: meta.propertyName,
+    object: object as object,
+    value,
+    constraints: meta.constraints,
+  };
+  let text: string | ((a: ValidationArguments) => string) = meta.message || '';
+  if (!meta.message && constraint?.instance.defaultMessage instanceof Function) {
+    text = constraint.instance.defaultMessage(args);
+  }
+  return ValidationUtils.replaceMessageSpecialTokens(text, args);
+}
+
+/** plainToInstance for a `@Type` property: objects become instances, arrays map element-wise. */
+function instantiate(plan: ClassPlan, value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => instantiate(plan, v));
+  if (typeof value === 'object' && value !== null) return build(plan, value);
+  return value;
+}
+
+/** plainToInstance + the whitelist: a new instance with the known own properties only. */
+function build(plan: ClassPlan, value: object): object {
+  return (plan.build ??= generateBuild(plan))(value);
+}
+
+/** Generates `build` for one class: straight-line copies of the known properties. */
+function generateBuild(plan: ClassPlan): (value: object) => object {
+  const deps: unknown[] = [plan.cls, Object.prototype.hasOwnProperty, instantiate];
+  const lines = plan.strip.map((key) => `delete out[${JSON.stringify(key)}];`);
+  for (const p of plan.properties) {
+    const key = JSON.stringify(p.name);
+    const set = p.nestedPlan ? `d[2](d[${deps.push(p.nestedPlan) - 1}], v)` : 'v';
+    lines.push(`if ((v = value[${key}]) !== undefined && d[1].call(value, ${key})) out[${key}] = ${set};`);
+  }
+  const body = `const out = new d[0]();\nlet v;\n${lines.join('\n')}\nreturn out;`;
+  return compileFunction(`build${plan.cls.name}`, 'value', body, deps) as (value: object) => object;
+}
+
+/** Makes `function name(param) { body }` where `body` reaches its dependencies as `d[i]`. */
+function compileFunction(name: string, param: string, body: string, deps: unknown[]): unknown {
+  // Built from DTO metadata only, never from input.
+  const factory = new Function('d', `'use strict';\nreturn function ${name}(${param}) {\n${body}\n};`);
+  return factory(deps);
+}
+
+function runRule(rule: Rule, object: object, value: unknown): boolean {
+  if (rule.meta.validateIf && !rule.meta.validateIf(object, value)) return true;
+  const args = rule.args;
+  args.object = object;
+  args.value = value;
+  const validate = rule.instance;
+  if (!rule.each || !isArrayLike(value)) return validate.validate(value, args) as boolean;
+  const items = value instanceof Map ? Array.from(value.values()) : Array.from(value as Iterable<unknown>);
+  for (const item of items) if (!validate.validate(item, args)) return false;
+  return true;
+}
+
+/** Runs `rules`, adding `type: message` to `failed` (created on the first failure) for each that fails. */
+function applyRules(
+  rules: Rule[],
+  object: object,
+  value: unknown,
+  failed: Record<string, string> | undefined,
+): Record<string, string> | undefined {
+  for (const rule of rules) {
+    if (!runRule(rule, object, value)) {
+      failed ??= {};
+      failed[rule.type] = message(rule.meta, rule.constraint, object, value);
+    }
+  }
+  return failed;
+}
+
+/**
+ * ValidationExecutor.performValidations for one property value: `label` is the property name, or
+ * the index when a nested array's elements are validated with the property's own rules.
+ */
+function validateValue(
+  p: Property,
+  object: object,
+  value: unknown,
+  path: string,
+  errors: string[],
+  element = false,
+): void {
+  // A nested array's elements get the nested validation only (ValidationExecutor.nestedValidations
+  // hands performValidations just the nested metadata for them).
+  let failed: Record<string, string> | undefined;
+  if (!element) {
+    for (const condition of p.conditions) if (!condition(object, value)) return;
+    failed = applyRules(p.rules, object, value, applyRules(p.defined, object, value, undefined));
+  }
+  let children: string[] | undefined;
+  if (p.nested.length && value !== undefined) {
+    for (const meta of p.nested) {
+      if (isArrayLike(value)) {
+        const items = value instanceof Set ? Array.from(value) : (value as unknown[] | Map<unknown, unknown>);
+        items.forEach((item: unknown, index: unknown) => {
+          children ??= [];
+          validateValue(p, value as object, item, `${path}.${String(index)}`, children, true);
+        });
+      } else if (value instanceof Object) {
+        children ??= [];
+        validateObject(p.nestedPlan!, value, path, children);
+      } else {
+        failed ??= {};
+        failed[meta.type] = message(meta, undefined, meta.target, value);
+      }
+    }
+  }
+  if (failed) errors.push(`${path}: ${Object.values(failed).join(', ')}`);
+  if (children?.length) for (const line of children) errors.push(line);
+}
+
+/** ValidationExecutor.execute on an instance `build` made (already whitelisted). */
+function validateObject(plan: ClassPlan, object: object, parent: string, errors: string[]): void {
+  if (!(object instanceof plan.cls)) {
+    // A nested array's element that is not the @Type class: forbidUnknownValues refuses it.
+    errors.push(
+      `${parent ? `${parent}.` : ''}undefined: an unknown value was passed to the validate function`,
+    );
+    return;
+  }
+  for (const p of plan.properties) {
+    const path = parent ? `${parent}.${p.name}` : p.name;
+    validateValue(p, object, (object as Record<string, unknown>)[p.name], path, errors);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast path. Almost every message is valid, so the verdict comes from one generated function
+// per class: straight-line checks with the common built-in constraints inlined (each inlined
+// expression is the built-in's own code, and only when the decorator's validator really is that
+// built-in); every other constraint is called as class-validator would call it. Only a rejected
+// value goes through validateObject above, which names the failing paths.
+
+/**
+ * Built-in constraints inlined as their own code. A decorator is taken for the built-in when both
+ * its name and its default message are the built-in's (registerDecorator hides the validator
+ * function itself behind a wrapper); anything else is called as class-validator calls it.
+ */
+const INLINE: Record<string, { message: string; expr: (k: string, c: unknown) => string | undefined }> = {
+  isString: { message: 'must be a string', expr: () => `(typeof v === 'string' || v instanceof String)` },
+  isInt: {
+    message: 'must be an integer number',
+    expr: () => `(typeof v === 'number' && Number.isInteger(v))`,
+  },
+  isArray: { message: 'must be an array', expr: () => `Array.isArray(v)` },
+  isObject: {
+    message: 'must be an object',
+    expr: () => `(v != null && (typeof v === 'object' || typeof v === 'function') && !Array.isArray(v))`,
+  },
+  equals: { message: 'must be equal to $constraint1', expr: (k) => `(v === ${k})` },
+  min: {
+    message: 'must not be less than $constraint1',
+    expr: (k) => `(typeof v === 'number' && typeof ${k} === 'number' && v >= ${k})`,
+  },
+  isIn: {
+    message: 'must be one of the following values: $constraint1',
+    // Set.has differs from === only for NaN.
+    expr: (k, c) => (Array.isArray(c) && !c.some((x) => Number.isNaN(x)) ? `${k}.has(v)` : undefined),
+  },
+  isNumber: {
+    message: 'must be a number conforming to the specified constraints',
+    expr: (_k, c) => {
+      const o = (c ?? {}) as { allowNaN?: boolean; allowInfinity?: boolean; maxDecimalPlaces?: number };
+      if (o.maxDecimalPlaces !== undefined) return undefined;
+      return `(typeof v === 'number' && (v === Infinity || v === -Infinity ? ${!!o.allowInfinity} : Number.isNaN(v) ? ${!!o.allowNaN} : true))`;
+    },
+  },
+  // validator's isLength counts a surrogate pair or a character + variation selector as one; a
+  // string with neither has its .length, anything else goes to the built-in itself.
+  minLength: {
+    message: 'must be longer than or equal to $constraint1 characters',
+    expr: (k, c) =>
+      typeof c === 'number'
+        ? `(typeof v === 'string' && (/[\\uD800-\\uDBFF\\uFE0E\\uFE0F]/.test(v) ? CALL : v.length >= ${k}))`
+        : undefined,
+  },
+};
+
+function isBuiltIn(rule: Rule, message: string): boolean {
+  const args = { ...rule.args, value: undefined, object: {} };
+  return rule.instance.defaultMessage?.(args) === `$property ${message}`;
+}
+
+/** The JS expression for one rule over `o` (object) and `v` (value), registering what it needs in `deps`. */
+function ruleExpr(rule: Rule, deps: unknown[]): string {
+  const dep = (x: unknown): string => `d[${deps.push(x) - 1}]`;
+  const r = dep(rule.instance);
+  const a = dep(rule.args);
+  const call = `${r}.validate(v, (${a}.object = o, ${a}.value = v, ${a}))`;
+  let expr: string | undefined;
+  const inline = INLINE[rule.type];
+  if (!rule.each && inline && isBuiltIn(rule, inline.message)) {
+    const c = rule.meta.constraints?.[0];
+    const k = dep(rule.type === 'isIn' && Array.isArray(c) ? new Set(c) : c);
+    expr = inline.expr(k, c)?.replace('CALL', call);
+  }
+  if (!expr) expr = rule.each ? `${dep(runRule)}(${dep(rule)}, o, v)` : call;
+  if (rule.meta.validateIf) expr = `(!${dep(rule.meta.validateIf)}(o, v) || ${expr})`;
+  return expr;
+}
+
+function acceptNested(plan: ClassPlan, value: unknown): boolean {
+  if (isArrayLike(value)) {
+    for (const item of value instanceof Map ? value.values() : value) {
+      if (item !== undefined && !acceptNested(plan, item)) return false;
+    }
+    return true;
+  }
+  if (!(value instanceof Object)) return false;
+  return value instanceof plan.cls && accepts(plan, value);
+}
+
+/** Generates the fast check of one class: true exactly when validateObject would report nothing. */
+function generate(plan: ClassPlan): (object: object) => boolean {
+  const deps: unknown[] = [];
+  const lines: string[] = [];
+  for (const p of plan.properties) {
+    const checks = [...p.defined, ...p.rules].map((rule) => `  if (!${ruleExpr(rule, deps)}) return false;`);
+    if (p.nestedPlan) {
+      const n = deps.push(acceptNested, p.nestedPlan) - 2;
+      for (let i = 0; i < p.nested.length; i++) {
+        checks.push(`  if (v !== undefined && !d[${n}](d[${n + 1}], v)) return false;`);
+      }
+    }
+    if (!checks.length) continue;
+    lines.push(`v = o[${JSON.stringify(p.name)}];`);
+    const conds = p.conditions.map((c) => `d[${deps.push(c) - 1}](o, v)`);
+    if (conds.length) lines.push(`if (${conds.join(' && ')}) {`, ...checks, '}');
+    else lines.push(...checks.map((l) => l.slice(2)));
+  }
+  const body = `let v;\n${lines.join('\n')}\nreturn true;`;
+  return compileFunction(`accept${plan.cls.name}`, 'o', body, deps) as (object: object) => boolean;
+}
+
+function accepts(plan: ClassPlan, object: object): boolean {
+  return (plan.accept ??= generate(plan))(object);
+}
+
+/**
+ * Compiles `cls` (and the classes its `@ValidateNested` properties name): the result does what
+ * `plainToInstance(cls, value)` then `validateSync(instance, { whitelist: true,
+ * forbidUnknownValues: true })` do, flattened to `path: message, message` lines.
+ */
+export function compileClass<T extends object>(cls: new () => T): CompiledClass<T> {
+  const plan = planFor(cls as Class);
+  plan.accept ??= generate(plan);
+  return (value, errors, path = '') => {
+    const instance = build(plan, value);
+    if (!plan.accept!(instance)) validateObject(plan, instance, path, errors);
+    return instance as T;
+  };
+}
