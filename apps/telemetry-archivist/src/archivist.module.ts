@@ -5,7 +5,7 @@ import type { Keyspace } from '@coordbus/envelope';
 import { AccessGuard } from './access/access.guard';
 import { AccessPolicy } from './access/access-policy';
 import { ArchivistConfig } from './config';
-import { ArchiveIngestController, RawArchiveIngestController } from './ingest/archive-ingest.controller';
+import { ArchiveIngestController } from './ingest/archive-ingest.controller';
 import { ArchiveIngestService } from './ingest/archive-ingest.service';
 import { archivedStreamRefs } from './ingest/row-mapper';
 import { ArchiveMetrics } from './metrics/archive-metrics';
@@ -69,7 +69,7 @@ export class ArchivistModule {
     return {
       module: ArchivistModule,
       controllers: [
-        config.validate ? ArchiveIngestController : RawArchiveIngestController,
+        ArchiveIngestController,
         ArchiveQueryController,
         ConsolePageController,
         ConsoleLoginController,

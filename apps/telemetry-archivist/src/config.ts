@@ -25,13 +25,6 @@ export interface ArchivistConfig extends BaseConfig {
   /** `ARCHIVIST_RETENTION_INTERVAL` (default 5m). */
   retentionIntervalMs: number;
   /**
-   * `ARCHIVIST_VALIDATE` (default true): decode and validate every entry with its schema, so
-   * invalid ones are dead-lettered (and archived as dead letters). false archives the raw fields
-   * as written, unvalidated: several times the throughput, and invalid entries are archived in
-   * their source stream (with whatever filter columns could be read) instead.
-   */
-  validate: boolean;
-  /**
    * `COORDBUS_API_TOKEN` (or `COORDBUS_API_TOKEN_FILE`): the read token of `/v1/*` and the console.
    * Required by every read when set, and whenever `HTTP_HOST` is not loopback.
    */
@@ -62,7 +55,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
   const batchSize = reader.int('ARCHIVIST_BATCH_SIZE', 500, { min: 1, max: 5000 });
   const reclaimIdleMs = reader.durationMs('ARCHIVIST_RECLAIM_IDLE_MS', 30_000, { minMs: 100 });
   const retentionIntervalMs = reader.durationMs('ARCHIVIST_RETENTION_INTERVAL', 5 * 60_000, { minMs: 100 });
-  const validate = reader.bool('ARCHIVIST_VALIDATE', true);
   const apiToken = reader.secret('COORDBUS_API_TOKEN');
   const operatorToken = reader.secret('COORDBUS_OPERATOR_TOKEN');
   const consolePollMs = reader.durationMs('CONSOLE_POLL_MS', 250, { minMs: 20, maxMs: 10_000 });
@@ -78,6 +70,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
     expected: `comma-separated <stream>=<age>[/<rows>] rules (stream: *, ${SOURCE_STREAMS.join(', ')}, optionally :dead; e.g. *=30d,telemetryEvents=7d/100000)`,
   });
   let retention: RetentionPolicy = new Map();
+  // Removed, not ignored: a deployment that still sets it expects raw archiving it no longer gets.
+  if (env.ARCHIVIST_VALIDATE !== undefined) {
+    problems.push(
+      'ARCHIVIST_VALIDATE was removed: every entry is validated (compiled validation made the raw mode unnecessary); unset it',
+    );
+  }
   try {
     retention = parseRetention(rawRetention);
   } catch (err) {
@@ -102,7 +100,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfi
     reclaimIdleMs,
     retention,
     retentionIntervalMs,
-    validate,
     apiToken,
     operatorToken,
     sessionTtlMs: ttlMs,

@@ -216,8 +216,8 @@ export async function runArchiveReplay(
     const keyspace: Keyspace = keyspaceFromEnv(env);
     let skipped = 0;
     const print = (env: unknown) => {
-      // An archivist running with ARCHIVIST_VALIDATE=false archives entries as written, so the
-      // archive may hold something that is not an envelope: skip it rather than print garbage.
+      // Archives written by older archivists in their raw mode (ARCHIVIST_VALIDATE=false, since
+      // removed) may hold something that is not an envelope: skip it rather than print garbage.
       if (!looksLikeEnvelope(env)) {
         skipped++;
         return;

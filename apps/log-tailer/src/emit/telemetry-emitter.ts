@@ -1,11 +1,4 @@
-import {
-  EnvelopeCodec,
-  InvalidError,
-  Keyspace,
-  Schemas,
-  TelemetryEvent,
-  UnavailableError,
-} from '@coordbus/envelope';
+import { EnvelopeCodec, Keyspace, Schemas, TelemetryEvent, UnavailableError } from '@coordbus/envelope';
 import type Redis from 'ioredis';
 import type { Checkpoint } from '../follow/file-identity';
 import { bindCommand, BoundCommand } from '@coordbus/lua';
@@ -36,22 +29,9 @@ export class TelemetryEmitter {
     this.commitRange = bindCommand(redis, COMMANDS.tailerCommit);
   }
 
-  /**
-   * Encodes one event; throws InvalidError / TooLargeError for a bad one. The pipeline builds
-   * events from validated config and observer output (status from the enum, ts from
-   * `toISOString`), so only the checks that can fail run here: class-validator costs ~75 us per
-   * event, which a burst of breaches would pay on the hot path. Consumers validate on decode.
-   */
+  /** Encodes one event through the codec (validated like every entry); throws InvalidError / TooLargeError for a bad one. */
   encode(event: TelemetryEvent): string[] {
-    if (!Number.isFinite(event.duration_ms) || event.duration_ms < 0) {
-      throw new InvalidError('invalid telemetry', [
-        `duration_ms: ${event.duration_ms} is not a finite number >= 0`,
-      ]);
-    }
-    if (!event.source || !event.event || Number.isNaN(Date.parse(event.ts))) {
-      throw new InvalidError('invalid telemetry', ['source, event and ts are required']);
-    }
-    return this.codec.encode(Schemas.telemetry, event, { validate: false });
+    return this.codec.encode(Schemas.telemetry, event);
   }
 
   async loadCheckpoint(ref: CheckpointRef): Promise<string | null> {

@@ -5,7 +5,6 @@ import { StreamBatch, StreamBatchHandler } from '@coordbus/redis-streams';
 import { ArchiveIngestService } from './archive-ingest.service';
 
 type Batch = StreamBatch<unknown>;
-type RawBatch = StreamBatch<Record<string, string>>;
 const group = GROUPS.archivist;
 
 /**
@@ -65,61 +64,5 @@ export class ArchiveIngestController {
   @StreamBatchHandler({ stream: 'jobEvents:dead', group, schema: 'deadLetter' })
   jobEventsDead(@Payload() batch: Batch) {
     return this.ingest.archive('jobEvents:dead', batch);
-  }
-}
-
-/** The same handlers without a schema (ARCHIVIST_VALIDATE=false): the raw fields are archived as written. */
-@Controller()
-export class RawArchiveIngestController {
-  constructor(private readonly ingest: ArchiveIngestService) {}
-
-  @StreamBatchHandler({ stream: 'coordIngest', group })
-  coordIngest(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('coordIngest', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'coordEvents', group })
-  coordEvents(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('coordEvents', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'sentinelObservations', group })
-  sentinelObservations(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('sentinelObservations', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'telemetryEvents', group })
-  telemetryEvents(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('telemetryEvents', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'jobEvents', group })
-  jobEvents(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('jobEvents', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'coordIngest:dead', group })
-  coordIngestDead(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('coordIngest:dead', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'coordEvents:dead', group })
-  coordEventsDead(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('coordEvents:dead', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'sentinelObservations:dead', group })
-  sentinelObservationsDead(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('sentinelObservations:dead', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'telemetryEvents:dead', group })
-  telemetryEventsDead(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('telemetryEvents:dead', batch);
-  }
-
-  @StreamBatchHandler({ stream: 'jobEvents:dead', group })
-  jobEventsDead(@Payload() batch: RawBatch) {
-    return this.ingest.archiveRaw('jobEvents:dead', batch);
   }
 }

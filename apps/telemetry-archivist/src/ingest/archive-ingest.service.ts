@@ -4,7 +4,7 @@ import type { StreamBatch } from '@coordbus/redis-streams';
 import { ARCHIVE_STORE, ArchiveRow, ArchiveStore } from '../store/archive-store';
 import { ArchiveMetrics } from '../metrics/archive-metrics';
 import { STREAM_REFS } from '../tokens';
-import { StreamRef, contentFromFields, defaultSchemaKey, toArchiveRow } from './row-mapper';
+import { StreamRef, defaultSchemaKey, toArchiveRow } from './row-mapper';
 
 /**
  * Turns a batch of entries into archive rows and inserts them in one transaction. The promise
@@ -36,15 +36,6 @@ export class ArchiveIngestService {
       }),
     );
     return this.insert(ref, rows);
-  }
-
-  /** A batch of raw field records (ARCHIVIST_VALIDATE=false), archived as written. */
-  async archiveRaw(key: string, batch: StreamBatch<Record<string, string>>): Promise<number> {
-    const ref = this.ref(key);
-    return this.insert(
-      ref,
-      batch.entries.map((e) => toArchiveRow(ref, e.id, contentFromFields(e.data))),
-    );
   }
 
   private ref(key: string): StreamRef {
