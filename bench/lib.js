@@ -373,8 +373,68 @@ function procCpuMs(pid, ifGone) {
  */
 const procCpuSeconds = (pids) => pids.reduce((a, p) => a + procCpuTicks(p), 0) / clkTck();
 
+/**
+ * Whether `actual` meets a target written as `>= 20`, `<= 1.5`, `> 0` or `< 100`.
+ * @param {number} actual
+ * @param {string} target
+ * @returns {boolean}
+ */
+function meets(actual, target) {
+  const m = /^\s*(>=|<=|>|<)\s*([\d.]+)\s*$/.exec(target);
+  if (!m) throw new Error(`target must look like ">= 0.8" (got ${JSON.stringify(target)})`);
+  const t = Number(m[2]);
+  if (!Number.isFinite(actual)) return false;
+  return m[1] === '>=' ? actual >= t : m[1] === '<=' ? actual <= t : m[1] === '>' ? actual > t : actual < t;
+}
+
+/**
+ * The one way a benchmark states a result against its target: prints
+ * `<name>: <figure> vs <baseline> = <ratio>x (target >= X): met|NOT met` and, when the script runs
+ * under `npm run bench` (BENCH_RESULTS_FILE set by bench/run.js), appends the same as one JSON line
+ * to that file, with the 1-minute load average at that moment (the machine is shared: compare
+ * ratios from one run, never absolute figures across runs).
+ *
+ * The target applies to the ratio figure/baseline when there is a baseline, else to the figure
+ * itself; where lower is better (latency, CPU) it is written with `<=`.
+ * @param {{bench: string, name: string, value: number, unit: string, baseline?: {name: string,
+ *   value: number}, target: string, note?: string}} r
+ * @returns {{met: boolean, ratio: number|null}}
+ */
+function report(r) {
+  const ratio = r.baseline ? r.value / r.baseline.value : null;
+  const met = meets(ratio ?? r.value, r.target);
+  const load = os.loadavg()[0];
+  const num = (x) => (Math.abs(x) >= 100 ? fmt(Math.round(x)) : String(Number(x.toPrecision(3))));
+  const vs = r.baseline
+    ? ` vs ${r.baseline.name} ${num(r.baseline.value)} ${r.unit} = ${ratio.toFixed(2)}x`
+    : '';
+  console.log(
+    `[target] ${r.name}: ${num(r.value)} ${r.unit}${vs} (target ${r.target}${r.baseline ? 'x' : ` ${r.unit}`}): ` +
+      `${met ? 'met' : 'NOT met'} (load ${load.toFixed(2)})`,
+  );
+  const file = process.env.BENCH_RESULTS_FILE;
+  if (file) {
+    const line = {
+      bench: r.bench,
+      name: r.name,
+      value: r.value,
+      unit: r.unit,
+      baseline: r.baseline ?? null,
+      ratio,
+      target: r.target,
+      met,
+      load1: load,
+      note: r.note ?? null,
+    };
+    fs.appendFileSync(file, `${JSON.stringify(line)}\n`);
+  }
+  return { met, ratio };
+}
+
 module.exports = {
   root,
+  meets,
+  report,
   dist,
   requireBuilt,
   arg,

@@ -15,6 +15,7 @@ const {
   deleteKeys,
   hrtime,
   quantile,
+  report,
   secondsSince,
   sleep,
   startRedis,
@@ -176,6 +177,14 @@ async function main() {
     console.log(
       `\nreplay stream length after ${COUNT} envelopes: ${rows.map((r) => r.replayLen).join(' / ')} (MAXLEN ~ 10000)`,
     );
+    report({
+      bench: 'fanout',
+      name: 'fan-out, 1 replica',
+      value: rows[0].rate,
+      unit: 'envelopes/s',
+      baseline: { name: 'raw XADD+PUBLISH pipelined', value: base },
+      target: '>= 0.6',
+    });
   } finally {
     server.stop();
   }

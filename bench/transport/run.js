@@ -22,7 +22,7 @@ require('reflect-metadata');
 const { spawn, spawnSync } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
-const { deleteKeys, dist, hrtime, requireBuilt, secondsSince, sleep } = require('../lib');
+const { deleteKeys, dist, hrtime, report, requireBuilt, secondsSince, sleep } = require('../lib');
 
 requireBuilt('libs/redis-streams/src/index.js');
 const Redis = require('ioredis').default;
@@ -252,6 +252,19 @@ async function main() {
       `\ntarget >= 50000 msgs/s through one consumer (Nest @StreamHandler, COUNT 100): live ${Math.round(best.live.rate)}, ` +
         `drain ${Math.round(best.drain.rate)} -> ${Math.max(best.live.rate, best.drain.rate) >= 50000 ? 'met' : 'NOT met'} on this run`,
     );
+  }
+  // What schema validation costs the consumer: drain (the consumer alone), same COUNT and handler.
+  const validated = rows.find((r) => r.label === 'nest-b100-schema');
+  if (best && validated) {
+    report({
+      bench: 'transport',
+      name: 'transport, Nest handler COUNT 100, with schema validation (drain)',
+      value: validated.drain.rate,
+      unit: 'msgs/s',
+      baseline: { name: 'same consumer without schema', value: best.drain.rate },
+      target: '>= 0.8',
+      note: `consumer CPU/msg ${validated.drain.cpuUsPerMsg.toFixed(1)} us with schema, ${best.drain.cpuUsPerMsg.toFixed(1)} us without`,
+    });
   }
 }
 

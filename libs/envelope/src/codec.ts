@@ -125,14 +125,35 @@ export function fieldsToRecord(fields: EntryFields): Record<string, string> {
   return out;
 }
 
+/** UTF-16 code units of `[k, v, k, v]`, duplicates included (so never fewer than the record's). */
+function unitsOf(fields: readonly string[]): number {
+  let units = 0;
+  for (let i = 0; i < fields.length; i++) units += fields[i].length;
+  return units;
+}
+
+/** The three entry fields of `[k, v, k, v]` (the last of a repeated name wins, as in fieldsToRecord). */
+function lastWins(fields: readonly string[]): Partial<Record<string, string>> {
+  let type: string | undefined;
+  let version: string | undefined;
+  let data: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const k = fields[i];
+    if (k === ENTRY_FIELDS.type) type = fields[i + 1];
+    else if (k === ENTRY_FIELDS.version) version = fields[i + 1];
+    else if (k === ENTRY_FIELDS.data) data = fields[i + 1];
+  }
+  return { [ENTRY_FIELDS.type]: type, [ENTRY_FIELDS.version]: version, [ENTRY_FIELDS.data]: data };
+}
+
 /** The entry's size in bytes (UTF-8), or 0 when it is certainly within `limit`. */
-function entrySize(fields: Record<string, string>, limit: number): number {
+function entrySize(fields: Partial<Record<string, string>>, limit: number): number {
   // A UTF-16 code unit is at most 3 bytes of UTF-8: short entries need no byte count at all.
   let units = 0;
-  for (const k in fields) units += k.length + fields[k].length;
+  for (const k in fields) units += k.length + (fields[k]?.length ?? 0);
   if (units * 3 <= limit) return 0;
   let n = 0;
-  for (const k in fields) n += Buffer.byteLength(k) + Buffer.byteLength(fields[k]);
+  for (const k in fields) n += Buffer.byteLength(k) + Buffer.byteLength(fields[k] ?? '');
   return n;
 }
 
@@ -199,8 +220,10 @@ export class EnvelopeCodec {
 
   /** Decodes and validates stream-entry fields written for `schema`. */
   decode<T>(schema: Schema<T>, fields: EntryFields): T {
-    const record = fieldsToRecord(fields);
+    // The record only when the size needs an exact count: the common short entry skips it.
     const limit = this.limitFor(schema);
+    const record =
+      Array.isArray(fields) && unitsOf(fields) * 3 <= limit ? lastWins(fields) : fieldsToRecord(fields);
     const size = entrySize(record, limit);
     if (size > limit) throw new TooLargeError(size, limit);
     const type = record[ENTRY_FIELDS.type];

@@ -218,12 +218,17 @@ function build(plan: ClassPlan, value: object): object {
 
 /** Generates `build` for one class: straight-line copies of the known properties. */
 function generateBuild(plan: ClassPlan): (value: object) => object {
-  const deps: unknown[] = [plan.cls, Object.prototype.hasOwnProperty, instantiate];
+  const deps: unknown[] = [plan.cls, Object.prototype.hasOwnProperty, instantiate, Object.prototype];
   const lines = plan.strip.map((key) => `delete out[${JSON.stringify(key)}];`);
+  // plainToInstance copies own properties only. On a plain object (what JSON.parse makes) a
+  // defined value of a name Object.prototype does not have is necessarily its own.
+  const inherited = plan.properties.some((p) => p.name in Object.prototype);
+  if (!inherited) lines.push('const plain = Object.getPrototypeOf(value) === d[3];');
   for (const p of plan.properties) {
     const key = JSON.stringify(p.name);
     const set = p.nestedPlan ? `d[2](d[${deps.push(p.nestedPlan) - 1}], v)` : 'v';
-    lines.push(`if ((v = value[${key}]) !== undefined && d[1].call(value, ${key})) out[${key}] = ${set};`);
+    const own = inherited ? `d[1].call(value, ${key})` : `(plain || d[1].call(value, ${key}))`;
+    lines.push(`if ((v = value[${key}]) !== undefined && ${own}) out[${key}] = ${set};`);
   }
   const body = `const out = new d[0]();\nlet v;\n${lines.join('\n')}\nreturn out;`;
   return compileFunction(`build${plan.cls.name}`, 'value', body, deps) as (value: object) => object;

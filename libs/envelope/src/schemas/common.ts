@@ -7,22 +7,22 @@ export const ISO_OPTIONS = { strict: true, strictSeparator: true } as const;
 // `T` and seconds 00-59 (what the strict ISO check adds), then a day that exists in its month.
 // common.spec.ts holds it to the pair of validator.js checks.
 const TIMESTAMP =
-  /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([zZ]|[-+]([01]\d|2[0-3]):[0-5]\d)$/;
+  /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:[zZ]|[-+](?:[01]\d|2[0-3]):[0-5]\d)$/;
 const DAYS_IN_MONTH = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Whether `value` is a timestamp {@link IsTimestamp} accepts. */
 export function isTimestamp(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  const m = TIMESTAMP.exec(value);
-  if (!m) return false;
-  // validator.js checks the day with new Date(`${Number(year)}-MM-DD`), which for years below
-  // 1000 is no ISO date but V8's legacy parse: keep its verdict rather than guess it.
-  if (m[1] < '1000') return isISO8601(value, ISO_OPTIONS);
-  const day = Number(m[3]);
+  if (typeof value !== 'string' || !TIMESTAMP.test(value)) return false;
+  // Fixed positions once the shape matched: YYYY-MM-DD (read without allocating a match).
+  const digit = (i: number) => value.charCodeAt(i) - 48;
+  const year = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3);
+  // validator.js checks the day with new Date(`${year}-MM-DD`), which for years below 1000 is no
+  // ISO date but V8's legacy parse: keep its verdict rather than guess it.
+  if (year < 1000) return isISO8601(value, ISO_OPTIONS);
+  const day = digit(8) * 10 + digit(9);
   if (day <= 28) return true;
-  const month = Number(m[2]);
+  const month = digit(5) * 10 + digit(6);
   if (month !== 2) return day <= DAYS_IN_MONTH[month];
-  const year = Number(m[1]);
   return day === 29 && ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0);
 }
 
