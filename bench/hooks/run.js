@@ -16,7 +16,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const Redis = require('ioredis').default;
-const { arg, deleteKeys, quantile, root, startRedis } = require('../lib');
+const { arg, deleteKeys, quantile, report, root, startRedis } = require('../lib');
 
 const CALLS = arg('calls', 300);
 const RUNS = arg('runs', 25);
@@ -212,7 +212,14 @@ exit $rc
   console.log(
     `| coord heartbeat (Redis round trips + fan-out envelopes) | ${c50.toFixed(1)} | ${quantile(coordWalls, 0.9).toFixed(1)} | ${avg(coordCpu).toFixed(1)} |`,
   );
-  console.log(`\ncoord heartbeat / node -e 0 (p50 wall): ${(c50 / n50).toFixed(2)}x (target <= 1.5x)`);
+  report({
+    bench: 'hooks',
+    name: 'coord heartbeat start-up, p50 wall',
+    value: c50,
+    unit: 'ms',
+    baseline: { name: 'node -e 0', value: n50 },
+    target: '<= 1.5',
+  });
 
   const redis = new Redis(redisUrl);
   await deleteKeys(redis, `${ns}:*`);

@@ -24,6 +24,7 @@ const {
   freePort,
   pct,
   procCpuSeconds,
+  report,
   requireBuilt,
   sleep,
   startRedis,
@@ -306,6 +307,23 @@ async function main() {
         `| idle CPU over ${IDLE_S} s (% of a core) | ${result.tailer.idle_cpu_pct_of_core} | ${result.baseline_tail_F_grep.idle_cpu_pct_of_core} |`,
       ].join('\n'),
     );
+    const t = result.tailer;
+    const b = result.baseline_tail_F_grep;
+    report({
+      bench: 'tailer',
+      name: 'log-tailer lines per CPU-second',
+      value: t.lines_per_cpu_s,
+      unit: 'lines/CPU-s',
+      target: '>= 100000',
+      note: `same-run tail -F | grep: ${b.lines_per_cpu_s} lines/CPU-s`,
+    });
+    report({
+      bench: 'tailer',
+      name: 'append -> stream p99',
+      value: t.latency_ms.p99,
+      unit: 'ms',
+      target: '<= 10',
+    });
   } finally {
     cleanup();
   }
