@@ -1,3 +1,4 @@
+import { AddressInfo, connect, createServer } from 'node:net';
 import { Client } from 'pg';
 import { newUlid } from '@coordbus/envelope';
 import { PostgresArchiveStore, pgConnectionConfig } from '../src/store/postgres-archive-store';
@@ -57,6 +58,68 @@ describe('PostgresArchiveStore replicas', () => {
     } finally {
       await a.close();
       await b.close();
+      await withClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+    }
+  });
+});
+
+describe('PostgresArchiveStore failures: the data or the database', () => {
+  it('classifies real PostgreSQL errors: data exceptions blame the row, everything else the database', async () => {
+    const { isPgDataError } = await import('../src/store/postgres-archive-store');
+    const errorOf = (sql: string) =>
+      withClient((c) =>
+        c.query(sql).then(
+          () => null,
+          (e: unknown) => e,
+        ),
+      );
+    expect(isPgDataError(await errorOf("SELECT 'x'::int"))).toBe(true); // 22P02
+    expect(isPgDataError(await errorOf('SELECT chr(0)'))).toBe(true); // 54000
+    expect(isPgDataError(await errorOf('SELECT * FROM no_such_table'))).toBe(false); // 42P01
+    const refused = await new Client({ connectionString: 'postgresql://127.0.0.1:1/test' })
+      .connect()
+      .catch((e: unknown) => e);
+    expect(isPgDataError(refused)).toBe(false); // ECONNREFUSED
+  });
+
+  it('a database that goes away mid-run is UnavailableError (retryable), never a row error', async () => {
+    const { UnavailableError } = await import('@coordbus/envelope');
+    const { ArchiveRowError } = await import('../src/store/archive-store');
+    const { coordOpRow } = await import('./store-conformance');
+    const pg = new URL(PG_URL);
+    // A TCP proxy in front of PostgreSQL that the test can cut.
+    const sockets = new Set<import('node:net').Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(pg.port || 5432), pg.hostname);
+      sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', drop);
+      upstream.on('error', drop);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const port = (proxy.address() as AddressInfo).port;
+    const schema = `archivist_test_${newUlid().toLowerCase()}`;
+    const url = new URL(PG_URL);
+    url.host = `127.0.0.1:${port}`;
+    const store = new PostgresArchiveStore({ url: url.toString(), schema });
+    try {
+      await store.open();
+      expect(await store.insertBatch([coordOpRow(1)])).toBe(1);
+      proxy.close();
+      for (const s of sockets) s.destroy();
+      const err = await store.insertBatch([coordOpRow(2)]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect(err).not.toBeInstanceOf(ArchiveRowError);
+      expect((err as InstanceType<typeof UnavailableError>).retryable).toBe(true);
+      expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+      expect((err as Error).message).not.toContain('password');
+    } finally {
+      await store.close().catch(() => undefined);
+      proxy.close();
       await withClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
     }
   });

@@ -1,5 +1,5 @@
 import { Keyspace } from '@coordbus/envelope';
-import { ArchiveRow, ArchiveStore } from '../src/store/archive-store';
+import { ArchiveRow, ArchiveRowError, ArchiveStore, KEY_MAX_BYTES } from '../src/store/archive-store';
 import { ArchiveSchemaTooNewError, LATEST_SCHEMA_VERSION } from '../src/store/migrations';
 import { StreamRef, archivedStreamRefs, contentFromFields, toArchiveRow } from '../src/ingest/row-mapper';
 
@@ -294,6 +294,68 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
       await store.insertBatch([coordOpRow(1, { session: "x' OR '1'='1" })]);
       expect(await store.queryEvents({ sessions: ["' OR '1'='1"], limit: 10 })).toHaveLength(0);
       expect(await store.queryEvents({ sessions: ["x' OR '1'='1"], limit: 10 })).toHaveLength(1);
+    });
+
+    describe('values one store cannot hold natively are normalised the same in both', () => {
+      const readBack = async (entryId: string) =>
+        (await store.queryEvents({ limit: 1000 })).find((r) => r.entryId === entryId)!;
+
+      it('NUL in filter columns becomes U+FFFD; NUL in data becomes the JSON escape (same value)', async () => {
+        const row = coordOpRow(1, { session: 'a\u0000b', op: 'lo\u0000ck' });
+        // Raw data as a producer could write it: a raw NUL inside a JSON string.
+        const raw = { ...coordOpRow(2), data: '{"msg":"x\u0000y"}', resource: 'r\u0000' };
+        expect(await store.insertBatch([row, raw])).toBe(2);
+        const got = await readBack(row.entryId);
+        expect(got.session).toBe('a\uFFFDb');
+        expect(got.kind).toBe('lo\uFFFDck');
+        expect(JSON.parse(got.data).fields.session).toBe('a\u0000b'); // the data keeps the exact value
+        expect(await store.queryEvents({ sessions: ['a\uFFFDb'], limit: 10 })).toHaveLength(1);
+        const gotRaw = await readBack(raw.entryId);
+        expect(gotRaw.data).toBe('{"msg":"x\\u0000y"}');
+        expect(JSON.parse(gotRaw.data).msg).toBe('x\u0000y');
+        expect(gotRaw.resource).toBe('r\uFFFD');
+      });
+
+      it('lone UTF-16 surrogates become U+FFFD (paired ones are kept)', async () => {
+        const row = { ...coordOpRow(3, { session: 'x\ud800y\udc00z' }), data: '{"m":"\ud83d\ude00 \udfff"}' };
+        await store.insertBatch([row]);
+        const got = await readBack(row.entryId);
+        expect(got.session).toBe('x\uFFFDy\uFFFDz');
+        expect(got.data).toBe('{"m":"\ud83d\ude00 \uFFFD"}');
+      });
+
+      it('over-long keys keep a prefix and a digest: distinct values stay distinct, equal ones dedup', async () => {
+        const long = 's'.repeat(5000);
+        const a = coordOpRow(4, { session: `${long}-a` });
+        const b = coordOpRow(5, { session: `${long}-b` });
+        const nk = (row: ArchiveRow, key: string): ArchiveRow => ({ ...row, naturalKey: key });
+        const ev1 = nk(coordOpRow(6), `${long}é1`);
+        const ev2 = nk(coordOpRow(7), `${long}é2`);
+        const ev1again = nk(coordOpRow(8), `${long}é1`); // another entry id, the same natural key
+        expect(await store.insertBatch([a, b, ev1, ev2, ev1again])).toBe(4);
+        const sa = (await readBack(a.entryId)).session!;
+        const sb = (await readBack(b.entryId)).session!;
+        expect(sa).not.toBe(sb);
+        expect(Buffer.byteLength(sa)).toBeLessThanOrEqual(KEY_MAX_BYTES);
+        expect(sa.startsWith('sss')).toBe(true);
+        expect(sa).toMatch(/…sha256:[0-9a-f]{16}$/);
+        expect(JSON.parse((await readBack(a.entryId)).data).fields.session).toBe(`${long}-a`);
+        expect(await store.queryEvents({ sessions: [sa], limit: 10 })).toHaveLength(1);
+        // A multi-byte character at the cut is never split into garbage.
+        const multi = coordOpRow(9, { session: 'é'.repeat(3000) });
+        await store.insertBatch([multi]);
+        expect((await readBack(multi.entryId)).session).toMatch(/^é+…sha256:/);
+      });
+
+      it('a row no store can hold exactly is refused with the reason and its position; the batch writes nothing', async () => {
+        const bad = { ...coordOpRow(11), entryId: '18446744073709551615-0', entryMs: 18446744073709551615 };
+        const err = await store.insertBatch([coordOpRow(10), bad, coordOpRow(12)]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ArchiveRowError);
+        expect((err as ArchiveRowError).index).toBe(1);
+        expect((err as Error).message).toContain('18446744073709551615-0');
+        expect((err as ArchiveRowError).retryable).toBe(false);
+        expect(await store.queryEvents({ limit: 10 })).toHaveLength(0);
+      });
     });
 
     it('reopens an existing database without re-migrating or losing rows', async () => {

@@ -118,10 +118,29 @@ export interface StreamBatch<T = Record<string, string>> {
 }
 
 /**
+ * Rejection of a `@StreamBatchHandler` that handled all but some entries: the entries not named
+ * are acked, each named one is failed with its own error (a permanent one, like InvalidError, is
+ * dead-lettered at once with that reason; any other is retried as usual). So one bad entry never
+ * takes its batch down.
+ */
+export class PartialBatchError extends Error {
+  constructor(readonly failures: ReadonlyArray<{ id: string; error: unknown }>) {
+    super(
+      `${failures.length} entr${failures.length === 1 ? 'y' : 'ies'} of the batch failed: ${failures
+        .slice(0, 3)
+        .map((f) => `${f.id}: ${(f.error as Error)?.message ?? String(f.error)}`)
+        .join('; ')}`,
+    );
+    this.name = 'PartialBatchError';
+  }
+}
+
+/**
  * Like {@link StreamHandler}, but the method receives up to `batchSize` entries at once as a
  * {@link StreamBatch} (invalid entries already dead-lettered and acked). All entries are acked
  * together when the promise resolves; if it rejects, all are redelivered (and those past
- * `maxDeliveries` dead-lettered one by one). Batches of one stream run one at a time.
+ * `maxDeliveries` dead-lettered one by one) — except with a {@link PartialBatchError}, which
+ * fails only the entries it names. Batches of one stream run one at a time.
  */
 export function StreamBatchHandler(options: StreamHandlerOptions): MethodDecorator {
   checkOptions(options, 'StreamBatchHandler');

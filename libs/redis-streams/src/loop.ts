@@ -11,7 +11,7 @@ import type { MessageHandler } from '@nestjs/microservices';
 import type Redis from 'ioredis';
 import { performance } from 'node:perf_hooks';
 import { RedisStreamsContext } from './context';
-import type { StreamBatchEntry } from './decorators';
+import { PartialBatchError, type StreamBatchEntry } from './decorators';
 import type { StreamMetrics } from './metrics';
 import type { ResolvedServerOptions, StreamErrorInfo } from './options';
 
@@ -369,10 +369,18 @@ export class StreamLoop {
       },
       (err: unknown) => {
         this.m.latency.observe((performance.now() - started) / 1000);
-        this.failed(
-          valid.map((v) => v.entry),
-          err,
-        );
+        if (err instanceof PartialBatchError) {
+          const errors = new Map(err.failures.map((f) => [f.id, f.error]));
+          for (const v of valid) {
+            if (errors.has(v.entry.id)) this.failed([v.entry], errors.get(v.entry.id));
+            else this.queueAck(v.entry.id);
+          }
+        } else {
+          this.failed(
+            valid.map((v) => v.entry),
+            err,
+          );
+        }
         this.release(n);
       },
     );

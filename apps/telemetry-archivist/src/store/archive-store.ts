@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { InvalidError, UnavailableError } from '@coordbus/envelope';
+
 /**
  * The archive's storage port. Two adapters implement it (SQLite, the embedded default, and
  * PostgreSQL); one conformance suite (apps/telemetry-archivist/test/store-conformance.ts) runs
@@ -100,7 +103,13 @@ export interface ArchiveStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Opens the database and applies pending migrations; refuses a schema newer than this code. */
   open(): Promise<void>;
-  /** Inserts the rows in ONE transaction, skipping any that already exist; resolves to the number inserted, after commit. */
+  /**
+   * Inserts the rows in ONE transaction, skipping any that already exist; resolves to the number
+   * inserted, after commit. Rows are normalised first (`normaliseRow`, the same in every adapter).
+   * Rejects with `ArchiveRowError` when a row cannot be stored (the data's fault: nothing of the
+   * batch is written, `index` names the row when known) and with `UnavailableError` (retryable)
+   * when the database cannot be reached or fails for any other reason.
+   */
   insertBatch(rows: readonly ArchiveRow[]): Promise<number>;
   /** Rows matching the filter in (entry time, seq, stream) order; at most `limit`. */
   queryEvents(filter: EventFilter): Promise<StoredEvent[]>;
@@ -157,4 +166,103 @@ export function rowValues(row: ArchiveRow, archivedMs: number): unknown[] {
     row.naturalKey,
     archivedMs,
   ];
+}
+
+/**
+ * A row the archive cannot hold, whatever the state of the database: retrying cannot help, and
+ * the rest of its batch is unaffected (the ingest splits the batch around it).
+ */
+export class ArchiveRowError extends InvalidError {
+  constructor(
+    reason: string,
+    /** Position of the offending row in the batch given to insertBatch, when known. */
+    readonly index?: number,
+  ) {
+    super(reason);
+  }
+}
+
+/** The database is down or failing: the batch must be retried later, never dead-lettered. */
+export function archiveUnavailable(where: string, err: unknown): UnavailableError {
+  const e = err as { message?: string; code?: string };
+  return new UnavailableError(
+    `archive database ${where} failed: ${e?.message ?? String(err)}${e?.code ? ` (${e.code})` : ''}`,
+    { code: e?.code },
+  );
+}
+
+/**
+ * Largest filter-column value kept as is, in UTF-8 bytes. PostgreSQL's btree refuses index
+ * entries over ~2700 bytes (session and natural_key are indexed); SQLite has no limit, so
+ * both stores cap at the same, lower bound.
+ */
+export const KEY_MAX_BYTES = 1024;
+/** Prefix kept of an over-long value; the rest is replaced by a digest of the whole. */
+const KEY_PREFIX_BYTES = KEY_MAX_BYTES - 64;
+
+const NUL = /\u0000/g;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Lone UTF-16 surrogates (no UTF-8 form: each driver would substitute its own way) become U+FFFD. */
+function wellFormed(v: string): string {
+  return v.replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/** Text either store holds identically: NUL and lone UTF-16 surrogates become U+FFFD. */
+function storableText(v: string): string {
+  return wellFormed(v.replace(NUL, '\uFFFD'));
+}
+
+/**
+ * A filter value both stores can index: storable text, and when longer than KEY_MAX_BYTES its
+ * first bytes plus `…sha256:<16 hex>` of the whole, so distinct values stay distinct (a natural
+ * key still dedups exactly) while equal values stay equal.
+ */
+export function storableKey(v: string | null): string | null {
+  if (v === null) return null;
+  const text = storableText(v);
+  if (Buffer.byteLength(text) <= KEY_MAX_BYTES) return text;
+  const digest = createHash('sha256').update(text).digest('hex').slice(0, 16);
+  let prefix = Buffer.from(text).subarray(0, KEY_PREFIX_BYTES).toString();
+  // A cut inside a multi-byte character decodes to U+FFFD at the end: drop it.
+  if (prefix.endsWith('\uFFFD') && !text.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return `${prefix}…sha256:${digest}`;
+}
+
+/**
+ * What every adapter stores for a row (README "Archive": what is normalised). Filter columns go
+ * through storableKey. `data` keeps its full length; a NUL in it (which PostgreSQL text cannot
+ * hold, and JSON allows only escaped) is written as the JSON escape `\u0000`, so JSON data keeps
+ * its value; lone surrogates become U+FFFD. Throws ArchiveRowError for what no store can
+ * represent faithfully (an entry id beyond 2^53).
+ */
+export function normaliseRow(row: ArchiveRow, index?: number): ArchiveRow {
+  if (!Number.isSafeInteger(row.entryMs) || !Number.isSafeInteger(row.entrySeq) || row.entryMs < 0) {
+    throw new ArchiveRowError(
+      `entry id ${row.entryId} is beyond what the archive stores exactly (each part up to 2^53-1)`,
+      index,
+    );
+  }
+  if (!Number.isSafeInteger(row.tsMs)) {
+    throw new ArchiveRowError(`event time ${row.tsMs} of entry ${row.entryId} is not a safe integer`, index);
+  }
+  return {
+    ...row,
+    stream: storableText(row.stream),
+    entryId: storableText(row.entryId),
+    type: storableKey(row.type),
+    data: wellFormed(row.data.replace(NUL, '\\u0000')),
+    kind: storableKey(row.kind),
+    session: storableKey(row.session),
+    resource: storableKey(row.resource),
+    level: storableKey(row.level),
+    status: storableKey(row.status),
+    source: storableKey(row.source),
+    naturalKey: storableKey(row.naturalKey),
+  };
+}
+
+/** normaliseRow over a batch, naming the offending row's position. */
+export function normaliseRows(rows: readonly ArchiveRow[]): ArchiveRow[] {
+  return rows.map((r, i) => normaliseRow(r, i));
 }

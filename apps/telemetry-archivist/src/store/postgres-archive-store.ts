@@ -2,6 +2,8 @@ import { userInfo } from 'node:os';
 import { ClientConfig, Pool, PoolClient } from 'pg';
 import {
   ArchiveRow,
+  ArchiveRowError,
+  archiveUnavailable,
   ArchiveStats,
   ArchiveStore,
   EventFilter,
@@ -10,6 +12,7 @@ import {
   SessionAggregate,
   SessionQuery,
   StoredEvent,
+  normaliseRows,
 } from './archive-store';
 import { MIGRATIONS, pendingMigrations } from './migrations';
 import { buildEventQuery, buildSessionQuery, toAggregate, toStoredEvent } from './sql';
@@ -17,6 +20,18 @@ import { buildEventQuery, buildSessionQuery, toAggregate, toStoredEvent } from '
 const DELETE_CHUNK = 5000;
 /** deadlock_detected, serialization_failure */
 const RETRYABLE = new Set(['40P01', '40001']);
+
+/**
+ * SQLSTATE classes that blame the data, not the database: 22 data exception (bad encoding,
+ * out of range), 23 integrity (ON CONFLICT absorbs the unique ones), 54 program limit (an index
+ * entry too large). Anything else — no SQLSTATE at all (connection refused/reset, timeout),
+ * 08 connection, 53 resources, 57 shutdown, 40 conflicts past their retries — is the database's
+ * state, and retrying the same rows later can succeed.
+ */
+export function isPgDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
+}
 
 function compareRows(a: ArchiveRow, b: ArchiveRow): number {
   if (a.stream !== b.stream) return a.stream < b.stream ? -1 : 1;
@@ -170,7 +185,7 @@ export class PostgresArchiveStore implements ArchiveStore {
   async insertBatch(input: readonly ArchiveRow[]): Promise<number> {
     if (!input.length) return 0;
     // Replicas inserting overlapping batches take index locks in one order, so they cannot deadlock.
-    const rows = [...input].sort(compareRows);
+    const rows = normaliseRows(input).sort(compareRows);
     const cols: unknown[][] = UNNEST_TYPES.map(() => new Array(rows.length));
     rows.forEach((r, i) => {
       cols[0][i] = r.stream;
@@ -196,8 +211,16 @@ export class PostgresArchiveStore implements ArchiveStore {
         return res.rowCount ?? 0;
       } catch (err) {
         // Natural-key conflicts between replicas can still deadlock; the statement is atomic, so retrying is safe.
-        if (attempt >= 5 || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
-        await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
+        if (attempt < 5 && RETRYABLE.has((err as { code?: string }).code ?? '')) {
+          await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20));
+          continue;
+        }
+        // One statement for the whole batch: the database does not say which row; the ingest splits.
+        if (isPgDataError(err)) {
+          const e = err as { message: string; code: string };
+          throw new ArchiveRowError(`PostgreSQL refused the row: ${e.message} (SQLSTATE ${e.code})`);
+        }
+        throw archiveUnavailable(`insert into ${this.where}`, err);
       }
     }
   }

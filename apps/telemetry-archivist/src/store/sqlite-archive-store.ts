@@ -3,6 +3,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { dirname } from 'node:path';
 import {
   ArchiveRow,
+  ArchiveRowError,
+  archiveUnavailable,
   ArchiveStats,
   ArchiveStore,
   EventFilter,
@@ -12,9 +14,31 @@ import {
   SessionQuery,
   StoredEvent,
   rowValues,
+  normaliseRows,
 } from './archive-store';
 import { MIGRATIONS, pendingMigrations } from './migrations';
 import { buildEventQuery, buildSessionQuery, toAggregate, toStoredEvent } from './sql';
+
+/**
+ * SQLite result codes that blame the row (too big, wrong type, a NOT NULL/CHECK constraint);
+ * anything else (busy, I/O, disk full, read-only, corrupt) is the database's state.
+ */
+const DATA_CODES = /^SQLITE_(TOOBIG|MISMATCH|RANGE|CONSTRAINT_(NOTNULL|CHECK|DATATYPE))$/;
+
+export function isSqliteDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && DATA_CODES.test(code);
+}
+
+/** A row's failure inside the transaction, carrying its position out of better-sqlite3. */
+class RowFailure extends Error {
+  constructor(
+    readonly index: number,
+    override readonly cause: unknown,
+  ) {
+    super('row failed');
+  }
+}
 
 /** Rows deleted per statement by retention, so one pass never holds the write lock for long. */
 const DELETE_CHUNK = 5000;
@@ -58,7 +82,13 @@ export class SqliteArchiveStore implements ArchiveStore {
     const stmt = this.insertStmt;
     this.insertMany = db.transaction((rows: readonly ArchiveRow[], archivedMs: number) => {
       let inserted = 0;
-      for (const row of rows) inserted += stmt.run(rowValues(row, archivedMs)).changes;
+      rows.forEach((row, i) => {
+        try {
+          inserted += stmt.run(rowValues(row, archivedMs)).changes;
+        } catch (err) {
+          throw new RowFailure(i, err);
+        }
+      });
       return inserted;
     });
   }
@@ -94,7 +124,17 @@ export class SqliteArchiveStore implements ArchiveStore {
   async insertBatch(rows: readonly ArchiveRow[]): Promise<number> {
     if (!rows.length) return 0;
     if (!this.insertMany) throw new Error('SqliteArchiveStore is not open');
-    return this.insertMany(rows, Date.now());
+    const normalised = normaliseRows(rows);
+    try {
+      return this.insertMany(normalised, Date.now());
+    } catch (err) {
+      const cause = err instanceof RowFailure ? err.cause : err;
+      if (err instanceof RowFailure && isSqliteDataError(cause)) {
+        const e = cause as { message: string; code: string };
+        throw new ArchiveRowError(`SQLite refused the row: ${e.message} (${e.code})`, err.index);
+      }
+      throw archiveUnavailable(`insert into ${this.file}`, cause);
+    }
   }
 
   async queryEvents(filter: EventFilter): Promise<StoredEvent[]> {
