@@ -348,7 +348,7 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
       });
 
       it('a row no store can hold exactly is refused with the reason and its position; the batch writes nothing', async () => {
-        const bad = { ...coordOpRow(11), entryId: '18446744073709551615-0', entryMs: 18446744073709551615 };
+        const bad = { ...coordOpRow(11), entryId: '18446744073709551615-0', entryMs: 2 ** 64 };
         const err = await store.insertBatch([coordOpRow(10), bad, coordOpRow(12)]).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(ArchiveRowError);
         expect((err as ArchiveRowError).index).toBe(1);

@@ -200,7 +200,7 @@ export const KEY_MAX_BYTES = 1024;
 /** Prefix kept of an over-long value; the rest is replaced by a digest of the whole. */
 const KEY_PREFIX_BYTES = KEY_MAX_BYTES - 64;
 
-const NUL = /\u0000/g;
+const NUL = '\u0000';
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Lone UTF-16 surrogates (no UTF-8 form: each driver would substitute its own way) become U+FFFD. */
@@ -210,7 +210,7 @@ function wellFormed(v: string): string {
 
 /** Text either store holds identically: NUL and lone UTF-16 surrogates become U+FFFD. */
 function storableText(v: string): string {
-  return wellFormed(v.replace(NUL, '\uFFFD'));
+  return wellFormed(v.split(NUL).join('\uFFFD'));
 }
 
 /**
@@ -251,7 +251,7 @@ export function normaliseRow(row: ArchiveRow, index?: number): ArchiveRow {
     stream: storableText(row.stream),
     entryId: storableText(row.entryId),
     type: storableKey(row.type),
-    data: wellFormed(row.data.replace(NUL, '\\u0000')),
+    data: wellFormed(row.data.split(NUL).join('\\u0000')),
     kind: storableKey(row.kind),
     session: storableKey(row.session),
     resource: storableKey(row.resource),
