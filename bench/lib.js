@@ -253,7 +253,15 @@ function startService(app, opts) {
     stderr = 'inherit',
     timeoutMs = 60_000,
   } = opts;
-  const child = spawn(process.execPath, [...nodeArgs, dist(`apps/${app}/main.js`), ...args], {
+  // BENCH_CPU_PROF_DIR=<dir>: every service a benchmark starts writes a V8 CPU profile there on exit.
+  const prof = process.env.BENCH_CPU_PROF_DIR
+    ? [
+        '--cpu-prof',
+        `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`,
+        `--cpu-prof-name=${app}-${Date.now()}.cpuprofile`,
+      ]
+    : [];
+  const child = spawn(process.execPath, [...prof, ...nodeArgs, dist(`apps/${app}/main.js`), ...args], {
     cwd: root,
     env: { ...process.env, HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', ready ? 'pipe' : stdout, stderr === 'capture' ? 'pipe' : 'inherit'],

@@ -6,6 +6,7 @@
 // its markers.
 //
 //   npm run build && npm run bench [-- --only codec,transport] [-- --skip cluster] [-- --list] [-- --no-docs]
+//   (a partial run writes its results file but leaves docs/benchmarks.md alone unless -- --docs)
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -127,8 +128,15 @@ function summaryMarkdown(run, file) {
   return lines.join('\n');
 }
 
+/** Writes `text` to `file` formatted as `npm run lint` wants it (prettier with the repo's config). */
+async function writeFormatted(file, text) {
+  const prettier = require('prettier');
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  fs.writeFileSync(file, await prettier.format(text, { ...options, filepath: file }));
+}
+
 /** Replaces the generated section (or inserts it after the introduction the first time). */
-function updateDoc(markdown) {
+async function updateDoc(markdown) {
   const doc = fs.readFileSync(DOC, 'utf8');
   const b = doc.indexOf(BEGIN);
   const e = doc.indexOf(END);
@@ -138,7 +146,7 @@ function updateDoc(markdown) {
     const at = doc.indexOf('\n## ');
     out = at >= 0 ? `${doc.slice(0, at)}\n${markdown}\n${doc.slice(at)}` : `${doc}\n${markdown}\n`;
   }
-  fs.writeFileSync(DOC, out);
+  await writeFormatted(DOC, out);
 }
 
 async function main() {
@@ -188,8 +196,11 @@ async function main() {
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`);
-  fs.writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`);
-  if (!hasFlag('no-docs')) updateDoc(summaryMarkdown(run, file));
+  await writeFormatted(file, `${JSON.stringify(run, null, 2)}\n`);
+  // A partial run (--only/--skip) would drop the other benchmarks' rows: it leaves the doc alone
+  // unless --docs asks for it.
+  const partial = selected.length < BENCHMARKS.length;
+  if (!hasFlag('no-docs') && (!partial || hasFlag('docs'))) await updateDoc(summaryMarkdown(run, file));
 
   console.log(`\n=== summary (${path.relative(root, file)})`);
   let failed = 0;
