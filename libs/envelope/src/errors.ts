@@ -128,3 +128,43 @@ export function toCoordbusError(err: unknown): CoordbusError {
   const message = err instanceof Error ? err.message : String(err);
   return new InternalError(message);
 }
+
+/** Redis replies that mean "the server cannot take this now", not "this command is wrong". */
+const REDIS_OUTAGE = /^(OOM|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS)\b/;
+/** Connection-level failures of ioredis, node-postgres and the socket layer. */
+const CONNECTION_LOST =
+  /Connection is closed|Stream isn't writeable|max retries per request|Command timed out|Connection terminated|timeout exceeded when trying to connect|the database system is (starting up|shutting down|in recovery mode)|terminating connection due to administrator command/i;
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
+/** PostgreSQL SQLSTATEs of an unavailable server: connection exceptions (08), operator intervention (57P0x), too many connections. */
+const PG_UNAVAILABLE = /^(08\d{3}|57P0[1-4]|53300)$/;
+
+/**
+ * Whether a failure is a dependency outage (trying again later can succeed) rather than a fault
+ * of the input: a CoordbusError says so itself (`retryable`); anything else is judged by the
+ * signatures of Redis (OOM, READONLY, LOADING, ...), a lost or refused connection, a timeout,
+ * and PostgreSQL's "server unavailable" states. A consumer loop must not charge such a failure
+ * to the entry (no dead letter for an outage).
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof CoordbusError) return err.retryable;
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { message?: unknown; code?: unknown; name?: unknown };
+  const message = typeof e.message === 'string' ? e.message : '';
+  const code = typeof e.code === 'string' ? e.code : '';
+  return (
+    REDIS_OUTAGE.test(message) ||
+    CONNECTION_LOST.test(message) ||
+    NETWORK_CODES.has(code) ||
+    PG_UNAVAILABLE.test(code) ||
+    e.name === 'MaxRetriesPerRequestError'
+  );
+}

@@ -15,5 +15,6 @@ export * from './metrics';
 export * from './trimmer';
 export * from './client';
 export * from './connection';
-export { RedisStreamsServer, REDIS_STREAMS_TRANSPORT, compareIds } from './server';
-export type { RawEntry, LoopDefinition } from './loop';
+export { RedisStreamsServer, REDIS_STREAMS_TRANSPORT } from './server';
+export type { LoopDefinition } from './loop';
+export * from './consumer-group';

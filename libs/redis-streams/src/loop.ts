@@ -2,25 +2,23 @@ import {
   ErrorCode,
   fieldsToRecord,
   InvalidError,
+  isRetryable,
   Schema,
   SchemaMismatchError,
   toCoordbusError,
   TooLargeError,
 } from '@coordbus/envelope';
 import type { MessageHandler } from '@nestjs/microservices';
-import type Redis from 'ioredis';
 import { performance } from 'node:perf_hooks';
+import { AckBuffer } from './ack-buffer';
+import { isNoGroup, RawEntry } from './consumer-group';
 import { RedisStreamsContext } from './context';
 import { PartialBatchError, type StreamBatchEntry } from './decorators';
 import type { StreamMetrics } from './metrics';
 import type { ResolvedServerOptions, StreamErrorInfo } from './options';
+import { RetryItem, RetryScheduler } from './retry-scheduler';
 
-/** One stream entry as read: `fields` is null when the entry was deleted while pending. */
-export interface RawEntry {
-  id: string;
-  fields: string[] | null;
-  deliveryCount: number;
-}
+export type { RawEntry } from './consumer-group';
 
 /** One `@StreamHandler`/`@StreamBatchHandler` resolved against the keyspace. */
 export interface LoopDefinition {
@@ -34,40 +32,37 @@ export interface LoopDefinition {
   handler: MessageHandler;
 }
 
-/** The server's I/O, which the loop drives (each one a small overridable method of the server). */
-export interface LoopHost {
-  readonly options: ResolvedServerOptions;
-  readonly metrics: StreamMetrics;
-  ensureGroup(stream: string, group: string): Promise<void>;
-  readEntries(
-    conn: Redis,
-    stream: string,
-    group: string,
-    count: number,
-    from: string,
-    blockMs?: number,
-  ): Promise<RawEntry[]>;
-  pendingCounts(stream: string, group: string, ids: string[], limit: number): Promise<Map<string, number>>;
+/** What the loop needs of its {@link ConsumerGroup} (a fake in the unit tests: no network). */
+export interface GroupPort {
+  ensure(): Promise<boolean>;
+  read(conn: LoopConnection, count: number, from: string, blockMs?: number): Promise<RawEntry[]>;
+  pendingCounts(ids: string[], limit: number): Promise<Map<string, number>>;
   claimStale(
-    stream: string,
-    group: string,
+    minIdleMs: number,
     cursor: string,
     count: number,
   ): Promise<{ cursor: string; entries: RawEntry[] }>;
-  claimForRetry(stream: string, group: string, ids: string[], minIdleMs: number): Promise<RawEntry[]>;
-  ack(stream: string, group: string, ids: string[]): Promise<void>;
-  deadLetter(stream: string, group: string, entry: RawEntry, reason: string, code: ErrorCode): Promise<void>;
+  claim(ids: string[], minIdleMs: number): Promise<RawEntry[]>;
+  touch(ids: string[]): Promise<string[]>;
+  ack(ids: string[]): Promise<void>;
+  deadLetter(entry: RawEntry, reason: string, code: ErrorCode): Promise<unknown>;
+}
+
+/** The loop's blocking connection: only its state and a way to break a blocked read. */
+export interface LoopConnection {
+  readonly status: string;
+  disconnect(): void;
+}
+
+/** What the server gives the loop besides its group: options, metrics, the handler call and error reports. */
+export interface LoopHost {
+  readonly options: ResolvedServerOptions;
+  readonly metrics: StreamMetrics;
   handleMessage(def: LoopDefinition, data: unknown, ctx: RedisStreamsContext): Promise<void>;
   reportError(error: unknown, info: StreamErrorInfo): void;
+  /** The loop created its consumer group (for the log). */
+  groupCreated?(stream: string, group: string): void;
 }
-
-interface RetryItem {
-  entries: RawEntry[];
-  due: number;
-  minIdleMs: number;
-}
-
-const NOGROUP = /NOGROUP/;
 
 function isPermanent(err: unknown): boolean {
   return err instanceof InvalidError || err instanceof SchemaMismatchError || err instanceof TooLargeError;
@@ -75,11 +70,18 @@ function isPermanent(err: unknown): boolean {
 
 /**
  * The read loop of one (stream, group): a blocking XREADGROUP on its own connection, bounded
- * handler concurrency, batched acks, retries via XCLAIM, reclaim via XAUTOCLAIM, dead letters.
+ * handler concurrency, batched acks ({@link AckBuffer}), retries ({@link RetryScheduler}),
+ * reclaim via XAUTOCLAIM, dead letters; all Redis I/O through its {@link GroupPort}.
  *
  * Every id the loop currently owns locally (running, waiting for a retry, acked but not yet
  * flushed, being dead-lettered) is in `held`, so a re-read of the pending list (after a
  * reconnect) or a reclaim never hands the same entry to a second handler in this process.
+ *
+ * A handler failure that is `retryable` (a dependency outage: see `isRetryable`) is not the
+ * entry's fault: it does not count toward `maxDeliveries`. The entry is kept pending (its idle
+ * time refreshed without a delivery, so no other replica reclaims it), the loop reports
+ * not-ready and stops reading new entries, and it tries the kept entries again with backoff
+ * until one succeeds. Only a failure of the entry itself ends in the dead-letter stream.
  */
 export class StreamLoop {
   groupReady = false;
@@ -90,14 +92,11 @@ export class StreamLoop {
   private wake?: () => void;
   private sleeping?: { timer: NodeJS.Timeout; resolve: () => void };
   private idleWaiters: Array<() => void> = [];
-  private acks: string[] = [];
-  private ackTimer?: NodeJS.Timeout;
-  private ackImmediate?: NodeJS.Immediate;
-  private ackFailures = 0;
+  private readonly acks: AckBuffer;
   private readonly tasks = new Set<Promise<unknown>>();
-  private retries: RetryItem[] = [];
-  /** Entries waiting in `retries`: they keep their handler slots, so a failing dependency stops the reads. */
-  private waiting = 0;
+  private readonly retries = new RetryScheduler();
+  /** Consecutive retryable failures: while above 0 a dependency is down and the loop is not ready. */
+  private outageFailures = 0;
   private nextReclaimAt = 0;
   private reclaimCursor = '0-0';
   private draining = true;
@@ -116,7 +115,8 @@ export class StreamLoop {
   constructor(
     private readonly host: LoopHost,
     readonly def: LoopDefinition,
-    readonly conn: Redis,
+    readonly conn: LoopConnection,
+    private readonly group: GroupPort,
   ) {
     this.opts = host.options;
     const l = [def.stream, def.group];
@@ -130,19 +130,36 @@ export class StreamLoop {
       reclaimed: mx.reclaimed.labels(...l),
       latency: mx.handlerSeconds.labels(...l),
     };
+    this.acks = new AckBuffer((ids) => this.group.ack(ids), {
+      batchSize: this.opts.ackBatchSize,
+      flushMs: this.opts.ackFlushMs,
+      onAcked: (ids) => {
+        for (const id of ids) this.held.delete(id);
+        this.m.acked.inc(ids.length);
+      },
+      onError: (err, ids, failures) => {
+        if (failures === 1) this.host.reportError(err, this.info(ids, 'transport'));
+      },
+      track: (task) => this.track(task),
+    });
   }
 
   get stream(): string {
     return this.def.stream;
   }
 
-  get group(): string {
+  get groupName(): string {
     return this.def.group;
   }
 
-  /** Group created and the blocking connection up. */
+  /** Group created, the blocking connection up, and no dependency outage being waited out. */
   isReady(): boolean {
-    return this.groupReady && this.conn.status === 'ready' && !this.closed;
+    return this.groupReady && this.conn.status === 'ready' && !this.closed && this.outageFailures === 0;
+  }
+
+  /** True while handlers fail with retryable errors (a dependency is down). */
+  get waitingForDependency(): boolean {
+    return this.outageFailures > 0;
   }
 
   start(): void {
@@ -164,19 +181,20 @@ export class StreamLoop {
     const deadline = Date.now() + timeoutMs;
     await this.until(() => this.inFlight === 0 && this.tasks.size === 0, deadline);
     while (Date.now() < deadline) {
-      await this.flushAcks();
+      await this.acks.flush();
       await this.until(() => this.tasks.size === 0, deadline);
-      if (!this.acks.length) break;
+      if (!this.acks.size) break;
       await delay(Math.min(200, Math.max(0, deadline - Date.now())));
     }
-    clearTimeout(this.ackTimer);
-    if (this.ackImmediate) clearImmediate(this.ackImmediate);
+    this.acks.close();
   }
 
   // ---- reading ---------------------------------------------------------------------------
 
   private capacity(): number {
-    const busy = this.inFlight + this.reserved + this.waiting;
+    // A dependency is down: only the kept entries are tried (they hold their own slots).
+    if (this.outageFailures > 0) return 0;
+    const busy = this.inFlight + this.reserved + this.retries.waiting;
     if (this.def.batch) return busy === 0 ? this.opts.batchSize : 0;
     return this.opts.concurrency - busy;
   }
@@ -190,18 +208,17 @@ export class StreamLoop {
     while (!this.closed) {
       try {
         if (!this.groupReady) {
-          await this.host.ensureGroup(this.stream, this.group);
+          if (await this.group.ensure()) this.host.groupCreated?.(this.stream, this.groupName);
           this.groupReady = true;
         }
         // Due retries hold their own slots, so they run even when every slot is taken.
-        if (this.retries.some((r) => r.due <= Date.now())) {
+        if (this.retries.hasDue(Date.now())) {
           await this.processRetries();
           continue;
         }
         if (this.capacity() <= 0) {
-          await this.waitForSlot(
-            this.retries.length ? Math.min(...this.retries.map((r) => r.due)) - Date.now() : 0,
-          );
+          const due = this.retries.nextDue();
+          await this.waitForSlot(due === undefined ? 0 : due - Date.now());
           continue;
         }
         if (this.closed) break;
@@ -213,7 +230,7 @@ export class StreamLoop {
         }
         const count = Math.min(this.opts.batchSize, this.capacity());
         if (count <= 0) continue;
-        const nextDue = Math.min(this.nextReclaimAt, ...this.retries.map((r) => r.due));
+        const nextDue = Math.min(this.nextReclaimAt, this.retries.nextDue() ?? Infinity);
         const blockMs = Math.max(1, Math.min(this.opts.blockMs, nextDue - now));
         this.reserved += count;
         let entries: RawEntry[];
@@ -226,7 +243,7 @@ export class StreamLoop {
         backoff = 0;
       } catch (err) {
         if (this.closed) break;
-        if (NOGROUP.test(String((err as Error)?.message))) this.groupReady = false;
+        if (isNoGroup(err)) this.groupReady = false;
         // After any failure, re-read our own pending list first: a reply lost with the
         // connection may have delivered entries to us that no handler has seen.
         this.draining = true;
@@ -239,14 +256,14 @@ export class StreamLoop {
   }
 
   private async readNew(count: number, blockMs: number): Promise<RawEntry[]> {
-    return this.host.readEntries(this.conn, this.stream, this.group, count, '>', blockMs);
+    return this.group.read(this.conn, count, '>', blockMs);
   }
 
   /** Reads this consumer's own pending entries (id `0` onwards) until none are left, then switches to `>`. */
   private async readOwnPending(count: number): Promise<RawEntry[]> {
     // Flush first so entries already handled are not read back (they would be skipped anyway).
-    await this.flushAcks();
-    const entries = await this.host.readEntries(this.conn, this.stream, this.group, count, this.drainCursor);
+    await this.acks.flush();
+    const entries = await this.group.read(this.conn, count, this.drainCursor);
     if (!entries.length) {
       this.draining = false;
       return entries;
@@ -255,12 +272,7 @@ export class StreamLoop {
     const fresh = entries.filter((e) => !this.held.has(e.id));
     const live = fresh.filter((e) => e.fields !== null).map((e) => e.id);
     if (live.length) {
-      const counts = await this.host.pendingCounts(
-        this.stream,
-        this.group,
-        live,
-        live.length + this.held.size,
-      );
+      const counts = await this.group.pendingCounts(live, live.length + this.held.size);
       for (const e of fresh) e.deliveryCount = counts.get(e.id) ?? e.deliveryCount;
     }
     return fresh;
@@ -276,7 +288,7 @@ export class StreamLoop {
       if (entry.fields === null) {
         // Deleted from the stream (trimmed) while pending: nothing to handle, just clear it.
         this.held.add(entry.id);
-        this.queueAck(entry.id);
+        this.acks.push(entry.id);
         continue;
       }
       if (entry.deliveryCount > this.opts.maxDeliveries) {
@@ -318,9 +330,31 @@ export class StreamLoop {
       this.stream,
       entry.id,
       entry.deliveryCount,
-      this.group,
+      this.groupName,
       this.opts.consumer,
     ]);
+    this.runHandler(data, ctx, [entry]);
+  }
+
+  private runBatch(valid: Array<{ entry: RawEntry; data: unknown }>): void {
+    this.inFlight += valid.length;
+    for (const v of valid) this.held.add(v.entry.id);
+    const last = valid[valid.length - 1].entry;
+    const maxCount = Math.max(...valid.map((v) => v.entry.deliveryCount));
+    const ctx = new RedisStreamsContext([this.stream, last.id, maxCount, this.groupName, this.opts.consumer]);
+    const entries: StreamBatchEntry<unknown>[] = valid.map((v) => ({
+      id: v.entry.id,
+      data: v.data,
+      deliveryCount: v.entry.deliveryCount,
+    }));
+    this.runHandler(
+      { stream: this.stream, group: this.groupName, entries },
+      ctx,
+      valid.map((v) => v.entry),
+    );
+  }
+
+  private runHandler(data: unknown, ctx: RedisStreamsContext, entries: RawEntry[]): void {
     const started = performance.now();
     let result: Promise<void>;
     try {
@@ -331,57 +365,24 @@ export class StreamLoop {
     result.then(
       () => {
         this.m.latency.observe((performance.now() - started) / 1000);
-        this.queueAck(entry.id);
-        this.release(1);
-      },
-      (err: unknown) => {
-        this.m.latency.observe((performance.now() - started) / 1000);
-        this.failed([entry], err);
-        this.release(1);
-      },
-    );
-  }
-
-  private runBatch(valid: Array<{ entry: RawEntry; data: unknown }>): void {
-    const n = valid.length;
-    this.inFlight += n;
-    for (const v of valid) this.held.add(v.entry.id);
-    const last = valid[n - 1].entry;
-    const maxCount = Math.max(...valid.map((v) => v.entry.deliveryCount));
-    const ctx = new RedisStreamsContext([this.stream, last.id, maxCount, this.group, this.opts.consumer]);
-    const entries: StreamBatchEntry<unknown>[] = valid.map((v) => ({
-      id: v.entry.id,
-      data: v.data,
-      deliveryCount: v.entry.deliveryCount,
-    }));
-    const started = performance.now();
-    let result: Promise<void>;
-    try {
-      result = this.host.handleMessage(this.def, { stream: this.stream, group: this.group, entries }, ctx);
-    } catch (err) {
-      result = Promise.reject(err);
-    }
-    result.then(
-      () => {
-        this.m.latency.observe((performance.now() - started) / 1000);
-        for (const v of valid) this.queueAck(v.entry.id);
-        this.release(n);
+        // The dependency answers again: back to ready, and reads resume.
+        this.outageFailures = 0;
+        for (const e of entries) this.acks.push(e.id);
+        this.release(entries.length);
       },
       (err: unknown) => {
         this.m.latency.observe((performance.now() - started) / 1000);
         if (err instanceof PartialBatchError) {
+          // A batch handler committed all but some entries: ack those, fail only the others.
           const errors = new Map(err.failures.map((f) => [f.id, f.error]));
-          for (const v of valid) {
-            if (errors.has(v.entry.id)) this.failed([v.entry], errors.get(v.entry.id));
-            else this.queueAck(v.entry.id);
+          for (const e of entries) {
+            if (errors.has(e.id)) this.failed([e], errors.get(e.id));
+            else this.acks.push(e.id);
           }
         } else {
-          this.failed(
-            valid.map((v) => v.entry),
-            err,
-          );
+          this.failed(entries, err);
         }
-        this.release(n);
+        this.release(entries.length);
       },
     );
   }
@@ -411,8 +412,30 @@ export class StreamLoop {
 
   // ---- failures, retries, dead letters ----------------------------------------------------
 
-  /** A handler rejected: dead-letter what cannot succeed, schedule a redelivery for the rest. */
+  /**
+   * A handler rejected. Retryable (a dependency is down): keep the entries, uncounted, and try
+   * them again with backoff. Otherwise dead-letter what cannot succeed and schedule a counted
+   * redelivery for the rest.
+   */
   private failed(entries: RawEntry[], err: unknown): void {
+    if (isRetryable(err)) {
+      this.outageFailures++;
+      this.host.reportError(
+        err,
+        this.info(
+          entries.map((e) => e.id),
+          'outage',
+        ),
+      );
+      if (this.closed) {
+        for (const e of entries) this.held.delete(e.id);
+        return;
+      }
+      const wait = RetryScheduler.backoff(Math.max(this.opts.retryDelayMs, 50), this.outageFailures, 5_000);
+      this.retries.add({ entries, due: Date.now() + wait, minIdleMs: 0, kind: 'outage' });
+      this.wakeUp();
+      return;
+    }
     const permanent = isPermanent(err);
     const dead = entries.filter((e) => permanent || e.deliveryCount >= this.opts.maxDeliveries);
     const retry = entries.filter((e) => !(permanent || e.deliveryCount >= this.opts.maxDeliveries));
@@ -441,45 +464,58 @@ export class StreamLoop {
       return;
     }
     const count = Math.max(...retry.map((e) => e.deliveryCount));
-    const wait = Math.min(this.opts.retryDelayMs * 2 ** (count - 1), 30_000);
-    this.retries.push({ entries: retry, due: Date.now() + wait, minIdleMs: Math.max(0, wait - 5) });
-    this.waiting += retry.length;
+    const wait = RetryScheduler.backoff(this.opts.retryDelayMs, count, 30_000);
+    this.retries.add({
+      entries: retry,
+      due: Date.now() + wait,
+      minIdleMs: Math.max(0, wait - 5),
+      kind: 'redeliver',
+    });
     // The loop may be waiting for a slot with no timer for this retry: let it recompute.
     this.wakeUp();
   }
 
-  /** Redelivers due failed entries to this consumer with XCLAIM (which counts the delivery in Redis). */
+  /**
+   * Runs due retries. A redelivery is an XCLAIM to this consumer (Redis counts the delivery); an
+   * entry kept through an outage is re-taken with XCLAIM JUSTID (nothing counted) and handled
+   * again with the delivery count it had.
+   */
   private async processRetries(): Promise<void> {
     while (!this.closed) {
-      const now = Date.now();
-      const idx = this.retries.findIndex((r) => r.due <= now);
-      if (idx < 0) break;
-      const [item] = this.retries.splice(idx, 1);
+      const item = this.retries.takeDue(Date.now());
+      if (!item) break;
       const ids = item.entries.map((e) => e.id);
       const n = ids.length;
-      this.waiting -= n;
       this.reserved += n;
       let claimed: RawEntry[];
       try {
-        claimed = await this.host.claimForRetry(this.stream, this.group, ids, item.minIdleMs);
+        claimed = await this.claimAgain(item, ids);
       } catch (err) {
-        this.retries.push({ ...item, due: Date.now() + 1000 });
-        this.waiting += n;
+        this.retries.add({ ...item, due: Date.now() + 1000 });
         throw err;
       } finally {
         this.reserved -= n;
       }
-      const previous = new Map(item.entries.map((e) => [e.id, e.deliveryCount]));
       // Ids not returned were claimed by another consumer meanwhile or deleted: no longer ours.
       for (const id of ids) this.held.delete(id);
-      for (const c of claimed) c.deliveryCount = (previous.get(c.id) ?? 0) + 1;
       this.dispatch(claimed);
     }
   }
 
+  private async claimAgain(item: RetryItem, ids: string[]): Promise<RawEntry[]> {
+    if (item.kind === 'outage') {
+      const still = new Set(await this.group.touch(ids));
+      return item.entries.filter((e) => still.has(e.id));
+    }
+    const claimed = await this.group.claim(ids, item.minIdleMs);
+    const previous = new Map(item.entries.map((e) => [e.id, e.deliveryCount]));
+    for (const c of claimed) c.deliveryCount = (previous.get(c.id) ?? 0) + 1;
+    return claimed;
+  }
+
   private sendToDeadLetter(entry: RawEntry, reason: string, code: ErrorCode): void {
     this.held.add(entry.id);
-    const task = this.host.deadLetter(this.stream, this.group, entry, reason, code).then(
+    const task = this.group.deadLetter(entry, reason, code).then(
       () => {
         this.held.delete(entry.id);
         this.m.deadLettered.inc();
@@ -493,50 +529,6 @@ export class StreamLoop {
     this.track(task);
   }
 
-  // ---- acks ------------------------------------------------------------------------------
-
-  private queueAck(id: string): void {
-    this.acks.push(id);
-    if (this.acks.length >= this.opts.ackBatchSize) {
-      void this.flushAcks();
-    } else if (!this.ackTimer && !this.ackImmediate) {
-      if (this.opts.ackFlushMs > 0)
-        this.ackTimer = setTimeout(() => void this.flushAcks(), this.opts.ackFlushMs);
-      else this.ackImmediate = setImmediate(() => void this.flushAcks());
-    }
-  }
-
-  /** Sends every buffered ack in one XACK; failed acks go back in the buffer and are retried. Never rejects. */
-  private flushAcks(): Promise<void> {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    if (this.ackImmediate) clearImmediate(this.ackImmediate);
-    this.ackImmediate = undefined;
-    if (!this.acks.length) return Promise.resolve();
-    const ids = this.acks;
-    this.acks = [];
-    const task = this.host.ack(this.stream, this.group, ids).then(
-      () => {
-        for (const id of ids) this.held.delete(id);
-        this.m.acked.inc(ids.length);
-        this.ackFailures = 0;
-      },
-      (err: unknown) => {
-        this.acks.push(...ids);
-        this.ackFailures++;
-        if (this.ackFailures === 1) this.host.reportError(err, this.info(ids, 'transport'));
-        if (!this.closed && !this.ackTimer) {
-          this.ackTimer = setTimeout(
-            () => void this.flushAcks(),
-            Math.min(100 * 2 ** this.ackFailures, 5000),
-          );
-        }
-      },
-    );
-    this.track(task);
-    return task;
-  }
-
   // ---- reclaim ---------------------------------------------------------------------------
 
   /** Claims entries idle past `reclaimIdleMs` on any consumer (ours included) with XAUTOCLAIM. */
@@ -547,9 +539,8 @@ export class StreamLoop {
       this.reserved += count;
       let claimedAll: boolean;
       try {
-        const { cursor, entries } = await this.host.claimStale(
-          this.stream,
-          this.group,
+        const { cursor, entries } = await this.group.claimStale(
+          this.opts.reclaimIdleMs,
           this.reclaimCursor,
           count,
         );
@@ -557,9 +548,7 @@ export class StreamLoop {
         claimedAll = entries.length >= count && cursor !== '0-0';
         const fresh = entries.filter((e) => !this.held.has(e.id));
         if (fresh.length) {
-          const counts = await this.host.pendingCounts(
-            this.stream,
-            this.group,
+          const counts = await this.group.pendingCounts(
             fresh.map((e) => e.id),
             fresh.length + this.held.size,
           );
@@ -615,7 +604,7 @@ export class StreamLoop {
   }
 
   private info(ids: string[], outcome: StreamErrorInfo['outcome']): StreamErrorInfo {
-    return { stream: this.stream, group: this.group, consumer: this.opts.consumer, ids, outcome };
+    return { stream: this.stream, group: this.groupName, consumer: this.opts.consumer, ids, outcome };
   }
 }
 

@@ -16,8 +16,11 @@ export interface StreamErrorInfo {
   consumer: string;
   /** The entry (or entries, for a batch handler) being handled, when there is one. */
   ids: string[];
-  /** What happens next: redelivered later, dead-lettered now, or a transport-level error. */
-  outcome: 'retry' | 'dead-letter' | 'transport';
+  /**
+   * What happens next: redelivered later (counted), dead-lettered now, kept uncounted while a
+   * dependency is down (`outage`: a retryable error), or a transport-level error.
+   */
+  outcome: 'retry' | 'dead-letter' | 'outage' | 'transport';
 }
 
 /** Options of {@link RedisStreamsServer}. Only `url` and `keyspace` are required. */

@@ -1,18 +1,11 @@
 import { hostname } from 'node:os';
-import {
-  DeadLetterEntry,
-  EnvelopeCodec,
-  ErrorCode,
-  fieldsToRecord,
-  Schema,
-  Schemas,
-  TooLargeError,
-} from '@coordbus/envelope';
+import { EnvelopeCodec, fieldsToRecord, Schema, Schemas } from '@coordbus/envelope';
 import { CustomTransportStrategy, MessageHandler, Server } from '@nestjs/microservices';
 import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { openRedis } from './connection';
+import { ConsumerGroup } from './consumer-group';
 import { RedisStreamsContext } from './context';
 import {
   resolveStreamRef,
@@ -22,7 +15,7 @@ import {
   streamPattern,
 } from './decorators';
 import { RedisStreamsEvent, RedisStreamsEventsMap, RedisStreamsStatus } from './events';
-import { LoopDefinition, LoopHost, RawEntry, StreamLoop } from './loop';
+import { LoopDefinition, LoopHost, StreamLoop } from './loop';
 import { GroupGauge, streamMetrics, StreamMetrics } from './metrics';
 import {
   RedisStreamsServerOptions,
@@ -35,7 +28,6 @@ import {
 /** Nest transport id of the Redis Streams transport. */
 export const REDIS_STREAMS_TRANSPORT = Symbol('REDIS_STREAMS');
 
-type ReadReply = Array<[string, Array<[string, string[] | null]>]> | null;
 type Listener = (...args: unknown[]) => void;
 
 /**
@@ -125,7 +117,13 @@ export class RedisStreamsServer
         if (!this.closed) this._status$.next(RedisStreamsStatus.DISCONNECTED);
       });
       this.loops = defs.map(
-        (def) => new StreamLoop(this, def, this.createClient(`read:${def.ref}:${def.group}`)),
+        (def) =>
+          new StreamLoop(
+            this,
+            def,
+            this.createClient(`read:${def.ref}:${def.group}`),
+            this.createConsumerGroup(def),
+          ),
       );
       this.removeGaugeSource = this.metrics.addGaugeSource(() => this.readGroupGauges());
       for (const loop of this.loops) loop.start();
@@ -144,7 +142,7 @@ export class RedisStreamsServer
       this.out.log({
         msg: 'redis streams transport listening',
         consumer: this.consumer,
-        loops: this.loops.map((l) => `${l.stream}#${l.group}${l.def.batch ? ' (batch)' : ''}`),
+        loops: this.loops.map((l) => `${l.stream}#${l.groupName}${l.def.batch ? ' (batch)' : ''}`),
       });
       callback();
     } catch (err) {
@@ -181,13 +179,13 @@ export class RedisStreamsServer
   on<K extends keyof RedisStreamsEventsMap>(event: K, callback: RedisStreamsEventsMap[K]): void {
     this.listeners.push([event, callback as Listener]);
     this.command?.on(event, callback as Listener);
-    for (const loop of this.loops) loop.conn.on(event, callback as Listener);
+    for (const loop of this.loops) (loop.conn as Redis).on(event, callback as Listener);
   }
 
   /** `[commandConnection, ...blockingConnections]` */
   unwrap<T = Redis[]>(): T {
     if (!this.command) throw new Error('RedisStreamsServer is not listening: call listen() first');
-    return [this.command, ...this.loops.map((l) => l.conn)] as T;
+    return [this.command, ...this.loops.map((l) => l.conn as Redis)] as T;
   }
 
   // ---- I/O: small overridable methods --------------------------------------------------------
@@ -221,149 +219,38 @@ export class RedisStreamsServer
     return redis;
   }
 
-  private get cmd(): Redis {
-    if (!this.command) throw new Error('RedisStreamsServer is closed');
-    return this.command;
-  }
-
-  /** XGROUP CREATE at `0` with MKSTREAM; an existing group is fine. */
-  async ensureGroup(stream: string, group: string): Promise<void> {
-    try {
-      await this.cmd.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
-      this.out.log({ msg: 'consumer group created', stream, group });
-    } catch (err) {
-      if (!String((err as Error)?.message).startsWith('BUSYGROUP')) throw err;
-    }
-  }
-
-  async readEntries(
-    conn: Redis,
-    stream: string,
-    group: string,
-    count: number,
-    from: string,
-    blockMs?: number,
-  ): Promise<RawEntry[]> {
-    const args: Array<string | number> = ['GROUP', group, this.consumer, 'COUNT', count];
-    if (blockMs !== undefined) args.push('BLOCK', blockMs);
-    args.push('STREAMS', stream, from);
-    const reply = (await (
-      conn as unknown as { xreadgroup(...a: Array<string | number>): Promise<unknown> }
-    ).xreadgroup(...args)) as ReadReply;
-    if (!reply) return [];
-    const out: RawEntry[] = [];
-    for (const [, items] of reply) {
-      for (const [id, fields] of items) out.push({ id, fields, deliveryCount: 1 });
-    }
-    return out;
-  }
-
-  /** Delivery counts of this consumer's pending `ids` (XPENDING over their range). */
-  async pendingCounts(
-    stream: string,
-    group: string,
-    ids: string[],
-    limit: number,
-  ): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    if (!ids.length) return counts;
-    const sorted = [...ids].sort(compareIds);
-    const rows = (await this.cmd.xpending(
-      stream,
-      group,
-      sorted[0],
-      sorted[sorted.length - 1],
-      Math.max(limit, ids.length),
-      this.consumer,
-    )) as Array<[string, string, number, number]>;
-    for (const [id, , , count] of rows) counts.set(id, Number(count));
-    return counts;
-  }
-
-  async claimStale(
-    stream: string,
-    group: string,
-    cursor: string,
-    count: number,
-  ): Promise<{ cursor: string; entries: RawEntry[] }> {
-    const [next, items] = (await this.cmd.xautoclaim(
-      stream,
-      group,
-      this.consumer,
-      this.options.reclaimIdleMs,
-      cursor,
-      'COUNT',
-      count,
-    )) as [string, Array<[string, string[] | null]>, string[]?];
-    // Entries deleted while pending come back in the third element and are already gone from the PEL.
-    return { cursor: next, entries: items.map(([id, fields]) => ({ id, fields, deliveryCount: 1 })) };
-  }
-
-  async claimForRetry(stream: string, group: string, ids: string[], minIdleMs: number): Promise<RawEntry[]> {
-    const items = (await this.cmd.xclaim(stream, group, this.consumer, minIdleMs, ...ids)) as Array<
-      [string, string[] | null]
-    >;
-    return items.filter((i) => Array.isArray(i)).map(([id, fields]) => ({ id, fields, deliveryCount: 1 }));
-  }
-
-  async ack(stream: string, group: string, ids: string[]): Promise<void> {
-    await this.cmd.xack(stream, group, ...ids);
-  }
-
   /**
-   * XADD the entry to `<stream>:dead` as a `DeadLetterEntry` and XACK it, in one MULTI (both keys
-   * share the stream's hash tag). An original too large to copy is replaced by a note of its size.
+   * The consumer group of one handler, on the command connection (the loop reads on its own
+   * blocking connection). Dead letters are logged here; override to change the group's I/O.
    */
-  async deadLetter(
-    stream: string,
-    group: string,
-    entry: RawEntry,
-    reason: string,
-    code: ErrorCode,
-  ): Promise<void> {
-    const dead: DeadLetterEntry = Object.assign(new DeadLetterEntry(), {
-      fields: entry.fields ? fieldsToRecord(entry.fields) : {},
-      source_stream: stream,
-      entry_id: entry.id,
-      reason: reason || 'unknown',
-      error_code: code,
-      delivery_count: entry.deliveryCount,
-      group,
+  protected createConsumerGroup(def: LoopDefinition): ConsumerGroup {
+    const command = this.command;
+    if (!command) throw new Error('RedisStreamsServer is not listening');
+    return new ConsumerGroup({
+      redis: command,
+      stream: def.stream,
+      group: def.group,
       consumer: this.consumer,
-      ts: new Date().toISOString(),
+      deadLetterMaxLen: this.options.deadLetterMaxLen,
+      codec: this.options.codec,
+      onDeadLetter: (dead, written) =>
+        this.out.warn({
+          msg: written
+            ? 'entry dead-lettered'
+            : 'entry of a dead-letter stream failed and was acked (it stays in its stream; dead letters are never dead-lettered again)',
+          stream: def.stream,
+          group: def.group,
+          id: dead.entry_id,
+          code: dead.error_code,
+          reason: dead.reason,
+          deliveries: dead.delivery_count,
+        }),
     });
-    const schema = Schemas.deadLetter as Schema<DeadLetterEntry>;
-    let fields: string[];
-    try {
-      fields = this.options.codec.encode(schema, dead, { validate: false });
-    } catch (err) {
-      if (!(err instanceof TooLargeError)) throw err;
-      dead.fields = { truncated: `original entry of ${err.size} bytes was too large to copy` };
-      fields = this.options.codec.encode(schema, dead, { validate: false });
-    }
-    const results = await this.cmd
-      .multi()
-      .xadd(
-        this.options.keyspace.deadLetter(stream),
-        'MAXLEN',
-        '~',
-        this.options.deadLetterMaxLen,
-        '*',
-        ...fields,
-      )
-      .xack(stream, group, entry.id)
-      .exec();
-    if (!results) throw new Error('dead-letter transaction was aborted');
-    for (const [err] of results) if (err) throw err;
-    this.out.warn({
-      msg: 'entry dead-lettered',
-      stream,
-      group,
-      id: entry.id,
-      code,
-      reason,
-      deliveries: entry.deliveryCount,
-    });
+  }
+
+  /** A loop created its consumer group. */
+  groupCreated(stream: string, group: string): void {
+    this.out.log({ msg: 'consumer group created', stream, group });
   }
 
   /** Runs the Nest handler (pipes, interceptors, filters) inside the processing hooks; resolves when it is done. */
@@ -456,7 +343,7 @@ export class RedisStreamsServer
         const groups = (await command.xinfo('GROUPS', stream)) as unknown[][];
         for (const raw of groups) {
           const g = fieldsToRecord(raw.map(String));
-          if (!this.loops.some((l) => l.stream === stream && l.group === g.name)) continue;
+          if (!this.loops.some((l) => l.stream === stream && l.groupName === g.name)) continue;
           const lag = (raw as unknown[])[raw.indexOf('lag') + 1];
           out.push({
             stream,
@@ -487,16 +374,6 @@ function settle(result: unknown): Promise<void> | undefined {
   return isObservable(result)
     ? lastValueFrom(result, { defaultValue: undefined }).then(() => undefined)
     : undefined;
-}
-
-/** Orders stream ids `<ms>-<seq>` numerically. */
-export function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-');
-  const [bm, bs] = b.split('-');
-  if (am.length !== bm.length) return am.length - bm.length;
-  if (am !== bm) return am < bm ? -1 : 1;
-  const d = BigInt(as ?? 0) - BigInt(bs ?? 0);
-  return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
 
 /** QUIT, but never wait on a Redis that is down: disconnect after `ms`. */
