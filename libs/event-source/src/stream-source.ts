@@ -1,6 +1,5 @@
 import type Redis from 'ioredis';
 import {
-  CoordbusError,
   CoordEvent,
   DeadLetterEntry,
   EnvelopeCodec,
@@ -11,6 +10,7 @@ import {
   Schemas,
   toCoordbusError,
 } from '@coordbus/envelope';
+import { ConsumerGroup, RawEntry } from '@coordbus/redis-streams';
 import { eventKey, resolveMaxBatch, SentinelEventSource, SourceOptions, throwIfAborted } from './source';
 
 export interface StreamSourceOptions extends SourceOptions {
@@ -36,8 +36,6 @@ export interface StreamSourceOptions extends SourceOptions {
   onDeadLetter?: (entry: DeadLetterEntry) => void;
 }
 
-type RawEntry = [id: string, fields: string[] | null];
-
 /**
  * The coord events stream, read through a consumer group (the default source, `event-manager`).
  *
@@ -47,7 +45,9 @@ type RawEntry = [id: string, fields: string[] | null];
  * up to `blockMs`). Handed-out entries stay in the consumer's PEL until `commit()` XACKs them, so a
  * dropped poll, a crash or a failed handler loses nothing. Entries that fail to decode, or that
  * were delivered `maxDeliveries` times, are moved to the dead-letter stream and acked in one MULTI
- * (both keys share a hash tag), and the poll goes on.
+ * (both keys share a hash tag), and the poll goes on. Every group command goes through the
+ * transport's {@link ConsumerGroup}, so the sentinel and the services create groups, recover from
+ * NOGROUP, reclaim and dead-letter the same way and write the same dead-letter shape.
  *
  * Events keep the `source` their producer stamped (`coord`, `sentinel`, `fs-poll` via the bridge):
  * that, not this source's `name`, is the dedup key's first half.
@@ -58,18 +58,16 @@ export class StreamSource implements SentinelEventSource {
   readonly group: string;
   readonly consumer: string;
   private readonly redis: Redis;
-  private readonly deadStream: string;
+  private readonly cg: ConsumerGroup;
   private readonly maxBatch: number;
   private readonly blockMs: number;
   private readonly claimIdleMs: number;
   private readonly maxDeliveries: number;
-  private readonly deadMaxLen: number;
   private readonly codec: EnvelopeCodec;
   /** Handed out and not yet committed: event key -> stream entry ids. */
   private readonly inFlight = new Map<string, string[]>();
   /** Our PEL may hold entries we did not hand out in this process (a previous incarnation's). */
   private ownPendingUnknown = true;
-  private groupReady = false;
   private claimCursor = '0-0';
   private lastClaimAt = 0;
   private chain: Promise<unknown> = Promise.resolve();
@@ -78,7 +76,6 @@ export class StreamSource implements SentinelEventSource {
   constructor(private readonly options: StreamSourceOptions) {
     this.redis = options.redis;
     this.stream = options.keyspace.coordEvents;
-    this.deadStream = options.keyspace.deadLetter(this.stream);
     this.group = options.group ?? GROUPS.sentinel;
     this.consumer = options.consumer;
     if (!this.consumer) throw new RangeError('StreamSource needs a consumer name');
@@ -87,8 +84,16 @@ export class StreamSource implements SentinelEventSource {
     this.blockMs = options.blockMs ?? 1000;
     this.claimIdleMs = options.claimIdleMs ?? 30_000;
     this.maxDeliveries = options.maxDeliveries ?? 5;
-    this.deadMaxLen = options.deadLetterMaxLen ?? 100_000;
     this.codec = options.codec ?? new EnvelopeCodec();
+    this.cg = new ConsumerGroup({
+      redis: this.redis,
+      stream: this.stream,
+      group: this.group,
+      consumer: this.consumer,
+      deadLetterMaxLen: options.deadLetterMaxLen ?? 100_000,
+      codec: this.codec,
+      onDeadLetter: (entry) => options.onDeadLetter?.(entry),
+    });
   }
 
   /** One poll at a time: a blocking read owns the connection, and overlapping reads would race the PEL. */
@@ -110,7 +115,7 @@ export class StreamSource implements SentinelEventSource {
       ids.push(...found);
       this.inFlight.delete(key);
     }
-    if (ids.length) await this.redis.xack(this.stream, this.group, ...ids);
+    await this.cg.ack(ids);
   }
 
   /** Entries in the stream not yet delivered to the group (XINFO GROUPS `lag`), or null if Redis cannot tell. */
@@ -136,7 +141,8 @@ export class StreamSource implements SentinelEventSource {
   private async pollOnce(signal?: AbortSignal): Promise<CoordEvent[]> {
     throwIfAborted(signal);
     if (this.closed) return [];
-    await this.ensureGroup();
+    // From the start of the stream: events written before the first sentinel ran still count.
+    if (!this.cg.ready) await this.cg.ensure();
     if (this.ownPendingUnknown || this.inFlight.size) {
       const own = await this.readOwnPending();
       if (own.length) return own;
@@ -146,98 +152,34 @@ export class StreamSource implements SentinelEventSource {
       if (claimed.length) return claimed;
     }
     throwIfAborted(signal);
-    const fresh = await this.withGroup(
-      () =>
-        this.redis.xreadgroup(
-          'GROUP',
-          this.group,
-          this.consumer,
-          'COUNT',
-          this.maxBatch,
-          'BLOCK',
-          this.blockMs,
-          'STREAMS',
-          this.stream,
-          '>',
-        ) as Promise<[string, RawEntry[]][] | null>,
-    );
-    const entries = fresh?.[0]?.[1] ?? [];
-    return this.accept(entries, new Map());
-  }
-
-  private async ensureGroup(): Promise<void> {
-    if (this.groupReady) return;
-    try {
-      // From the start of the stream: events written before the first sentinel ran still count.
-      await this.redis.xgroup('CREATE', this.stream, this.group, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
-    this.groupReady = true;
-  }
-
-  /** Runs a group command, recreating the group once if it vanished (stream deleted, FLUSHALL). */
-  private async withGroup<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!String((err as Error).message).includes('NOGROUP')) throw err;
-      this.groupReady = false;
-      await this.ensureGroup();
-      return fn();
-    }
+    const fresh = await this.cg.withGroup(() => this.cg.read(this.redis, this.maxBatch, '>', this.blockMs));
+    return this.accept(fresh, new Map());
   }
 
   private async readOwnPending(): Promise<CoordEvent[]> {
-    const pending = (await this.withGroup(() =>
-      this.redis.xpending(this.stream, this.group, '-', '+', this.maxBatch, this.consumer),
-    )) as [string, string, number, number][];
+    const pending = await this.cg.withGroup(() => this.cg.ownPending(this.maxBatch));
     if (!pending.length) {
       this.ownPendingUnknown = false;
       this.inFlight.clear();
       return [];
     }
-    const deliveries = new Map(pending.map(([id, , , count]) => [id, Number(count) + 1]));
-    const res = (await this.redis.xreadgroup(
-      'GROUP',
-      this.group,
-      this.consumer,
-      'COUNT',
-      this.maxBatch,
-      'STREAMS',
-      this.stream,
-      '0',
-    )) as [string, RawEntry[]][] | null;
+    // Reading them again is one more delivery.
+    const deliveries = new Map(pending.map(([id, count]) => [id, count + 1]));
+    const entries = await this.cg.read(this.redis, this.maxBatch, '0');
     this.inFlight.clear();
-    return this.accept(res?.[0]?.[1] ?? [], deliveries);
+    return this.accept(entries, deliveries);
   }
 
   private async reclaim(): Promise<CoordEvent[]> {
     this.lastClaimAt = Date.now();
-    const res = (await this.withGroup(() =>
-      this.redis.xautoclaim(
-        this.stream,
-        this.group,
-        this.consumer,
-        this.claimIdleMs,
-        this.claimCursor,
-        'COUNT',
-        this.maxBatch,
-      ),
-    )) as unknown as [string, RawEntry[], string[]?];
-    this.claimCursor = res[0];
-    const entries = res[1].filter((e) => e && e[1] !== null);
-    if (res[2]?.length) await this.redis.xack(this.stream, this.group, ...res[2]);
+    const res = await this.cg.withGroup(() =>
+      this.cg.claimStale(this.claimIdleMs, this.claimCursor, this.maxBatch),
+    );
+    this.claimCursor = res.cursor;
+    const entries = res.entries.filter((e) => e.fields !== null);
+    await this.cg.ack(res.deleted);
     if (!entries.length) return [];
-    const pending = (await this.redis.xpending(
-      this.stream,
-      this.group,
-      entries[0][0],
-      entries[entries.length - 1][0],
-      entries.length,
-      this.consumer,
-    )) as [string, string, number, number][];
-    const deliveries = new Map(pending.map(([id, , , count]) => [id, Number(count)]));
+    const deliveries = await this.cg.pendingCounts(entries.map((e) => e.id));
     return this.accept(entries, deliveries);
   }
 
@@ -245,19 +187,17 @@ export class StreamSource implements SentinelEventSource {
   private async accept(entries: RawEntry[], deliveries: Map<string, number>): Promise<CoordEvent[]> {
     const out: CoordEvent[] = [];
     const deleted: string[] = [];
-    for (const [id, fields] of entries) {
+    for (const { id, fields } of entries) {
       if (fields === null) {
         deleted.push(id); // trimmed away while pending: nothing left to handle
         continue;
       }
       const count = deliveries.get(id) ?? 1;
       if (count > this.maxDeliveries) {
-        await this.deadLetter(
-          id,
-          fields,
-          ErrorCode.Internal,
+        await this.cg.deadLetter(
+          { id, fields, deliveryCount: count },
           `not committed after ${count - 1} deliveries`,
-          count,
+          ErrorCode.Internal,
         );
         continue;
       }
@@ -266,7 +206,7 @@ export class StreamSource implements SentinelEventSource {
         event = this.codec.decode(Schemas.coordEvent, fields);
       } catch (err) {
         const e = toCoordbusError(err);
-        await this.deadLetter(id, fields, e.code, e.message, count);
+        await this.cg.deadLetter({ id, fields, deliveryCount: count }, e.message, e.code);
         continue;
       }
       const key = eventKey(event);
@@ -277,44 +217,7 @@ export class StreamSource implements SentinelEventSource {
         out.push(event);
       }
     }
-    if (deleted.length) await this.redis.xack(this.stream, this.group, ...deleted);
+    await this.cg.ack(deleted);
     return out;
-  }
-
-  private async deadLetter(
-    id: string,
-    fields: string[],
-    code: ErrorCode,
-    reason: string,
-    count: number,
-  ): Promise<void> {
-    const entry: DeadLetterEntry = {
-      fields: fieldsToRecord(fields),
-      source_stream: this.stream,
-      entry_id: id,
-      reason,
-      error_code: code,
-      delivery_count: count,
-      group: this.group,
-      consumer: this.consumer,
-      ts: new Date().toISOString(),
-    };
-    let encoded: string[];
-    try {
-      encoded = this.codec.encode(Schemas.deadLetter, entry);
-    } catch (err) {
-      // Too large even for a dead letter: keep the reason and the id, drop the body.
-      entry.fields = { truncated: 'true' };
-      entry.reason = `${reason} (original fields dropped: ${(err as CoordbusError).message})`;
-      encoded = this.codec.encode(Schemas.deadLetter, entry);
-    }
-    const res = await this.redis
-      .multi()
-      .xadd(this.deadStream, 'MAXLEN', '~', this.deadMaxLen, '*', ...encoded)
-      .xack(this.stream, this.group, id)
-      .exec();
-    const failed = res?.find(([err]) => err);
-    if (!res || failed) throw failed?.[0] ?? new Error('dead-letter transaction aborted');
-    this.options.onDeadLetter?.(entry);
   }
 }
