@@ -1,16 +1,12 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { COORD_LAYOUT as L } from './file-layout';
 import { DispatchOrder, InboxMessage, LockRecord, SessionRecord } from './types';
 
 /**
- * Dual-writes coord state as the file layout under `COORD_ROOT` that file-based tools (and the
- * sentinel's fs-poll source) read:
- *
- *   sessions/<id>.json                 session_id, pid, host, role, task, blob, phase, registered_at, last_heartbeat
- *   locks/<resource>/record.json       owner_session_id, owner_pid, acquired_at, expires_at, reason
- *   locks/<resource>/owner             the owner session id, one line
- *   messages/inbox-<id>/<msg_id>.json  the message
- *   dispatch-orders/<order_id>.json    order_id, assignee, ticket (+ issued_by, issued_at)
+ * Dual-writes coord state as the file layout under `COORD_ROOT` (described in file-layout.ts,
+ * whose `readCoordRoot` is the reading side) that file-based tools and the sentinel's fs-poll
+ * source read.
  *
  * Redis stays the system of record: the mirror is written after the state change commits, each
  * file atomically (temp file in the same directory + rename). A resource name that is not a plain
@@ -31,7 +27,7 @@ export class FileMirror {
   }
 
   writeSession(s: SessionRecord): void {
-    this.writeJson(join(this.root, 'sessions'), `${s.session_id}.json`, {
+    this.writeJson(join(this.root, L.sessions), `${s.session_id}.json`, {
       session_id: s.session_id,
       pid: s.pid,
       host: s.host,
@@ -45,35 +41,37 @@ export class FileMirror {
   }
 
   removeSession(sessionId: string): void {
-    rmSync(join(this.root, 'sessions', `${sessionId}.json`), { force: true });
+    rmSync(join(this.root, L.sessions, `${sessionId}.json`), { force: true });
   }
 
   writeLock(l: LockRecord): void {
-    const dir = join(this.root, 'locks', FileMirror.resourceDir(l.resource));
-    this.writeJson(dir, 'record.json', {
+    const dir = join(this.root, L.locks, FileMirror.resourceDir(l.resource));
+    this.writeJson(dir, L.lockRecord, {
       owner_session_id: l.owner_session_id,
       owner_pid: l.owner_pid,
       acquired_at: l.acquired_at,
       expires_at: l.expires_at,
       reason: l.reason,
     });
-    this.writeText(dir, 'owner', `${l.owner_session_id}\n`);
+    this.writeText(dir, L.lockOwner, `${l.owner_session_id}\n`);
   }
 
   removeLock(resource: string): void {
-    rmSync(join(this.root, 'locks', FileMirror.resourceDir(resource)), { recursive: true, force: true });
+    rmSync(join(this.root, L.locks, FileMirror.resourceDir(resource)), { recursive: true, force: true });
   }
 
   writeMessage(m: InboxMessage): void {
-    this.writeJson(join(this.root, 'messages', `inbox-${m.to_session}`), `${m.msg_id}.json`, m);
+    this.writeJson(join(this.root, L.messages, `${L.inboxPrefix}${m.to_session}`), `${m.msg_id}.json`, m);
   }
 
   removeMessage(m: InboxMessage): void {
-    rmSync(join(this.root, 'messages', `inbox-${m.to_session}`, `${m.msg_id}.json`), { force: true });
+    rmSync(join(this.root, L.messages, `${L.inboxPrefix}${m.to_session}`, `${m.msg_id}.json`), {
+      force: true,
+    });
   }
 
   writeDispatch(o: DispatchOrder): void {
-    this.writeJson(join(this.root, 'dispatch-orders'), `${o.order_id}.json`, o);
+    this.writeJson(join(this.root, L.dispatch), `${o.order_id}.json`, o);
   }
 
   private writeJson(dir: string, name: string, value: unknown): void {

@@ -1,6 +1,7 @@
-import { EventPattern, RpcException } from '@nestjs/microservices';
-import { catchError, isObservable, Observable, throwError } from 'rxjs';
+import { applyDecorators, UseFilters } from '@nestjs/common';
+import { EventPattern } from '@nestjs/microservices';
 import { DEAD_LETTER_SUFFIX, Keyspace, SchemaKey, Schemas } from '@coordbus/envelope';
+import { StreamExceptionFilter } from './exception-filter';
 
 /** The Keyspace getters naming a consumer-group stream. */
 export const STREAM_NAMES = [
@@ -147,51 +148,10 @@ export function StreamBatchHandler(options: StreamHandlerOptions): MethodDecorat
   return streamDecorator({ ...options, batch: true });
 }
 
+/** The Nest event pattern plus the transport's exception filter (the handler's errors reach the loop as thrown). */
 function streamDecorator(meta: StreamHandlerMetadata): MethodDecorator {
-  const pattern = EventPattern(streamPattern(meta), { [STREAM_HANDLER_EXTRAS]: meta }) as MethodDecorator;
-  return (target, key, descriptor) => {
-    keepErrors(descriptor as TypedPropertyDescriptor<unknown>);
-    return pattern(target, key, descriptor);
-  };
-}
-
-const WRAPPED = Symbol('coordbus.keepErrors');
-
-/** Carries a thrown error through Nest's RPC exception filter untouched (see keepErrors). */
-function passThrough(err: unknown): RpcException {
-  return new RpcException(typeof err === 'object' && err !== null ? err : new Error(String(err)));
-}
-
-/**
- * Nest's default RPC exception filter replaces any error that is not an `RpcException` with
- * `{ status: 'error', message: 'Internal server error' }`. The transport needs the real error
- * (its code decides retry vs dead letter, its message is the dead-letter reason), so the handler
- * method is wrapped to throw `RpcException(originalError)`, which the filter passes on as is.
- * Metadata other decorators put on the method is copied to the wrapper.
- */
-function keepErrors(descriptor: TypedPropertyDescriptor<unknown>): void {
-  const original = descriptor.value as ((...args: unknown[]) => unknown) & { [WRAPPED]?: boolean };
-  if (typeof original !== 'function' || original[WRAPPED]) return;
-  const wrapped = function (this: unknown, ...args: unknown[]): unknown {
-    let result: unknown;
-    try {
-      result = original.apply(this, args);
-    } catch (err) {
-      throw passThrough(err);
-    }
-    if (isObservable(result))
-      return (result as Observable<unknown>).pipe(catchError((err) => throwError(() => passThrough(err))));
-    if (result && typeof (result as Promise<unknown>).then === 'function') {
-      return (result as Promise<unknown>).then(undefined, (err: unknown) => {
-        throw passThrough(err);
-      });
-    }
-    return result;
-  };
-  for (const key of Reflect.getOwnMetadataKeys(original)) {
-    Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), wrapped);
-  }
-  Object.defineProperty(wrapped, 'name', { value: original.name });
-  Object.defineProperty(wrapped, WRAPPED, { value: true });
-  descriptor.value = wrapped;
+  return applyDecorators(
+    EventPattern(streamPattern(meta), { [STREAM_HANDLER_EXTRAS]: meta }) as MethodDecorator,
+    UseFilters(new StreamExceptionFilter()),
+  );
 }

@@ -3,7 +3,8 @@
  *
  * Consumer side: `RedisStreamsServer` (a Nest `CustomTransportStrategy`) plus the
  * `@StreamHandler` / `@StreamBatchHandler` decorators and `RedisStreamsContext`.
- * Producer side: `RedisStreamsClient` (`emit`, `publish`, `publishRaw`, `publishMany`).
+ * Producers write their entries inside the Lua script or MULTI that writes their state (see
+ * ARCHITECTURE.md), so there is no ClientProxy. `ConsumerGroup` holds every group command.
  * Trimming: `trimAckAware` / `StreamTrimmer`. Metrics: `coordbus_stream_*` on a prom-client registry.
  */
 import 'reflect-metadata';
@@ -11,9 +12,9 @@ export * from './options';
 export * from './events';
 export * from './context';
 export * from './decorators';
+export * from './exception-filter';
 export * from './metrics';
 export * from './trimmer';
-export * from './client';
 export * from './connection';
 export { RedisStreamsServer, REDIS_STREAMS_TRANSPORT } from './server';
 export type { LoopDefinition } from './loop';

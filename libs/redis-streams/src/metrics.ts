@@ -25,7 +25,6 @@ export class StreamMetrics {
   readonly handlerSeconds: Histogram<'stream' | 'group'>;
   readonly pending: Gauge<'stream' | 'group'>;
   readonly lag: Gauge<'stream' | 'group'>;
-  readonly published: Counter<'stream'>;
   readonly trimmed: Counter<'stream'>;
   readonly capDropped: Counter<'stream'>;
   private readonly sources = new Set<GroupGaugeSource>();
@@ -80,12 +79,6 @@ export class StreamMetrics {
         }
         lastScrape = undefined;
       },
-    });
-    this.published = new Counter({
-      name: 'coordbus_stream_published_total',
-      help: 'Entries added with XADD by the coordbus client.',
-      labelNames: ['stream'] as const,
-      registers,
     });
     this.trimmed = new Counter({
       name: 'coordbus_stream_trimmed_total',

@@ -69,13 +69,6 @@ export interface RedisStreamsServerOptions {
   redisOptions?: Partial<RedisOptions>;
 }
 
-/** Trimming applied by a producer on XADD (`MAXLEN ~ n` by default). */
-export interface TrimOption {
-  maxLen: number;
-  /** `~` (default true): let Redis trim whole nodes, much cheaper; the length stays near `maxLen`. */
-  approximate?: boolean;
-}
-
 export type ResolvedServerOptions = Required<
   Omit<
     RedisStreamsServerOptions,

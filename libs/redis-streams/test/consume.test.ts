@@ -111,7 +111,7 @@ describe('RedisStreamsServer through Nest', () => {
     expect(server.isReady()).toBe(true);
     const ids = [...early];
     for (let i = 2; i < 300; i++) {
-      ids.push(await f.client.emit({ stream: 'coordIngest' }, op(i)).toPromise());
+      ids.push(await f.client.publish(stream, 'coordOp', op(i)));
     }
     await waitFor(() => seen.size === 300, '300 entries handled');
     await waitFor(async () => (await pending(f, stream, GROUPS.fanout)) === 0, 'all acked');

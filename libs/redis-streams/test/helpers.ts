@@ -1,15 +1,10 @@
 import { INestMicroservice, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Keyspace } from '@coordbus/envelope';
+import { EnvelopeCodec, Keyspace, Schema, SchemaKey, Schemas } from '@coordbus/envelope';
 import { cleanupNamespace, testKeyspace, testRedisUrl } from '@coordbus/testing';
 import Redis from 'ioredis';
 import { Registry } from 'prom-client';
-import {
-  RedisStreamsClient,
-  RedisStreamsServer,
-  RedisStreamsServerOptions,
-  StreamsLogger,
-} from '@coordbus/redis-streams';
+import { RedisStreamsServer, RedisStreamsServerOptions, StreamsLogger } from '@coordbus/redis-streams';
 
 /** Keeps test output quiet but lets a test look at what was logged. */
 export class MemoryLogger implements StreamsLogger {
@@ -25,11 +20,35 @@ export class MemoryLogger implements StreamsLogger {
   }
 }
 
+/**
+ * Writes test entries the way every producer does: the codec's fields, one XADD (production
+ * producers do it inside their Lua script or MULTI; a test has no state to commit with them).
+ */
+export class TestProducer {
+  private readonly codec = new EnvelopeCodec();
+  constructor(private readonly redis: Redis) {}
+
+  async publishRaw(stream: string, fields: readonly string[], maxLen?: number): Promise<string> {
+    const trim = maxLen === undefined ? [] : ['MAXLEN', String(maxLen)];
+    return (await this.redis.xadd(stream, ...trim, '*', ...fields)) as string;
+  }
+
+  publish<T>(stream: string, schema: SchemaKey, value: T): Promise<string> {
+    return this.publishRaw(stream, this.codec.encode(Schemas[schema] as unknown as Schema<T>, value));
+  }
+
+  async publishMany<T>(stream: string, schema: SchemaKey, values: readonly T[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const v of values) ids.push(await this.publish(stream, schema, v));
+    return ids;
+  }
+}
+
 /** One test's world: its own namespace, a plain Redis connection, a producer, and the servers it started. */
 export class StreamsFixture {
   readonly keyspace: Keyspace;
   readonly redis: Redis;
-  readonly client: RedisStreamsClient;
+  readonly client: TestProducer;
   readonly registry = new Registry();
   private readonly apps: INestMicroservice[] = [];
   private readonly servers: RedisStreamsServer[] = [];
@@ -40,7 +59,7 @@ export class StreamsFixture {
   ) {
     this.keyspace = testKeyspace(label);
     this.redis = new Redis(url);
-    this.client = new RedisStreamsClient({ url, keyspace: this.keyspace, registry: this.registry });
+    this.client = new TestProducer(this.redis);
   }
 
   server(options: Partial<RedisStreamsServerOptions> = {}): RedisStreamsServer {
@@ -72,7 +91,6 @@ export class StreamsFixture {
   async dispose(): Promise<void> {
     for (const app of this.apps) await app.close().catch(() => undefined);
     for (const server of this.servers) await server.close().catch(() => undefined);
-    await this.client.close();
     await cleanupNamespace(this.redis, this.keyspace).catch(() => undefined);
     this.redis.disconnect();
   }

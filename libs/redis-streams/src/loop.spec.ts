@@ -1,0 +1,254 @@
+import {
+  EnvelopeCodec,
+  ErrorCode,
+  InvalidError,
+  Keyspace,
+  Schemas,
+  UnavailableError,
+} from '@coordbus/envelope';
+import { Registry } from 'prom-client';
+import type { RawEntry } from './consumer-group';
+import { GroupPort, LoopConnection, LoopDefinition, LoopHost, StreamLoop } from './loop';
+import { streamMetrics } from './metrics';
+import { RedisStreamsServerOptions, resolveServerOptions, StreamErrorInfo } from './options';
+
+/**
+ * The loop driven through a fake consumer group, as ioredis tests its command queue: no network.
+ * The fake keeps a pending list the way Redis does (XREADGROUP `>` and XCLAIM count a delivery,
+ * XCLAIM JUSTID does not, XACK removes), so what the tests check is what Redis would hold.
+ */
+class FakeGroup implements GroupPort {
+  readonly stream: Array<{ id: string; fields: string[] }> = [];
+  readonly pending = new Map<string, number>();
+  readonly acked: string[] = [];
+  readonly dead: Array<{ id: string; reason: string; code: ErrorCode; deliveries: number }> = [];
+  readonly calls: string[] = [];
+  private lastDelivered = 0;
+
+  add(fields: string[]): string {
+    const id = `${this.stream.length + 1}-0`;
+    this.stream.push({ id, fields });
+    return id;
+  }
+
+  private entry(id: string): RawEntry {
+    const e = this.stream.find((s) => s.id === id);
+    return { id, fields: e ? e.fields : null, deliveryCount: this.pending.get(id) ?? 0 };
+  }
+
+  async ensure(): Promise<boolean> {
+    return false;
+  }
+
+  async read(_conn: LoopConnection, count: number, from: string, blockMs?: number): Promise<RawEntry[]> {
+    this.calls.push(`read ${from}`);
+    if (from !== '>') {
+      return [...this.pending.keys()]
+        .filter((id) => Number(id.split('-')[0]) > Number(from.split('-')[0]))
+        .slice(0, count)
+        .map((id) => this.entry(id));
+    }
+    const fresh = this.stream.slice(this.lastDelivered, this.lastDelivered + count);
+    if (!fresh.length) {
+      await new Promise((r) => setTimeout(r, Math.min(blockMs ?? 0, 20)));
+      return [];
+    }
+    this.lastDelivered += fresh.length;
+    for (const e of fresh) this.pending.set(e.id, 1);
+    return fresh.map((e) => ({ id: e.id, fields: e.fields, deliveryCount: 1 }));
+  }
+
+  async pendingCounts(ids: string[]): Promise<Map<string, number>> {
+    return new Map(ids.filter((id) => this.pending.has(id)).map((id) => [id, this.pending.get(id)!]));
+  }
+
+  async claimStale(): Promise<{ cursor: string; entries: RawEntry[] }> {
+    return { cursor: '0-0', entries: [] };
+  }
+
+  async claim(ids: string[]): Promise<RawEntry[]> {
+    this.calls.push(`claim ${ids.join(',')}`);
+    const out: RawEntry[] = [];
+    for (const id of ids) {
+      if (!this.pending.has(id)) continue;
+      this.pending.set(id, this.pending.get(id)! + 1);
+      out.push(this.entry(id));
+    }
+    return out;
+  }
+
+  async touch(ids: string[]): Promise<string[]> {
+    this.calls.push(`touch ${ids.join(',')}`);
+    return ids.filter((id) => this.pending.has(id));
+  }
+
+  async ack(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      this.pending.delete(id);
+      this.acked.push(id);
+    }
+  }
+
+  async deadLetter(entry: RawEntry, reason: string, code: ErrorCode): Promise<void> {
+    this.dead.push({ id: entry.id, reason, code, deliveries: entry.deliveryCount });
+    this.pending.delete(entry.id);
+  }
+}
+
+function setup(
+  handler: (data: unknown) => Promise<void>,
+  options: Partial<RedisStreamsServerOptions> = {},
+  schema?: LoopDefinition['schema'],
+) {
+  const group = new FakeGroup();
+  const errors: StreamErrorInfo[] = [];
+  const host: LoopHost = {
+    options: resolveServerOptions(
+      {
+        url: 'redis://fake',
+        keyspace: new Keyspace(),
+        blockMs: 20,
+        retryDelayMs: 5,
+        maxDeliveries: 3,
+        reclaimIntervalMs: 60_000,
+        ...options,
+      },
+      { consumer: 'c1', codec: new EnvelopeCodec() },
+    ),
+    metrics: streamMetrics(new Registry()),
+    handleMessage: (_def, data) => handler(data),
+    reportError: (_err, info) => errors.push(info),
+  };
+  const def: LoopDefinition = {
+    pattern: 'p',
+    ref: 'telemetryEvents',
+    stream: 'telemetry:{events}',
+    group: 'g',
+    schema,
+    batch: false,
+    handler: (() => undefined) as unknown as LoopDefinition['handler'],
+  };
+  const conn: LoopConnection = { status: 'ready', disconnect: () => undefined };
+  const loop = new StreamLoop(host, def, conn, group);
+  return { sut: loop, mocks: { group, errors } };
+}
+
+async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('StreamLoop (fake consumer group, no network)', () => {
+  let loops: StreamLoop[] = [];
+  const start = (s: ReturnType<typeof setup>) => {
+    loops.push(s.sut);
+    s.sut.start();
+    return s;
+  };
+  afterEach(async () => {
+    await Promise.all(loops.map((l) => l.close(1000)));
+    loops = [];
+  });
+
+  it('acks an entry only after its handler resolved', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { mocks } = start(setup(() => gate));
+    const id = mocks.group.add(['n', '1']);
+    await until(() => mocks.group.pending.has(id), 'delivery');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(mocks.group.acked).toEqual([]);
+    release();
+    await until(() => mocks.group.acked.includes(id), 'ack');
+    expect(mocks.group.pending.size).toBe(0);
+  });
+
+  it('redelivers a failing entry with XCLAIM and dead-letters it after maxDeliveries', async () => {
+    let calls = 0;
+    const { mocks } = start(
+      setup(async () => {
+        calls++;
+        throw new Error('boom');
+      }),
+    );
+    const id = mocks.group.add(['n', '1']);
+    await until(() => mocks.group.dead.length === 1, 'dead letter');
+    expect(calls).toBe(3);
+    expect(mocks.group.calls.filter((c) => c.startsWith('claim'))).toHaveLength(2);
+    expect(mocks.group.dead[0]).toMatchObject({ id, code: ErrorCode.Internal, deliveries: 3 });
+    expect(mocks.group.dead[0].reason).toBe('handler failed on all 3 deliveries; last error: boom');
+  });
+
+  it('dead-letters bad input at once: an InvalidError from the handler, or an entry failing its schema', async () => {
+    const { mocks } = start(
+      setup(async () => {
+        throw new InvalidError('bad', ['x: required']);
+      }),
+    );
+    mocks.group.add(['n', '1']);
+    await until(() => mocks.group.dead.length === 1, 'dead letter');
+    expect(mocks.group.dead[0]).toMatchObject({ code: ErrorCode.Invalid, deliveries: 1 });
+
+    const s = start(setup(async () => undefined, {}, Schemas.telemetry as LoopDefinition['schema']));
+    s.mocks.group.add(['type', 'telemetry', 'v', '1', 'data', '{}']);
+    await until(() => s.mocks.group.dead.length === 1, 'schema dead letter');
+    expect(s.mocks.group.dead[0].deliveries).toBe(1);
+  });
+
+  it('waits out a dependency outage: no delivery counted, nothing dead-lettered, not ready until it is back', async () => {
+    let down = true;
+    let attempts = 0;
+    const seenCounts: number[] = [];
+    const { sut, mocks } = start(
+      setup(async () => {
+        attempts++;
+        if (down) throw new UnavailableError('database unavailable');
+      }),
+    );
+    const originalHandle = mocks.group.read.bind(mocks.group);
+    mocks.group.read = async (...args) => {
+      const got = await originalHandle(...args);
+      for (const e of got) seenCounts.push(e.deliveryCount);
+      return got;
+    };
+    const a = mocks.group.add(['n', '1']);
+    await until(() => attempts >= 1, 'first attempt');
+    const b = mocks.group.add(['n', '2']);
+    await until(() => attempts >= 6, 'attempts well past maxDeliveries (3)', 10_000);
+    expect(sut.isReady()).toBe(false);
+    expect(sut.waitingForDependency).toBe(true);
+    expect(mocks.group.dead).toEqual([]);
+    // Kept with XCLAIM JUSTID (no delivery counted), never redelivered with a counted XCLAIM.
+    expect(mocks.group.calls.some((c) => c.startsWith('touch'))).toBe(true);
+    expect(mocks.group.calls.some((c) => c.startsWith('claim'))).toBe(false);
+    expect(mocks.group.pending.get(a)).toBe(1);
+    // While the dependency is down, no new entry is read.
+    expect(mocks.group.pending.has(b)).toBe(false);
+    expect(mocks.errors.every((e) => e.outcome === 'outage')).toBe(true);
+
+    down = false;
+    await until(() => mocks.group.acked.includes(a) && mocks.group.acked.includes(b), 'both acked', 10_000);
+    expect(sut.isReady()).toBe(true);
+    expect(mocks.group.dead).toEqual([]);
+    expect(seenCounts.every((n) => n === 1)).toBe(true);
+  }, 20_000);
+
+  it('an outage never turns into a dead letter even when the entry then fails for itself', async () => {
+    let n = 0;
+    const { mocks } = start(
+      setup(async () => {
+        n++;
+        if (n <= 5) throw new UnavailableError('redis: LOADING');
+        throw new Error('the entry is wrong');
+      }),
+    );
+    const id = mocks.group.add(['n', '1']);
+    await until(() => mocks.group.dead.length === 1, 'dead letter', 10_000);
+    // 5 outage attempts uncounted, then the 3 counted deliveries of maxDeliveries.
+    expect(n).toBe(8);
+    expect(mocks.group.dead[0]).toMatchObject({ id, deliveries: 3 });
+  }, 20_000);
+});
