@@ -26,7 +26,8 @@ describe('encodeDeadLetter', () => {
   });
 
   it('replaces an original too large to copy by a note of its size, keeping reason and id', () => {
-    const fields = encodeDeadLetter(codec, { ...base, fields: { big: 'x'.repeat(70_000) } });
+    const big = 'x'.repeat(codec.limitFor(Schemas.deadLetter) + 1);
+    const fields = encodeDeadLetter(codec, { ...base, fields: { big } });
     const dead = codec.decode(Schemas.deadLetter, fields);
     expect(dead.fields).toEqual({
       truncated: expect.stringMatching(/^original entry of \d+ bytes was too large to copy$/),
