@@ -38,7 +38,7 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
-COPY --from=build /app/scripts/container-entry.js /app/scripts/services.json ./scripts/
+COPY --from=build /app/scripts/container-entry.js ./scripts/
 # The archivist's default SQLite directory; a volume is mounted here in compose and k8s.
 RUN mkdir -p /data && chown node:node /data \
  && ln -s /app/bin/coordbus /usr/local/bin/coordbus

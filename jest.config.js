@@ -12,7 +12,8 @@ const transform = {
   '/node_modules/@nestjs/.+\\.js$': esmToCjs,
 };
 const moduleNameMapper = {
-  '^@coordbus/(envelope|redis-streams|runtime|coord|event-source|testing|jobs|lua)$': '<rootDir>/libs/$1/src',
+  '^@coordbus/(envelope|redis-streams|runtime|coord|event-source|testing|jobs|lua|config)$':
+    '<rootDir>/libs/$1/src',
 };
 const common = {
   transform,

@@ -18,8 +18,13 @@ const http = require('node:http');
 const USAGE = 2;
 const appRoot = process.env.COORDBUS_APP_ROOT || resolve(__dirname, '..');
 
+/** libs/config/src/service-table.json, the one list: from the build in the image, else from the source tree. */
 function services() {
-  const table = JSON.parse(readFileSync(join(__dirname, 'services.json'), 'utf8'));
+  const built = join(appRoot, 'dist', 'libs', 'config', 'src', 'service-table.json');
+  const file = existsSync(built)
+    ? built
+    : join(__dirname, '..', 'libs', 'config', 'src', 'service-table.json');
+  const table = JSON.parse(readFileSync(file, 'utf8'));
   return new Map(table.map((s) => [s.name, s]));
 }
 

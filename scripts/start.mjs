@@ -13,8 +13,8 @@ const root = resolve(fileURLToPath(import.meta.url), '..', '..');
 const dataDir = resolve(process.env.COORDBUS_DATA_DIR ?? join(root, '.coordbus-data'));
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** Every service and its default HTTP port (scripts/services.json is the one list). */
-const SERVICES = createRequire(import.meta.url)('./services.json');
+/** Every service and its default HTTP port (libs/config/src/service-table.json is the one list). */
+const SERVICES = createRequire(import.meta.url)('../libs/config/src/service-table.json');
 /** Local defaults that make each service useful on one machine. */
 const LOCAL_ENV = {
   'telemetry-archivist': { ARCHIVIST_DATA_DIR: join(dataDir, 'archive') },

@@ -11,7 +11,7 @@ import {
   testRedisUrl,
   waitFor,
 } from '@coordbus/testing';
-import services from '../scripts/services.json';
+import { SERVICES as services } from '@coordbus/config';
 
 /**
  * Every service, as a user runs it: the built process boots against a real Redis, answers

@@ -1,5 +1,5 @@
 // The config module itself, not the @coordbus/runtime barrel (which loads Nest).
-import { parseDurationMs } from '../../libs/runtime/src/config';
+import { parseDuration } from '@coordbus/config';
 import {
   ComposeFile,
   ComposeService,
@@ -114,8 +114,8 @@ describe.each(FILES)('%s', (name) => {
 
   it('stops gracefully: the grace period outlasts SHUTDOWN_TIMEOUT_MS; the root filesystem is read-only', () => {
     for (const [n, s] of appServices(file)) {
-      const drain = parseDurationMs(composeEnv(s).SHUTDOWN_TIMEOUT_MS ?? '20s')!;
-      expect({ n, longer: parseDurationMs(s.stop_grace_period ?? '10s')! > drain }).toEqual({
+      const drain = parseDuration(composeEnv(s).SHUTDOWN_TIMEOUT_MS ?? '20s', 'ms')!;
+      expect({ n, longer: parseDuration(s.stop_grace_period ?? '10s', 'ms')! > drain }).toEqual({
         n,
         longer: true,
       });

@@ -2,19 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
+import { SERVICES, type ServiceEntry } from '@coordbus/config';
 
 /** The repository root (test/static/..). */
 export const ROOT = resolve(__dirname, '..', '..');
 
-export interface ServiceEntry {
-  name: string;
-  port: number;
-  consumes: boolean;
-}
+export type { ServiceEntry } from '@coordbus/config';
 
-/** The service table that `npm start` and the container entry point share. */
+/** The service table that the services, `npm start` and the container entry point share. */
 export function serviceTable(): ServiceEntry[] {
-  return JSON.parse(readFileSync(join(ROOT, 'scripts', 'services.json'), 'utf8')) as ServiceEntry[];
+  return [...SERVICES];
 }
 
 /** Every app under apps/ except the CLI: each one is a long-running service that must be deployed. */

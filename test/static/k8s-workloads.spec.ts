@@ -1,6 +1,6 @@
 // The config module itself, not the @coordbus/runtime barrel: the barrel loads Nest, which this
 // unit project (no Nest transform) does not need to read one duration.
-import { parseDurationMs } from '../../libs/runtime/src/config';
+import { parseDuration } from '@coordbus/config';
 import {
   K8sObject,
   ROOT,
@@ -38,7 +38,7 @@ const coordbusWorkloads = (objects: K8sObject[]) =>
 
 const shutdownTimeoutMs = (objects: K8sObject[]): number => {
   const config = byKind(objects, 'ConfigMap').find((c) => c.metadata.name.startsWith('coordbus-config'));
-  const ms = parseDurationMs(String(config?.data?.SHUTDOWN_TIMEOUT_MS ?? '20s'));
+  const ms = parseDuration(String(config?.data?.SHUTDOWN_TIMEOUT_MS ?? '20s'), 'ms');
   if (ms === undefined) throw new Error(`SHUTDOWN_TIMEOUT_MS in coordbus-config is not a duration`);
   return ms;
 };

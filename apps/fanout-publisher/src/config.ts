@@ -1,7 +1,8 @@
+import { FANOUT_VARS as V, servicePort } from '@coordbus/config';
 import { BaseConfig, baseConfig, EnvReader } from '@coordbus/runtime';
 
 export const FANOUT_SERVICE = 'fanout-publisher';
-export const FANOUT_HTTP_PORT = 8081;
+export const FANOUT_HTTP_PORT = servicePort(FANOUT_SERVICE);
 
 /** Everything the fanout-publisher reads from its environment (validated at start). */
 export interface FanoutConfig {
@@ -26,12 +27,12 @@ export function loadFanoutConfig(vars: NodeJS.ProcessEnv = process.env): FanoutC
   const base = baseConfig(env, { service: FANOUT_SERVICE, defaultHttpPort: FANOUT_HTTP_PORT });
   const config: FanoutConfig = {
     base,
-    replayMaxLen: env.int('FANOUT_REPLAY_MAXLEN', 10_000, { min: 1, max: 100_000_000 }),
-    dedupWindowMs: env.durationMs('FANOUT_DEDUP_WINDOW_MS', 300_000, { minMs: 1000 }),
-    ingestHardCap: env.int('FANOUT_INGEST_HARD_CAP', 1_000_000, { min: 1000, max: 1_000_000_000 }),
-    trimIntervalMs: env.durationMs('FANOUT_TRIM_INTERVAL_MS', 5000, { minMs: 100 }),
-    batchSize: env.int('FANOUT_BATCH_SIZE', 200, { min: 1, max: 10_000 }),
-    reclaimIdleMs: env.durationMs('FANOUT_RECLAIM_IDLE_MS', 30_000, { minMs: 100 }),
+    replayMaxLen: env.get(V.FANOUT_REPLAY_MAXLEN),
+    dedupWindowMs: env.get(V.FANOUT_DEDUP_WINDOW_MS),
+    ingestHardCap: env.get(V.FANOUT_INGEST_HARD_CAP),
+    trimIntervalMs: env.get(V.FANOUT_TRIM_INTERVAL_MS),
+    batchSize: env.get(V.FANOUT_BATCH_SIZE),
+    reclaimIdleMs: env.get(V.FANOUT_RECLAIM_IDLE_MS),
   };
   env.finish();
   return config;

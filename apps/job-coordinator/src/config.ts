@@ -1,5 +1,4 @@
-import { EnvReader } from '@coordbus/runtime';
-import { JOB_DEFAULTS } from '@coordbus/jobs';
+import { EnvReader, JOBS_VARS as V } from '@coordbus/config';
 
 /** The job-coordinator's own settings (besides BaseConfig). */
 export interface JobsConfig {
@@ -30,19 +29,18 @@ export interface JobsConfig {
 }
 
 export function jobsConfig(env: EnvReader): JobsConfig {
-  const d = JOB_DEFAULTS;
   return {
-    concurrency: env.int('JOBS_CONCURRENCY', d.concurrency, { min: 1, max: 256 }),
-    killGraceMs: env.durationMs('JOBS_KILL_GRACE', d.killGraceMs, { minMs: 0, maxMs: 600_000 }),
-    lockDurationMs: env.durationMs('JOBS_LOCK_DURATION', d.lockDurationMs, { minMs: 1000 }),
-    stalledIntervalMs: env.durationMs('JOBS_STALLED_INTERVAL', d.stalledIntervalMs, { minMs: 200 }),
-    reconcileIntervalMs: env.durationMs('JOBS_RECONCILE_INTERVAL', d.reconcileIntervalMs, { minMs: 200 }),
-    pruneIntervalMs: env.durationMs('JOBS_PRUNE_INTERVAL', d.pruneIntervalMs, { minMs: 0 }),
-    retentionMs: env.durationMs('JOBS_RETENTION', d.retentionMs, { minMs: 0 }),
-    keepLast: env.int('JOBS_KEEP_LAST', d.keepLast, { min: 0 }),
-    staleRunningAfterMs: env.durationMs('JOBS_STALE_RUNNING_AFTER', d.staleRunningAfterMs, { minMs: 0 }),
-    secretTtlMs: env.durationMs('JOBS_SECRET_TTL', d.secretTtlMs, { minMs: 1000 }),
-    logMaxLen: env.int('JOBS_LOG_MAX_RECORDS', d.logMaxLen, { min: 100 }),
-    shutdownGraceMs: env.durationMs('JOBS_SHUTDOWN_GRACE', d.shutdownGraceMs, { minMs: 0 }),
+    concurrency: env.get(V.JOBS_CONCURRENCY),
+    killGraceMs: env.get(V.JOBS_KILL_GRACE),
+    lockDurationMs: env.get(V.JOBS_LOCK_DURATION),
+    stalledIntervalMs: env.get(V.JOBS_STALLED_INTERVAL),
+    reconcileIntervalMs: env.get(V.JOBS_RECONCILE_INTERVAL),
+    pruneIntervalMs: env.get(V.JOBS_PRUNE_INTERVAL),
+    retentionMs: env.get(V.JOBS_RETENTION),
+    keepLast: env.get(V.JOBS_KEEP_LAST),
+    staleRunningAfterMs: env.get(V.JOBS_STALE_RUNNING_AFTER),
+    secretTtlMs: env.get(V.JOBS_SECRET_TTL),
+    logMaxLen: env.get(V.JOBS_LOG_MAX_RECORDS),
+    shutdownGraceMs: env.get(V.JOBS_SHUTDOWN_GRACE),
   };
 }

@@ -1,7 +1,7 @@
-import { BaseConfig, baseConfig, ConfigError, EnvReader } from '@coordbus/runtime';
+import { SENTINEL_VARS as V, SentinelSourceKind, servicePort } from '@coordbus/config';
+import { BaseConfig, baseConfig, EnvReader } from '@coordbus/runtime';
 
-export const SENTINEL_SOURCES = ['event-manager', 'fs-poll'] as const;
-export type SentinelSourceKind = (typeof SENTINEL_SOURCES)[number];
+export { SENTINEL_SOURCES, type SentinelSourceKind } from '@coordbus/config';
 
 /** Everything the sentinel reads from its environment (validated at start). */
 export interface SentinelConfig {
@@ -18,7 +18,7 @@ export interface SentinelConfig {
   fsStatePath: string | undefined;
   /** `SENTINEL_MAX_BATCH`: most events per poll (default 256). */
   maxBatch: number;
-  /** `COORD_SESSION_TTL` in seconds (default 300, fractions allowed; the same variable the coord CLI reads). */
+  /** `COORD_SESSION_TTL` (default 300 s; a bare number is seconds; the same definition the coord CLI reads). */
   sessionTtlMs: number;
   /** `SENTINEL_CULL`: run the liveness cull pass (default on). */
   cull: boolean;
@@ -37,60 +37,39 @@ export interface SentinelConfig {
 }
 
 export const SENTINEL_SERVICE = 'sentinel-subscriber';
-export const SENTINEL_HTTP_PORT = 8082;
+export const SENTINEL_HTTP_PORT = servicePort(SENTINEL_SERVICE);
 
 /** Reads and validates the sentinel's configuration; throws a ConfigError naming every bad variable. */
 export function loadSentinelConfig(envVars: NodeJS.ProcessEnv = process.env): SentinelConfig {
   const env = new EnvReader(envVars);
   const base = baseConfig(env, { service: SENTINEL_SERVICE, defaultHttpPort: SENTINEL_HTTP_PORT });
-  const source = env.enum('SENTINEL_SOURCE', SENTINEL_SOURCES, 'event-manager');
-  const coordRoot = env.optionalString('COORD_ROOT');
-  const problems: string[] = [];
-  // Seconds, fractions allowed — parsed like the coord CLI does, so both judge liveness alike.
-  const rawTtl = env.optionalString('COORD_SESSION_TTL');
-  let sessionTtlMs = 300_000;
-  if (rawTtl !== undefined) {
-    const seconds = Number(rawTtl);
-    if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 30 * 86_400) {
-      problems.push(
-        `COORD_SESSION_TTL must be a positive number of seconds up to 2592000 (got ${JSON.stringify(rawTtl)})`,
-      );
-    } else sessionTtlMs = Math.round(seconds * 1000);
-  }
+  const source = env.get(V.SENTINEL_SOURCE);
+  const coordRoot = env.get(V.COORD_ROOT);
+  const sessionTtlMs = env.get(V.COORD_SESSION_TTL);
   const config: SentinelConfig = {
     base,
     source,
     coordRoot,
-    tickMs: env.int('SENTINEL_TICK_MS', 1000, { min: 10, max: 600_000 }),
-    bridge: env.bool('SENTINEL_BRIDGE', false),
-    fsStatePath: env.optionalString('SENTINEL_FS_STATE'),
-    maxBatch: env.int('SENTINEL_MAX_BATCH', 256, { min: 1, max: 10_000 }),
+    tickMs: env.get(V.SENTINEL_TICK_MS),
+    bridge: env.get(V.SENTINEL_BRIDGE),
+    fsStatePath: env.get(V.SENTINEL_FS_STATE),
+    maxBatch: env.get(V.SENTINEL_MAX_BATCH),
     sessionTtlMs,
-    cull: env.bool('SENTINEL_CULL', true),
-    cullIntervalMs: env.int(
-      'SENTINEL_CULL_INTERVAL_MS',
+    cull: env.get(V.SENTINEL_CULL),
+    cullIntervalMs: env.get(
+      V.SENTINEL_CULL_INTERVAL_MS,
       Math.min(30_000, Math.max(250, Math.round(sessionTtlMs / 10))),
-      {
-        min: 50,
-        max: 3_600_000,
-      },
     ),
-    dedupTtlMs: env.durationMs('SENTINEL_DEDUP_TTL', 7 * 86_400_000, { minMs: 1000 }),
-    claimIdleMs: env.int('SENTINEL_CLAIM_IDLE_MS', 30_000, { min: 100, max: 86_400_000 }),
-    blockMs: env.int('SENTINEL_BLOCK_MS', 1000, { min: 10, max: 60_000 }),
-    maxDeliveries: env.int('SENTINEL_MAX_DELIVERIES', 5, { min: 1, max: 1000 }),
-    observationsMaxLen: env.int('SENTINEL_OBSERVATIONS_MAXLEN', 1_000_000, { min: 1000 }),
+    dedupTtlMs: env.get(V.SENTINEL_DEDUP_TTL),
+    claimIdleMs: env.get(V.SENTINEL_CLAIM_IDLE_MS),
+    blockMs: env.get(V.SENTINEL_BLOCK_MS),
+    maxDeliveries: env.get(V.SENTINEL_MAX_DELIVERIES),
+    observationsMaxLen: env.get(V.SENTINEL_OBSERVATIONS_MAXLEN),
   };
   if (source === 'fs-poll' && !coordRoot)
-    problems.push('COORD_ROOT must be set (the coord file root) when SENTINEL_SOURCE=fs-poll');
+    env.problem('COORD_ROOT must be set (the coord file root) when SENTINEL_SOURCE=fs-poll');
   if (config.bridge && source !== 'fs-poll')
-    problems.push(`SENTINEL_BRIDGE=1 needs SENTINEL_SOURCE=fs-poll (got ${JSON.stringify(source)})`);
-  try {
-    env.finish();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.unshift(...err.problems);
-  }
-  if (problems.length) throw new ConfigError(problems);
+    env.problem(`SENTINEL_BRIDGE=1 needs SENTINEL_SOURCE=fs-poll (got ${JSON.stringify(source)})`);
+  env.finish();
   return config;
 }

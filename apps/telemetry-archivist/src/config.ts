@@ -1,11 +1,10 @@
 import { join, resolve } from 'node:path';
-import { DEFAULT_SESSION_TTL_S, sessionTtlMs } from '@coordbus/coord';
-import { BaseConfig, ConfigError, EnvReader, Secret, baseConfig } from '@coordbus/runtime';
-import { SOURCE_STREAMS } from './ingest/row-mapper';
-import { RETENTION_PATTERN, RetentionPolicy, parseRetention } from './retention/retention-policy';
+import { ARCHIVIST_VARS as V, servicePort } from '@coordbus/config';
+import { BaseConfig, EnvReader, Secret, baseConfig } from '@coordbus/runtime';
+import { RetentionPolicy, parseRetention } from './retention/retention-policy';
 
 export const SERVICE = 'telemetry-archivist';
-export const DEFAULT_HTTP_PORT = 8085;
+export const DEFAULT_HTTP_PORT = servicePort(SERVICE);
 
 export interface ArchivistConfig extends BaseConfig {
   /** `ARCHIVIST_DATA_DIR` (default ./.coordbus-data/archive): where the SQLite file lives. */
@@ -34,7 +33,7 @@ export interface ArchivistConfig extends BaseConfig {
    * cancel, re-drive). Without it the console is read-only.
    */
   operatorToken?: Secret;
-  /** `COORD_SESSION_TTL` (seconds, default 300): when the console shows a session as stale. */
+  /** `COORD_SESSION_TTL` (default 300 s, the coord CLI's definition): when the console shows a session as stale. */
   sessionTtlMs: number;
   /** `CONSOLE_POLL_MS` (default 250ms): how often the console's live feed reads the streams. */
   consolePollMs: number;
@@ -44,52 +43,32 @@ export interface ArchivistConfig extends BaseConfig {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ArchivistConfig {
   const reader = new EnvReader(env);
   const base = baseConfig(reader, { service: SERVICE, defaultHttpPort: DEFAULT_HTTP_PORT });
-  const dataDir = resolve(reader.string('ARCHIVIST_DATA_DIR', './.coordbus-data/archive'));
-  const databaseUrl = reader.optionalString('DATABASE_URL')
-    ? reader.url('DATABASE_URL', '', ['postgres', 'postgresql'])
-    : undefined;
-  const pgSchema = reader.string('ARCHIVIST_PG_SCHEMA', 'public', {
-    pattern: /^[a-z_][a-z0-9_]{0,62}$/,
-    expected: 'a lower-case SQL identifier (letters, digits, _)',
-  });
-  const batchSize = reader.int('ARCHIVIST_BATCH_SIZE', 500, { min: 1, max: 5000 });
-  const reclaimIdleMs = reader.durationMs('ARCHIVIST_RECLAIM_IDLE_MS', 30_000, { minMs: 100 });
-  const retentionIntervalMs = reader.durationMs('ARCHIVIST_RETENTION_INTERVAL', 5 * 60_000, { minMs: 100 });
+  const dataDir = resolve(reader.get(V.ARCHIVIST_DATA_DIR));
+  const databaseUrl = reader.get(V.DATABASE_URL);
+  const pgSchema = reader.get(V.ARCHIVIST_PG_SCHEMA);
+  const batchSize = reader.get(V.ARCHIVIST_BATCH_SIZE);
+  const reclaimIdleMs = reader.get(V.ARCHIVIST_RECLAIM_IDLE_MS);
+  const retentionIntervalMs = reader.get(V.ARCHIVIST_RETENTION_INTERVAL);
   const apiToken = reader.secret('COORDBUS_API_TOKEN');
   const operatorToken = reader.secret('COORDBUS_OPERATOR_TOKEN');
-  const consolePollMs = reader.durationMs('CONSOLE_POLL_MS', 250, { minMs: 20, maxMs: 10_000 });
-  let ttlMs = DEFAULT_SESSION_TTL_S * 1000;
-  const problems: string[] = [];
-  try {
-    ttlMs = sessionTtlMs(env);
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
-  const rawRetention = reader.string('ARCHIVIST_RETENTION', '', {
-    pattern: RETENTION_PATTERN,
-    expected: `comma-separated <stream>=<age>[/<rows>] rules (stream: *, ${SOURCE_STREAMS.join(', ')}, optionally :dead; e.g. *=30d,telemetryEvents=7d/100000)`,
-  });
+  const consolePollMs = reader.get(V.CONSOLE_POLL_MS);
+  const ttlMs = reader.get(V.COORD_SESSION_TTL);
+  const rawRetention = reader.get(V.ARCHIVIST_RETENTION);
   let retention: RetentionPolicy = new Map();
   // Removed, not ignored: a deployment that still sets it expects raw archiving it no longer gets.
   if (env.ARCHIVIST_VALIDATE !== undefined) {
-    problems.push(
+    reader.problem(
       'ARCHIVIST_VALIDATE was removed: every entry is validated (compiled validation made the raw mode unnecessary); unset it',
     );
   }
   try {
     retention = parseRetention(rawRetention);
   } catch (err) {
-    problems.push(
+    reader.problem(
       `ARCHIVIST_RETENTION is invalid: ${(err as Error).message} (got ${JSON.stringify(rawRetention)})`,
     );
   }
-  try {
-    reader.finish();
-  } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigError([...err.problems, ...problems]);
-    throw err;
-  }
-  if (problems.length) throw new ConfigError(problems);
+  reader.finish();
   return {
     ...base,
     dataDir,

@@ -1,4 +1,5 @@
-import { InvalidError } from '@coordbus/envelope';
+import { SHARED_VARS } from '@coordbus/config';
+import { coordVar } from './config';
 import { CoordRedis, RedisReplyError, RespClient, RespClientOptions } from './resp-client';
 
 /**
@@ -16,16 +17,9 @@ export interface CoordConnection extends CoordRedis {
   close(timeoutMs?: number): Promise<void>;
 }
 
-/** `REDIS_CLUSTER` as the services read it (1/0, true/false, yes/no, on/off; default off). */
+/** `REDIS_CLUSTER`, with the services' definition (1/0, true/false, yes/no, on/off; default off). */
 export function redisClusterFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const raw = env.REDIS_CLUSTER;
-  if (raw === undefined || raw === '') return false;
-  const s = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-  if (['0', 'false', 'no', 'off'].includes(s)) return false;
-  throw new InvalidError(`REDIS_CLUSTER must be a boolean (got ${JSON.stringify(raw)})`, [
-    'REDIS_CLUSTER: 1/0, true/false, yes/no or on/off',
-  ]);
+  return coordVar(env, SHARED_VARS.REDIS_CLUSTER);
 }
 
 /** A RespClient on one Redis, or a ClusterRespClient when `cluster` is set. */

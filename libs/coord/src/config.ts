@@ -1,7 +1,15 @@
+import { COORD_SESSION_TTL, readVar, ValueOf, Var } from '@coordbus/config';
 import { InvalidError } from '@coordbus/envelope';
 
 /** Default session TTL: a session whose last heartbeat is older than this is not live. */
-export const DEFAULT_SESSION_TTL_S = 300;
+export const DEFAULT_SESSION_TTL_S = COORD_SESSION_TTL.default / 1000;
+
+/** A defined variable as the coord CLI reads it: a bad value is an InvalidError naming it. */
+export function coordVar<V extends Var>(env: NodeJS.ProcessEnv, v: V): ValueOf<V> {
+  const r = readVar(env, v);
+  if (!r.ok) throw new InvalidError(r.problem, [r.problem]);
+  return r.value;
+}
 
 /** Session ids and resource names end up in Redis keys and file names: keep them printable and bounded. */
 const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$/;
@@ -36,18 +44,9 @@ export function checkResource(resource: string): string {
 }
 
 /**
- * `COORD_SESSION_TTL` in seconds (default 300) — read by every piece that judges liveness
- * (coord steal/peers, the sentinel's cull), so they agree.
+ * `COORD_SESSION_TTL` (default 300 s, a bare number is seconds) — read by every piece that judges
+ * liveness (coord steal/peers, the sentinel's cull) from one definition, so they agree.
  */
 export function sessionTtlMs(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.COORD_SESSION_TTL;
-  if (raw === undefined || raw === '') return DEFAULT_SESSION_TTL_S * 1000;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new InvalidError(
-      `COORD_SESSION_TTL must be a positive number of seconds (got ${JSON.stringify(raw)})`,
-      ['COORD_SESSION_TTL: positive number of seconds'],
-    );
-  }
-  return Math.round(n * 1000);
+  return coordVar(env, COORD_SESSION_TTL);
 }

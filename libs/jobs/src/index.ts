@@ -1,7 +1,5 @@
 // The job domain, store, executor, operations and queue: shared by the job-coordinator
 // service and the `coordbus jobs` CLI. bullmq is loaded only where a queue or worker is made.
-export * from './domain/defaults';
-export * from './domain/duration';
 export * from './domain/env-scrub';
 export * from './domain/hooks-file';
 export * from './domain/job';

@@ -1,4 +1,5 @@
 import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
+import { redisUrlOptions } from '@coordbus/config';
 
 /** How {@link openRedis} connects. */
 export interface OpenRedisOptions {
@@ -16,25 +17,8 @@ export interface OpenRedisOptions {
 /** Capped exponential backoff shared by single-node and cluster reconnects. */
 export const reconnectBackoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
-/** What a `redis://` / `rediss://` URL implies: seed address, user, password, TLS, database. */
-export function redisUrlOptions(url: string): {
-  host: string;
-  port: number;
-  options: Pick<RedisOptions, 'username' | 'password' | 'tls'>;
-  db: number;
-} {
-  const u = new URL(url);
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
-    throw new RangeError(`a Redis URL must be redis:// or rediss:// (got ${u.protocol}//)`);
-  const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
-  const options: Pick<RedisOptions, 'username' | 'password' | 'tls'> = {};
-  if (u.username) options.username = decodeURIComponent(u.username);
-  if (u.password) options.password = decodeURIComponent(u.password);
-  // SNI names the seed host; nodes discovered later are reached by address with the same settings.
-  if (u.protocol === 'rediss:') options.tls = { servername: host };
-  const db = Number(u.pathname.replace(/^\//, '') || '0');
-  return { host, port: Number(u.port || 6379), options, db };
-}
+// The one reading of a Redis URL (also the CLI's) lives in the config core.
+export { redisUrlOptions } from '@coordbus/config';
 
 /**
  * Opens an ioredis connection from a `redis://` or `rediss://` URL (user, password and TLS come

@@ -1,4 +1,6 @@
-import { baseConfig, ConfigError, EnvReader, parseDurationMs } from './config';
+import { parseDuration } from '@coordbus/config';
+import { DEFAULT_MAX_ENTRY_BYTES } from '@coordbus/envelope';
+import { baseConfig, ConfigError, EnvReader } from './config';
 
 describe('EnvReader', () => {
   it('uses defaults when variables are unset or empty', () => {
@@ -44,12 +46,26 @@ describe('EnvReader', () => {
     expect(problems).toContain('SHUTDOWN_TIMEOUT_MS must be a duration');
   });
 
+  it('takes the entry size default from the envelope limit', () => {
+    const env = new EnvReader({});
+    expect(baseConfig(env, { service: 'svc', defaultHttpPort: 1 }).maxEntryBytes).toBe(
+      DEFAULT_MAX_ENTRY_BYTES,
+    );
+  });
+
+  it('reads every service duration with the one parser: units, weeks and compounds too', () => {
+    const env = new EnvReader({ SHUTDOWN_TIMEOUT_MS: '1m30s', STREAM_RECLAIM_IDLE_MS: '1w' });
+    const cfg = baseConfig(env, { service: 'svc', defaultHttpPort: 1 });
+    env.finish();
+    expect([cfg.shutdownTimeoutMs, cfg.streams.reclaimIdleMs]).toEqual([90_000, 604_800_000]);
+  });
+
   it('parses durations and booleans', () => {
-    expect(parseDurationMs('250ms')).toBe(250);
-    expect(parseDurationMs('1.5s')).toBe(1500);
-    expect(parseDurationMs('10m')).toBe(600_000);
-    expect(parseDurationMs('42')).toBe(42);
-    expect(parseDurationMs('-1s')).toBeUndefined();
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(parseDuration('10m')).toBe(600_000);
+    expect(parseDuration('42', 'ms')).toBe(42);
+    expect(parseDuration('-1s')).toBeUndefined();
     const env = new EnvReader({ A: 'yes', B: 'off', C: 'maybe' });
     expect([env.bool('A', false), env.bool('B', true), env.bool('C', true)]).toEqual([true, false, true]);
     expect(() => env.finish()).toThrow('C must be a boolean');

@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { parseDuration } from '@coordbus/config';
 import { redisClusterFromEnv } from '@coordbus/coord';
 import { openRedis } from '@coordbus/redis-streams';
 import {
@@ -39,8 +40,6 @@ export interface ArchiveReplayDeps {
 
 export const DEFAULT_ARCHIVIST_URL = 'http://127.0.0.1:8085';
 const PAGE = 1000;
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** A failure with the exit code it maps to. */
 class ReplayError extends Error {
@@ -54,12 +53,12 @@ class ReplayError extends Error {
 
 /** RFC 3339 passes through (normalised); `15m` means 15 minutes before now. */
 export function resolveTime(flag: string, raw: string, nowMs = Date.now()): string {
-  const d = DURATION.exec(raw.trim());
-  if (d) return new Date(nowMs - Number(d[1]) * UNIT_MS[d[2]]).toISOString();
+  const back = parseDuration(raw);
+  if (back !== undefined) return new Date(nowMs - back).toISOString();
   const ms = /^\d{4}-\d{2}-\d{2}T/.test(raw) ? Date.parse(raw) : NaN;
   if (!Number.isFinite(ms)) {
     throw new ReplayError(
-      `--${flag} must be an RFC 3339 time (2026-06-01T10:00:00Z) or a duration like 15m, 2h, 7d (got ${JSON.stringify(raw)})`,
+      `--${flag} must be an RFC 3339 time (2026-06-01T10:00:00Z) or a duration like 15m, 2h, 7d, 1w (got ${JSON.stringify(raw)})`,
       EXIT_CODES.usage,
     );
   }

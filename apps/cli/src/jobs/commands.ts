@@ -16,11 +16,11 @@ import {
   type LogQuery,
   matchesFilter,
   newJob,
-  parseDuration,
   prune,
   publicRow,
   readOrFollow,
 } from '@coordbus/jobs';
+import { parseDuration } from '@coordbus/config';
 import { JobsContext, withContext } from './context';
 import { jobsTable, renderRecord } from './format';
 import { hostname } from 'node:os';

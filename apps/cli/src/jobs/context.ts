@@ -5,48 +5,32 @@ import {
   type BullJobData,
   CancelBus,
   createJobQueue,
-  JOB_DEFAULTS,
   JobExecutor,
   type JobMeta,
   JobStore,
   JobSubmitter,
-  parseDuration,
   RunnerIdentity,
 } from '@coordbus/jobs';
+import { EnvReader, JOBS_VARS, redactUrl, redisUrlOptions, SHARED_VARS } from '@coordbus/config';
 
-/** Settings the CLI reads from the same variables as the service (see the service's config). */
-export function cliSettings(env: NodeJS.ProcessEnv = process.env) {
-  const dur = (name: string, fallback: number) => {
-    const raw = env[name];
-    if (!raw) return fallback;
-    const ms = parseDuration(raw) ?? (/^\d+$/.test(raw) ? Number(raw) : undefined);
-    if (ms === undefined)
-      throw new InvalidError(`${name} must be a duration like 5s, 10m (got ${JSON.stringify(raw)})`);
-    return ms;
+/**
+ * Settings the CLI reads from the same variables as the service, with the same definitions
+ * (parser, bounds, default). A bad value is an InvalidError naming every bad variable.
+ */
+export function cliSettings(vars: NodeJS.ProcessEnv = process.env) {
+  const env = new EnvReader(vars);
+  const settings = {
+    redisUrl: env.get(SHARED_VARS.REDIS_URL),
+    redisCluster: env.get(SHARED_VARS.REDIS_CLUSTER),
+    killGraceMs: env.get(JOBS_VARS.JOBS_KILL_GRACE),
+    retentionMs: env.get(JOBS_VARS.JOBS_RETENTION),
+    keepLast: env.get(JOBS_VARS.JOBS_KEEP_LAST),
+    staleRunningAfterMs: env.get(JOBS_VARS.JOBS_STALE_RUNNING_AFTER),
+    secretTtlMs: env.get(JOBS_VARS.JOBS_SECRET_TTL),
+    logMaxLen: env.get(JOBS_VARS.JOBS_LOG_MAX_RECORDS),
   };
-  const int = (name: string, fallback: number) => {
-    const raw = env[name];
-    if (!raw) return fallback;
-    if (!/^\d+$/.test(raw))
-      throw new InvalidError(`${name} must be a non-negative integer (got ${JSON.stringify(raw)})`);
-    return Number(raw);
-  };
-  const bool = (name: string) => {
-    const raw = (env[name] ?? '').trim().toLowerCase();
-    if (['', '0', 'false', 'no', 'off'].includes(raw)) return false;
-    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-    throw new InvalidError(`${name} must be a boolean (1/0, true/false) (got ${JSON.stringify(env[name])})`);
-  };
-  return {
-    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
-    redisCluster: bool('REDIS_CLUSTER'),
-    killGraceMs: dur('JOBS_KILL_GRACE', JOB_DEFAULTS.killGraceMs),
-    retentionMs: dur('JOBS_RETENTION', JOB_DEFAULTS.retentionMs),
-    keepLast: int('JOBS_KEEP_LAST', JOB_DEFAULTS.keepLast),
-    staleRunningAfterMs: dur('JOBS_STALE_RUNNING_AFTER', JOB_DEFAULTS.staleRunningAfterMs),
-    secretTtlMs: dur('JOBS_SECRET_TTL', JOB_DEFAULTS.secretTtlMs),
-    logMaxLen: int('JOBS_LOG_MAX_RECORDS', JOB_DEFAULTS.logMaxLen),
-  };
+  if (env.problemList.length) throw new InvalidError(env.problemList.join('; '), [...env.problemList]);
+  return settings;
 }
 
 /** Everything a `coordbus jobs` command talks to; only bullmq/ioredis, never Nest. */
@@ -73,7 +57,7 @@ export class JobsContext {
     } catch (err) {
       ctx.redis.disconnect();
       throw new UnavailableError(
-        `cannot reach Redis at ${redact(ctx.settings.redisUrl)}: ${(err as Error).message}`,
+        `cannot reach Redis at ${redactUrl(ctx.settings.redisUrl)}: ${(err as Error).message}`,
       );
     }
     return ctx;
@@ -158,22 +142,12 @@ function openCliRedis(url: string, cluster: boolean): Redis {
   const retry = (times: number) => (times > 3 ? null : 200 * times);
   const common = { connectTimeout: 3000, maxRetriesPerRequest: 2, connectionName: 'coordbus-cli:jobs' };
   if (!cluster) return new Redis(url, { lazyConnect: true, retryStrategy: retry, ...common });
-  const u = new URL(url);
-  const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
-  return new Cluster([{ host, port: Number(u.port || 6379) }], {
+  const { host, port, options } = redisUrlOptions(url);
+  return new Cluster([{ host, port }], {
     lazyConnect: true,
     clusterRetryStrategy: retry,
-    redisOptions: {
-      ...common,
-      username: u.username ? decodeURIComponent(u.username) : undefined,
-      password: u.password ? decodeURIComponent(u.password) : undefined,
-      tls: u.protocol === 'rediss:' ? { servername: host } : undefined,
-    },
+    redisOptions: { ...common, ...options },
   }) as unknown as Redis;
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
 /** Runs `fn` with a context and always closes it. */

@@ -1,5 +1,6 @@
 import type { JobLogRecord } from '@coordbus/envelope';
-import { formatDuration, type JobMeta } from '@coordbus/jobs';
+import { formatDuration } from '@coordbus/config';
+import type { JobMeta } from '@coordbus/jobs';
 
 /** A plain aligned table (no colours: the output is often piped). */
 export function table(headers: string[], rows: string[][]): string {

@@ -1,8 +1,9 @@
+import { servicePort } from '@coordbus/config';
 import { baseConfig, BaseConfig, ConfigError, EnvReader } from '@coordbus/runtime';
 import { resolveTailerConfig, TailerConfig, TailerConfigError } from './tailer-config';
 
 export const TAILER_SERVICE = 'log-tailer';
-export const DEFAULT_HTTP_PORT = 8083;
+export const DEFAULT_HTTP_PORT = servicePort(TAILER_SERVICE);
 
 /** Everything the service reads at start: the shared env plus its targets (flags and/or config file). */
 export function loadServiceConfig(

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { checkBool, checkInt, checkNumber } from '@coordbus/config';
 import { MIN_QUIET_MS } from '../episodes/episode-tracker';
 import { isKnownObserver, knownObservers } from '../observers/registry';
 
@@ -85,27 +86,20 @@ class Checker {
     opts: { min: number; max: number; integer?: boolean; hint?: string },
   ): number {
     if (v === undefined || v === null) return fallback;
-    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-    if (
-      typeof n !== 'number' ||
-      !Number.isFinite(n) ||
-      n < opts.min ||
-      n > opts.max ||
-      (opts.integer && !Number.isInteger(n))
-    ) {
-      const kind = opts.integer ? 'an integer' : 'a number';
-      this.problem(
-        where,
-        `must be ${kind} from ${opts.min} to ${opts.max}${opts.hint ? ` (${opts.hint})` : ''} (got ${JSON.stringify(v)})`,
-      );
-      return fallback;
-    }
-    return n;
+    const r = opts.integer ? checkInt(v, opts.min, opts.max) : checkNumber(v, opts.min, opts.max);
+    if (r.ok) return r.value;
+    this.problem(
+      where,
+      `must be ${r.expected}${opts.hint ? ` (${opts.hint})` : ''} (got ${JSON.stringify(v)})`,
+    );
+    return fallback;
   }
 
   bool(where: string, v: unknown, fallback: boolean): boolean {
     if (v === undefined || v === null) return fallback;
-    if (typeof v === 'boolean') return v;
+    // YAML booleans, or 1/0, yes/no, on/off from a TAILER_* variable: the rule every variable follows.
+    const r = checkBool(v);
+    if (r.ok) return r.value;
     this.problem(where, `must be true or false (got ${JSON.stringify(v)})`);
     return fallback;
   }
@@ -305,14 +299,9 @@ function withEnvDefaults(flags: Flags, env: NodeJS.ProcessEnv): Flags {
     const v = env[name];
     if (v === undefined || v === '' || out[key] !== undefined) continue;
     if (key === 'path') out.path = [v];
-    else if (key === 'fromStart' || key === 'followSymlinks') {
-      const b = v.trim().toLowerCase();
-      out[key] = ['1', 'true', 'yes', 'on'].includes(b)
-        ? true
-        : ['0', 'false', 'no', 'off'].includes(b)
-          ? false
-          : (v as unknown as boolean);
-    } else out[key] = v;
+    // Booleans are checked (and a bad one reported) by Checker.bool, like the config file's.
+    else if (key === 'fromStart' || key === 'followSymlinks') out[key] = v as unknown as boolean;
+    else out[key] = v;
   }
   return out;
 }

@@ -14,5 +14,15 @@ describe('parseRetention', () => {
     expect(() => parseRetention('logs=1d')).toThrow(/stream one of/);
     expect(() => parseRetention('jobEvents=')).toThrow(/neither an age nor a row count/);
     expect(() => parseRetention('jobEvents=1d,jobEvents=2d')).toThrow(/two rules/);
+    expect(() => parseRetention('jobEvents=3x')).toThrow(/age 3x is not a duration/);
+  });
+
+  it('reads ages with the one duration parser: weeks, compounds, bare milliseconds', () => {
+    const p = parseRetention('*=1w,jobEvents=1d12h,coordIngest=5000');
+    expect([p.get('*'), p.get('jobEvents'), p.get('coordIngest')]).toEqual([
+      { maxAgeMs: 604_800_000 },
+      { maxAgeMs: 36 * 3_600_000 },
+      { maxAgeMs: 5000 },
+    ]);
   });
 });

@@ -1,18 +1,18 @@
+import { parseDuration } from '@coordbus/config';
 import { RetentionRule } from '../store/archive-store';
 import { SOURCE_STREAMS } from '../ingest/row-mapper';
 
 /** Retention rules by stream key (`coordIngest`, `coordIngest:dead`); `*` applies to streams without their own. */
 export type RetentionPolicy = Map<string, RetentionRule>;
 
-const AGE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const STREAM_KEY = `(?:\\*|(?:${SOURCE_STREAMS.join('|')})(?::dead)?)`;
-const RULE = `\\s*${STREAM_KEY}\\s*=\\s*(?:\\d+(?:\\.\\d+)?(?:ms|s|m|h|d)?)?\\s*(?:/\\s*\\d+\\s*)?`;
+// The age is any coordbus duration (checked by parseDuration below); the pattern only frames it.
+const RULE = `\\s*${STREAM_KEY}\\s*=\\s*(?:[0-9][0-9.a-z]*)?\\s*(?:/\\s*\\d+\\s*)?`;
 
 /** Syntax of ARCHIVIST_RETENTION: comma-separated `<stream|*>=[<age>][/<rows>]`, e.g. `*=30d,telemetryEvents=7d/100000`. */
 export const RETENTION_PATTERN = new RegExp(`^${RULE}(?:,${RULE})*$`);
 
-/** Parses ARCHIVIST_RETENTION (ages in the units of every coordbus duration: ms, s, m, h, d); throws a RangeError naming the problem. */
+/** Parses ARCHIVIST_RETENTION (ages are coordbus durations, a bare number is ms); throws a RangeError naming the problem. */
 export function parseRetention(raw: string): RetentionPolicy {
   const policy: RetentionPolicy = new Map();
   if (!raw.trim()) return policy;
@@ -25,8 +25,12 @@ export function parseRetention(raw: string): RetentionPolicy {
     const [key, spec] = part.split('=').map((s) => s.trim());
     const [age, rows] = spec.split('/').map((s) => s.trim());
     const rule: RetentionRule = {};
-    const m = age ? AGE.exec(age) : null;
-    if (m) rule.maxAgeMs = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']);
+    if (age) {
+      const ms = parseDuration(age, 'ms');
+      if (ms === undefined)
+        throw new RangeError(`rule ${part.trim()}: age ${age} is not a duration like 12h, 30d, 1w`);
+      rule.maxAgeMs = ms;
+    }
     if (rows) rule.maxRows = Number(rows);
     if (rule.maxAgeMs === undefined && rule.maxRows === undefined) {
       throw new RangeError(`rule ${part.trim()} sets neither an age nor a row count`);

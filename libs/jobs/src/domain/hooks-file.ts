@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { InvalidError } from '@coordbus/envelope';
-import { parseDuration } from './duration';
+import { parseDuration } from '@coordbus/config';
 
 /**
  * `.coordbus/hooks.yml`:

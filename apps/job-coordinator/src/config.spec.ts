@@ -1,0 +1,24 @@
+import { ConfigError, EnvReader } from '@coordbus/config';
+import { jobsConfig } from './config';
+
+// The same values as apps/cli/src/jobs/context.spec.ts: service and CLI read one definition.
+describe('jobsConfig', () => {
+  const service = (vars: NodeJS.ProcessEnv) => {
+    const env = new EnvReader(vars);
+    const config = jobsConfig(env);
+    env.finish();
+    return config;
+  };
+
+  it('accepts every duration form (JOBS_RETENTION=1w was refused here while the CLI took it)', () => {
+    const s = service({ JOBS_RETENTION: '1w', JOBS_KILL_GRACE: '1500', JOBS_STALE_RUNNING_AFTER: '1h30m' });
+    expect([s.retentionMs, s.killGraceMs, s.staleRunningAfterMs]).toEqual([604_800_000, 1500, 5_400_000]);
+  });
+
+  it('refuses a value out of bounds, naming the variable', () => {
+    expect(() => service({ JOBS_LOG_MAX_RECORDS: '10' })).toThrow(ConfigError);
+    expect(() => service({ JOBS_LOG_MAX_RECORDS: '10' })).toThrow(
+      'JOBS_LOG_MAX_RECORDS must be an integer from 100',
+    );
+  });
+});

@@ -1,0 +1,423 @@
+import type { DurationUnit } from './duration';
+import { formatDuration } from './duration';
+
+/**
+ * Every environment variable a coordbus service reads, defined once with its parser, bounds,
+ * default and meaning. Services and the CLI read them through `EnvReader.get`; the README's
+ * configuration tables are rendered from these definitions (`npm run docs:config`).
+ */
+interface Common {
+  name: string;
+  doc: string;
+  /** How the README shows a default that is computed (per service, from another variable). */
+  defaultDoc?: string;
+}
+export interface IntVar extends Common {
+  kind: 'int';
+  default: number;
+  min: number;
+  max: number;
+}
+export interface DurationVar extends Common {
+  kind: 'duration';
+  /** Milliseconds. */
+  default: number;
+  minMs: number;
+  maxMs: number;
+  /** What a bare number means (`*_MS` variables: ms; `COORD_SESSION_TTL`: seconds). */
+  bareUnit: DurationUnit;
+  /** What the error message says instead of the generic duration wording. */
+  expected?: string;
+}
+export interface BoolVar extends Common {
+  kind: 'bool';
+  default: boolean;
+}
+export interface StringVar extends Common {
+  kind: 'string';
+  default: string;
+  pattern?: RegExp;
+  expected?: string;
+}
+export interface OptionalVar extends Common {
+  kind: 'optional';
+  /** Checked only when set. */
+  protocols?: readonly string[];
+}
+export interface EnumVar<T extends string = string> extends Common {
+  kind: 'enum';
+  values: readonly T[];
+  default: T;
+}
+export interface UrlVar extends Common {
+  kind: 'url';
+  default: string;
+  protocols: readonly string[];
+}
+export type Var = IntVar | DurationVar | BoolVar | StringVar | OptionalVar | EnumVar | UrlVar;
+
+export type ValueOf<V extends Var> = V extends IntVar | DurationVar
+  ? number
+  : V extends BoolVar
+    ? boolean
+    : V extends EnumVar<infer T>
+      ? T
+      : V extends OptionalVar
+        ? string | undefined
+        : string;
+
+const MAX = Number.MAX_SAFE_INTEGER;
+const int = (name: string, def: number, min: number, max: number, doc: string): IntVar => ({
+  kind: 'int',
+  name,
+  default: def,
+  min,
+  max,
+  doc,
+});
+const ms = (
+  name: string,
+  def: number,
+  minMs: number,
+  doc: string,
+  extra: Partial<DurationVar> = {},
+): DurationVar => ({
+  kind: 'duration',
+  name,
+  default: def,
+  minMs,
+  maxMs: MAX,
+  bareUnit: 'ms',
+  doc,
+  ...extra,
+});
+const bool = (name: string, def: boolean, doc: string): BoolVar => ({
+  kind: 'bool',
+  name,
+  default: def,
+  doc,
+});
+
+const NAME = /^[A-Za-z0-9_.:-]*$/;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const SENTINEL_SOURCES = ['event-manager', 'fs-poll'] as const;
+export type SentinelSourceKind = (typeof SENTINEL_SOURCES)[number];
+
+/** Read by every service (`baseConfig`). */
+export const SHARED_VARS = {
+  REDIS_URL: {
+    kind: 'url',
+    name: 'REDIS_URL',
+    default: 'redis://127.0.0.1:6379',
+    protocols: ['redis', 'rediss'],
+    doc: 'Redis to use; `rediss://` for TLS, `redis://user:password@host` for ACLs',
+  } as UrlVar,
+  REDIS_CLUSTER: bool('REDIS_CLUSTER', false, '`1`: `REDIS_URL` names one seed node of a Redis Cluster'),
+  COORDBUS_NAMESPACE: {
+    kind: 'string',
+    name: 'COORDBUS_NAMESPACE',
+    default: '',
+    pattern: NAME,
+    expected: "letters, digits, '_', '.', ':' or '-'",
+    doc: 'prefix of every key, stream and channel (empty keeps the seed names exactly)',
+  } as StringVar,
+  HTTP_PORT: {
+    ...int('HTTP_PORT', 0, 0, 65535, '`/healthz`, `/readyz`, `/metrics` (0 picks a free port)'),
+    defaultDoc: 'per service (see below)',
+  },
+  HTTP_HOST: {
+    kind: 'string',
+    name: 'HTTP_HOST',
+    default: '127.0.0.1',
+    doc: 'address the HTTP listener binds; loopback by default (the container image sets `0.0.0.0`, where the network is the boundary)',
+  } as StringVar,
+  LOG_LEVEL: {
+    kind: 'enum',
+    name: 'LOG_LEVEL',
+    values: LOG_LEVELS,
+    default: 'info',
+    doc: 'pino level (JSON logs on stdout)',
+  } as EnumVar<LogLevel>,
+  COORDBUS_CONSUMER: {
+    kind: 'string',
+    name: 'COORDBUS_CONSUMER',
+    default: '',
+    pattern: /^[A-Za-z0-9_.:-]{1,200}$/,
+    expected: "1-200 letters, digits, '_', '.', ':' or '-'",
+    doc: 'consumer name of this replica in every consumer group',
+    defaultDoc: '`<hostname>-<pid>`',
+  } as StringVar,
+  COORDBUS_MAX_ENTRY_BYTES: int(
+    'COORDBUS_MAX_ENTRY_BYTES',
+    64 * 1024,
+    1024,
+    64 * 1024 * 1024,
+    'largest stream entry accepted; larger ones are dead-lettered',
+  ),
+  SHUTDOWN_TIMEOUT_MS: ms('SHUTDOWN_TIMEOUT_MS', 20_000, 100, 'how long a graceful stop (SIGTERM) may take'),
+  STREAM_BATCH_SIZE: int('STREAM_BATCH_SIZE', 100, 1, 10_000, 'XREADGROUP COUNT per stream loop'),
+  STREAM_CONCURRENCY: int('STREAM_CONCURRENCY', 64, 1, 10_000, 'handlers in flight per stream loop'),
+  STREAM_MAX_DELIVERIES: int(
+    'STREAM_MAX_DELIVERIES',
+    5,
+    1,
+    1000,
+    'deliveries before an entry is dead-lettered',
+  ),
+  STREAM_RECLAIM_IDLE_MS: ms(
+    'STREAM_RECLAIM_IDLE_MS',
+    30_000,
+    100,
+    'idle time before another replica reclaims a pending entry',
+  ),
+} as const;
+
+/** Read by the coord CLI and by the sentinel: both judge liveness with it, so they agree. */
+export const COORD_SESSION_TTL: DurationVar = {
+  kind: 'duration',
+  name: 'COORD_SESSION_TTL',
+  default: 300_000,
+  minMs: 1,
+  maxMs: 30 * 86_400_000,
+  bareUnit: 's',
+  expected: 'a positive number of seconds or a duration like 90s, 5m, 1h, up to 30d',
+  doc: 'a session whose last heartbeat is older than this is not live (coord steal/peers, the sentinel cull)',
+};
+
+/** The job-coordinator's settings; the `coordbus jobs` CLI reads the ones it shares with it. */
+export const JOBS_VARS = {
+  JOBS_CONCURRENCY: int('JOBS_CONCURRENCY', 4, 1, 256, 'jobs one replica runs at once'),
+  JOBS_KILL_GRACE: ms('JOBS_KILL_GRACE', 5_000, 0, 'SIGTERM → SIGKILL grace on cancel or timeout', {
+    maxMs: 600_000,
+  }),
+  JOBS_LOCK_DURATION: ms(
+    'JOBS_LOCK_DURATION',
+    30_000,
+    1000,
+    'BullMQ lock: a replica silent this long is stalled',
+  ),
+  JOBS_STALLED_INTERVAL: ms('JOBS_STALLED_INTERVAL', 15_000, 200, 'how often stalled jobs are looked for'),
+  JOBS_RECONCILE_INTERVAL: ms(
+    'JOBS_RECONCILE_INTERVAL',
+    30_000,
+    200,
+    'the host reconcile pass (also run at boot)',
+  ),
+  JOBS_PRUNE_INTERVAL: ms(
+    'JOBS_PRUNE_INTERVAL',
+    10 * 60_000,
+    0,
+    'periodic retention, one replica at a time; 0 disables',
+  ),
+  JOBS_RETENTION: ms('JOBS_RETENTION', 7 * 86_400_000, 0, 'finished jobs older than this are removed'),
+  JOBS_KEEP_LAST: int(
+    'JOBS_KEEP_LAST',
+    20,
+    0,
+    MAX,
+    'newest finished jobs kept per worktree whatever their age',
+  ),
+  JOBS_STALE_RUNNING_AFTER: ms(
+    'JOBS_STALE_RUNNING_AFTER',
+    5 * 60_000,
+    0,
+    'a running job whose runner is gone this long is marked crashed',
+  ),
+  JOBS_SECRET_TTL: ms(
+    'JOBS_SECRET_TTL',
+    86_400_000,
+    1000,
+    "how long a queued job's secrets may wait in Redis",
+  ),
+  JOBS_LOG_MAX_RECORDS: int('JOBS_LOG_MAX_RECORDS', 100_000, 100, MAX, "cap of one job's log stream"),
+  JOBS_SHUTDOWN_GRACE: ms(
+    'JOBS_SHUTDOWN_GRACE',
+    10_000,
+    0,
+    'on SIGTERM, running jobs get this long before they are cancelled',
+  ),
+} as const;
+
+export const FANOUT_VARS = {
+  FANOUT_REPLAY_MAXLEN: int(
+    'FANOUT_REPLAY_MAXLEN',
+    10_000,
+    1,
+    100_000_000,
+    'approximate cap of `logs:stream:coord`',
+  ),
+  FANOUT_DEDUP_WINDOW_MS: ms(
+    'FANOUT_DEDUP_WINDOW_MS',
+    300_000,
+    1000,
+    'how long a fanned-out ingest id is remembered against redelivery',
+  ),
+  FANOUT_INGEST_HARD_CAP: int(
+    'FANOUT_INGEST_HARD_CAP',
+    1_000_000,
+    1000,
+    1_000_000_000,
+    'the ingest stream is trimmed ack-aware, and never kept longer than this',
+  ),
+  FANOUT_TRIM_INTERVAL_MS: ms(
+    'FANOUT_TRIM_INTERVAL_MS',
+    5000,
+    100,
+    'time between ack-aware trims of the ingest stream',
+  ),
+  FANOUT_BATCH_SIZE: int('FANOUT_BATCH_SIZE', 200, 1, 10_000, 'most entries one read returns'),
+  FANOUT_RECLAIM_IDLE_MS: ms(
+    'FANOUT_RECLAIM_IDLE_MS',
+    30_000,
+    100,
+    'entries pending this long on a dead replica are reclaimed',
+  ),
+} as const;
+
+export const SENTINEL_VARS = {
+  SENTINEL_SOURCE: {
+    kind: 'enum',
+    name: 'SENTINEL_SOURCE',
+    values: SENTINEL_SOURCES,
+    default: 'event-manager',
+    doc: '`event-manager` (the coord events stream) or `fs-poll` (diffs a file-based coord root)',
+  } as EnumVar<SentinelSourceKind>,
+  COORD_ROOT: {
+    kind: 'optional',
+    name: 'COORD_ROOT',
+    doc: 'the coord file root; required with `fs-poll`',
+  } as OptionalVar,
+  SENTINEL_TICK_MS: int('SENTINEL_TICK_MS', 1000, 10, 600_000, 'pause between fs-poll scans (ms)'),
+  SENTINEL_BRIDGE: bool(
+    'SENTINEL_BRIDGE',
+    false,
+    'with fs-poll, publish what is seen to the coord events stream',
+  ),
+  SENTINEL_FS_STATE: {
+    kind: 'optional',
+    name: 'SENTINEL_FS_STATE',
+    doc: "file keeping fs-poll's last committed snapshot across restarts",
+  } as OptionalVar,
+  SENTINEL_MAX_BATCH: int('SENTINEL_MAX_BATCH', 256, 1, 10_000, 'most events per poll'),
+  COORD_SESSION_TTL,
+  SENTINEL_CULL: bool('SENTINEL_CULL', true, 'run the liveness cull pass'),
+  SENTINEL_CULL_INTERVAL_MS: {
+    ...int('SENTINEL_CULL_INTERVAL_MS', 30_000, 50, 3_600_000, 'how often the cull pass runs (ms)'),
+    defaultDoc: '`COORD_SESSION_TTL`/10, between 250 ms and 30 s',
+  },
+  SENTINEL_DEDUP_TTL: ms(
+    'SENTINEL_DEDUP_TTL',
+    7 * 86_400_000,
+    1000,
+    'how long a handled `(source, tx_id)` is remembered',
+  ),
+  SENTINEL_CLAIM_IDLE_MS: int(
+    'SENTINEL_CLAIM_IDLE_MS',
+    30_000,
+    100,
+    86_400_000,
+    "a dead replica's pending events are reclaimed after this (ms)",
+  ),
+  SENTINEL_BLOCK_MS: int(
+    'SENTINEL_BLOCK_MS',
+    1000,
+    10,
+    60_000,
+    'how long one stream poll waits for new events (ms)',
+  ),
+  SENTINEL_MAX_DELIVERIES: int(
+    'SENTINEL_MAX_DELIVERIES',
+    5,
+    1,
+    1000,
+    'an event not handled after this many deliveries is dead-lettered',
+  ),
+  SENTINEL_OBSERVATIONS_MAXLEN: int(
+    'SENTINEL_OBSERVATIONS_MAXLEN',
+    1_000_000,
+    1000,
+    MAX,
+    'approximate safety cap of the observations stream',
+  ),
+} as const;
+
+export const ARCHIVIST_VARS = {
+  ARCHIVIST_DATA_DIR: {
+    kind: 'string',
+    name: 'ARCHIVIST_DATA_DIR',
+    default: './.coordbus-data/archive',
+    doc: 'where the SQLite file lives',
+  } as StringVar,
+  DATABASE_URL: {
+    kind: 'optional',
+    name: 'DATABASE_URL',
+    protocols: ['postgres', 'postgresql'],
+    doc: 'PostgreSQL instead of SQLite when set (several replicas may share it)',
+  } as OptionalVar,
+  ARCHIVIST_PG_SCHEMA: {
+    kind: 'string',
+    name: 'ARCHIVIST_PG_SCHEMA',
+    default: 'public',
+    pattern: /^[a-z_][a-z0-9_]{0,62}$/,
+    expected: 'a lower-case SQL identifier (letters, digits, _)',
+    doc: 'PostgreSQL schema of the archive tables',
+  } as StringVar,
+  ARCHIVIST_BATCH_SIZE: int(
+    'ARCHIVIST_BATCH_SIZE',
+    500,
+    1,
+    5000,
+    'most entries read and inserted per transaction',
+  ),
+  ARCHIVIST_RECLAIM_IDLE_MS: ms(
+    'ARCHIVIST_RECLAIM_IDLE_MS',
+    30_000,
+    100,
+    'entries pending this long on a dead replica are reclaimed',
+  ),
+  ARCHIVIST_RETENTION: {
+    kind: 'string',
+    name: 'ARCHIVIST_RETENTION',
+    default: '',
+    doc: 'comma-separated `<stream\\|*>=[<age>][/<rows>]` rules, e.g. `*=30d,telemetryEvents=7d/100000` (empty keeps everything)',
+  } as StringVar,
+  ARCHIVIST_RETENTION_INTERVAL: ms(
+    'ARCHIVIST_RETENTION_INTERVAL',
+    5 * 60_000,
+    100,
+    'time between retention passes',
+  ),
+  COORD_SESSION_TTL,
+  CONSOLE_POLL_MS: ms('CONSOLE_POLL_MS', 250, 20, "how often the console's live feed reads the streams", {
+    maxMs: 10_000,
+  }),
+} as const;
+
+/** The README's configuration tables, in order. */
+export const VARIABLE_SECTIONS: readonly { title: string; vars: Record<string, Var> }[] = [
+  { title: 'Every service', vars: SHARED_VARS },
+  { title: 'fanout-publisher', vars: FANOUT_VARS },
+  { title: 'sentinel-subscriber', vars: SENTINEL_VARS },
+  { title: 'job-coordinator (and `coordbus jobs`)', vars: JOBS_VARS },
+  { title: 'telemetry-archivist', vars: ARCHIVIST_VARS },
+];
+
+/** The default as the README shows it. */
+export function defaultText(v: Var): string {
+  if (v.defaultDoc) return v.defaultDoc;
+  switch (v.kind) {
+    case 'duration':
+      return `\`${formatDuration(v.default)}\``;
+    case 'bool':
+      return v.default ? '`1`' : '`0`';
+    case 'optional':
+      return 'unset';
+    case 'int':
+    case 'enum':
+    case 'url':
+      return `\`${v.default}\``;
+    case 'string':
+      return v.default === '' ? 'empty' : `\`${v.default}\``;
+  }
+}
