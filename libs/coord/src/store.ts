@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { ConflictError, InvalidError, Keyspace, NotFoundError, UnavailableError } from '@coordbus/envelope';
+import {
+  ConflictError,
+  InvalidError,
+  isRetryable,
+  Keyspace,
+  NotFoundError,
+  UnavailableError,
+} from '@coordbus/envelope';
 import { checkResource, checkSessionId, DEFAULT_SESSION_TTL_S } from './config';
 import { FileMirror } from './file-mirror';
 import { CoordRedis, RedisConnectionError } from './resp-client';
@@ -610,13 +617,8 @@ function wrap(err: unknown): Error {
   if (e && /^(CLUSTERDOWN|TRYAGAIN)\b/.test(String(e.message))) {
     return new UnavailableError(`redis cluster unavailable: ${e.message}`);
   }
-  // ioredis: connection-level failures carry a code or these messages.
-  if (
-    e &&
-    (e.code === 'ECONNREFUSED' ||
-      /Connection is closed|ECONNREFUSED|ETIMEDOUT|max retries|Stream isn't writeable/i.test(e.message))
-  ) {
-    return new UnavailableError(`redis unavailable: ${e.message}`);
-  }
+  // A lost or refused connection, a timeout, or Redis saying it cannot take writes now (OOM,
+  // READONLY, LOADING, ...): the one classification every consumer loop uses too.
+  if (isRetryable(e)) return new UnavailableError(`redis unavailable: ${e.message}`);
   return err instanceof Error ? err : new Error(String(err));
 }
