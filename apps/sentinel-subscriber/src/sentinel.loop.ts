@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CoordEvent } from '@coordbus/envelope';
+import { CoordEvent, isRetryable } from '@coordbus/envelope';
 import { SentinelEventSource } from '@coordbus/event-source';
 import { SentinelMetrics } from './metrics';
 import { SentinelService } from './sentinel.service';
@@ -26,7 +26,7 @@ export class SentinelLoop {
   private readonly abort = new AbortController();
   private wake?: () => void;
   private lastBacklogAt = 0;
-  /** When the last poll succeeded (readiness). */
+  /** When the last poll succeeded with no dependency outage in its handling (readiness). */
   lastPollOkAt = 0;
 
   constructor(
@@ -49,18 +49,24 @@ export class SentinelLoop {
     await this.running;
   }
 
-  /** One poll -> handle -> commit round; returns how many events were handled (observed or duplicate). */
-  async runOnce(): Promise<{ polled: number; handled: number }> {
+  /**
+   * One poll -> handle -> commit round; returns how many events were handled (observed or
+   * duplicate) and whether a handler failed for a dependency outage (`isRetryable`): those events
+   * go back to the source uncounted (`retryLater`), and the round does not count as a good poll
+   * for readiness.
+   */
+  async runOnce(): Promise<{ polled: number; handled: number; outage: boolean }> {
     const events = await this.source.poll(this.abort.signal);
-    this.lastPollOkAt = Date.now();
     // Handled concurrently: the observation writes of one batch pipeline on one connection (in
     // order), which is what makes a replica fast; each event's dedup is independent of the others.
     const results = await Promise.allSettled(events.map((event) => this.service.handleEvent(event)));
     const done: CoordEvent[] = [];
+    const outage: CoordEvent[] = [];
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') done.push(events[i]);
       else {
         const event = events[i];
+        if (isRetryable(r.reason)) outage.push(event);
         this.metrics.handleErrors.inc({ kind: event.tx_kind });
         this.logger.warn(
           { err: r.reason, tx_id: event.tx_id, source: event.source, kind: event.tx_kind },
@@ -70,8 +76,10 @@ export class SentinelLoop {
     });
     // Only what was handled is committed; a failed event stays in the source and comes back.
     if (done.length) await this.source.commit(done);
+    if (outage.length) await this.source.retryLater?.(outage);
+    else this.lastPollOkAt = Date.now();
     await this.updateBacklog();
-    return { polled: events.length, handled: done.length };
+    return { polled: events.length, handled: done.length, outage: outage.length > 0 };
   }
 
   private async updateBacklog(): Promise<void> {
@@ -90,10 +98,16 @@ export class SentinelLoop {
     while (!this.stopping) {
       let delay = 0;
       try {
-        const { polled, handled } = await this.runOnce();
-        backoff = 0;
-        if (handled < polled) delay = 100;
-        else if (polled < this.options.maxBatch) delay = this.options.idleDelayMs;
+        const { polled, handled, outage } = await this.runOnce();
+        if (outage) {
+          // A dependency is down: back off as after a failed poll, then try the kept events again.
+          backoff = Math.min(this.options.maxBackoffMs ?? 5000, backoff ? backoff * 2 : 100);
+          delay = backoff;
+        } else {
+          backoff = 0;
+          if (handled < polled) delay = 100;
+          else if (polled < this.options.maxBatch) delay = this.options.idleDelayMs;
+        }
       } catch (err) {
         if (this.stopping) break;
         this.metrics.pollErrors.inc({ source: this.source.name });

@@ -27,6 +27,13 @@ export interface SentinelEventSource {
   poll(signal?: AbortSignal): Promise<CoordEvent[]>;
   /** Marks events returned by `poll()` as handled; they are never returned again. Idempotent. */
   commit(events: readonly CoordEvent[]): Promise<void>;
+  /**
+   * Events returned by `poll()` whose handling failed for a reason outside them (a dependency
+   * outage: `isRetryable`): the next `poll()` returns them again WITHOUT counting a delivery, so
+   * an outage never pushes them toward the dead-letter stream. Optional: a source that counts no
+   * deliveries (files, memory) already returns uncommitted events as they were.
+   */
+  retryLater?(events: readonly CoordEvent[]): Promise<void>;
   /** How many events wait in the source beyond what was handed out (a lag gauge); null if unknown. */
   backlog(): Promise<number | null>;
   /** Releases connections and timers; pending uncommitted events stay where the source keeps them. */

@@ -66,6 +66,8 @@ export class StreamSource implements SentinelEventSource {
   private readonly codec: EnvelopeCodec;
   /** Handed out and not yet committed: event key -> stream entry ids. */
   private readonly inFlight = new Map<string, string[]>();
+  /** Handed out, failed for a dependency outage: returned by the next poll as they are (no re-read, no count). */
+  private kept: CoordEvent[] = [];
   /** Our PEL may hold entries we did not hand out in this process (a previous incarnation's). */
   private ownPendingUnknown = true;
   private claimCursor = '0-0';
@@ -118,6 +120,26 @@ export class StreamSource implements SentinelEventSource {
     await this.cg.ack(ids);
   }
 
+  /**
+   * Keeps `events` for the next poll without a delivery: their entries stay pending here, with
+   * their idle time reset (XCLAIM JUSTID, which counts nothing) so no replica reclaims them
+   * meanwhile. An entry another replica took anyway is dropped (it is that replica's now).
+   */
+  async retryLater(events: readonly CoordEvent[]): Promise<void> {
+    const ids = events.flatMap((e) => this.inFlight.get(eventKey(e)) ?? []);
+    const still = new Set(await this.cg.touch(ids));
+    for (const e of events) {
+      const key = eventKey(e);
+      const mine = this.inFlight.get(key)?.filter((id) => still.has(id)) ?? [];
+      if (!mine.length) {
+        this.inFlight.delete(key);
+        continue;
+      }
+      this.inFlight.set(key, mine);
+      if (!this.kept.some((k) => eventKey(k) === key)) this.kept.push(e);
+    }
+  }
+
   /** Entries in the stream not yet delivered to the group (XINFO GROUPS `lag`), or null if Redis cannot tell. */
   async backlog(): Promise<number | null> {
     const groups = (await this.redis.xinfo('GROUPS', this.stream)) as unknown[][];
@@ -143,6 +165,11 @@ export class StreamSource implements SentinelEventSource {
     if (this.closed) return [];
     // From the start of the stream: events written before the first sentinel ran still count.
     if (!this.cg.ready) await this.cg.ensure();
+    if (this.kept.length) {
+      const again = this.kept.filter((e) => this.inFlight.has(eventKey(e)));
+      this.kept = [];
+      if (again.length) return again;
+    }
     if (this.ownPendingUnknown || this.inFlight.size) {
       const own = await this.readOwnPending();
       if (own.length) return own;

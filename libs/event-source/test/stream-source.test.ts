@@ -154,6 +154,31 @@ describe('StreamSource (real Redis)', () => {
     expect(await pendingCount()).toBe(0);
   });
 
+  it('returns events kept with retryLater (a dependency outage) without counting a delivery', async () => {
+    const dead: DeadLetterEntry[] = [];
+    const source = make({ maxDeliveries: 3, onDeadLetter: (d) => dead.push(d) });
+    await publish(event(1), event(2));
+    const first = await source.poll();
+    expect(first).toHaveLength(2);
+    // Ten failed rounds, far past maxDeliveries: still the same events, still one delivery each.
+    for (let i = 0; i < 10; i++) {
+      await source.retryLater(first);
+      expect((await source.poll()).map((e) => e.tx_id)).toEqual(first.map((e) => e.tx_id));
+    }
+    const rows = (await redis.xpending(keyspace.coordEvents, GROUPS.sentinel, '-', '+', 10)) as Array<
+      [string, string, number, number]
+    >;
+    expect(rows.map((r) => Number(r[3]))).toEqual([1, 1]);
+    expect(dead).toEqual([]);
+    await source.commit(first);
+    expect(await pendingCount()).toBe(0);
+    // A failure of the events themselves (no retryLater) still counts toward the dead letter.
+    await publish(event(3));
+    for (let i = 0; i < 3; i++) expect(await source.poll()).toHaveLength(1);
+    expect(await source.poll()).toEqual([]);
+    expect(dead).toHaveLength(1);
+  });
+
   it('bounds a poll by maxBatch and reports the backlog', async () => {
     const source = make({ maxBatch: 4 });
     await publish(...Array.from({ length: 10 }, (_, i) => event(i)));
