@@ -168,17 +168,30 @@ function freePort() {
  * A Redis to benchmark against: REDIS_URL when set and `useEnv` is true, else a private
  * `redis-server` (no persistence, a temporary --dir) on a free port, resolved once it answers PING.
  * `stop()` is synchronous (safe in a process 'exit' handler): it kills the private server and
- * removes its directory; for REDIS_URL it does nothing.
- * @param {{useEnv?: boolean, timeoutMs?: number}} [opts]
- * @returns {Promise<{url: string, stop: () => void}>}
+ * removes its directory; for REDIS_URL it does nothing. `args` are extra server options (e.g.
+ * `['--appendonly', 'yes']` to run as `npm start` does); `pid` is the private server's (for /proc).
+ * @param {{useEnv?: boolean, timeoutMs?: number, args?: string[]}} [opts]
+ * @returns {Promise<{url: string, stop: () => void, pid?: number}>}
  */
-async function startRedis({ useEnv = true, timeoutMs = 10_000 } = {}) {
+async function startRedis({ useEnv = true, timeoutMs = 10_000, args = [] } = {}) {
   if (useEnv && process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => undefined };
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'));
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...args,
+    ],
     { stdio: 'ignore' },
   );
   const stop = () => {
@@ -211,7 +224,7 @@ async function startRedis({ useEnv = true, timeoutMs = 10_000 } = {}) {
     stop();
     throw err;
   }
-  return { url, stop };
+  return { url, stop, pid: child.pid };
 }
 
 /**
