@@ -72,6 +72,41 @@ function execMs(file, args, env) {
   });
 }
 
+/**
+ * Redis CPU per unit of work, measured after the drain with the services idle (CPU time from
+ * /proc, so unlike wall figures it holds on a loaded machine): a coord heartbeat script that
+ * writes no event (what most heartbeats are), a `send` (inbox + `inbox.deliver` event, read
+ * then by the sentinel and the archivist: all of that included), and one client connection
+ * opened, PINGed and closed (what every `coord` process costs Redis besides its op).
+ */
+async function calibrate(url, redisPid, ks, ttlMs) {
+  const { CoordStore, RespClient } = require(dist('libs/coord/src/index.js'));
+  const client = new RespClient(url);
+  const store = new CoordStore(client, { keyspace: ks, sessionTtlMs: ttlMs });
+  const per = async (n, fn, width = 64) => {
+    const c0 = procCpuMs(redisPid);
+    for (let i = 0; i < n; i += width)
+      await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j)));
+    await sleep(1000); // the consumers' share of the work lands in the window too
+    return Math.round(((procCpuMs(redisPid) - c0) * 1000) / n); // µs per op
+  };
+  const few = Array.from({ length: 50 }, (_, i) => `calibrate-${i}`);
+  await Promise.all(few.map((id, i) => store.register({ sessionId: id, host: 'bench', pid: 1 + i })));
+  const heartbeatUs = await per(20_000, (i) => store.heartbeat(few[i % few.length]));
+  const sendUs = await per(5_000, (i) => store.send(few[i % few.length], few[(i + 1) % few.length], 'x'));
+  const connectionUs = await per(
+    3_000,
+    async () => {
+      const c = new RespClient(url);
+      await c.call('PING');
+      c.disconnect();
+    },
+    16,
+  );
+  client.disconnect();
+  return { heartbeatUs, sendUs, connectionUs };
+}
+
 /** INFO commandstats as {command: {calls, usec}}. */
 async function commandStats(redis) {
   const out = {};
@@ -327,6 +362,7 @@ async function main() {
     await sleep(500);
   }
   const accepted = await added(ks.coordIngest);
+  const redisPerOp = await calibrate(redisSrv.url, redisSrv.pid, ks, TTL_S * 1000);
 
   // ---- analysis -------------------------------------------------------------------------------
   const merged = (key) => results.flatMap((r) => r[key]);
@@ -525,12 +561,13 @@ async function main() {
       cores: r2(cpu['redis-server'].cores),
       inCommandsCores: r2(commandCores),
       connectionsPerS: r1((connB - connA) / windowS),
+      perOp: redisPerOp,
       topCommands: redisCommands.slice(0, 8).map((c) => ({ ...c, cores: r2(c.cores) })),
     },
     redisMemory: {
       deltaBytes: mem1 - mem0,
       perSessionBytes: Math.round((mem1 - mem0) / total),
-      families: families.slice(0, 10).map(([fam, f]) => ({ family: fam, keys: f.keys, bytes: f.bytes })),
+      families: families.slice(0, 16).map(([fam, f]) => ({ family: fam, keys: f.keys, bytes: f.bytes })),
     },
     drained: caughtUp,
     targets: {
@@ -611,6 +648,10 @@ function report(r) {
     `\nRedis: ${r.redis.cores} core over the window, ${r.redis.inCommandsCores} of it inside commands; ` +
       `${r.redis.connectionsPerS} new connections/s (one per coord op, as the CLI does); top commands: ` +
       r.redis.topCommands.map((c) => `${c.cmd} ${c.callsPerS}/s ${c.cores} core`).join(', '),
+  );
+  log(
+    `Redis CPU per unit (after the load, /proc): heartbeat script ${r.redis.perOp.heartbeatUs} µs, ` +
+      `send with its event and consumers ${r.redis.perOp.sendUs} µs, one connection ${r.redis.perOp.connectionUs} µs`,
   );
   log(
     `\nRedis memory: +${fmt(r.redisMemory.deltaBytes)} B = ${fmt(r.redisMemory.perSessionBytes)} B per session; by key family:`,
