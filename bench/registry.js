@@ -83,6 +83,13 @@ const BENCHMARKS = [
     timeoutS: 300,
     targets: 'no target: cluster mode beside a single node, for the record',
   },
+  {
+    name: 'fleet',
+    script: 'fleet/run.js',
+    args: [],
+    timeoutS: 420,
+    targets: '1 000 sessions: coord op p99 <= 20 ms, envelope p99 <= 100 ms, no loss, services <= 0.5 core',
+  },
 ];
 
 module.exports = { BENCHMARKS };

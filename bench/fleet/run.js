@@ -33,6 +33,7 @@ const {
   hasFlag,
   pct,
   procCpuMs,
+  report,
   requireBuilt,
   root,
   sleep,
@@ -475,13 +476,19 @@ async function main() {
   const driverCpuS = results.reduce((a, r) => a + (r.cpu.user + r.cpu.system) / 1e6, 0);
   const envP99 = Math.max(pct(pubsubMs, 99) ?? Infinity, pct(archiveMs, 99) ?? Infinity);
   const producerDrops = expectedTotal - accepted;
-  const noLoss =
-    producerDrops === 0 &&
-    pubsubLoss.missing + pubsubLoss.extra + archiveLoss.missing + archiveLoss.extra === 0 &&
-    silentNotCulled + silentCulledTwice + liveCulled === 0 &&
-    jobsSucceeded === jobsSubmitted &&
-    !jobErrors.length &&
-    !Object.keys(deadLetters).length;
+  const lossCount =
+    producerDrops +
+    pubsubLoss.missing +
+    pubsubLoss.extra +
+    archiveLoss.missing +
+    archiveLoss.extra +
+    silentNotCulled +
+    silentCulledTwice +
+    liveCulled +
+    (jobsSubmitted - jobsSucceeded) +
+    jobErrors.length +
+    Object.values(deadLetters).reduce((a, b) => a + b, 0);
+  const noLoss = lossCount === 0;
   const opP99 = pct(allOps, 99);
   const loadAvg = {
     start: load0,
@@ -581,7 +588,41 @@ async function main() {
       },
     },
   };
-  report(result);
+  print(result);
+  // The four targets of issue #15 §3, through the runner's one reporting path (npm run bench).
+  const bench = 'fleet';
+  const at = `${total} sessions`;
+  report({
+    bench,
+    name: `coord op p99, ${at}`,
+    value: r2(opP99),
+    unit: 'ms',
+    target: `<= ${TARGETS.opP99Ms}`,
+  });
+  report({
+    bench,
+    name: `envelope end to end p99 (pub/sub and archive), ${at}`,
+    value: envP99,
+    unit: 'ms',
+    target: `<= ${TARGETS.envelopeP99Ms}`,
+  });
+  report({
+    bench,
+    name: `loss (envelopes, culls, jobs, dead letters), ${at}`,
+    value: lossCount,
+    unit: 'lost',
+    target: '<= 0',
+  });
+  report({
+    bench,
+    name: `the five services together, ${at}`,
+    value: r2(serviceCores),
+    unit: 'cores',
+    target: `<= ${TARGETS.serviceCores}`,
+    note: `CPU-s per 1000 sessions per minute: ${Object.entries(cpu)
+      .map(([n, c]) => `${n} ${r2(c.perKPerMin)}`)
+      .join(', ')}`,
+  });
   if (JSON_OUT) console.log(JSON.stringify(result));
 
   await sub.quit();
@@ -590,7 +631,7 @@ async function main() {
   process.exit(0); // the exit handler stops the private Redis and removes the data directory
 }
 
-function report(r) {
+function print(r) {
   const met = (t) => (t.met ? 'met' : 'NOT met');
   const t = r.targets;
   log(
