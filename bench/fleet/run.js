@@ -17,7 +17,8 @@
 // memory delta / sessions, and by key family), and loss: every op envelope on pub/sub and in the
 // archive exactly once, every silent session culled exactly once, no heartbeating session culled,
 // every hook job finished. Targets (1 000 sessions, 2 cores): op p99 <= 20 ms, envelope p99 <=
-// 100 ms, no loss, the five services together <= 0.5 core. --json prints the result object.
+// 100 ms, no loss, the five services together <= 0.5 core, each stated through report() (so
+// `npm run bench` records them). --json also prints the whole result object on stdout.
 const { execFile, fork } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
