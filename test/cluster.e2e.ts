@@ -294,7 +294,7 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
       SENTINEL_BLOCK_MS: '200',
     });
     // The test's own CoordStore runs on an ioredis Cluster, like the sentinel's.
-    const store = new CoordStore(admin, { keyspace: ks, sessionTtlMs: 2000 });
+    const store = new CoordStore(admin, { keyspace: ks });
     expect((await coord(ks, 'keeper', ['register'], { COORD_SESSION_TTL: '2' })).code).toBe(0);
     expect((await coord(ks, 'idle', ['register'], { COORD_SESSION_TTL: '2' })).code).toBe(0);
     expect((await coord(ks, 'idle', ['lock', 'idle-res'], { COORD_SESSION_TTL: '2' })).code).toBe(0);

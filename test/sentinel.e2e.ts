@@ -74,10 +74,10 @@ describe('sentinel-subscriber processes', () => {
   });
 
   it('three replicas, 100 sessions that stop heartbeating: each culled exactly once, all their locks released', async () => {
-    const ttlMs = 2000;
     const env = { COORD_SESSION_TTL: '2', SENTINEL_CULL_INTERVAL_MS: '200' };
     const replicas = await Promise.all([start(env), start(env), start(env)]);
-    const store = new CoordStore(redis, { keyspace, sessionTtlMs: ttlMs });
+    // The replicas seed the stored session TTL from COORD_SESSION_TTL at start.
+    const store = new CoordStore(redis, { keyspace });
     await store.register({ sessionId: 'keeper', host: 'h', pid: 1 });
     await store.lock('keeper', 'keeper-lock');
     // keeper heartbeats throughout (it must never be culled); the 100 never heartbeat again.

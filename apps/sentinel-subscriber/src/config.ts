@@ -22,6 +22,8 @@ export interface SentinelConfig {
   sessionTtlMs: number;
   /** `SENTINEL_CULL`: run the liveness cull pass (default on). */
   cull: boolean;
+  /** COORD_SESSION_TTL was given: it seeds the stored session TTL (see CullService.seed). */
+  sessionTtlSet: boolean;
   /** `SENTINEL_CULL_INTERVAL_MS`: how often the cull pass runs (default TTL/10, between 250 ms and 30 s). */
   cullIntervalMs: number;
   /** `SENTINEL_DEDUP_TTL`: how long a handled `(source, tx_id)` is remembered (default 7d). */
@@ -55,6 +57,7 @@ export function loadSentinelConfig(envVars: NodeJS.ProcessEnv = process.env): Se
     fsStatePath: env.get(V.SENTINEL_FS_STATE),
     maxBatch: env.get(V.SENTINEL_MAX_BATCH),
     sessionTtlMs,
+    sessionTtlSet: !!envVars.COORD_SESSION_TTL,
     cull: env.get(V.SENTINEL_CULL),
     cullIntervalMs: env.get(
       V.SENTINEL_CULL_INTERVAL_MS,

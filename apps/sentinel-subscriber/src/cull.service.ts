@@ -3,13 +3,14 @@ import { SentinelMetrics } from './metrics';
 
 /** What the cull needs from coord state (CoordStore provides it; the eviction script is the arbiter). */
 export interface SessionEvictor {
-  /** Candidates: sessions whose last heartbeat is older than `ttlMs`. */
-  expiredSessions(ttlMs: number): Promise<string[]>;
-  /** Atomically re-checks and evicts (`session.dereg` ttl-expired + `lock.release` owner-evicted). */
+  /** Candidates: sessions whose last heartbeat is older than the deployment's session TTL (stored in Redis). */
+  expiredSessions(): Promise<string[]>;
+  /** Atomically re-checks against the stored TTL and evicts (`session.dereg` ttl-expired + `lock.release` owner-evicted). */
   evictIfExpired(
     sessionId: string,
-    ttlMs: number,
   ): Promise<{ evicted: true; releasedLocks: string[] } | { evicted: false; reason: string }>;
+  /** Stores the TTL only when none is stored yet; true when it did. */
+  seedSessionTtl(ms: number): Promise<boolean>;
 }
 
 /**
@@ -24,27 +25,42 @@ export class CullService {
   private timer?: NodeJS.Timeout;
   private pass?: Promise<unknown>;
   private stopped = false;
+  private seeded = false;
 
+  /**
+   * @param seedTtlMs COORD_SESSION_TTL when the deployment sets it: stored as the deployment's
+   * session TTL if none is stored yet (first start), never over a `coordbus config set`.
+   */
   constructor(
     private readonly evictor: SessionEvictor,
-    private readonly ttlMs: number,
+    private readonly seedTtlMs: number | undefined,
     private readonly metrics: SentinelMetrics,
     private readonly logger: Logger,
   ) {}
 
+  /** Seeds the stored session TTL from the deployment's setting, once per process. */
+  async seed(): Promise<void> {
+    if (this.seeded || this.seedTtlMs === undefined) return;
+    if (await this.evictor.seedSessionTtl(this.seedTtlMs)) {
+      this.logger.info({ session_ttl_ms: this.seedTtlMs }, 'session TTL stored from COORD_SESSION_TTL');
+    }
+    this.seeded = true;
+  }
+
   /** One pass; returns the sessions this replica evicted. */
   async cullOnce(): Promise<{ evicted: string[]; locksReleased: number }> {
+    await this.seed();
     const evicted: string[] = [];
     let locksReleased = 0;
-    for (const id of await this.evictor.expiredSessions(this.ttlMs)) {
+    for (const id of await this.evictor.expiredSessions()) {
       if (this.stopped) break;
-      const r = await this.evictor.evictIfExpired(id, this.ttlMs);
+      const r = await this.evictor.evictIfExpired(id);
       if (!r.evicted) continue;
       evicted.push(id);
       locksReleased += r.releasedLocks.length;
       this.metrics.culls.inc();
       this.metrics.cullLocks.inc(r.releasedLocks.length);
-      this.logger.info(
+      this.logger.warn(
         { session: id, locks: r.releasedLocks },
         'session culled: heartbeat older than the session TTL',
       );

@@ -105,6 +105,8 @@ class SentinelRunner implements OnApplicationBootstrap, BeforeApplicationShutdow
 
   onApplicationBootstrap(): void {
     this.loop.start();
+    // Seeded even when this replica does not cull; a failure is retried by the next cull pass.
+    this.cull.seed().catch(() => undefined);
     if (this.config.cull) this.cull.start(this.config.cullIntervalMs);
   }
 
@@ -194,12 +196,11 @@ export class SentinelModule {
             const store = new CoordStore(redis, {
               keyspace,
               source: 'sentinel',
-              sessionTtlMs: config.sessionTtlMs,
               mirror: config.coordRoot ? new FileMirror(config.coordRoot) : undefined,
               onMirrorError: (err) =>
                 log.warn({ err }, 'coord file mirror write failed (Redis state is committed)'),
             });
-            return new CullService(store, config.sessionTtlMs, metrics, log);
+            return new CullService(store, config.sessionTtlSet ? config.sessionTtlMs : undefined, metrics, log);
           },
         },
         SentinelRunner,

@@ -150,7 +150,7 @@ describe('sentinel business logic (real Redis)', () => {
   describe('liveness culling', () => {
     // Long enough that a loaded machine does not starve the heartbeating session past it.
     const TTL = 1000;
-    const store = () => new CoordStore(redis, { keyspace, sessionTtlMs: TTL });
+    const store = () => new CoordStore(redis, { keyspace });
     const culler = (metrics = replica().metrics) => new CullService(store(), TTL, metrics, logger);
 
     it('evicts an idle session (dereg ttl-expired, its locks released owner-evicted) and never a heartbeating one', async () => {

@@ -132,7 +132,6 @@ describe('stream source and fs-poll source agree (real coord CLI)', () => {
     const store = new CoordStore(redis, {
       keyspace,
       source: 'sentinel',
-      sessionTtlMs: ttlMs,
       mirror: new FileMirror(root),
     });
     const culled = await new CullService(

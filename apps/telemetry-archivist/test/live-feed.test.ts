@@ -69,7 +69,7 @@ describe('console live feed (real Redis)', () => {
   beforeEach(async () => {
     redis = new Redis(testRedisUrl());
     ks = testKeyspace('feed');
-    store = new CoordStore(redis, { keyspace: ks, sessionTtlMs: 60_000 });
+    store = new CoordStore(redis, { keyspace: ks });
     consoleRedis = new CountingRedis(redis, ks);
     feed = new LiveFeed(consoleRedis, pino({ level: 'silent' }), {
       ...DEFAULT_LIVE_FEED_OPTIONS,

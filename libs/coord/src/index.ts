@@ -6,3 +6,4 @@ export * from './file-mirror';
 export * from './file-layout';
 export * from './store';
 export * from './fanout';
+export * from './resource-name';

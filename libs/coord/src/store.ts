@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   ConflictError,
   InvalidError,
@@ -12,12 +13,15 @@ import { FileMirror } from './file-mirror';
 import { CoordRedis, RedisConnectionError } from './resp-client';
 import { evalCommand, LuaCommand } from '@coordbus/lua';
 import { COORD_COMMANDS } from './commands';
+import { ORDER_ACTIONS } from './types';
 import {
   DispatchOrder,
   EvictResult,
   HeartbeatResult,
   InboxMessage,
   LockRecord,
+  OrderAction,
+  OrderState,
   LockResult,
   PeerRecord,
   RegisterInput,
@@ -31,8 +35,12 @@ export interface CoordStoreOptions {
   keyspace: Keyspace;
   /** `source` of the events this store writes (default `coord`). */
   source?: string;
-  /** Session TTL in ms: liveness for steal/peers and the heartbeat "changed" rule (default 300 s). */
-  sessionTtlMs?: number;
+  /**
+   * The caller's own session TTL in ms, for DISPLAY only: `live` in peers/status is judged with it
+   * when given. Who may steal, the heartbeat event rule and the cull always use the deployment's
+   * TTL stored in Redis ({@link CoordStore.sessionTtl}), read inside the scripts.
+   */
+  displayTtlMs?: number;
   /** Approximate safety cap of the coord events stream (default 1 000 000; consumers trim below it ack-aware). */
   eventsMaxLen?: number;
   /** Dual-write of the COORD_ROOT file layout, when set. */
@@ -100,6 +108,10 @@ function orderFrom(h: Record<string, string>): DispatchOrder {
     ticket: h.ticket,
     issued_by: h.issued_by,
     issued_at: h.issued_at,
+    // Orders issued before order states existed are pending.
+    state: (h.state || 'pending') as OrderState,
+    state_at: h.state_at || h.issued_at,
+    note: h.note ? h.note : null,
   };
 }
 
@@ -120,7 +132,7 @@ function orderFrom(h: Record<string, string>): DispatchOrder {
 export class CoordStore {
   readonly keyspace: Keyspace;
   readonly source: string;
-  readonly sessionTtlMs: number;
+  readonly displayTtlMs?: number;
   private readonly eventsMaxLen: number;
   private readonly mirror?: FileMirror;
   private readonly onMirrorError: (err: Error) => void;
@@ -131,7 +143,7 @@ export class CoordStore {
   ) {
     this.keyspace = options.keyspace;
     this.source = options.source ?? 'coord';
-    this.sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_S * 1000;
+    this.displayTtlMs = options.displayTtlMs;
     this.eventsMaxLen = options.eventsMaxLen ?? 1_000_000;
     this.mirror = options.mirror;
     this.onMirrorError = options.onMirrorError ?? (() => undefined);
@@ -171,6 +183,41 @@ export class CoordStore {
   get seqKey(): string {
     return this.keyspace.coordKey('tx-seq');
   }
+  /** Hash of deployment settings kept with the coord state: `session_ttl_ms`. */
+  get configKey(): string {
+    return this.keyspace.coordKey('config');
+  }
+  /** Zset of an assignee's orders not yet done or rejected, scored by issue time. */
+  openOrdersKey(assignee: string): string {
+    return this.keyspace.coordKey(`orders-open:${assignee}`);
+  }
+
+  // ---- deployment settings -------------------------------------------------------------------
+
+  /** The deployment's session TTL in ms (the stored one; 300 s when none was ever set). */
+  async sessionTtl(): Promise<number> {
+    const raw = (await this.call('HGET', this.configKey, 'session_ttl_ms')) as string | null;
+    const ms = Number(raw);
+    return raw && Number.isFinite(ms) && ms > 0 ? ms : DEFAULT_SESSION_TTL_S * 1000;
+  }
+
+  /** Whether a session TTL has been stored (set or seeded). */
+  async sessionTtlIsSet(): Promise<boolean> {
+    return Number(await this.call('HEXISTS', this.configKey, 'session_ttl_ms')) === 1;
+  }
+
+  /** Sets the deployment's session TTL (`coordbus config set session-ttl`); takes effect at once everywhere. */
+  async setSessionTtl(ms: number): Promise<void> {
+    await this.call('HSET', this.configKey, 'session_ttl_ms', String(checkTtl(ms)));
+  }
+
+  /**
+   * Stores `ms` as the session TTL only when none is stored yet (a deployment's first start seeds
+   * it from COORD_SESSION_TTL); returns whether it did. A later `config set` is never undone.
+   */
+  async seedSessionTtl(ms: number): Promise<boolean> {
+    return Number(await this.call('HSETNX', this.configKey, 'session_ttl_ms', String(checkTtl(ms)))) === 1;
+  }
 
   // ---- sessions ------------------------------------------------------------------------------
 
@@ -202,7 +249,7 @@ export class CoordStore {
     const r = (await this.script(
       C.heartbeat,
       [this.sessionKey(sid), this.sessionsKey],
-      [sid, options.phase ?? '', options.phase === undefined ? '0' : '1', String(this.sessionTtlMs)],
+      [sid, options.phase ?? '', options.phase === undefined ? '0' : '1'],
     )) as [string, string, string[]];
     if (r[0] === 'missing') throw new NotFoundError(`session ${sid} is not registered`, { session: sid });
     const session = sessionFrom(toRecord(r[2]));
@@ -224,35 +271,42 @@ export class CoordStore {
 
   /**
    * The sentinel's cull, exactly once across replicas: one script checks that the session still
-   * exists and that its last heartbeat is older than `ttlMs` (on the Redis clock, or `nowMs` when
-   * given — for tests), and only then deletes it, writes `session.dereg` reason `ttl-expired` and
-   * `lock.release` reason `owner-evicted` for each lock it held. Otherwise it changes nothing.
-   * Concurrent callers for the same session: exactly one gets `evicted: true`.
+   * exists and that its last heartbeat is older than the deployment's session TTL (read by the
+   * script; on the Redis clock, or `nowMs` when given — for tests), and only then deletes it,
+   * writes `session.dereg` reason `ttl-expired` and `lock.release` reason `owner-evicted` for each
+   * lock it held. Otherwise it changes nothing. Concurrent callers: exactly one gets `evicted: true`.
    */
-  async evictIfExpired(sessionId: string, ttlMs: number, nowMs?: number): Promise<EvictResult> {
-    if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidError(`ttlMs must be >= 0 (got ${ttlMs})`);
-    const r = await this.remove(sessionId, 'ttl-expired', 'owner-evicted', String(Math.floor(ttlMs)), nowMs);
+  async evictIfExpired(sessionId: string, nowMs?: number): Promise<EvictResult> {
+    const r = await this.remove(sessionId, 'ttl-expired', 'owner-evicted', '1', nowMs);
     if (r[0] === 'missing') return { evicted: false, reason: 'missing' };
     if (r[0] === 'live') return { evicted: false, reason: 'live', lastHeartbeatMs: Number(r[1]) };
     return { evicted: true, ...this.removed(r) };
   }
 
-  /** Every registered session, oldest heartbeat first, with liveness against the session TTL. */
+  /**
+   * Every registered session, oldest heartbeat first, with liveness against the display TTL when
+   * the store has one, else the deployment's, and its open order count.
+   */
   async listSessions(): Promise<PeerRecord[]> {
-    const [now, hashes] = (await this.script(
+    return (await this.listSessionsWithTtl()).peers;
+  }
+
+  private async listSessionsWithTtl(): Promise<{ peers: PeerRecord[]; ttlMs: number }> {
+    const [now, hashes, storedTtl, counts] = (await this.script(
       C.list,
       [this.sessionsKey],
-      [this.keyspace.coordKey('session:')],
-      {
-        bare: true,
-      },
-    )) as [string, string[][]];
+      [this.keyspace.coordKey('session:'), this.configKey, this.keyspace.coordKey('orders-open:')],
+      { bare: true },
+    )) as [string, string[][], string, number[]];
     const nowMs = Number(now);
-    return hashes.map((h) => {
+    const ttlMs = Number(storedTtl) > 0 ? Number(storedTtl) : DEFAULT_SESSION_TTL_S * 1000;
+    const judge = this.displayTtlMs ?? ttlMs;
+    const peers = hashes.map((h, i) => {
       const rec = toRecord(h);
       const age = Math.max(0, nowMs - Number(rec.last_heartbeat_ms));
-      return { ...sessionFrom(rec), live: age <= this.sessionTtlMs, age_ms: age };
+      return { ...sessionFrom(rec), live: age <= judge, age_ms: age, open_orders: Number(counts[i] ?? 0) };
     });
+    return { peers, ttlMs };
   }
 
   /** `peers [--live]`: {@link listSessions}, optionally only the live ones. */
@@ -262,10 +316,11 @@ export class CoordStore {
   }
 
   /**
-   * Ids of sessions whose last heartbeat is older than `ttlMs` (Redis clock, or `nowMs`), oldest
-   * first — candidates for {@link evictIfExpired}, which re-checks atomically.
+   * Ids of sessions whose last heartbeat is older than the deployment's session TTL (Redis clock,
+   * or `nowMs`), oldest first — candidates for {@link evictIfExpired}, which re-checks atomically.
    */
-  async expiredSessions(ttlMs: number, nowMs?: number): Promise<string[]> {
+  async expiredSessions(nowMs?: number): Promise<string[]> {
+    const ttlMs = await this.sessionTtl();
     const now = nowMs ?? (await this.redisNowMs());
     return (await this.redis.call('ZRANGEBYSCORE', this.sessionsKey, '-inf', `(${now - ttlMs}`)) as string[];
   }
@@ -279,27 +334,30 @@ export class CoordStore {
   // ---- locks ---------------------------------------------------------------------------------
 
   /**
-   * Takes `resource` for the session. Already held by it: refreshes expiry/reason (`held`, no
-   * event). Held by another session: ConflictError naming the owner (`details.owner`). A lock
-   * past its `--ttl` expiry is released (`lock.release` reason `expired`) and taken.
+   * Takes `resource` — a name or a glob reservation (`src/**`) — for the session. Already held by
+   * it: refreshes expiry/reason (`held`, no event). Held by another session, or overlapping a glob
+   * held by one either way: ConflictError naming the owner (`details.owner`) and the lock that
+   * blocks (`details.blocking`). A lock past its `--ttl` expiry is released (`lock.release` reason
+   * `expired`) and taken. A caller with no session record is registered first (auto-register,
+   * `autoRegistered: true`), so its locks are culled with it.
    */
   lock(
     sessionId: string,
     resource: string,
-    options: { ttlMs?: number; reason?: string; pid?: number } = {},
+    options: { ttlMs?: number; reason?: string; pid?: number; host?: string } = {},
   ): Promise<LockResult> {
     return this.acquire('lock', sessionId, resource, options);
   }
 
   /**
-   * Takes `resource` from its owner when the owner is not live (no session, or heartbeat older
-   * than the session TTL), or always with `force`. The old owner gets `lock.release` reason
-   * `stolen`. A live owner without `force`: ConflictError naming the owner.
+   * Takes `resource` from its owner(s) when no owner is live (no session, or heartbeat older than
+   * the deployment's session TTL — never the caller's), or always with `force`. Each old owner
+   * gets `lock.release` reason `stolen`. A live owner without `force`: ConflictError naming it.
    */
   steal(
     sessionId: string,
     resource: string,
-    options: { force?: boolean; reason?: string; pid?: number; ttlMs?: number } = {},
+    options: { force?: boolean; reason?: string; pid?: number; ttlMs?: number; host?: string } = {},
   ): Promise<LockResult> {
     return this.acquire(options.force ? 'force' : 'steal', sessionId, resource, options);
   }
@@ -449,14 +507,66 @@ export class CoordStore {
 
   /** Every dispatch order, oldest first. */
   async dispatches(): Promise<DispatchOrder[]> {
-    const [, hashes] = (await this.script(
-      C.list,
-      [this.dispatchesKey],
-      [this.keyspace.coordKey('dispatch:')],
-      {
-        bare: true,
-      },
-    )) as [string, string[][]];
+    return this.listOrders(this.dispatchesKey);
+  }
+
+  /**
+   * `coord orders`: the assignee's orders not yet done or rejected (pending or ack), oldest first;
+   * with `all`, every order ever issued to it, in any state.
+   */
+  async orders(assignee: string, options: { all?: boolean } = {}): Promise<DispatchOrder[]> {
+    const to = checkSessionId(assignee, 'assignee');
+    if (options.all) return (await this.dispatches()).filter((o) => o.assignee === to);
+    return this.listOrders(this.openOrdersKey(to));
+  }
+
+  /** One order, or null. */
+  async getOrder(orderId: string): Promise<DispatchOrder | null> {
+    const h = toRecord(await this.call('HGETALL', this.dispatchKey(checkSessionId(orderId, 'order id'))));
+    return h.order_id ? orderFrom(h) : null;
+  }
+
+  /**
+   * `coord order ack|done|reject <id>`: the assignee moves its order on (pending -> ack -> done,
+   * or reject), writing `dispatch.<action>` with the note. Repeating the current step changes
+   * nothing (`moved: false`).
+   * @throws NotFoundError (no such order), ConflictError (not the assignee, or the order is past
+   * that step: done and reject are final), InvalidError (unknown action).
+   */
+  async order(
+    sessionId: string,
+    orderId: string,
+    action: OrderAction,
+    note?: string,
+  ): Promise<{ order: DispatchOrder; moved: boolean; txId?: string }> {
+    const sid = checkSessionId(sessionId);
+    const oid = checkSessionId(orderId, 'order id');
+    if (!ORDER_ACTIONS.includes(action)) {
+      throw new InvalidError(`unknown order action ${JSON.stringify(action)}: one of ${ORDER_ACTIONS.join(', ')}`, [
+        `action: one of ${ORDER_ACTIONS.join(', ')}`,
+      ]);
+    }
+    const r = (await this.script(C.order, [this.dispatchKey(oid)], [oid, action, sid, note ?? ''])) as [
+      string,
+      string,
+      string[]?,
+    ];
+    if (r[0] === 'missing') throw new NotFoundError(`order ${oid} does not exist`, { order_id: oid });
+    if (r[0] === 'not-assignee') {
+      throw new ConflictError(`order ${oid} is assigned to ${r[1]}, not ${sid}`, { order_id: oid, owner: r[1] });
+    }
+    if (r[0] === 'refused') {
+      throw new ConflictError(`order ${oid} is ${r[1]}: cannot ${action} it`, { order_id: oid, state: r[1] });
+    }
+    const order = orderFrom(toRecord(r[2]));
+    if (r[0] === 'moved') this.mirrored(() => this.mirror?.writeDispatch(order));
+    return { order, moved: r[0] === 'moved', txId: r[1] || undefined };
+  }
+
+  private async listOrders(zset: string): Promise<DispatchOrder[]> {
+    const [, hashes] = (await this.script(C.list, [zset], [this.keyspace.coordKey('dispatch:')], {
+      bare: true,
+    })) as [string, string[][]];
     return hashes.map((h) => orderFrom(toRecord(h)));
   }
 
@@ -465,10 +575,11 @@ export class CoordStore {
   /** The session's own view: its record and liveness, locks it holds, inbox depth, peer counts. */
   async status(sessionId: string): Promise<SessionStatus> {
     const sid = checkSessionId(sessionId);
-    const [peers, locks, depth] = await Promise.all([
-      this.listSessions(),
+    const [{ peers, ttlMs }, locks, depth, orders] = await Promise.all([
+      this.listSessionsWithTtl(),
       this.locks(),
       this.call('LLEN', this.inboxKey(sid)),
+      this.orders(sid),
     ]);
     return {
       session_id: sid,
@@ -476,7 +587,11 @@ export class CoordStore {
       locks: locks.filter((l) => l.owner_session_id === sid),
       inbox_depth: Number(depth),
       peers: { total: peers.length, live: peers.filter((p) => p.live).length },
-      session_ttl_s: this.sessionTtlMs / 1000,
+      orders,
+      session_ttl_s: ttlMs / 1000,
+      ...(this.displayTtlMs !== undefined && this.displayTtlMs !== ttlMs
+        ? { display_ttl_s: this.displayTtlMs / 1000 }
+        : {}),
     };
   }
 
@@ -486,7 +601,7 @@ export class CoordStore {
     mode: 'lock' | 'steal' | 'force',
     sessionId: string,
     resource: string,
-    options: { ttlMs?: number; reason?: string; pid?: number },
+    options: { ttlMs?: number; reason?: string; pid?: number; host?: string },
   ): Promise<LockResult> {
     const sid = checkSessionId(sessionId);
     const res = checkResource(resource);
@@ -505,25 +620,30 @@ export class CoordStore {
         options.ttlMs === undefined ? '' : String(Math.ceil(options.ttlMs)),
         options.reason ?? '',
         mode,
-        String(this.sessionTtlMs),
+        options.host ?? hostname(),
       ],
-    )) as [string, string, string[], string?];
+    )) as [string, string, string[], string?, string?];
     const lock = lockFrom(toRecord(r[2]));
     if (r[0] === 'conflict') {
       const live = r[3] === '1';
+      const blocking = r[4] ?? res;
+      const via = blocking === res ? '' : ` (via ${blocking})`;
       const why = mode === 'lock' ? '' : live ? ' (owner is live; --force to take it anyway)' : '';
-      throw new ConflictError(`lock ${res} is held by ${r[1]}${why}`, {
+      throw new ConflictError(`lock ${res} is held by ${r[1]}${via}${why}`, {
         resource: res,
         owner: r[1],
         owner_live: live,
+        blocking,
         lock,
       });
     }
     this.mirrored(() => this.mirror?.writeLock(lock));
+    const stolen = r[3] ? r[3] : undefined;
     return {
       status: r[0] as LockResult['status'],
       lock,
-      stolenFrom: r[3] || undefined,
+      stolenFrom: stolen,
+      autoRegistered: r[4] === '1' || undefined,
       txId: r[1] || undefined,
     };
   }
@@ -532,13 +652,13 @@ export class CoordStore {
     sid: string,
     reason: string,
     lockReason: string,
-    ttl: string,
+    cull: '1' | '',
     nowMs: number | undefined,
   ): Promise<unknown[]> {
     return this.script(
       C.dereg,
       [this.sessionKey(sid), this.sessionsKey, this.sessionLocksKey(sid)],
-      [sid, reason, lockReason, ttl],
+      [sid, reason, lockReason, cull],
       { nowMs },
     ) as Promise<unknown[]>;
   }
@@ -602,6 +722,15 @@ export class CoordStore {
       throw wrap(err);
     }
   }
+}
+
+function checkTtl(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 1 || ms > 30 * 86_400_000) {
+    throw new InvalidError(`session TTL must be between 1ms and 30d (got ${ms} ms)`, [
+      'session-ttl: a duration like 90s, 5m, 1h, up to 30d',
+    ]);
+  }
+  return Math.round(ms);
 }
 
 function wrap(err: unknown): Error {

@@ -23,6 +23,8 @@ export interface PeerRecord extends SessionRecord {
   live: boolean;
   /** Milliseconds since the last heartbeat, on the Redis clock. */
   age_ms: number;
+  /** Orders assigned to it and not yet done or rejected (`pending` or `ack`). */
+  open_orders: number;
 }
 
 /** A held lock (`locks/<resource>/record.json`, plus the resource name itself). */
@@ -47,6 +49,10 @@ export interface InboxMessage {
   ts: string;
 }
 
+export type OrderState = 'pending' | 'ack' | 'done' | 'reject';
+export type OrderAction = 'ack' | 'done' | 'reject';
+export const ORDER_ACTIONS: readonly OrderAction[] = ['ack', 'done', 'reject'];
+
 /** A work order (`dispatch-orders/<order_id>.json`). */
 export interface DispatchOrder {
   order_id: string;
@@ -54,6 +60,12 @@ export interface DispatchOrder {
   ticket: string;
   issued_by: string;
   issued_at: string;
+  /** pending -> ack -> done, or reject (`coord order ack|done|reject`). */
+  state: OrderState;
+  /** When the order entered its state. */
+  state_at: string;
+  /** The assignee's note on its last step; null when none. */
+  note: string | null;
 }
 
 export interface RegisterInput {
@@ -99,8 +111,10 @@ export interface LockResult {
   /** `acquired` (event written) or `held` (the caller already held it; expiry refreshed, no event). */
   status: 'acquired' | 'held';
   lock: LockRecord;
-  /** The session the lock was stolen from (`steal`), when it was. */
+  /** The session(s) the lock was stolen from (`steal`; comma-separated when a glob took several), when it was. */
   stolenFrom?: string;
+  /** The caller had no session record and was registered by this lock (`session.register`). */
+  autoRegistered?: boolean;
   txId?: string;
 }
 
@@ -110,5 +124,10 @@ export interface SessionStatus {
   locks: LockRecord[];
   inbox_depth: number;
   peers: { total: number; live: number };
+  /** Its orders not yet done or rejected, oldest first. */
+  orders: DispatchOrder[];
+  /** The deployment's session TTL (stored in Redis): the one that decides steal and cull. */
   session_ttl_s: number;
+  /** The caller's own COORD_SESSION_TTL, when it differs: `live` above is judged with it, for display only. */
+  display_ttl_s?: number;
 }

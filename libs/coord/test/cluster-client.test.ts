@@ -95,7 +95,7 @@ describe('ClusterRespClient on a Redis Cluster', () => {
   it('gives a CoordStore the whole coord state on the cluster (every script keeps to the {coord} slot)', async () => {
     const keyspace = testKeyspace('cluster-client');
     const { c } = await clientAvoiding(keySlot(keyspace.coordEvents));
-    const store = new CoordStore(c, { keyspace, sessionTtlMs: 60_000 });
+    const store = new CoordStore(c, { keyspace });
     await store.register({ sessionId: 'a', host: 'h', pid: 1 });
     await store.lock('a', 'r');
     await store.send('a', 'a', 'note to self');
@@ -103,7 +103,8 @@ describe('ClusterRespClient on a Redis Cluster', () => {
     await store.dispatch('a', 'a', 'T-1', 'o-1');
     expect((await store.dispatches()).map((o) => o.order_id)).toEqual(['o-1']);
     await store.unlock('a', 'r');
-    expect(await store.evictIfExpired('a', 1, Date.now() + 10_000)).toMatchObject({ evicted: true });
+    await store.setSessionTtl(1000);
+    expect(await store.evictIfExpired('a', Date.now() + 10_000)).toMatchObject({ evicted: true });
     expect((await store.peers()).length).toBe(0);
   });
 

@@ -37,7 +37,7 @@ describe('CoordStore (real Redis)', () => {
   beforeEach(() => {
     ks = testKeyspace('coord');
     resp = new RespClient(testRedisUrl());
-    store = new CoordStore(resp, { keyspace: ks, sessionTtlMs: 300_000 });
+    store = new CoordStore(resp, { keyspace: ks });
   });
   afterEach(async () => {
     resp.disconnect();
@@ -101,10 +101,10 @@ describe('CoordStore (real Redis)', () => {
     expect((await store.heartbeat('s1', { phase: 'editing' })).emitted).toBe(false);
     expect((await store.heartbeat('s1')).session.phase).toBe('editing');
 
-    // A store with a tiny TTL: any gap of TTL/3 counts as "changed".
-    const shortTtl = new CoordStore(resp, { keyspace: ks, sessionTtlMs: 30 });
+    // A deployment with a tiny TTL: any gap of TTL/3 counts as "changed".
+    await store.setSessionTtl(30);
     await new Promise((r) => setTimeout(r, 15));
-    const gap = await shortTtl.heartbeat('s1');
+    const gap = await store.heartbeat('s1');
     expect(gap.emitted).toBe(true);
 
     const hb = (await events()).filter((e) => e.tx_kind === 'session.heartbeat');
@@ -190,8 +190,8 @@ describe('CoordStore (real Redis)', () => {
   });
 
   it('steal: refused while the owner is live, allowed when not live or with --force; old owner gets lock.release stolen', async () => {
-    const ttl = 200;
-    const s = new CoordStore(resp, { keyspace: ks, sessionTtlMs: ttl });
+    const s = store;
+    await s.setSessionTtl(200);
     await s.register({ sessionId: 'owner', host: 'h', pid: 1 });
     await s.register({ sessionId: 'thief', host: 'h', pid: 2 });
     await s.lock('owner', 'db');
@@ -201,13 +201,14 @@ describe('CoordStore (real Redis)', () => {
 
     // The owner goes quiet past the TTL: a plain steal works.
     await s.lock('thief', 'db2');
-    const quiet = new CoordStore(resp, { keyspace: ks, sessionTtlMs: 1 });
+    await s.setSessionTtl(1);
     await new Promise((r) => setTimeout(r, 10));
-    const stolen = await quiet.steal('owner', 'db2');
+    const stolen = await s.steal('owner', 'db2');
     expect(stolen.stolenFrom).toBe('thief');
 
-    // An owner that never registered is not live either.
-    await s.lock('ghost', 'db3');
+    // A lock taken without registering registers its session, which goes quiet like any other.
+    expect(await s.lock('ghost', 'db3')).toMatchObject({ autoRegistered: true });
+    await new Promise((r) => setTimeout(r, 10));
     expect((await s.steal('owner', 'db3')).stolenFrom).toBe('ghost');
 
     const releases = (await events())
@@ -241,11 +242,12 @@ describe('CoordStore (real Redis)', () => {
     await store.register({ sessionId: 'old', host: 'h', pid: 1 });
     await store.register({ sessionId: 'fresh', host: 'h', pid: 2 });
     await store.lock('old', 'res');
+    await store.setSessionTtl(30_000);
     const now = Date.now() + 60_000; // a minute later on the test's clock
-    expect(await store.expiredSessions(30_000, now)).toEqual(expect.arrayContaining(['old', 'fresh']));
-    expect(await store.expiredSessions(300_000)).toEqual([]);
+    expect(await store.expiredSessions(now)).toEqual(expect.arrayContaining(['old', 'fresh']));
+    expect(await store.expiredSessions()).toEqual([]);
 
-    const live = await store.evictIfExpired('old', 300_000);
+    const live = await store.evictIfExpired('old');
     expect(live).toMatchObject({ evicted: false, reason: 'live' });
 
     // Three "replicas" race: one script run wins.
@@ -255,7 +257,7 @@ describe('CoordStore (real Redis)', () => {
       new CoordStore(other, { keyspace: ks }),
       new CoordStore(redis, { keyspace: ks }),
     ];
-    const results = await Promise.all(replicas.map((r) => r.evictIfExpired('old', 30_000, now)));
+    const results = await Promise.all(replicas.map((r) => r.evictIfExpired('old', now)));
     other.disconnect();
     expect(results.filter((r) => r.evicted)).toHaveLength(1);
     expect(results.filter((r) => !r.evicted)).toEqual([

@@ -107,6 +107,9 @@ const PAYLOADS: Record<TxKind, Plain> = {
   'lock.release': { resource: 'repo/main', owner_session: 's1', reason: 'unlock' },
   'inbox.deliver': { to_session: 's2', msg_id: 'm-1', kind: 'text' },
   'dispatch.issue': { order_id: 'o-1', assignee: 's2', ticket: 'TOD-481' },
+  'dispatch.ack': { order_id: 'o-1', assignee: 's2' },
+  'dispatch.done': { order_id: 'o-1', assignee: 's2', note: 'merged in 4f2c' },
+  'dispatch.reject': { order_id: 'o-1', assignee: 's2', note: 'not mine' },
 };
 
 const coordEvent = (kind: TxKind = 'session.heartbeat'): Plain => ({
@@ -633,6 +636,9 @@ describe('coord event payload: a tagged union on tx_kind', () => {
     'lock.release': ['resource', 'owner_session'],
     'inbox.deliver': ['to_session', 'msg_id', 'kind'],
     'dispatch.issue': ['order_id', 'assignee', 'ticket'],
+    'dispatch.ack': ['order_id', 'assignee'],
+    'dispatch.done': ['order_id', 'assignee'],
+    'dispatch.reject': ['order_id', 'assignee'],
   };
 
   /** Each invalid payload field per kind. */
@@ -668,6 +674,12 @@ describe('coord event payload: a tagged union on tx_kind', () => {
     ['dispatch.issue', 'assignee', ''],
     ['dispatch.issue', 'ticket', DELETE],
     ['dispatch.issue', 'ticket', 7],
+    ['dispatch.ack', 'order_id', DELETE],
+    ['dispatch.ack', 'assignee', ''],
+    ['dispatch.done', 'order_id', ''],
+    ['dispatch.done', 'note', 5],
+    ['dispatch.reject', 'assignee', DELETE],
+    ['dispatch.reject', 'note', null],
   ];
 
   it('covers every TxKind', () => {
@@ -694,7 +706,8 @@ describe('coord event payload: a tagged union on tx_kind', () => {
     );
   });
 
-  it.each(TX_KINDS.filter((k) => k !== 'dispatch.issue'))(
+  // An order's later steps carry a subset of dispatch.issue's fields, so only the others refuse it.
+  it.each(TX_KINDS.filter((k) => !k.startsWith('dispatch.')))(
     '%s refuses a dispatch.issue payload (checked against its own kind)',
     (kind) => {
       const bad = { ...coordEvent(kind), payload: clone(PAYLOADS['dispatch.issue']) };

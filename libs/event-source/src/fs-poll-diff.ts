@@ -25,6 +25,10 @@ const KIND_ORDER: Record<TxKind, number> = {
   'lock.acquire': 3,
   'inbox.deliver': 4,
   'dispatch.issue': 5,
+  // Never read from files (an order file carries no history); listed for the type.
+  'dispatch.ack': 5,
+  'dispatch.done': 5,
+  'dispatch.reject': 5,
   'session.dereg': 6,
 };
 

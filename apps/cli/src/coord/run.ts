@@ -6,12 +6,16 @@ import {
   CoordStore,
   FanoutPublisher,
   FileMirror,
+  normaliseResource,
   openCoordConnection,
+  ORDER_ACTIONS,
+  type OrderAction,
   opContext,
   redisClusterFromEnv,
   resolveSessionId,
   sessionTtlMs,
   type CoordConnection,
+  type DispatchOrder,
   type OpContext,
 } from '@coordbus/coord';
 import { parseArgs, seconds, UsageError } from './args';
@@ -34,16 +38,22 @@ ops:
   lock <resource> [--ttl S] [--reason R]         take a lock (held by another: exit 3, owner named)
   unlock <resource>                              release your lock (another's: exit 3; none: exit 4)
   steal <resource> [--force] [--reason R]        take a lock whose owner is not live (--force: even if live)
+      (a path-like resource is made relative to the git worktree root; a glob such as src/** reserves
+       every path it covers; an unregistered session is registered by its first lock)
   send <peer> <body> [--kind K] [--subject S]    put a message in a peer's inbox
   recv [--drain] [--follow] [--timeout S]        read your inbox (JSON array; --drain/--follow take)
   dispatch <assignee> --ticket T [--order-id ID] issue a work order
+  orders [--all] [--follow] [--timeout S]        your open orders, oldest first (--all: any state;
+                                                 --follow: then each new one as it is issued)
+  order ack|done|reject <order-id> [--note N]    move your order on (pending -> ack -> done, or reject)
   locks                                          list held locks
   status                                         your session, locks, inbox depth, peer counts
 
 exit codes: 0 ok, 1 internal, 2 usage, 3 conflict, 4 not found, 5 redis unavailable, 7 invalid input
 env: REDIS_URL (redis://127.0.0.1:6379), COORDBUS_NAMESPACE, COORD_SESSION_ID > CLAUDE_SESSION_ID,
      REDIS_CLUSTER=1 (REDIS_URL names one node of a Redis Cluster),
-     COORD_SESSION_TTL (300 s), COORD_ROOT (file mirror), COORD_PID (default: parent pid),
+     COORD_SESSION_TTL (display only: liveness shown by peers/status; the deployment's TTL in Redis,
+     \`coordbus config set session-ttl\`, decides steal and cull), COORD_ROOT (file mirror), COORD_PID (default: parent pid),
      COORD_REDIS_TIMEOUT (2 s), LOGS_COORD_DISABLED=1, LOGS_COORD_REDIS_TIMEOUT (0.25 s)
 `;
 
@@ -92,6 +102,14 @@ const SPECS: Record<string, { bool?: string[]; value?: string[]; min: number; ma
       max: 1,
       usage: 'dispatch <assignee> --ticket T [--order-id ID]',
     },
+    orders: {
+      bool: ['all', 'follow'],
+      value: ['timeout'],
+      min: 0,
+      max: 0,
+      usage: 'orders [--all] [--follow] [--timeout S]',
+    },
+    order: { value: ['note'], min: 2, max: 2, usage: 'order ack|done|reject <order-id> [--note N]' },
     locks: { min: 0, max: 0, usage: 'locks' },
     status: { min: 0, max: 0, usage: 'status' },
   };
@@ -166,11 +184,12 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
     if (pos.length < spec.min || pos.length > spec.max) throw new UsageError(`usage: coord ${spec.usage}`);
     const store = new CoordStore(client, {
       keyspace,
-      sessionTtlMs: sessionTtlMs(env),
+      // The caller's own TTL only changes what peers/status SHOW as live.
+      displayTtlMs: env.COORD_SESSION_TTL ? sessionTtlMs(env) : undefined,
       mirror: FileMirror.fromEnv(env),
       onMirrorError: (err) => line(io.stderr, `coord: warning: COORD_ROOT mirror failed: ${err.message}`),
     });
-    const result = await execute(op, pos, parsed.flags, store, session, client, io, timeout);
+    const result = await execute(op, pos, parsed.flags, store, session, client, io, timeout, json);
     print(io.stdout, op, result, json);
     code = EXIT_CODES.ok;
   } catch (err) {
@@ -197,6 +216,7 @@ async function execute(
   client: CoordConnection,
   io: CoordIo,
   timeoutMs: number,
+  json: boolean,
 ): Promise<unknown> {
   const str = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
   const pid = recordedPid(io.env);
@@ -237,11 +257,15 @@ async function execute(
     case 'peers':
       return store.peers({ live: !!f.live });
     case 'lock':
-      return store.lock(session, pos[0], { ttlMs: seconds('ttl', f.ttl), reason: str('reason'), pid });
+      return store.lock(session, normaliseResource(pos[0], cwd), {
+        ttlMs: seconds('ttl', f.ttl),
+        reason: str('reason'),
+        pid,
+      });
     case 'unlock':
-      return store.unlock(session, pos[0]);
+      return store.unlock(session, normaliseResource(pos[0], cwd));
     case 'steal':
-      return store.steal(session, pos[0], {
+      return store.steal(session, normaliseResource(pos[0], cwd), {
         force: !!f.force,
         reason: str('reason'),
         pid,
@@ -278,6 +302,19 @@ async function execute(
       if (!ticket) throw new UsageError('usage: coord dispatch <assignee> --ticket T [--order-id ID]');
       return store.dispatch(session, pos[0], ticket, str('order-id'));
     }
+    case 'orders': {
+      const timeout = seconds('timeout', f.timeout, true);
+      if (timeout !== undefined && !f.follow) throw new UsageError('--timeout goes with --follow');
+      if (!f.follow) return store.orders(session, { all: !!f.all });
+      return followOrders(store, session, !!f.all, timeout ?? 0, client, io, timeoutMs, json);
+    }
+    case 'order': {
+      const action = pos[0] as OrderAction;
+      if (!ORDER_ACTIONS.includes(action)) {
+        throw new UsageError(`unknown order action ${JSON.stringify(pos[0])}: one of ${ORDER_ACTIONS.join(', ')}`);
+      }
+      return store.order(session, pos[1], action, str('note'));
+    }
     case 'locks':
       return store.locks();
     case 'status':
@@ -286,7 +323,68 @@ async function execute(
   throw new UsageError(`unknown op ${op}`);
 }
 
+function orderLine(o: DispatchOrder): string {
+  return `${o.order_id}  ${o.state.padEnd(7)}  ${o.ticket}  from ${o.issued_by}  issued ${o.issued_at}${o.note ? `  note ${JSON.stringify(o.note)}` : ''}`;
+}
+
+/**
+ * `orders --follow`: prints the current orders, then each order issued to the session as its
+ * `dispatch.issue` lands on the coord events stream (XREAD BLOCK: pushed, not polled), one line
+ * (or one JSON object) each, until `waitMs` passes (0 = until interrupted). Returns undefined:
+ * everything is printed as it comes.
+ */
+async function followOrders(
+  store: CoordStore,
+  session: string,
+  all: boolean,
+  waitMs: number,
+  client: CoordConnection,
+  io: CoordIo,
+  timeoutMs: number,
+  json: boolean,
+): Promise<undefined> {
+  const show = (o: DispatchOrder) => line(io.stdout, json ? JSON.stringify(o) : orderLine(o));
+  // Read the stream's tail id first, so nothing issued between the listing and the wait is lost.
+  const tail = (await client.call('XREVRANGE', store.keyspace.coordEvents, '+', '-', 'COUNT', 1)) as [string][];
+  let last = tail.length ? tail[0][0] : '0-0';
+  for (const o of await store.orders(session, { all })) show(o);
+  const blocking = openCoordConnection(client.url, {
+    connectTimeoutMs: timeoutMs,
+    commandTimeoutMs: 0,
+    cluster: redisClusterFromEnv(io.env),
+  });
+  const deadline = waitMs ? Date.now() + waitMs : Infinity;
+  try {
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      const block = Number.isFinite(left) ? Math.max(1, Math.min(left, 5000)) : 5000;
+      const r = (await blocking.call(
+        'XREAD',
+        'COUNT',
+        100,
+        'BLOCK',
+        Math.ceil(block),
+        'STREAMS',
+        store.keyspace.coordEvents,
+        last,
+      )) as [string, [string, string[]][]][] | null;
+      for (const [id, fields] of r?.[0]?.[1] ?? []) {
+        last = id;
+        const data = fields[fields.indexOf('data') + 1];
+        const ev = JSON.parse(data ?? '{}') as { tx_kind?: string; payload?: { order_id?: string; assignee?: string } };
+        if (ev.tx_kind !== 'dispatch.issue' || ev.payload?.assignee !== session) continue;
+        const o = await store.getOrder(ev.payload.order_id ?? '');
+        if (o) show(o);
+      }
+    }
+  } finally {
+    blocking.disconnect();
+  }
+}
+
 function print(out: NodeJS.WritableStream, op: string, result: unknown, json: boolean): void {
+  if (op === 'orders' && result === undefined) return;
   if (json || op === 'recv') {
     line(out, JSON.stringify(result));
     return;
@@ -314,7 +412,7 @@ function print(out: NodeJS.WritableStream, op: string, result: unknown, json: bo
       for (const p of peers) {
         line(
           out,
-          `${p.live ? 'live ' : 'stale'} ${p.session_id}  pid ${p.pid}@${p.host}  ${p.role || '-'}  ${JSON.stringify(p.task)}  last ${p.last_heartbeat}${p.phase ? `  phase ${p.phase}` : ''}`,
+          `${p.live ? 'live ' : 'stale'} ${p.session_id}  pid ${p.pid}@${p.host}  ${p.role || '-'}  ${JSON.stringify(p.task)}  last ${p.last_heartbeat}${p.phase ? `  phase ${p.phase}` : ''}${p.open_orders ? `  orders ${p.open_orders} open` : ''}`,
         );
       }
       return;
@@ -323,7 +421,7 @@ function print(out: NodeJS.WritableStream, op: string, result: unknown, json: bo
     case 'steal':
       return line(
         out,
-        `${r.status === 'held' ? 'already held' : r.stolenFrom ? `stolen from ${r.stolenFrom}` : 'locked'} ${r.lock.resource}${r.lock.expires_at ? ` until ${r.lock.expires_at}` : ''}`,
+        `${r.status === 'held' ? 'already held' : r.stolenFrom ? `stolen from ${r.stolenFrom}` : 'locked'} ${r.lock.resource}${r.lock.expires_at ? ` until ${r.lock.expires_at}` : ''}${r.autoRegistered ? ` (session ${r.lock.owner_session_id} registered by this lock)` : ''}`,
       );
     case 'unlock':
       return line(out, 'unlocked');
@@ -334,6 +432,14 @@ function print(out: NodeJS.WritableStream, op: string, result: unknown, json: bo
         out,
         `${r.issued ? 'issued' : 'already issued'} ${r.order.order_id} to ${r.order.assignee} (${r.order.ticket})`,
       );
+    case 'orders': {
+      const orders = result as DispatchOrder[];
+      if (!orders.length) return line(out, 'no orders');
+      for (const o of orders) line(out, orderLine(o));
+      return;
+    }
+    case 'order':
+      return line(out, `${r.moved ? '' : 'already '}${r.order.state} ${r.order.order_id} (${r.order.ticket})`);
     case 'locks': {
       const locks = result as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
       if (!locks.length) return line(out, 'no locks');
@@ -356,7 +462,15 @@ function print(out: NodeJS.WritableStream, op: string, result: unknown, json: bo
         `locks: ${r.locks.length ? r.locks.map((l: { resource: string }) => l.resource).join(', ') : 'none'}`,
       );
       line(out, `inbox: ${r.inbox_depth} message(s)`);
-      return line(out, `peers: ${r.peers.live} live of ${r.peers.total} (ttl ${r.session_ttl_s} s)`);
+      const orders = r.orders as DispatchOrder[];
+      line(
+        out,
+        `orders: ${orders.length ? `${orders.filter((o) => o.state === 'pending').length} pending, ${orders.filter((o) => o.state === 'ack').length} acked (${orders.map((o) => `${o.order_id} ${o.ticket}`).join(', ')})` : 'none'}`,
+      );
+      return line(
+        out,
+        `peers: ${r.peers.live} live of ${r.peers.total} (session ttl ${r.session_ttl_s} s${r.display_ttl_s !== undefined ? `; shown with your COORD_SESSION_TTL ${r.display_ttl_s} s` : ''})`,
+      );
     }
   }
 }

@@ -43,7 +43,7 @@ export class ConsoleActionsService implements OnApplicationShutdown {
     private readonly redis: ConsoleRedis,
     @Inject(ARCHIVIST_CONFIG) private readonly config: ArchivistConfig,
   ) {
-    this.coord = new CoordStore(ioredis, { keyspace: redis.keyspace, sessionTtlMs: config.sessionTtlMs });
+    this.coord = new CoordStore(ioredis, { keyspace: redis.keyspace });
     this.jobs = new JobStore(ioredis, redis.keyspace, new EnvelopeCodec({ maxBytes: config.maxEntryBytes }));
   }
 

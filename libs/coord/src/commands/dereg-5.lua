@@ -1,7 +1,10 @@
 --[[
 Deregisters or evicts a session: `session.dereg`, then `lock.release` for every lock it held.
-With a TTL it removes only a session whose last heartbeat is older than the TTL: the sentinel's
-cull, where this script is the arbiter between replicas (exactly one of them sees 'removed').
+As a cull it removes only a session whose last heartbeat is older than the deployment's session
+TTL (read here, see includes/prelude.lua): the sentinel's cull, where this script is the arbiter
+between replicas (exactly one of them sees 'removed'). Each lock is released exactly once: the
+session's lock set is read and deleted in this one step, and a lock another session took since is
+left alone.
 
 KEYS:
   KEYS[1] the coord events stream
@@ -13,17 +16,17 @@ ARGV:
   ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
             (see includes/prelude.lua)
   ARGV[6] session_id   ARGV[7] dereg reason   ARGV[8] lock release reason
-  ARGV[9] TTL in ms, or '' to remove unconditionally
+  ARGV[9] '1' for a cull (only when expired), '' to remove unconditionally
 Returns:
   {'missing'} | {'live', last_heartbeat_ms} |
   {'removed', dereg tx_id, {resource...}, {release tx_id...}, HGETALL of the removed session}
 ]]
 --- @include "includes/prelude"
-local sid, reason, lock_reason, ttl = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local sid, reason, lock_reason, cull = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'missing'} end
 local ms = now_ms()
 local last = tonumber(redis.call('HGET', KEYS[3], 'last_heartbeat_ms')) or 0
-if ttl ~= '' and ms - last <= tonumber(ttl) then return {'live', tostring(last)} end
+if cull == '1' and ms - last <= session_ttl_ms() then return {'live', tostring(last)} end
 local record = redis.call('HGETALL', KEYS[3])
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[4], sid)

@@ -1,6 +1,7 @@
 --[[
-Issues a work order (`dispatch.issue`). Re-issuing an identical order is a no-op; a different
-order under the same id is a conflict.
+Issues a work order (`dispatch.issue`) in state `pending`, and adds it to the assignee's open
+orders (`orders-open:<assignee>`, scored by issue time, which `coord orders` reads oldest first).
+Re-issuing an identical order is a no-op; a different order under the same id is a conflict.
 
 KEYS:
   KEYS[1] the coord events stream
@@ -28,7 +29,9 @@ if redis.call('EXISTS', key) == 1 then
   local same = cur[1] == assignee and cur[2] == ticket
   return {same and 'exists' or 'conflict', '', redis.call('HGETALL', key)}
 end
-redis.call('HSET', key, 'order_id', oid, 'assignee', assignee, 'ticket', ticket, 'issued_by', issuer, 'issued_at', iso(ms))
+redis.call('HSET', key, 'order_id', oid, 'assignee', assignee, 'ticket', ticket, 'issued_by', issuer, 'issued_at', iso(ms),
+  'state', 'pending', 'state_at', iso(ms))
 redis.call('ZADD', KEYS[4], ms, oid)
+redis.call('ZADD', PREFIX .. 'orders-open:' .. assignee, ms, oid)
 local tx = emit('dispatch.issue', ms, assignee, nil, obj('order_id', js(oid), 'assignee', js(assignee), 'ticket', js(ticket)))
 return {'issued', tx, redis.call('HGETALL', key)}

@@ -1,6 +1,6 @@
 --[[
 Advances a session's last heartbeat (and phase). Writes `session.heartbeat` only when something
-changed: the phase, or the previous heartbeat is at least TTL/3 old (so a session that keeps
+changed: the phase, or the previous heartbeat is at least TTL/3 old (the deployment's TTL) (so a session that keeps
 heartbeating shows up on the event stream at least about every TTL/3, enough for an event-only
 reader to judge liveness, while a busy session's every-few-seconds heartbeats stay off it).
 
@@ -13,12 +13,12 @@ ARGV:
   ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
             (see includes/prelude.lua)
   ARGV[6] session_id   ARGV[7] phase   ARGV[8] '1' when a phase was given (else it is kept)
-  ARGV[9] session TTL in ms
 Returns:
   {'missing'} | {'ok', tx_id or '', HGETALL session}
 ]]
 --- @include "includes/prelude"
-local sid, given, has_phase, ttl = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+local sid, given, has_phase = ARGV[6], ARGV[7], ARGV[8]
+local ttl = session_ttl_ms()
 if redis.call('EXISTS', KEYS[3]) == 0 then return {'missing'} end
 local ms = now_ms()
 local now = iso(ms)

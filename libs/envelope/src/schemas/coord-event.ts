@@ -11,6 +11,9 @@ export const TX_KINDS = [
   'lock.release',
   'inbox.deliver',
   'dispatch.issue',
+  'dispatch.ack',
+  'dispatch.done',
+  'dispatch.reject',
 ] as const;
 export type TxKind = (typeof TX_KINDS)[number];
 
@@ -38,7 +41,7 @@ export class LockAcquirePayload {
   @IsOptional() @IsString() reason?: string;
 }
 
-/** `reason`: `unlock`, `stolen`, `owner-evicted`, `expired`. */
+/** `reason`: `unlock`, `stolen`, `owner-evicted`, `owner-dereg`, `expired`, `forced`. */
 export class LockReleasePayload {
   @IsString() @MinLength(1) resource!: string;
   @IsString() @MinLength(1) owner_session!: string;
@@ -60,6 +63,13 @@ export class DispatchIssuePayload {
   @IsString() @MinLength(1) ticket!: string;
 }
 
+/** An order's assignee moving it along (`coord order ack|done|reject <id> [--note N]`). */
+export class DispatchStatePayload {
+  @IsString() @MinLength(1) order_id!: string;
+  @IsString() @MinLength(1) assignee!: string;
+  @IsOptional() @IsString() note?: string;
+}
+
 /** The typed payload class of every TxKind (seed 002's table; RFC question 4 answered "now"). */
 export const PAYLOAD_CLASSES = {
   'session.register': SessionRegisterPayload,
@@ -69,6 +79,9 @@ export const PAYLOAD_CLASSES = {
   'lock.release': LockReleasePayload,
   'inbox.deliver': InboxDeliverPayload,
   'dispatch.issue': DispatchIssuePayload,
+  'dispatch.ack': DispatchStatePayload,
+  'dispatch.done': DispatchStatePayload,
+  'dispatch.reject': DispatchStatePayload,
 } as const;
 
 export interface PayloadByKind {
@@ -79,6 +92,9 @@ export interface PayloadByKind {
   'lock.release': LockReleasePayload;
   'inbox.deliver': InboxDeliverPayload;
   'dispatch.issue': DispatchIssuePayload;
+  'dispatch.ack': DispatchStatePayload;
+  'dispatch.done': DispatchStatePayload;
+  'dispatch.reject': DispatchStatePayload;
 }
 
 /**

@@ -120,12 +120,25 @@ local function slocks_key(sid) return PREFIX .. 'session-locks:' .. sid end
 local function lock_key(res) return PREFIX .. 'lock:' .. res end
 local LOCKS = PREFIX .. 'locks'
 local SESSIONS = PREFIX .. 'sessions'
+-- Held glob reservations (`src/**`), so a plain lock only scans these for covering globs.
+local GLOB_LOCKS = PREFIX .. 'glob-locks'
+local CONFIG = PREFIX .. 'config'
+
+-- The deployment's session TTL, read here from the coord config hash (`coordbus config set
+-- session-ttl`, seeded by the services from COORD_SESSION_TTL) so that no caller's own setting
+-- can decide who is live: steal, the heartbeat event rule and the cull all use this one value.
+-- Unset: COORD_SESSION_TTL's default, 300 s (a unit test holds the two equal).
+local DEFAULT_SESSION_TTL_MS = 300000
+local function session_ttl_ms()
+  return tonumber(redis.call('HGET', CONFIG, 'session_ttl_ms') or '') or DEFAULT_SESSION_TTL_MS
+end
 
 -- Releases a lock (state + lock.release event); returns the event's tx_id.
 local function release_lock(res, owner, reason, ms)
   redis.call('DEL', lock_key(res))
   redis.call('ZREM', LOCKS, res)
   redis.call('SREM', slocks_key(owner), res)
+  redis.call('SREM', GLOB_LOCKS, res)
   return emit('lock.release', ms, owner, res,
     obj('resource', js(res), 'owner_session', js(owner), 'reason', js(reason)))
 end
