@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, toCoordbusError } from '@coordbus/envelope';
-import { registerCoordCommands } from './coord';
+import { registerConfigCommands, registerCoordCommands } from './coord';
 import { registerHooksCommands } from './hooks';
 import { registerTailCommands } from './tail';
 import { registerJobsCommands, registerHooksRunCommand } from './jobs';
@@ -15,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerCoordCommands(program);
+  registerConfigCommands(program);
   const hooks = registerHooksCommands(program);
   registerHooksRunCommand(hooks);
   registerTailCommands(program);

@@ -24,3 +24,24 @@ export function registerCoordCommands(program: Command): void {
       });
     });
 }
+
+/**
+ * `coordbus config get|set <setting>`: deployment settings stored with the coord state in Redis
+ * (`coord config ...`, same implementation and exit codes).
+ */
+export function registerConfigCommands(program: Command): void {
+  program
+    .command('config')
+    .description('deployment settings stored in Redis: config get [session-ttl], config set session-ttl 300s')
+    .helpOption(false)
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
+    .argument('[args...]', 'get [setting] | set <setting> <value>')
+    .action(async (args: string[]) => {
+      process.exitCode = await runCoord(['config', ...args], {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        env: process.env,
+      });
+    });
+}

@@ -18,6 +18,7 @@ import {
   type DispatchOrder,
   type OpContext,
 } from '@coordbus/coord';
+import { formatDuration, parseDuration } from '@coordbus/config';
 import { parseArgs, seconds, UsageError } from './args';
 
 /** Where a coord run writes; the CLI passes process streams, tests pass buffers. */
@@ -47,6 +48,9 @@ ops:
                                                  --follow: then each new one as it is issued)
   order ack|done|reject <order-id> [--note N]    move your order on (pending -> ack -> done, or reject)
   locks                                          list held locks
+  config get [session-ttl]                       the deployment's settings stored with the coord state
+  config set session-ttl <duration>              e.g. 300s, 5m (a bare number is seconds); takes effect
+                                                 at once for every CLI, hook and sentinel
   status                                         your session, locks, inbox depth, peer counts
 
 exit codes: 0 ok, 1 internal, 2 usage, 3 conflict, 4 not found, 5 redis unavailable, 7 invalid input
@@ -111,6 +115,7 @@ const SPECS: Record<string, { bool?: string[]; value?: string[]; min: number; ma
     },
     order: { value: ['note'], min: 2, max: 2, usage: 'order ack|done|reject <order-id> [--note N]' },
     locks: { min: 0, max: 0, usage: 'locks' },
+    config: { min: 1, max: 3, usage: 'config get [session-ttl] | config set session-ttl <duration>' },
     status: { min: 0, max: 0, usage: 'status' },
   };
 
@@ -174,6 +179,7 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
     const cluster = redisClusterFromEnv(env);
     client = openCoordConnection(redisUrl, { connectTimeoutMs: timeout, commandTimeoutMs: timeout, cluster });
     ctx = opContext(args, session);
+    if (ctx?.resource) ctx.resource = tryNormalise(ctx.resource, io.cwd ?? process.cwd());
     fan = FanoutPublisher.fromEnv(env, redisUrl, keyspace, client);
     if (ctx) fan.publish(buildEnvelope(ctx, 'pre'));
     if (sessionError) throw sessionError;
@@ -205,6 +211,15 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
     client?.disconnect();
   }
   return code;
+}
+
+/** The envelope names the lock as the op will; a name the op will refuse stays as typed. */
+function tryNormalise(resource: string, cwd: string): string {
+  try {
+    return normaliseResource(resource, cwd);
+  } catch {
+    return resource;
+  }
 }
 
 async function execute(
@@ -317,10 +332,37 @@ async function execute(
     }
     case 'locks':
       return store.locks();
+    case 'config':
+      return configOp(store, pos);
     case 'status':
       return store.status(session);
   }
   throw new UsageError(`unknown op ${op}`);
+}
+
+const CONFIG_KEYS = ['session-ttl'];
+
+/** `config get|set`: the deployment settings kept in Redis beside the coord state. */
+async function configOp(store: CoordStore, pos: string[]): Promise<unknown> {
+  const [verb, key, value] = pos;
+  const usage = 'usage: coord config get [session-ttl] | coord config set session-ttl <duration>';
+  if (key !== undefined && !CONFIG_KEYS.includes(key)) {
+    throw new UsageError(`unknown setting ${JSON.stringify(key)}: one of ${CONFIG_KEYS.join(', ')}`);
+  }
+  if (verb === 'set') {
+    if (key === undefined || value === undefined) throw new UsageError(usage);
+    const ms = parseDuration(value, 's');
+    if (ms === undefined) {
+      throw new InvalidError(`session-ttl must be a duration like 90s, 5m, 1h or a number of seconds (got ${JSON.stringify(value)})`, [
+        'session-ttl: a duration',
+      ]);
+    }
+    await store.setSessionTtl(ms);
+  } else if (verb !== 'get' || value !== undefined) {
+    throw new UsageError(usage);
+  }
+  const [ms, stored] = await Promise.all([store.sessionTtl(), store.sessionTtlIsSet()]);
+  return { session_ttl_ms: ms, session_ttl: formatDuration(ms), stored };
 }
 
 function orderLine(o: DispatchOrder): string {
@@ -432,6 +474,8 @@ function print(out: NodeJS.WritableStream, op: string, result: unknown, json: bo
         out,
         `${r.issued ? 'issued' : 'already issued'} ${r.order.order_id} to ${r.order.assignee} (${r.order.ticket})`,
       );
+    case 'config':
+      return line(out, `session-ttl ${r.session_ttl}${r.stored ? '' : ' (default: never set)'}`);
     case 'orders': {
       const orders = result as DispatchOrder[];
       if (!orders.length) return line(out, 'no orders');

@@ -28,7 +28,7 @@ ARGV:
 Returns:
   {'conflict', owner, HGETALL conflicting lock, owner live '1'|'0', conflicting resource} |
   {'held', '', HGETALL lock} |
-  {'acquired', tx_id, HGETALL lock, stolen_from (owners, comma-separated) or '', '1' if auto-registered}
+  {'acquired', tx_id, HGETALL lock, stolen_from (distinct owners, comma-separated) or '', '1' if auto-registered}
 ]]
 --- @include "includes/prelude"
 local sid, pid, res, ttl, reason, mode, host = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
@@ -124,10 +124,13 @@ if #conflicts > 0 then
   end
 end
 
-local stolen = {}
+local stolen, seen = {}, {}
 for _, c in ipairs(conflicts) do
   release_lock(c[1], c[2], 'stolen', ms)
-  stolen[#stolen + 1] = c[2]
+  if not seen[c[2]] then
+    seen[c[2]] = true
+    stolen[#stolen + 1] = c[2]
+  end
 end
 
 local auto = '0'
