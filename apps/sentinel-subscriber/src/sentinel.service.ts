@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+import { liveEnvelope } from '@coordbus/coord';
 import { CoordEvent } from '@coordbus/envelope';
 import { SentinelMetrics } from './metrics';
 import { ObservationRepository } from './observations/observation.repository';
@@ -15,6 +17,7 @@ export class SentinelService {
     private readonly observations: ObservationRepository,
     private readonly metrics: SentinelMetrics,
     private readonly clock: () => number = Date.now,
+    private readonly reporter = { host: hostname(), pid: process.pid },
   ) {}
 
   async handleEvent(event: CoordEvent): Promise<HandleOutcome> {
@@ -24,6 +27,11 @@ export class SentinelService {
     const lagMs = now - Date.parse(event.ts);
     if (Number.isFinite(lagMs))
       this.metrics.eventLag.observe({ source: event.source }, Math.max(0, lagMs) / 1000);
+    // A state change nobody typed (cull, forced release, ...) goes to the live views too. Both
+    // writes are once-only on their own, so a redelivery after a crash between them completes
+    // the missing one and duplicates neither.
+    const live = liveEnvelope(event, this.reporter);
+    if (live) await this.observations.ingestOnce(event.source, event.tx_id, live);
     const { written } = await this.observations.recordOnce(toObservation(event));
     if (!written) {
       this.metrics.duplicates.inc({ kind: event.tx_kind });

@@ -7,3 +7,4 @@ export * from './file-layout';
 export * from './store';
 export * from './fanout';
 export * from './resource-name';
+export * from './live-view';

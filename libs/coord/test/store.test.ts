@@ -173,11 +173,13 @@ describe('CoordStore (real Redis)', () => {
   });
 
   it('a lock with --ttl lapses: the next taker releases it as expired', async () => {
+    await store.register({ sessionId: 'a', host: 'h', pid: 1 });
+    await store.register({ sessionId: 'b', host: 'h', pid: 2 });
     await store.lock('a', 'r', { ttlMs: 20 });
     await new Promise((r) => setTimeout(r, 40));
     const took = await store.lock('b', 'r');
     expect(took.status).toBe('acquired');
-    const kinds = (await events()).map((e) => [
+    const kinds = (await events()).slice(2).map((e) => [
       e.tx_kind,
       e.session_id,
       (e.payload as { reason?: string }).reason,

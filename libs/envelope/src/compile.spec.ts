@@ -115,6 +115,9 @@ const PAYLOADS: Record<TxKind, fc.Arbitrary<Plain>> = {
     { from_session: str, subject: str },
   ),
   'dispatch.issue': rec({ order_id: nonEmpty, assignee: nonEmpty, ticket: nonEmpty }),
+  'dispatch.ack': rec({ order_id: nonEmpty, assignee: nonEmpty }, { note: str }),
+  'dispatch.done': rec({ order_id: nonEmpty, assignee: nonEmpty }, { note: str }),
+  'dispatch.reject': rec({ order_id: nonEmpty, assignee: nonEmpty }, { note: str }),
 };
 
 /** A valid value of each schema, plus the enum values worth planting elsewhere when mutating. */

@@ -205,6 +205,15 @@ export class Keyspace {
     return this.name(`sentinel:{observations}:seen:${source}:${txId}`);
   }
 
+  /**
+   * "Already put on the ingest stream" marker of the live-view envelope of a coord event
+   * `(source, tx_id)` (a cull, a forced release, ...): in the ingest stream's slot, so one script
+   * checks it and appends, and of several sentinel replicas exactly one envelope is written.
+   */
+  coordIngestFromEvent(source: string, txId: string): string {
+    return this.name(`coord:{ingest}:from-event:${source}:${txId}`);
+  }
+
   /** Every key of this namespace matches this glob (used by tests to clean up). */
   get glob(): string {
     return this.namespace ? `${this.namespace}:*` : '*';

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { runEvents } from './events';
 import { runReplay, runTail } from './live';
 
 function positiveInt(value: string): number {
@@ -23,6 +24,34 @@ export function registerTailCommands(program: Command): void {
       process.once('SIGTERM', stop);
       process.exitCode = await runTail(opts, process.stdout, { signal: ac.signal });
     });
+
+  program
+    .command('events')
+    .description(
+      'the typed coord event stream, oldest first (registrations, locks, culls, orders); --observations: the sentinel\'s',
+    )
+    .option('--follow', 'then print new events as they land, until Ctrl-C')
+    .option('--session <id>', 'only events of this session')
+    .option('--kind <kind>', 'only this kind (lock.release) or family (lock, session, dispatch, inbox)')
+    .option('--count <n>', 'how many past events (default 50)', positiveInt)
+    .option('--observations', "read the sentinel's observations (one-line summaries) instead")
+    .option('--json', 'one record per line as JSON')
+    .action(
+      async (opts: {
+        follow?: boolean;
+        session?: string;
+        kind?: string;
+        count?: number;
+        observations?: boolean;
+        json?: boolean;
+      }) => {
+        const ac = new AbortController();
+        const stop = () => ac.abort();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        process.exitCode = await runEvents(opts, process.stdout, { signal: ac.signal });
+      },
+    );
 
   program
     .command('replay')

@@ -44,7 +44,7 @@ function matches(env: CoordOpEnvelope, o: { op?: string; session?: string }): bo
   return (!o.op || env.fields.op === o.op) && (!o.session || env.fields.session === o.session);
 }
 
-function connect(env: NodeJS.ProcessEnv): Redis {
+export function connect(env: NodeJS.ProcessEnv): Redis {
   // No endless reconnect for a CLI: a Redis that is down is reported (exit 5), not waited for.
   const cluster = redisClusterFromEnv(env);
   const redis = openRedis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
@@ -62,7 +62,7 @@ function connect(env: NodeJS.ProcessEnv): Redis {
   return redis;
 }
 
-function fail(err: NodeJS.WritableStream, e: unknown, what: string): number {
+export function fail(err: NodeJS.WritableStream, e: unknown, what: string): number {
   const ce = toCoordbusError(e);
   const unavailable =
     /ECONNREFUSED|ETIMEDOUT|Connection is closed|connect/i.test(ce.message) && !(e instanceof InvalidError);

@@ -3,9 +3,12 @@ Writes an observation at most once per (source, tx_id). One script, so "marked s
 "observation written" cannot come apart: a crash leaves either both or neither, and of several
 replicas racing on one event exactly one writes.
 
+Also puts a coord event's live-view envelope on the ingest stream once (the same rule, other keys).
+
 KEYS:
-  KEYS[1] the "seen" marker of (source, tx_id)   (sentinel:{observations}:seen:...)
-  KEYS[2] the observations stream                 (sentinel:{observations})
+  KEYS[1] the "seen" marker of (source, tx_id)   (sentinel:{observations}:seen:...,
+          or coord:{ingest}:from-event:... for the live-view envelope)
+  KEYS[2] the observations stream                 (sentinel:{observations}, or coord:{ingest})
 ARGV:
   ARGV[1] marker time-to-live in ms
   ARGV[2] approximate MAXLEN of the stream (safety cap)

@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
-import { EnvelopeCodec, Keyspace, Schemas, SentinelObservation } from '@coordbus/envelope';
+import { CoordOpEnvelope, EnvelopeCodec, Keyspace, Schemas, SentinelObservation } from '@coordbus/envelope';
+import { DEFAULT_INGEST_MAXLEN, envelopeFields } from '@coordbus/coord';
 import { bindCommand, BoundCommand } from '@coordbus/lua';
 import { COMMANDS } from '../commands';
 
@@ -24,6 +25,18 @@ export class ObservationRepository {
   ) {
     this.codec = options.codec ?? new EnvelopeCodec();
     this.observe = bindCommand(redis, COMMANDS.observeOnce);
+  }
+
+  /**
+   * Puts the live-view envelope of coord event `(source, tx_id)` on the coord ingest stream unless
+   * it is there already (same script, ingest-slot keys); returns whether it wrote.
+   */
+  async ingestOnce(source: string, txId: string, env: CoordOpEnvelope): Promise<boolean> {
+    const id = await this.observe(
+      [this.keyspace.coordIngestFromEvent(source, txId), this.keyspace.coordIngest],
+      [this.options.dedupTtlMs, DEFAULT_INGEST_MAXLEN, ...envelopeFields(env)],
+    );
+    return id !== null;
   }
 
   /** Appends the observation unless `(source, tx_id)` was already observed; returns whether it wrote. */
