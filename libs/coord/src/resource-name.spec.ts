@@ -29,7 +29,7 @@ describe('normaliseResource', () => {
     ['src/./deep/../auth.ts', ''],
     ['auth.ts', 'src'],
     ['./auth.ts', 'src'],
-    ['../src/auth.ts', 'src/deep'],
+    ['../../src/auth.ts', 'src/deep'],
     ['../auth.ts', 'src/deep'],
   ])('%s from ./%s is src/auth.ts', (name, dir) => {
     expect(normaliseResource(name, join(repo, dir))).toBe('src/auth.ts');

@@ -679,7 +679,7 @@ describe('coord event payload: a tagged union on tx_kind', () => {
     ['dispatch.done', 'order_id', ''],
     ['dispatch.done', 'note', 5],
     ['dispatch.reject', 'assignee', DELETE],
-    ['dispatch.reject', 'note', null],
+    ['dispatch.reject', 'note', []],
   ];
 
   it('covers every TxKind', () => {
