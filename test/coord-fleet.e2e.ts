@@ -117,26 +117,39 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
     ).toEqual(['alice', 'dave']);
     expect((await coord('erin', ['lock', 'docs/guide.md'])).code).toBe(3);
     // The op envelope names the lock as normalised.
-    const envs = (await redis.xrange(ks.coordIngest, '-', '+')).map(([, f]) => codec.decode(Schemas.coordOp, f));
-    expect(envs.some((e) => e.fields.op === 'lock' && e.fields.resource === 'src/auth.ts' && e.fields.session === 'bob')).toBe(
-      true,
+    const envs = (await redis.xrange(ks.coordIngest, '-', '+')).map(([, f]) =>
+      codec.decode(Schemas.coordOp, f),
     );
+    expect(
+      envs.some(
+        (e) => e.fields.op === 'lock' && e.fields.resource === 'src/auth.ts' && e.fields.session === 'bob',
+      ),
+    ).toBe(true);
   });
 
   it('§3 orders: the assignee reads, acks and finishes them; status, peers and COORD_ROOT show them', async () => {
     const root = join(repo, 'coord-root');
     const extra = { COORD_ROOT: root };
     expect((await coord('bob', ['register'], extra)).code).toBe(0);
-    expect((await coord('alice', ['dispatch', 'bob', '--ticket', 'TOD-42', '--order-id', 'o-42'], extra)).code).toBe(0);
-    expect((await coord('alice', ['dispatch', 'bob', '--ticket', 'TOD-43', '--order-id', 'o-43'], extra)).code).toBe(0);
+    expect(
+      (await coord('alice', ['dispatch', 'bob', '--ticket', 'TOD-42', '--order-id', 'o-42'], extra)).code,
+    ).toBe(0);
+    expect(
+      (await coord('alice', ['dispatch', 'bob', '--ticket', 'TOD-43', '--order-id', 'o-43'], extra)).code,
+    ).toBe(0);
 
-    const orders = JSON.parse((await coord('bob', ['orders', '--json'])).stdout) as { order_id: string; state: string }[];
+    const orders = JSON.parse((await coord('bob', ['orders', '--json'])).stdout) as {
+      order_id: string;
+      state: string;
+    }[];
     expect(orders.map((o) => [o.order_id, o.state])).toEqual([
       ['o-42', 'pending'],
       ['o-43', 'pending'],
     ]);
-    expect((await coord('bob', ['status'])).stdout).toContain('orders: 2 pending, 0 acked (o-42 TOD-42, o-43 TOD-43)');
-    expect((await coord('alice', ['peers'])).stdout).toMatch(/^live  bob .*orders 2 open$/m);
+    expect((await coord('bob', ['status'])).stdout).toContain(
+      'orders: 2 pending, 0 acked (o-42 TOD-42, o-43 TOD-43)',
+    );
+    expect((await coord('alice', ['peers'])).stdout).toMatch(/^live {2}bob .*orders 2 open$/m);
 
     expect((await coord('bob', ['order', 'ack', 'o-42'], extra)).stdout).toBe('ack o-42 (TOD-42)\n');
     expect((await coord('bob', ['order', 'done', 'o-42', '--note', 'shipped in 4f2c'], extra)).code).toBe(0);
@@ -151,7 +164,10 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
     expect((await coord('bob', ['order', 'ack', 'o-99'])).code).toBe(4);
 
     expect((await coord('bob', ['orders'])).stdout).toBe('no orders\n');
-    const all = JSON.parse((await coord('bob', ['orders', '--all', '--json'])).stdout) as Record<string, unknown>[];
+    const all = JSON.parse((await coord('bob', ['orders', '--all', '--json'])).stdout) as Record<
+      string,
+      unknown
+    >[];
     expect(all.map((o) => [o.order_id, o.state, o.note])).toEqual([
       ['o-42', 'done', 'shipped in 4f2c'],
       ['o-43', 'reject', 'not mine'],
@@ -165,7 +181,9 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
     });
 
     // --follow: the current orders, then each new one as it is issued.
-    const follower = spawn(COORD, ['orders', '--follow', '--timeout', '8'], { env: { ...process.env, ...env('bob') } });
+    const follower = spawn(COORD, ['orders', '--follow', '--timeout', '8'], {
+      env: { ...process.env, ...env('bob') },
+    });
     let out = '';
     follower.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => follower.once('close', (c) => r(c)));
@@ -190,7 +208,10 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
       ])),
     );
     // The sentinels seeded the stored TTL from COORD_SESSION_TTL.
-    await waitFor(async () => (await redis.hget(ks.coordKey('config'), 'session_ttl_ms')) === '2000', 'seeded TTL');
+    await waitFor(
+      async () => (await redis.hget(ks.coordKey('config'), 'session_ttl_ms')) === '2000',
+      'seeded TTL',
+    );
 
     const sub = new Redis(testRedisUrl());
     const published: CoordOpEnvelope[] = [];
@@ -204,10 +225,18 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
       expect((await coord('idle', ['lock', 'src/auth.ts'])).code).toBe(0);
       expect((await coord('keeper', ['register'])).code).toBe(0);
       expect((await coord('keeper', ['lock', 'db'])).code).toBe(0);
-      await waitFor(async () => (await redis.exists(ks.coordKey('session:idle'))) === 0, 'idle culled', 30_000);
+      await waitFor(
+        async () => (await redis.exists(ks.coordKey('session:idle'))) === 0,
+        'idle culled',
+        30_000,
+      );
 
       const warn = (e: CoordOpEnvelope) => e.level === 'warn' && e.fields.session === 'idle';
-      await waitFor(() => published.filter(warn).length >= 2 && tailed.includes('coord.cull lock'), 'cull published', 20_000);
+      await waitFor(
+        () => published.filter(warn).length >= 2 && tailed.includes('coord.cull lock'),
+        'cull published',
+        20_000,
+      );
       await sleep(1000); // time for any duplicate to show up
       const replay = (await redis.xrange(ks.coordReplay, '-', '+')).map(([, f]) =>
         codec.decode(Schemas.coordOp, f),
@@ -224,8 +253,18 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
       const events = await coordbus(['events', '--session', 'idle']);
       expect(events.code).toBe(0);
       expect(events.stdout).toMatch(/session\.dereg +session=idle reason=ttl-expired source=sentinel/);
-      expect(events.stdout).toMatch(/lock\.release +session=idle resource=src\/auth\.ts reason=owner-evicted/);
-      const obs = await coordbus(['events', '--observations', '--session', 'idle', '--kind', 'lock', '--json']);
+      expect(events.stdout).toMatch(
+        /lock\.release +session=idle resource=src\/auth\.ts reason=owner-evicted/,
+      );
+      const obs = await coordbus([
+        'events',
+        '--observations',
+        '--session',
+        'idle',
+        '--kind',
+        'lock',
+        '--json',
+      ]);
       expect(
         obs.stdout
           .trim()

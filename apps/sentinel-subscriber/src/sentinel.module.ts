@@ -200,7 +200,12 @@ export class SentinelModule {
               onMirrorError: (err) =>
                 log.warn({ err }, 'coord file mirror write failed (Redis state is committed)'),
             });
-            return new CullService(store, config.sessionTtlSet ? config.sessionTtlMs : undefined, metrics, log);
+            return new CullService(
+              store,
+              config.sessionTtlSet ? config.sessionTtlMs : undefined,
+              metrics,
+              log,
+            );
           },
         },
         SentinelRunner,

@@ -13,16 +13,32 @@ function lineFor(e: CoordEvent): LiveLine | undefined {
   switch (e.tx_kind) {
     case 'session.dereg':
       return p.reason === 'ttl-expired'
-        ? { op: 'cull', level: 'warn', msg: `coord.cull session ${sid} culled: no heartbeat within the session TTL` }
+        ? {
+            op: 'cull',
+            level: 'warn',
+            msg: `coord.cull session ${sid} culled: no heartbeat within the session TTL`,
+          }
         : undefined;
     case 'lock.release':
       switch (p.reason) {
         case 'owner-evicted':
-          return { op: 'cull', level: 'warn', msg: `coord.cull lock ${p.resource} of ${sid} released: owner culled` };
+          return {
+            op: 'cull',
+            level: 'warn',
+            msg: `coord.cull lock ${p.resource} of ${sid} released: owner culled`,
+          };
         case 'forced':
-          return { op: 'force-release', level: 'warn', msg: `coord.force-release lock ${p.resource} of ${sid} released by an operator` };
+          return {
+            op: 'force-release',
+            level: 'warn',
+            msg: `coord.force-release lock ${p.resource} of ${sid} released by an operator`,
+          };
         case 'expired':
-          return { op: 'expire', level: 'info', msg: `coord.expire lock ${p.resource} of ${sid} expired (its --ttl passed)` };
+          return {
+            op: 'expire',
+            level: 'info',
+            msg: `coord.expire lock ${p.resource} of ${sid} expired (its --ttl passed)`,
+          };
         case 'stolen':
           return { op: 'stolen', level: 'info', msg: `coord.stolen lock ${p.resource} taken from ${sid}` };
         default:
@@ -33,7 +49,11 @@ function lineFor(e: CoordEvent): LiveLine | undefined {
     case 'dispatch.reject': {
       const state = e.tx_kind.slice('dispatch.'.length);
       const note = p.note ? `: ${p.note}` : '';
-      return { op: `order.${state}`, level: 'info', msg: `coord.order ${p.order_id} ${state} by ${sid}${note}` };
+      return {
+        op: `order.${state}`,
+        level: 'info',
+        msg: `coord.order ${p.order_id} ${state} by ${sid}${note}`,
+      };
     }
     default:
       return undefined;
@@ -47,7 +67,10 @@ function lineFor(e: CoordEvent): LiveLine | undefined {
  * `coord <op>` envelopes already tell the story. Culls and forced releases are `warn`.
  * `fields.session` is the session it happened to; `host`/`pid` are the reporter's.
  */
-export function liveEnvelope(e: CoordEvent, reporter: { host: string; pid: number }): CoordOpEnvelope | undefined {
+export function liveEnvelope(
+  e: CoordEvent,
+  reporter: { host: string; pid: number },
+): CoordOpEnvelope | undefined {
   const l = lineFor(e);
   if (!l) return undefined;
   return {

@@ -542,9 +542,10 @@ export class CoordStore {
     const sid = checkSessionId(sessionId);
     const oid = checkSessionId(orderId, 'order id');
     if (!ORDER_ACTIONS.includes(action)) {
-      throw new InvalidError(`unknown order action ${JSON.stringify(action)}: one of ${ORDER_ACTIONS.join(', ')}`, [
-        `action: one of ${ORDER_ACTIONS.join(', ')}`,
-      ]);
+      throw new InvalidError(
+        `unknown order action ${JSON.stringify(action)}: one of ${ORDER_ACTIONS.join(', ')}`,
+        [`action: one of ${ORDER_ACTIONS.join(', ')}`],
+      );
     }
     const r = (await this.script(C.order, [this.dispatchKey(oid)], [oid, action, sid, note ?? ''])) as [
       string,
@@ -553,7 +554,10 @@ export class CoordStore {
     ];
     if (r[0] === 'missing') throw new NotFoundError(`order ${oid} does not exist`, { order_id: oid });
     if (r[0] === 'not-assignee') {
-      throw new ConflictError(`order ${oid} is assigned to ${r[1]}, not ${sid}`, { order_id: oid, owner: r[1] });
+      throw new ConflictError(`order ${oid} is assigned to ${r[1]}, not ${sid}`, {
+        order_id: oid,
+        owner: r[1],
+      });
     }
     if (r[0] === 'refused') {
       throw new ConflictError(`order ${oid} is ${r[1]}: cannot ${action} it`, { order_id: oid, state: r[1] });

@@ -2,7 +2,14 @@ import Redis from 'ioredis';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConflictError, CoordEvent, EnvelopeCodec, Keyspace, NotFoundError, Schemas } from '@coordbus/envelope';
+import {
+  ConflictError,
+  CoordEvent,
+  EnvelopeCodec,
+  Keyspace,
+  NotFoundError,
+  Schemas,
+} from '@coordbus/envelope';
 import { COORD_SESSION_TTL } from '@coordbus/config';
 import { CoordStore, FileMirror, RespClient } from '@coordbus/coord';
 import { cleanupNamespace, testKeyspace, testRedisUrl } from '@coordbus/testing';
@@ -74,7 +81,9 @@ describe('CoordStore: one truth about the fleet (real Redis)', () => {
   describe('§4 locks mean what users mean', () => {
     it('a glob reservation and the paths it covers conflict both ways; its owner may take them', async () => {
       await store.lock('alice', 'src/**');
-      await expect(store.lock('bob', 'src/auth.ts')).rejects.toThrow('lock src/auth.ts is held by alice (via src/**)');
+      await expect(store.lock('bob', 'src/auth.ts')).rejects.toThrow(
+        'lock src/auth.ts is held by alice (via src/**)',
+      );
       await expect(store.lock('bob', 'src/deep/x.ts')).rejects.toBeInstanceOf(ConflictError);
       await expect(store.lock('bob', 'src/*.ts')).rejects.toBeInstanceOf(ConflictError);
       expect((await store.lock('bob', 'srcs/auth.ts')).status).toBe('acquired');
@@ -110,12 +119,20 @@ describe('CoordStore: one truth about the fleet (real Redis)', () => {
     it('an unregistered session is registered by its first lock, and culled with its locks released exactly once', async () => {
       const r = await store.lock('ghost', 'x', { host: 'box', pid: 42 });
       expect(r.autoRegistered).toBe(true);
-      expect(await store.getSession('ghost')).toMatchObject({ host: 'box', pid: 42, blob: { auto_registered: true } });
+      expect(await store.getSession('ghost')).toMatchObject({
+        host: 'box',
+        pid: 42,
+        blob: { auto_registered: true },
+      });
       expect((await store.lock('ghost', 'y')).autoRegistered).toBeUndefined();
 
       await store.setSessionTtl(10);
       await sleep(30);
-      const replicas = [store, new CoordStore(redis, { keyspace: ks }), new CoordStore(redis, { keyspace: ks })];
+      const replicas = [
+        store,
+        new CoordStore(redis, { keyspace: ks }),
+        new CoordStore(redis, { keyspace: ks }),
+      ];
       const results = await Promise.all(replicas.map((s) => s.evictIfExpired('ghost')));
       expect(results.filter((x) => x.evicted)).toHaveLength(1);
       const evs = (await events()).filter((e) => e.session_id === 'ghost');
@@ -158,11 +175,15 @@ describe('CoordStore: one truth about the fleet (real Redis)', () => {
         ]);
         expect((await s.peers()).map((p) => [p.session_id, p.open_orders])).toEqual([['bob', 2]]);
 
-        await expect(s.order('carol', 'o-1', 'ack')).rejects.toThrow('order o-1 is assigned to bob, not carol');
+        await expect(s.order('carol', 'o-1', 'ack')).rejects.toThrow(
+          'order o-1 is assigned to bob, not carol',
+        );
         await expect(s.order('bob', 'nope', 'ack')).rejects.toBeInstanceOf(NotFoundError);
         expect(await s.order('bob', 'o-1', 'ack')).toMatchObject({ moved: true, order: { state: 'ack' } });
         expect((await s.order('bob', 'o-1', 'ack')).moved).toBe(false);
-        expect(await s.order('bob', 'o-1', 'done', 'merged')).toMatchObject({ order: { state: 'done', note: 'merged' } });
+        expect(await s.order('bob', 'o-1', 'done', 'merged')).toMatchObject({
+          order: { state: 'done', note: 'merged' },
+        });
         await expect(s.order('bob', 'o-1', 'reject')).rejects.toThrow('order o-1 is done: cannot reject it');
         await s.order('bob', 'o-2', 'reject', 'not mine');
 
@@ -174,7 +195,9 @@ describe('CoordStore: one truth about the fleet (real Redis)', () => {
         expect((await s.status('bob')).orders).toEqual([]);
         expect(await redis.hget(ks.coordKey('dispatch:o-1'), 'state')).toBe('done');
 
-        const life = (await events()).filter((e) => e.tx_kind.startsWith('dispatch.') && e.session_id === 'bob');
+        const life = (await events()).filter(
+          (e) => e.tx_kind.startsWith('dispatch.') && e.session_id === 'bob',
+        );
         expect(life.map((e) => [e.tx_kind, e.payload])).toEqual([
           ['dispatch.issue', { order_id: 'o-1', assignee: 'bob', ticket: 'TOD-1' }],
           ['dispatch.issue', { order_id: 'o-2', assignee: 'bob', ticket: 'TOD-2' }],

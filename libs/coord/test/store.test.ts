@@ -179,11 +179,9 @@ describe('CoordStore (real Redis)', () => {
     await new Promise((r) => setTimeout(r, 40));
     const took = await store.lock('b', 'r');
     expect(took.status).toBe('acquired');
-    const kinds = (await events()).slice(2).map((e) => [
-      e.tx_kind,
-      e.session_id,
-      (e.payload as { reason?: string }).reason,
-    ]);
+    const kinds = (await events())
+      .slice(2)
+      .map((e) => [e.tx_kind, e.session_id, (e.payload as { reason?: string }).reason]);
     expect(kinds).toEqual([
       ['lock.acquire', 'a', undefined],
       ['lock.release', 'a', 'expired'],

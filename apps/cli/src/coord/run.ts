@@ -326,7 +326,9 @@ async function execute(
     case 'order': {
       const action = pos[0] as OrderAction;
       if (!ORDER_ACTIONS.includes(action)) {
-        throw new UsageError(`unknown order action ${JSON.stringify(pos[0])}: one of ${ORDER_ACTIONS.join(', ')}`);
+        throw new UsageError(
+          `unknown order action ${JSON.stringify(pos[0])}: one of ${ORDER_ACTIONS.join(', ')}`,
+        );
       }
       return store.order(session, pos[1], action, str('note'));
     }
@@ -353,9 +355,10 @@ async function configOp(store: CoordStore, pos: string[]): Promise<unknown> {
     if (key === undefined || value === undefined) throw new UsageError(usage);
     const ms = parseDuration(value, 's');
     if (ms === undefined) {
-      throw new InvalidError(`session-ttl must be a duration like 90s, 5m, 1h or a number of seconds (got ${JSON.stringify(value)})`, [
-        'session-ttl: a duration',
-      ]);
+      throw new InvalidError(
+        `session-ttl must be a duration like 90s, 5m, 1h or a number of seconds (got ${JSON.stringify(value)})`,
+        ['session-ttl: a duration'],
+      );
     }
     await store.setSessionTtl(ms);
   } else if (verb !== 'get' || value !== undefined) {
@@ -387,7 +390,9 @@ async function followOrders(
 ): Promise<undefined> {
   const show = (o: DispatchOrder) => line(io.stdout, json ? JSON.stringify(o) : orderLine(o));
   // Read the stream's tail id first, so nothing issued between the listing and the wait is lost.
-  const tail = (await client.call('XREVRANGE', store.keyspace.coordEvents, '+', '-', 'COUNT', 1)) as [string][];
+  const tail = (await client.call('XREVRANGE', store.keyspace.coordEvents, '+', '-', 'COUNT', 1)) as [
+    string,
+  ][];
   let last = tail.length ? tail[0][0] : '0-0';
   for (const o of await store.orders(session, { all })) show(o);
   const blocking = openCoordConnection(client.url, {
@@ -414,7 +419,10 @@ async function followOrders(
       for (const [id, fields] of r?.[0]?.[1] ?? []) {
         last = id;
         const data = fields[fields.indexOf('data') + 1];
-        const ev = JSON.parse(data ?? '{}') as { tx_kind?: string; payload?: { order_id?: string; assignee?: string } };
+        const ev = JSON.parse(data ?? '{}') as {
+          tx_kind?: string;
+          payload?: { order_id?: string; assignee?: string };
+        };
         if (ev.tx_kind !== 'dispatch.issue' || ev.payload?.assignee !== session) continue;
         const o = await store.getOrder(ev.payload.order_id ?? '');
         if (o) show(o);
@@ -483,7 +491,10 @@ function print(out: NodeJS.WritableStream, op: string, result: unknown, json: bo
       return;
     }
     case 'order':
-      return line(out, `${r.moved ? '' : 'already '}${r.order.state} ${r.order.order_id} (${r.order.ticket})`);
+      return line(
+        out,
+        `${r.moved ? '' : 'already '}${r.order.state} ${r.order.order_id} (${r.order.ticket})`,
+      );
     case 'locks': {
       const locks = result as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
       if (!locks.length) return line(out, 'no locks');

@@ -60,10 +60,18 @@ function observationRow(o: SentinelObservation): Row {
  * oldest first, human-readable (`--json`: one record per line), filtered by session and kind;
  * `--follow` then waits for new ones (XREAD BLOCK) until `signal` aborts.
  */
-export async function runEvents(opts: EventsOptions, out: NodeJS.WritableStream, deps: LiveDeps = {}): Promise<number> {
+export async function runEvents(
+  opts: EventsOptions,
+  out: NodeJS.WritableStream,
+  deps: LiveDeps = {},
+): Promise<number> {
   const env = deps.env ?? process.env;
   const err = deps.err ?? process.stderr;
-  if (opts.kind !== undefined && !(TX_KINDS as readonly string[]).includes(opts.kind) && !FAMILIES.includes(opts.kind)) {
+  if (
+    opts.kind !== undefined &&
+    !(TX_KINDS as readonly string[]).includes(opts.kind) &&
+    !FAMILIES.includes(opts.kind)
+  ) {
     err.write(
       `coordbus events: --kind must be one of ${[...FAMILIES, ...TX_KINDS].join(', ')} (got ${JSON.stringify(opts.kind)})\n`,
     );
@@ -123,7 +131,10 @@ export async function runEvents(opts: EventsOptions, out: NodeJS.WritableStream,
     deps.onSubscribed?.();
     while (!deps.signal?.aborted) {
       // A blocking read on its own connection would outlive Ctrl-C: block in short slices.
-      const r = await Promise.race([redis.xread('COUNT', 500, 'BLOCK', 1000, 'STREAMS', stream, last), aborted]);
+      const r = await Promise.race([
+        redis.xread('COUNT', 500, 'BLOCK', 1000, 'STREAMS', stream, last),
+        aborted,
+      ]);
       for (const [id, fields] of r?.[0]?.[1] ?? []) {
         last = id;
         show(id, fields);

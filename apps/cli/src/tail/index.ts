@@ -28,7 +28,7 @@ export function registerTailCommands(program: Command): void {
   program
     .command('events')
     .description(
-      'the typed coord event stream, oldest first (registrations, locks, culls, orders); --observations: the sentinel\'s',
+      "the typed coord event stream, oldest first (registrations, locks, culls, orders); --observations: the sentinel's",
     )
     .option('--follow', 'then print new events as they land, until Ctrl-C')
     .option('--session <id>', 'only events of this session')
