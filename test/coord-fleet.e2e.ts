@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { CoordStore } from '@coordbus/coord';
 import { CoordOpEnvelope, EnvelopeCodec, Keyspace, Schemas } from '@coordbus/envelope';
 import {
   cleanupNamespace,
@@ -217,14 +218,23 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
     const published: CoordOpEnvelope[] = [];
     sub.on('pmessage', (_p, _c, m: string) => published.push(JSON.parse(m) as CoordOpEnvelope));
     await sub.psubscribe(ks.coordLevelPattern);
-    const tail = spawn(COORDBUS, ['tail', '--level', 'warn'], { env: { ...process.env, ...env('op') } });
+    const tail = spawn(COORDBUS, ['tail'], { env: { ...process.env, ...env('op') } });
     let tailed = '';
     tail.stdout.on('data', (d: Buffer) => (tailed += d.toString()));
     try {
+      // tail is subscribed once a probe op shows up in it.
+      await waitFor(
+        async () => (await coord('probe', ['status'])).code === 0 && tailed.includes('session=probe'),
+        'tail subscribed',
+        20_000,
+        200,
+      );
       expect((await coord('idle', ['register'])).code).toBe(0);
       expect((await coord('idle', ['lock', 'src/auth.ts'])).code).toBe(0);
       expect((await coord('keeper', ['register'])).code).toBe(0);
       expect((await coord('keeper', ['lock', 'db'])).code).toBe(0);
+      // An operator frees keeper's lock (what the fleet console's force-release does).
+      await new CoordStore(redis, { keyspace: ks }).forceRelease('db', 'keeper');
       await waitFor(
         async () => (await redis.exists(ks.coordKey('session:idle'))) === 0,
         'idle culled',
@@ -233,7 +243,7 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
 
       const warn = (e: CoordOpEnvelope) => e.level === 'warn' && e.fields.session === 'idle';
       await waitFor(
-        () => published.filter(warn).length >= 2 && tailed.includes('coord.cull lock'),
+        () => published.filter(warn).length >= 2 && tailed.includes('coord.cull lock src/auth.ts of idle'),
         'cull published',
         20_000,
       );
@@ -248,6 +258,16 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
       ]);
       expect(culls.every((e) => e.service === 'coord' && e.fields.op === 'cull')).toBe(true);
       expect(published.filter(warn)).toHaveLength(2);
+      const forced = replay.filter((e) => e.fields.op === 'force-release');
+      expect(forced.map((e) => [e.level, e.target, e.msg, e.fields.session, e.fields.resource])).toEqual([
+        [
+          'warn',
+          'coord::force-release',
+          'coord.force-release lock db of keeper released by an operator',
+          'keeper',
+          'db',
+        ],
+      ]);
       expect(tailed).toMatch(/WARN {2}coord\.cull session idle culled/);
 
       const events = await coordbus(['events', '--session', 'idle']);
