@@ -151,7 +151,7 @@ describe('coord CLI (bin/coord)', () => {
     const r = await coord('bob', ['lock', 'db', '--json']);
     expect(r.code).toBe(3);
     expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'Conflict', details: { owner: 'alice' } });
-    await coord('bob', ['send', 'alice', 'hi']);
+    await coord('bob', ['send', 'nobody', 'hi']); // not registered: exit 4
     const all = await envelopes();
     expect(all).toHaveLength(6);
     const [pre, post] = all.slice(2, 4);
@@ -199,7 +199,7 @@ describe('coord CLI (bin/coord)', () => {
     expect(post.fields.duration_ms).toBeGreaterThan(0);
     expect(post.pid).toBe(pre.pid);
     expect(all[0].level).toBe('info');
-    expect(all[5].fields).toMatchObject({ op: 'send', peer: 'alice', resource: '', exit_code: 4 });
+    expect(all[5].fields).toMatchObject({ op: 'send', peer: 'nobody', resource: '', exit_code: 4 });
   });
 
   it('rejects bad usage with exit 2 and bad input with exit 7, naming the problem', async () => {
