@@ -173,7 +173,11 @@ export const SHARED_VARS = {
   ),
 } as const;
 
-/** Read by the coord CLI and by the sentinel: both judge liveness with it, so they agree. */
+/**
+ * The deployment's session TTL is stored in Redis (`coordbus config set session-ttl`); this
+ * variable seeds it (the sentinel, when none is stored) and, given to `coord`, only changes what
+ * peers/status show as live.
+ */
 export const COORD_SESSION_TTL: DurationVar = {
   kind: 'duration',
   name: 'COORD_SESSION_TTL',
@@ -182,7 +186,7 @@ export const COORD_SESSION_TTL: DurationVar = {
   maxMs: 30 * 86_400_000,
   bareUnit: 's',
   expected: 'a positive number of seconds or a duration like 90s, 5m, 1h, up to 30d',
-  doc: 'a session whose last heartbeat is older than this is not live (coord steal/peers, the sentinel cull)',
+  doc: 'sentinel: seeds the stored session TTL (`coordbus config set session-ttl`) when none is stored; coord: display only (peers/status liveness)',
 };
 
 /** The job-coordinator's settings; the `coordbus jobs` CLI reads the ones it shares with it. */
