@@ -84,7 +84,9 @@ function execMs(file, args, env) {
 async function calibrate(url, redisPid, ks, ttlMs) {
   const { CoordStore, RespClient } = require(dist('libs/coord/src/index.js'));
   const client = new RespClient(url);
-  const store = new CoordStore(client, { keyspace: ks, sessionTtlMs: ttlMs });
+  const store = new CoordStore(client, { keyspace: ks });
+  // The deployment's TTL (the heartbeat event rule reads it in Redis), as the sentinel seeds it.
+  await store.seedSessionTtl(ttlMs);
   const per = async (n, fn, width = 64) => {
     const c0 = procCpuMs(redisPid);
     for (let i = 0; i < n; i += width)

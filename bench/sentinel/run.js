@@ -154,7 +154,8 @@ async function cullLatency(url) {
     [0, 1].map((i) => ({ COORD_SESSION_TTL: String(TTL_S), COORDBUS_CONSUMER: `c${i}` })),
   );
   await waitReady(redis, keyspace);
-  const store = new CoordStore(redis, { keyspace, sessionTtlMs: TTL_S * 1000 });
+  // The sentinels seed the stored session TTL from COORD_SESSION_TTL.
+  const store = new CoordStore(redis, { keyspace });
   const lastBeat = new Map();
   for (let i = 0; i < SESSIONS; i++) {
     const r = await store.register({ sessionId: `sess-${i}`, host: 'bench', pid: i });
