@@ -24,6 +24,10 @@ export interface JobsConfig {
   secretTtlMs: number;
   /** `JOBS_LOG_MAX_RECORDS`: cap of one job's log stream (default 100000). */
   logMaxLen: number;
+  /** `JOBS_LOG_LINE_MAX_BYTES`: a stored log line keeps this many bytes, the rest is dropped with a marker (default 16 KiB). */
+  logLineMaxBytes: number;
+  /** `JOBS_LOG_MAX_BYTES`: stored output per job; past it lines are counted on the job, not stored (default 16 MiB). */
+  logMaxBytes: number;
   /** `JOBS_SHUTDOWN_GRACE`: on SIGTERM, running jobs get this long before they are cancelled (default 10s). */
   shutdownGraceMs: number;
 }
@@ -42,5 +46,7 @@ export function jobsConfig(env: EnvReader): JobsConfig {
     secretTtlMs: env.get(V.JOBS_SECRET_TTL),
     logMaxLen: env.get(V.JOBS_LOG_MAX_RECORDS),
     shutdownGraceMs: env.get(V.JOBS_SHUTDOWN_GRACE),
+    logLineMaxBytes: env.get(V.JOBS_LOG_LINE_MAX_BYTES),
+    logMaxBytes: env.get(V.JOBS_LOG_MAX_BYTES),
   };
 }

@@ -117,6 +117,8 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     const executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
       killGraceMs: this.config.killGraceMs,
       logMaxLen: this.config.logMaxLen,
+      logLineMaxBytes: this.config.logLineMaxBytes,
+      logMaxBytes: this.config.logMaxBytes,
       onWarn: warn,
     });
     this.worker = new JobWorkerHost(

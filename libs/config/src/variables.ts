@@ -235,6 +235,20 @@ export const JOBS_VARS = {
     "how long a queued job's secrets may wait in Redis",
   ),
   JOBS_LOG_MAX_RECORDS: int('JOBS_LOG_MAX_RECORDS', 100_000, 100, MAX, "cap of one job's log stream"),
+  JOBS_LOG_LINE_MAX_BYTES: int(
+    'JOBS_LOG_LINE_MAX_BYTES',
+    16 * 1024,
+    256,
+    1024 * 1024,
+    'bytes a stored job log line keeps; the rest is dropped with a marker',
+  ),
+  JOBS_LOG_MAX_BYTES: int(
+    'JOBS_LOG_MAX_BYTES',
+    16 * 1024 * 1024,
+    0,
+    MAX,
+    'stored output per job; past it lines are counted on the job, not stored (0: no cap)',
+  ),
   JOBS_SHUTDOWN_GRACE: ms(
     'JOBS_SHUTDOWN_GRACE',
     10_000,

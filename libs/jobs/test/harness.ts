@@ -24,7 +24,10 @@ export class Harness {
   readonly submitter: JobSubmitter;
   private extra: Redis[] = [];
 
-  constructor(label: string, options: { killGraceMs?: number } = {}) {
+  constructor(
+    label: string,
+    options: { killGraceMs?: number; logLineMaxBytes?: number; logMaxBytes?: number } = {},
+  ) {
     this.keyspace = testKeyspace(label);
     this.redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec());
@@ -32,6 +35,8 @@ export class Harness {
     this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
       killGraceMs: options.killGraceMs ?? 500,
       logMaxLen: 10_000,
+      logLineMaxBytes: options.logLineMaxBytes,
+      logMaxBytes: options.logMaxBytes,
     });
     this.submitter = new JobSubmitter(this.redis, this.store, this.queue);
   }

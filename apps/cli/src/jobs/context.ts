@@ -28,6 +28,8 @@ export function cliSettings(vars: NodeJS.ProcessEnv = process.env) {
     staleRunningAfterMs: env.get(JOBS_VARS.JOBS_STALE_RUNNING_AFTER),
     secretTtlMs: env.get(JOBS_VARS.JOBS_SECRET_TTL),
     logMaxLen: env.get(JOBS_VARS.JOBS_LOG_MAX_RECORDS),
+    logLineMaxBytes: env.get(JOBS_VARS.JOBS_LOG_LINE_MAX_BYTES),
+    logMaxBytes: env.get(JOBS_VARS.JOBS_LOG_MAX_BYTES),
   };
   if (env.problemList.length) throw new InvalidError(env.problemList.join('; '), [...env.problemList]);
   return settings;
@@ -104,6 +106,8 @@ export class JobsContext {
     const executor = new JobExecutor(this.redis, this.store, runner, bus, {
       killGraceMs: this.settings.killGraceMs,
       logMaxLen: this.settings.logMaxLen,
+      logLineMaxBytes: this.settings.logLineMaxBytes,
+      logMaxBytes: this.settings.logMaxBytes,
       onWarn: (msg, extra) =>
         process.stderr.write(`coordbus: warning: ${msg} ${extra ? JSON.stringify(extra) : ''}\n`),
     });

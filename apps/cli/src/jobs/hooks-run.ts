@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { newUlid } from '@coordbus/envelope';
 import {
+  hookEventEnv,
   ConditionContext,
   HookJobDef,
   type JobMeta,
@@ -95,7 +96,8 @@ function requestOf(def: HookJobDef, hook: string, worktree: string, root: string
     argv: def.argv,
     shell: def.shell,
     cwd: def.cwd ? resolve(root, def.cwd) : root,
-    env: def.env,
+    // The agent's hook event variables (session, project) reach the job; nothing else of this shell.
+    env: { ...hookEventEnv(process.env), ...def.env },
     timeout_ms: def.timeout_ms,
     sample_every: def.sample_every,
     keep_last: null,

@@ -10,6 +10,8 @@ export interface ProcessEnd {
   timedOut: boolean;
   /** The process could not be started (errno code such as ENOENT). */
   spawnError?: string;
+  /** Processes the job started that could not be ended with it (described for the job's record). */
+  survivors?: string;
 }
 
 export interface Outcome {
@@ -24,6 +26,15 @@ export interface Outcome {
  * exit it caused (a cancelled job that exits 143 is `cancelled`, not `failed`).
  */
 export function outcomeOf(end: ProcessEnd): Outcome {
+  const out = baseOutcome(end);
+  if (end.survivors) {
+    const left = `could not kill what it started: ${end.survivors}`;
+    out.reason = out.reason ? `${out.reason}; ${left}` : left;
+  }
+  return out;
+}
+
+function baseOutcome(end: ProcessEnd): Outcome {
   const base = { exit_code: end.exitCode, signal: end.signal };
   if (end.spawnError) {
     // Shell conventions: 127 command not found, 126 found but not executable.

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import type Redis from 'ioredis';
 import { KillFailedError } from '@coordbus/envelope';
-import { secretRedactor } from '../domain/env-scrub';
+import { JOBS_VARS } from '@coordbus/config';
+import { jobBaseEnv, SCRUBBED, scrubArgv, secretRedactor, unpackSecrets } from '../domain/env-scrub';
 import type { JobMeta } from '../domain/job';
 import { outcomeOf, ProcessEnd } from '../domain/outcome';
 import { JobLogWriter } from '../store/job-log';
@@ -13,7 +14,11 @@ import type { RunnerIdentity } from './runner';
 export interface ExecutorOptions {
   killGraceMs: number;
   logMaxLen: number;
-  /** Environment every job starts from (the runner's own, by default). */
+  /** Longest stored line in bytes; the rest is dropped with a marker (default JOBS_VARS.JOBS_LOG_LINE_MAX_BYTES.default). */
+  logLineMaxBytes?: number;
+  /** Stored output per job in bytes; past it output is counted, not stored (default JOBS_VARS.JOBS_LOG_MAX_BYTES.default). */
+  logMaxBytes?: number;
+  /** Where a job's PATH and HOME come from (the runner's environment, by default): nothing else of it is passed on. */
   baseEnv?: NodeJS.ProcessEnv;
   onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -47,7 +52,7 @@ export class JobExecutor {
     // Secrets live in Redis only until the job starts: taken and deleted as the job is read.
     const taken = await store.takeForStart(id);
     const meta = taken.meta;
-    const secrets = opts.secrets ?? taken.secrets;
+    const { env: secrets, argv: realArgv } = unpackSecrets(opts.secrets ?? taken.secrets);
     if (!meta) return null;
     const startedAt = new Date().toISOString();
     const claimFields: Partial<JobMeta> = {
@@ -67,6 +72,7 @@ export class JobExecutor {
     if (!claim.ok) return store.get(id);
     Object.assign(meta, claimFields, { status: 'running' });
     const missing = meta.secret_names.filter((n) => !(n in secrets));
+    if (!realArgv && meta.argv.some((a) => a.includes(SCRUBBED))) missing.push('its command line');
     if (missing.length) {
       // Its secrets waited past JOBS_SECRET_TTL: running without them would fail in stranger ways.
       const reason = `its secrets expired before it started (${missing.join(', ')}); submit it again`;
@@ -85,7 +91,12 @@ export class JobExecutor {
     const writer = new JobLogWriter(this.redis, store.keys.log(id), store.codec, claim.nextSeq, {
       sampleEvery: meta.sample_every,
       maxLen: this.options.logMaxLen,
-      redact: secretRedactor(secrets),
+      maxBytes: this.options.logMaxBytes ?? JOBS_VARS.JOBS_LOG_MAX_BYTES.default,
+      // Its secrets, and any secret given on its command line, never reach the stored log either.
+      redact: secretRedactor({
+        ...secrets,
+        ...Object.fromEntries(scrubArgv(realArgv ?? [], []).found.map((v, i) => [`argv${i}`, v])),
+      }),
       onError: (err) => this.options.onWarn?.('job log write failed', { job: id, err: err.message }),
     });
 
@@ -106,11 +117,11 @@ export class JobExecutor {
       end = { exitCode: null, signal: null, cancelled: false, timedOut: false, spawnError: 'ENOENT' };
     } else {
       proc = new RunningProcess({
-        argv: meta.argv,
+        argv: realArgv ?? meta.argv,
         shell: meta.shell,
         cwd,
         env: {
-          ...(this.options.baseEnv ?? process.env),
+          ...jobBaseEnv(this.options.baseEnv ?? process.env),
           ...meta.env,
           ...secrets,
           COORDBUS_JOB_ID: meta.id,
@@ -120,6 +131,8 @@ export class JobExecutor {
         },
         timeoutMs: meta.timeout_ms,
         killGraceMs: this.options.killGraceMs,
+        lineMaxBytes: this.options.logLineMaxBytes ?? JOBS_VARS.JOBS_LOG_LINE_MAX_BYTES.default,
+        marker: `COORDBUS_JOB_ID=${meta.id}`,
         onLine: (kind, line) => {
           writer.line(kind, line);
           opts.tee?.[kind].write(`${line}\n`);
@@ -156,6 +169,10 @@ export class JobExecutor {
     }
     const outcome = outcomeOf(end);
     if (cwdMissing) outcome.reason = `could not start: working directory ${cwd} does not exist`;
+    if (writer.overCap.lines) {
+      const capped = `output over the log cap: ${writer.overCap.lines} lines (${writer.overCap.bytes} bytes) counted, not stored`;
+      outcome.reason = outcome.reason ? `${outcome.reason}; ${capped}` : capped;
+    }
     const finishedAt = new Date().toISOString();
     await writer.flush();
     const fields: Partial<JobMeta> = {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { StringDecoder } from 'node:string_decoder';
+import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { describeSurvivors, JobProcesses, parseStat } from './containment';
 import { processStartTime, killGroup } from './proc';
 import type { ProcessEnd } from '../domain/outcome';
 
@@ -11,6 +12,10 @@ export interface RunRequest {
   env: NodeJS.ProcessEnv;
   timeoutMs: number | null;
   killGraceMs: number;
+  /** NAME=value in the job's environment, by which a sweep recognises its escaped descendants. */
+  marker?: string;
+  /** Longest line kept, in bytes: the rest of a longer line is counted and dropped (see LineBounder). */
+  lineMaxBytes: number;
   onLine: (kind: 'stdout' | 'stderr', line: string) => void;
   /** Called once the process exists (its pid leads its own process group). */
   onStart?: (info: { pid: number; startTime: string | null }) => void | Promise<void>;
@@ -23,6 +28,7 @@ export class RunningProcess {
   private killTimer: NodeJS.Timeout | undefined;
   pid: number | undefined;
   readonly done: Promise<ProcessEnd>;
+  private procs: JobProcesses | undefined;
 
   constructor(private readonly req: RunRequest) {
     this.done = this.start();
@@ -38,16 +44,29 @@ export class RunningProcess {
   private terminate(): void {
     if (this.pid === undefined) return;
     const pgid = this.pid;
+    // Members outside the group too (a setsid'd grandchild); the sweep at exit gets the rest.
+    this.procs?.signal('SIGTERM');
     killGroup(pgid, 'SIGTERM');
     // SIGKILL the group after the grace even if the leader exited: its children may linger.
     this.killTimer = setTimeout(() => {
       try {
+        this.procs?.signal('SIGKILL');
         killGroup(pgid, 'SIGKILL');
       } catch {
         /* reported by the first signal already */
       }
     }, this.req.killGraceMs);
     this.killTimer.unref();
+  }
+
+  /** Starts tracking the job's processes (null where /proc is missing: the group kill remains). */
+  private track(pid: number): JobProcesses | undefined {
+    try {
+      const leader = parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      return leader ? new JobProcesses(leader, this.req.marker ?? `COORDBUS_JOB_PID=${pid}`) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private start(): Promise<ProcessEnd> {
@@ -75,13 +94,17 @@ export class RunningProcess {
       }
       let spawnError: string | undefined;
       let timeout: NodeJS.Timeout | undefined;
-      const streams = [pump(child.stdout, 'stdout', req.onLine), pump(child.stderr, 'stderr', req.onLine)];
+      const streams = [
+        pump(child.stdout, 'stdout', req.lineMaxBytes, req.onLine),
+        pump(child.stderr, 'stderr', req.lineMaxBytes, req.onLine),
+      ];
       child.on('error', (err: NodeJS.ErrnoException) => {
         spawnError = err.code ?? 'EINVAL';
       });
       if (child.pid !== undefined) {
         this.pid = child.pid;
         const startTime = processStartTime(child.pid);
+        this.procs = this.track(child.pid);
         if (this.cancelled) this.terminate();
         if (req.timeoutMs) {
           timeout = setTimeout(() => {
@@ -116,13 +139,20 @@ export class RunningProcess {
         return;
       }
       child.once('exit', (code, signal) => {
+        // The job is over: whatever it started ends now (SIGTERM, the grace, SIGKILL).
+        const swept = this.procs ? this.procs.sweep(req.killGraceMs) : Promise.resolve([]);
+        let survivors: string | undefined;
         const end = () =>
-          finish({
-            exitCode: code,
-            signal: signal ?? null,
-            cancelled: this.cancelled,
-            timedOut: this.timedOut,
-            spawnError,
+          void swept.then((left) => {
+            if (left.length) survivors = describeSurvivors(left);
+            finish({
+              exitCode: code,
+              signal: signal ?? null,
+              cancelled: this.cancelled,
+              timedOut: this.timedOut,
+              spawnError,
+              survivors,
+            });
           });
         // A grandchild that inherited stdout can hold the pipe open long after the job exited:
         // wait briefly for the rest of the output, then stop reading.
@@ -140,28 +170,92 @@ export class RunningProcess {
   }
 }
 
-/** Splits a stream into lines (a trailing partial line is emitted at the end). */
+/** What replaces the dropped tail of an over-long line. */
+export function truncationMarker(droppedBytes: number): string {
+  return ` …[line truncated: ${droppedBytes} more bytes dropped]`;
+}
+
+/**
+ * Splits bytes into lines holding at most `maxBytes` of each line: the rest of a longer line is
+ * only counted, so memory stays bounded whatever a job prints (50 MB without a newline costs
+ * `maxBytes`, not 50 MB of string). A kept line that is cut ends with truncationMarker().
+ */
+export class LineBounder {
+  private head: Buffer[] = [];
+  private headLen = 0;
+  private over = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly emit: (line: string) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf(0x0a, pos);
+      const end = nl < 0 ? chunk.length : nl;
+      this.take(chunk.subarray(pos, end));
+      if (nl < 0) return;
+      this.line();
+      pos = nl + 1;
+    }
+  }
+
+  /** End of stream: a last line without a newline is still a line. */
+  end(): void {
+    if (this.headLen || this.over) this.line();
+  }
+
+  private take(part: Buffer): void {
+    const room = this.maxBytes - this.headLen;
+    if (part.length <= room) {
+      if (part.length) {
+        // Copied: a subarray would keep the whole 64 KiB read buffer alive.
+        this.head.push(Buffer.from(part));
+        this.headLen += part.length;
+      }
+      return;
+    }
+    if (room > 0) {
+      this.head.push(Buffer.from(part.subarray(0, room)));
+      this.headLen += room;
+    }
+    this.over += part.length - Math.max(room, 0);
+  }
+
+  private line(): void {
+    const head = Buffer.concat(this.head, this.headLen);
+    let text: string;
+    if (this.over) {
+      // The marker fits inside maxBytes: a cut line is never split into two records.
+      const room = Buffer.byteLength(truncationMarker(this.over + head.length));
+      const keep = Math.max(0, Math.min(head.length, this.maxBytes - room));
+      text = head.subarray(0, keep).toString('utf8') + truncationMarker(this.over + head.length - keep);
+    } else {
+      text = head.toString('utf8');
+      if (text.endsWith('\r')) text = text.slice(0, -1);
+    }
+    this.head = [];
+    this.headLen = 0;
+    this.over = 0;
+    this.emit(text);
+  }
+}
+
+/** Splits a stream into bounded lines (a trailing partial line is emitted at the end). */
 function pump(
   stream: Readable | null,
   kind: 'stdout' | 'stderr',
+  lineMaxBytes: number,
   onLine: RunRequest['onLine'],
 ): Promise<void> {
   if (!stream) return Promise.resolve();
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
+  const lines = new LineBounder(lineMaxBytes, (line) => onLine(kind, line));
   return new Promise((resolve) => {
-    stream.on('data', (chunk: Buffer) => {
-      pending += decoder.write(chunk);
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        onLine(kind, pending.slice(0, nl).replace(/\r$/, ''));
-        pending = pending.slice(nl + 1);
-      }
-    });
+    stream.on('data', (chunk: Buffer) => lines.push(chunk));
     const end = () => {
-      pending += decoder.end();
-      if (pending) onLine(kind, pending);
-      pending = '';
+      lines.end();
       resolve();
     };
     stream.once('end', end);

@@ -18,6 +18,10 @@ export class JobLogWriter {
   private failed: Error | undefined;
   written = 0;
   dropped = 0;
+  /** Bytes of output stored so far (what the per-job cap counts). */
+  storedBytes = 0;
+  /** Output past the per-job cap: counted, not stored. */
+  readonly overCap = { lines: 0, bytes: 0 };
 
   constructor(
     private readonly redis: Redis,
@@ -27,6 +31,8 @@ export class JobLogWriter {
     private readonly options: {
       sampleEvery: number;
       maxLen: number;
+      /** Per-job cap of stored output bytes (0: none); later lines are only counted. */
+      maxBytes?: number;
       redact?: (line: string) => string;
       onError?: (err: Error) => void;
     },
@@ -44,6 +50,22 @@ export class JobLogWriter {
 
   line(kind: 'stdout' | 'stderr', text: string): void {
     const clean = this.options.redact ? this.options.redact(text) : text;
+    const bytes = Buffer.byteLength(clean) + 1;
+    const cap = this.options.maxBytes ?? 0;
+    if (cap > 0 && this.storedBytes + bytes > cap) {
+      if (!this.overCap.lines) {
+        this.push({
+          seq: this.seq++,
+          ts: new Date().toISOString(),
+          kind: 'stderr',
+          line: `[coordbus] this job's log reached its cap of ${cap} bytes: further output is counted, not stored`,
+        });
+      }
+      this.overCap.lines++;
+      this.overCap.bytes += bytes;
+      return;
+    }
+    this.storedBytes += bytes;
     for (let i = 0; i === 0 || i < clean.length; i += MAX_LINE_CHARS) {
       const seq = this.seq++;
       if (!keepRecord(seq, kind, this.options.sampleEvery)) {
