@@ -2,7 +2,7 @@
 'use strict';
 // bench/fleet: N agent sessions (default 1 000) behaving the way agents with the installed hooks
 // do, for a fixed time, against ALL services started the way `npm start` starts them (Redis with
-// AOF on, every service of scripts/services.json with its local defaults), on this machine.
+// AOF on, every service scripts/start.mjs starts with its local defaults), on this machine.
 //
 //   npm run build && npm run bench:fleet -- [--sessions 1000] [--seconds 90] [--ttl 60] [--json]
 //
@@ -147,7 +147,8 @@ async function memoryByFamily(redis) {
 
 async function main() {
   requireBuilt('apps/cli/src/coord/run.js', 'apps/cli/src/jobs/hooks-run.js', 'coord/coord.js');
-  const services = require(path.join(root, 'scripts', 'services.json'));
+  // The services scripts/start.mjs starts, from the table it reads.
+  const services = require(path.join(root, 'libs', 'config', 'src', 'service-table.json'));
   const { Keyspace, TERMINAL_JOB_STATUSES } = require(dist('libs/envelope/src/index.js'));
   const ks = new Keyspace('');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-fleet-'));
