@@ -2,20 +2,14 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { EnvelopeCodec, Keyspace } from '@coordbus/envelope';
-import {
-  BASE_CONFIG,
-  BaseConfig,
-  createRedis,
-  KEYSPACE,
-  LOGGER,
-  METRICS_REGISTRY,
-  ReadinessService,
-  REDIS,
-} from '@coordbus/runtime';
+import { Keyspace } from '@coordbus/envelope';
+import { KEYSPACE, LOGGER, METRICS_REGISTRY, ReadinessService, REDIS } from '@coordbus/runtime';
 import type { JobsConfig } from './config';
 import {
+  CANCEL_BUS,
   CancelBus,
+  JOB_RUNNER,
+  JOB_STORE,
   JobExecutor,
   JobStore,
   JobWorkerHost,
@@ -25,6 +19,8 @@ import {
 } from '@coordbus/jobs';
 
 export const JOBS_CONFIG = Symbol('coordbus:jobs-config');
+/** BullMQ's worker connection: retries forever (it blocks on it), separate from the command one. */
+export const BULL_REDIS = Symbol('coordbus:jobs:bull-redis');
 
 /**
  * One job-coordinator replica: a BullMQ worker running background hook jobs, the cancel
@@ -33,10 +29,6 @@ export const JOBS_CONFIG = Symbol('coordbus:jobs-config');
  */
 @Injectable()
 export class CoordinatorService implements OnApplicationBootstrap, OnApplicationShutdown {
-  readonly runner = new RunnerIdentity('replica');
-  readonly store: JobStore;
-  private readonly bus: CancelBus;
-  private readonly bullConnection: Redis;
   private worker: JobWorkerHost | undefined;
   private timers: NodeJS.Timeout[] = [];
   private booting: Promise<void> = Promise.resolve();
@@ -47,23 +39,16 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
 
   constructor(
     @Inject(JOBS_CONFIG) private readonly config: JobsConfig,
-    @Inject(BASE_CONFIG) private readonly base: BaseConfig,
     @Inject(KEYSPACE) private readonly keyspace: Keyspace,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(METRICS_REGISTRY) registry: Registry,
     private readonly readiness: ReadinessService,
+    @Inject(JOB_STORE) readonly store: JobStore,
+    @Inject(CANCEL_BUS) private readonly bus: CancelBus,
+    @Inject(JOB_RUNNER) readonly runner: RunnerIdentity,
+    @Inject(BULL_REDIS) private readonly bullConnection: Redis,
   ) {
-    this.store = new JobStore(redis, keyspace, new EnvelopeCodec({ maxBytes: base.maxEntryBytes }), {
-      logMaxLen: config.logMaxLen,
-    });
-    this.bus = new CancelBus(redis, keyspace, this.store);
-    // BullMQ's worker needs a connection that retries forever (it blocks on it).
-    this.bullConnection = createRedis(base.redisUrl, {
-      name: 'job-coordinator:bull',
-      maxRetriesPerRequest: null,
-      cluster: base.redisCluster,
-    });
     this.finished = new Counter({
       name: 'coordbus_jobs_finished_total',
       help: 'Jobs this replica ran to a terminal status',

@@ -1,5 +1,8 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { LOGGER } from '@coordbus/runtime';
 import { SentinelMetrics } from './metrics';
+import { SESSION_EVICTOR, SESSION_TTL_SEED_MS } from './tokens';
 
 /** What the cull needs from coord state (CoordStore provides it; the eviction script is the arbiter). */
 export interface SessionEvictor {
@@ -21,22 +24,26 @@ export interface SessionEvictor {
  * heartbeats is never a candidate, and if it heartbeats between listing and eviction the script
  * finds it live and leaves it alone.
  */
+@Injectable()
 export class CullService {
   private timer?: NodeJS.Timeout;
   private pass?: Promise<unknown>;
   private stopped = false;
   private seeded = false;
+  private readonly logger: Logger;
 
   /**
    * @param seedTtlMs COORD_SESSION_TTL when the deployment sets it: stored as the deployment's
    * session TTL if none is stored yet (first start), never over a `coordbus config set`.
    */
   constructor(
-    private readonly evictor: SessionEvictor,
-    private readonly seedTtlMs: number | undefined,
+    @Inject(SESSION_EVICTOR) private readonly evictor: SessionEvictor,
+    @Optional() @Inject(SESSION_TTL_SEED_MS) private readonly seedTtlMs: number | undefined,
     private readonly metrics: SentinelMetrics,
-    private readonly logger: Logger,
-  ) {}
+    @Inject(LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'cull' });
+  }
 
   /** Seeds the stored session TTL from the deployment's setting, once per process. */
   async seed(): Promise<void> {

@@ -1,6 +1,9 @@
+import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { METRICS_REGISTRY } from '@coordbus/runtime';
 
 /** The sentinel's Prometheus metrics (registered once per registry). */
+@Injectable()
 export class SentinelMetrics {
   readonly handled: Counter<'kind'>;
   readonly duplicates: Counter<'kind'>;
@@ -15,7 +18,7 @@ export class SentinelMetrics {
   readonly deadLetters: Counter<'reason'>;
   readonly bridged: Counter<string>;
 
-  constructor(registry: Registry) {
+  constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
     const reg = [registry];
     this.handled = new Counter({
       name: 'coordbus_sentinel_events_handled_total',

@@ -1,8 +1,11 @@
+import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { LOGGER } from '@coordbus/runtime';
 import { CoordEvent, isRetryable } from '@coordbus/envelope';
 import { SentinelEventSource } from '@coordbus/event-source';
 import { SentinelMetrics } from './metrics';
 import { SentinelService } from './sentinel.service';
+import { EVENT_SOURCE, LOOP_OPTIONS } from './tokens';
 
 export interface SentinelLoopOptions {
   /** Pause after a poll that returned less than a full batch (fs-poll: the tick; stream: 0, its poll blocks). */
@@ -20,6 +23,7 @@ export interface SentinelLoopOptions {
  * later ones of the same batch: observations are deduped, not strictly ordered); a failed poll
  * backs off and retries — the loop itself never dies.
  */
+@Injectable()
 export class SentinelLoop {
   private running?: Promise<void>;
   private stopping = false;
@@ -29,13 +33,17 @@ export class SentinelLoop {
   /** When the last poll succeeded with no dependency outage in its handling (readiness). */
   lastPollOkAt = 0;
 
+  private readonly logger: Logger;
+
   constructor(
-    private readonly source: SentinelEventSource,
+    @Inject(EVENT_SOURCE) private readonly source: SentinelEventSource,
     private readonly service: SentinelService,
     private readonly metrics: SentinelMetrics,
-    private readonly logger: Logger,
-    private readonly options: SentinelLoopOptions,
-  ) {}
+    @Inject(LOGGER) logger: Logger,
+    @Inject(LOOP_OPTIONS) private readonly options: SentinelLoopOptions,
+  ) {
+    this.logger = logger.child({ component: 'loop' });
+  }
 
   start(): void {
     this.running ??= this.run();

@@ -8,21 +8,27 @@ import {
 } from '@nestjs/common';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import { CoordStore, FileMirror } from '@coordbus/coord';
 import { EnvelopeCodec, Keyspace } from '@coordbus/envelope';
 import { BridgeSource, FsPollSource, SentinelEventSource, StreamSource } from '@coordbus/event-source';
-import { createRedis, KEYSPACE, LOGGER, METRICS_REGISTRY, ReadinessService, REDIS } from '@coordbus/runtime';
+import { createRedis, KEYSPACE, LOGGER, ReadinessService, REDIS } from '@coordbus/runtime';
 import { SentinelConfig } from './config';
-import { CullService } from './cull.service';
+import { CullService, SessionEvictor } from './cull.service';
 import { SentinelMetrics } from './metrics';
-import { ObservationRepository } from './observations/observation.repository';
-import { SentinelLoop } from './sentinel.loop';
+import { ObservationRepository, ObservationRepositoryOptions } from './observations/observation.repository';
+import { SentinelLoop, SentinelLoopOptions } from './sentinel.loop';
 import { SentinelService } from './sentinel.service';
+import {
+  EVENT_SOURCE,
+  LOOP_OPTIONS,
+  OBSERVATION_OPTIONS,
+  SENTINEL_CONFIG,
+  SESSION_EVICTOR,
+  SESSION_TTL_SEED_MS,
+  SOURCE_REDIS,
+} from './tokens';
 
-export const SENTINEL_CONFIG = Symbol('sentinel:config');
-export const EVENT_SOURCE = Symbol('sentinel:event-source');
-const SOURCE_REDIS = Symbol('sentinel:source-redis');
+export { EVENT_SOURCE, SENTINEL_CONFIG } from './tokens';
 
 /** Builds the configured event source: the adapter is the only place that knows files or streams. */
 export function createEventSource(
@@ -127,26 +133,28 @@ export class SentinelModule {
       providers: [
         { provide: SENTINEL_CONFIG, useValue: config },
         {
-          provide: SentinelMetrics,
-          inject: [METRICS_REGISTRY],
-          useFactory: (registry: Registry) => new SentinelMetrics(registry),
+          provide: OBSERVATION_OPTIONS,
+          useValue: {
+            dedupTtlMs: config.dedupTtlMs,
+            maxLen: config.observationsMaxLen,
+            codec: new EnvelopeCodec({ maxBytes: config.base.maxEntryBytes }),
+          } satisfies ObservationRepositoryOptions,
         },
         {
-          provide: ObservationRepository,
-          inject: [REDIS, KEYSPACE],
-          useFactory: (redis: Redis, keyspace: Keyspace) =>
-            new ObservationRepository(redis, keyspace, {
-              dedupTtlMs: config.dedupTtlMs,
-              maxLen: config.observationsMaxLen,
-              codec: new EnvelopeCodec({ maxBytes: config.base.maxEntryBytes }),
-            }),
+          provide: LOOP_OPTIONS,
+          useValue: {
+            idleDelayMs: config.source === 'fs-poll' ? config.tickMs : 0,
+            maxBatch: config.maxBatch,
+          } satisfies SentinelLoopOptions,
         },
-        {
-          provide: SentinelService,
-          inject: [ObservationRepository, SentinelMetrics],
-          useFactory: (o: ObservationRepository, m: SentinelMetrics) => new SentinelService(o, m),
-        },
-        // Blocking reads get their own connection: XREADGROUP BLOCK would stall every other command.
+        // Only a deployment that sets COORD_SESSION_TTL seeds the stored TTL (CullService.seed).
+        ...(config.sessionTtlSet ? [{ provide: SESSION_TTL_SEED_MS, useValue: config.sessionTtlMs }] : []),
+        SentinelMetrics,
+        ObservationRepository,
+        SentinelService,
+        SentinelLoop,
+        CullService,
+        // Adapters built from configuration: a second connection, the configured source, coord state.
         {
           provide: SOURCE_REDIS,
           useFactory: () =>
@@ -174,38 +182,18 @@ export class SentinelModule {
             }),
         },
         {
-          provide: SentinelLoop,
-          inject: [EVENT_SOURCE, SentinelService, SentinelMetrics, LOGGER],
-          useFactory: (
-            source: SentinelEventSource,
-            service: SentinelService,
-            metrics: SentinelMetrics,
-            logger: Logger,
-          ) =>
-            new SentinelLoop(source, service, metrics, logger.child({ component: 'loop' }), {
-              idleDelayMs: config.source === 'fs-poll' ? config.tickMs : 0,
-              maxBatch: config.maxBatch,
-            }),
-        },
-        {
-          provide: CullService,
-          inject: [REDIS, KEYSPACE, SentinelMetrics, LOGGER],
-          useFactory: (redis: Redis, keyspace: Keyspace, metrics: SentinelMetrics, logger: Logger) => {
+          provide: SESSION_EVICTOR,
+          inject: [REDIS, KEYSPACE, LOGGER],
+          useFactory: (redis: Redis, keyspace: Keyspace, logger: Logger): SessionEvictor => {
             const log = logger.child({ component: 'cull' });
             // Culls dual-write the file layout too when COORD_ROOT is set, like every coord writer.
-            const store = new CoordStore(redis, {
+            return new CoordStore(redis, {
               keyspace,
               source: 'sentinel',
               mirror: config.coordRoot ? new FileMirror(config.coordRoot) : undefined,
               onMirrorError: (err) =>
                 log.warn({ err }, 'coord file mirror write failed (Redis state is committed)'),
             });
-            return new CullService(
-              store,
-              config.sessionTtlSet ? config.sessionTtlMs : undefined,
-              metrics,
-              log,
-            );
           },
         },
         SentinelRunner,

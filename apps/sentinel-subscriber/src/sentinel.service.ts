@@ -1,9 +1,11 @@
 import { hostname } from 'node:os';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { liveEnvelope } from '@coordbus/coord';
 import { CoordEvent } from '@coordbus/envelope';
 import { SentinelMetrics } from './metrics';
 import { ObservationRepository } from './observations/observation.repository';
 import { toObservation } from './observations/summary';
+import { CLOCK, REPORTER } from './tokens';
 
 export type HandleOutcome = 'observed' | 'duplicate';
 
@@ -12,12 +14,13 @@ export type HandleOutcome = 'observed' | 'duplicate';
  * exactly once per `(source, tx_id)` (across restarts and replicas: the repository's script is
  * the arbiter), and count it. It knows nothing of where events come from.
  */
+@Injectable()
 export class SentinelService {
   constructor(
     private readonly observations: ObservationRepository,
     private readonly metrics: SentinelMetrics,
-    private readonly clock: () => number = Date.now,
-    private readonly reporter = { host: hostname(), pid: process.pid },
+    @Optional() @Inject(CLOCK) private readonly clock: () => number = Date.now,
+    @Optional() @Inject(REPORTER) private readonly reporter = { host: hostname(), pid: process.pid },
   ) {}
 
   async handleEvent(event: CoordEvent): Promise<HandleOutcome> {

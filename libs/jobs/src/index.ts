@@ -21,3 +21,4 @@ export * from './ops/reconcile';
 export * from './queue/bull';
 export * from './queue/submit';
 export * from './queue/worker';
+export * from './tokens';

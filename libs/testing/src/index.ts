@@ -3,3 +3,4 @@ export * from './namespace';
 export * from './service-process';
 export * from './redis-cluster';
 export * from './streams-audit';
+export * from './service-test';

@@ -1,8 +1,11 @@
+import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { CoordOpEnvelope, EnvelopeCodec, Keyspace, Schemas, SentinelObservation } from '@coordbus/envelope';
 import { DEFAULT_INGEST_MAXLEN, envelopeFields } from '@coordbus/coord';
 import { bindCommand, BoundCommand } from '@coordbus/lua';
+import { KEYSPACE, REDIS } from '@coordbus/runtime';
 import { COMMANDS } from '../commands';
+import { OBSERVATION_OPTIONS } from '../tokens';
 
 export interface ObservationRepositoryOptions {
   dedupTtlMs: number;
@@ -14,14 +17,15 @@ export interface ObservationRepositoryOptions {
  * Writes observations to the observations stream, at most once per `(source, tx_id)`: marker and
  * entry in one script (commands/observeOnce-2.lua).
  */
+@Injectable()
 export class ObservationRepository {
   private readonly codec: EnvelopeCodec;
   private readonly observe: BoundCommand<string | null>;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly keyspace: Keyspace,
-    private readonly options: ObservationRepositoryOptions,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(KEYSPACE) private readonly keyspace: Keyspace,
+    @Inject(OBSERVATION_OPTIONS) private readonly options: ObservationRepositoryOptions,
   ) {
     this.codec = options.codec ?? new EnvelopeCodec();
     this.observe = bindCommand(redis, COMMANDS.observeOnce);
