@@ -3,7 +3,17 @@ import { Client } from 'pg';
 import { Keyspace, Schemas, newUlid } from '@coordbus/envelope';
 import { cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
 import { pgConnectionConfig } from '../src/store/postgres-archive-store';
-import { Archivist, PG_URL, codec, coordOp, removeDir, startArchivist, waitForCount, xadd } from './harness';
+import {
+  Archivist,
+  PG_URL,
+  PgProxy,
+  codec,
+  coordOp,
+  removeDir,
+  startArchivist,
+  waitForCount,
+  xadd,
+} from './harness';
 
 jest.setTimeout(90_000);
 
@@ -98,4 +108,39 @@ describe.each([
       'no pending entries',
     );
   });
+
+  if (postgres) {
+    it('a database outage is waited out: nothing dead-lettered, every entry archived once it is back', async () => {
+      const proxy = await new PgProxy().start();
+      try {
+        archivist = await startArchivist(keyspace, testRedisUrl(), {
+          DATABASE_URL: proxy.url,
+          ARCHIVIST_PG_SCHEMA: schema,
+          // Small, so counting outage failures as deliveries would dead-letter within the test.
+          STREAM_MAX_DELIVERIES: '2',
+        });
+        for (let i = 1; i <= 3; i++) await xadd(redis, keyspace.coordIngest, Schemas.coordOp, coordOp(i));
+        await waitForCount(archivist, 'stream=coordIngest', 3);
+        await proxy.cut();
+        for (let i = 4; i <= 12; i++) await xadd(redis, keyspace.coordIngest, Schemas.coordOp, coordOp(i));
+        await waitFor(
+          async () => (await fetch(`${archivist!.url}/readyz`)).status === 503,
+          '/readyz to report the outage',
+          15_000,
+        );
+        await new Promise((r) => setTimeout(r, 4000)); // many retries' worth
+        expect(await redis.xlen(keyspace.deadLetter(keyspace.coordIngest))).toBe(0);
+        await proxy.start(); // the same port: the database is back
+        await waitForCount(archivist, 'stream=coordIngest', 12, 30_000);
+        await waitFor(
+          async () => (await fetch(`${archivist!.url}/readyz`)).status === 200,
+          '/readyz 200 again',
+          15_000,
+        );
+        expect(await redis.xlen(keyspace.deadLetter(keyspace.coordIngest))).toBe(0);
+      } finally {
+        await proxy.cut();
+      }
+    });
+  }
 });

@@ -1,10 +1,9 @@
-import { AddressInfo, connect, createServer } from 'node:net';
 import { Client } from 'pg';
 import { newUlid } from '@coordbus/envelope';
 import { PostgresArchiveStore, pgConnectionConfig } from '../src/store/postgres-archive-store';
 import { LATEST_SCHEMA_VERSION } from '../src/store/migrations';
 import { describeArchiveStoreConformance } from './store-conformance';
-import { PG_URL } from './harness';
+import { PG_URL, PgProxy } from './harness';
 
 async function withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   const c = new Client(pgConnectionConfig(PG_URL));
@@ -86,31 +85,14 @@ describe('PostgresArchiveStore failures: the data or the database', () => {
     const { UnavailableError } = await import('@coordbus/envelope');
     const { ArchiveRowError } = await import('../src/store/archive-store');
     const { coordOpRow } = await import('./store-conformance');
-    const pg = new URL(PG_URL);
-    // A TCP proxy in front of PostgreSQL that the test can cut.
-    const sockets = new Set<import('node:net').Socket>();
-    const proxy = createServer((client) => {
-      const upstream = connect(Number(pg.port || 5432), pg.hostname);
-      sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', drop);
-      upstream.on('error', drop);
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
-    const port = (proxy.address() as AddressInfo).port;
+    const proxy = await new PgProxy().start();
+    const port = proxy.port;
     const schema = `archivist_test_${newUlid().toLowerCase()}`;
-    const url = new URL(PG_URL);
-    url.host = `127.0.0.1:${port}`;
-    const store = new PostgresArchiveStore({ url: url.toString(), schema });
+    const store = new PostgresArchiveStore({ url: proxy.url, schema });
     try {
       await store.open();
       expect(await store.insertBatch([coordOpRow(1)])).toBe(1);
-      proxy.close();
-      for (const s of sockets) s.destroy();
+      await proxy.cut();
       const err = await store.insertBatch([coordOpRow(2)]).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UnavailableError);
       expect(err).not.toBeInstanceOf(ArchiveRowError);
@@ -119,7 +101,7 @@ describe('PostgresArchiveStore failures: the data or the database', () => {
       expect((err as Error).message).not.toContain('password');
     } finally {
       await store.close().catch(() => undefined);
-      proxy.close();
+      await proxy.cut();
       await withClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
     }
   });
