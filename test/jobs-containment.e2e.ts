@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +5,6 @@ import Redis from 'ioredis';
 import { EnvelopeCodec, Keyspace } from '@coordbus/envelope';
 import {
   cleanupNamespace,
-  REPO_ROOT,
   ServiceProcess,
   startService,
   testKeyspace,
@@ -14,6 +12,7 @@ import {
   waitFor,
 } from '@coordbus/testing';
 import { type JobMeta, JobStore, readLog } from '@coordbus/jobs';
+import { COORDBUS, run } from './coord-helpers';
 
 /**
  * Jobs are contained, against a built job-coordinator process and the real CLI: whatever a job
@@ -29,18 +28,7 @@ describe('job containment (built job-coordinator + coordbus CLI)', () => {
   let svc: ServiceProcess;
 
   const env = () => ({ REDIS_URL: testRedisUrl(), COORDBUS_NAMESPACE: keyspace.namespace });
-  const cli = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'coordbus'), ...args], {
-        cwd: dir,
-        env: { ...process.env, ...env() },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.once('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+  const cli = (args: string[]) => run(process.execPath, [COORDBUS, ...args], { cwd: dir, env: env() });
   const submit = async (args: string[]): Promise<JobMeta> => {
     const r = await cli(['jobs', 'run', '--json', '--hook', 'contain', ...args]);
     expect(r).toMatchObject({ code: 0 });
