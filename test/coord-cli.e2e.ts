@@ -208,7 +208,7 @@ describe('coord CLI (bin/coord)', () => {
     expect(unknown.stderr).toContain('unknown op "frobnicate"');
     expect((await coord('a', ['lock'])).code).toBe(2);
     expect((await coord('a', ['lock', 'r', '--ttl', 'soon'])).stderr).toContain(
-      '--ttl must be a positive number of seconds',
+      '--ttl must be a positive duration like 90s, 5m or a number of seconds',
     );
     expect((await coord('a', ['register', '--bogus'])).code).toBe(2);
     const blob = await coord('a', ['register', '--blob', '{nope']);

@@ -90,6 +90,11 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
     expect(stolen.code).toBe(0);
     expect(json(stolen)).toMatchObject({ stolenFrom: 'alice' });
     expect((await coord('bob', ['config', 'get'])).stdout).toBe('session-ttl 1s\n');
+    // Durations take units on every flag too (one parser).
+    const timed = json<{ lock: { acquired_at: string; expires_at: string } }>(
+      await coord('bob', ['lock', 'tmp', '--ttl', '10m', '--json']),
+    );
+    expect(Date.parse(timed.lock.expires_at) - Date.parse(timed.lock.acquired_at)).toBe(600_000);
   });
 
   it('§4 one lock per path however it is written, globs both ways, unregistered sessions registered', async () => {
@@ -219,6 +224,11 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
     sub.on('pmessage', (_p, _c, m: string) => published.push(JSON.parse(m) as CoordOpEnvelope));
     await sub.psubscribe(ks.coordLevelPattern);
     const tail = spawn(COORDBUS, ['tail'], { env: { ...process.env, ...env('op') } });
+    const follow = spawn(COORDBUS, ['events', '--follow', '--session', 'idle', '--kind', 'session'], {
+      env: { ...process.env, ...env('op') },
+    });
+    let followed = '';
+    follow.stdout.on('data', (d: Buffer) => (followed += d.toString()));
     let tailed = '';
     tail.stdout.on('data', (d: Buffer) => (tailed += d.toString()));
     try {
@@ -270,6 +280,13 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
       ]);
       expect(tailed).toMatch(/WARN {2}coord\.cull session idle culled/);
 
+      await waitFor(() => followed.includes('session.dereg'), 'events --follow to show the cull', 10_000);
+      expect(
+        followed
+          .trim()
+          .split('\n')
+          .map((l) => l.split(/\s+/)[1]),
+      ).toEqual(['session.register', 'session.dereg']);
       const events = await coordbus(['events', '--session', 'idle']);
       expect(events.code).toBe(0);
       expect(events.stdout).toMatch(/session\.dereg +session=idle reason=ttl-expired source=sentinel/);
@@ -296,6 +313,7 @@ describe('one truth about the fleet (bin/coord, bin/coordbus, services)', () => 
       expect(badKind.stderr).toContain('--kind must be one of session, lock, inbox, dispatch');
     } finally {
       tail.kill('SIGTERM');
+      follow.kill('SIGTERM');
       sub.disconnect();
     }
   });

@@ -19,11 +19,15 @@ describe('coord argv parser', () => {
     expect(() => parseArgs(['lock', '-x'], spec)).toThrow('unknown option -x');
   });
 
-  it('parses seconds into ms and refuses what is not a positive number', () => {
+  it('parses durations (a bare number is seconds) into ms and refuses what is not positive', () => {
     expect(seconds('ttl', '1.5')).toBe(1500);
+    expect(seconds('ttl', '10m')).toBe(600_000);
+    expect(seconds('timeout', '1m30s', true)).toBe(90_000);
     expect(seconds('ttl', undefined)).toBeUndefined();
     expect(seconds('timeout', '0', true)).toBe(0);
-    expect(() => seconds('ttl', '0')).toThrow('--ttl must be a positive number of seconds');
+    expect(() => seconds('ttl', '0')).toThrow(
+      '--ttl must be a positive duration like 90s, 5m or a number of seconds',
+    );
     expect(() => seconds('ttl', 'soon')).toThrow(UsageError);
     expect(() => seconds('ttl', '-1', true)).toThrow('non-negative');
   });

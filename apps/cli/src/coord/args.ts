@@ -1,3 +1,5 @@
+import { parseDuration } from '@coordbus/config';
+
 /**
  * A small argv parser for the `coord` hot path (commander costs more to load than the whole
  * `coord heartbeat` budget). Supports `--flag`, `--key value`, `--key=value` and `--` to end
@@ -55,18 +57,21 @@ export function parseArgs(argv: string[], spec: FlagSpec): ParsedArgs {
   return out;
 }
 
-/** Parses a positive number of seconds (`--ttl`, `--timeout`) into ms. */
+/**
+ * Parses a duration flag (`--ttl`, `--timeout`) into ms with the one duration parser: `90s`,
+ * `5m`, `1h30m`, or a bare number of seconds.
+ */
 export function seconds(
   flag: string,
   raw: string | boolean | undefined,
   allowZero = false,
 ): number | undefined {
   if (raw === undefined || raw === false) return undefined;
-  const n = Number(raw);
-  if (raw === true || raw === '' || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
+  const ms = typeof raw === 'string' ? parseDuration(raw, 's') : undefined;
+  if (ms === undefined || (!allowZero && ms === 0)) {
     throw new UsageError(
-      `--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds (got ${JSON.stringify(raw)})`,
+      `--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} duration like 90s, 5m or a number of seconds (got ${JSON.stringify(raw)})`,
     );
   }
-  return Math.round(n * 1000);
+  return ms;
 }
