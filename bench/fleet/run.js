@@ -150,6 +150,7 @@ async function main() {
   // The services scripts/start.mjs starts, from the table it reads.
   const services = require(path.join(root, 'libs', 'config', 'src', 'service-table.json'));
   const { Keyspace, TERMINAL_JOB_STATUSES } = require(dist('libs/envelope/src/index.js'));
+  const { liveEnvelope } = require(dist('libs/coord/src/index.js'));
   const ks = new Keyspace('');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-fleet-'));
   const cleanup = [];
@@ -379,7 +380,6 @@ async function main() {
   const expected = { ...expectedCli };
   for (const r of results)
     for (const [k, n] of Object.entries(r.expected)) expected[k] = (expected[k] ?? 0) + n;
-  const expectedTotal = Object.values(expected).reduce((a, b) => a + b, 0);
 
   // Archive: op envelopes, culls, jobs.
   const archived = {};
@@ -397,7 +397,15 @@ async function main() {
     const e = JSON.parse(row.data);
     if (e.tx_kind === 'session.dereg' && e.payload?.reason === 'ttl-expired')
       (culls[e.session_id] ??= []).push(Date.parse(e.ts));
+    // A state change nobody typed (a cull, an evicted lock) also reaches the live views: the
+    // sentinel puts its envelope on the ingest stream, once per event.
+    const live = liveEnvelope(e, { host: '', pid: 0 });
+    if (live) {
+      const k = `${live.fields.session}|${live.fields.op}|${live.fields.phase}`;
+      expected[k] = (expected[k] ?? 0) + 1;
+    }
   }
+  const expectedTotal = Object.values(expected).reduce((a, b) => a + b, 0);
   const jobsDone = {};
   const jobStatus = {};
   for (const row of db.prepare('SELECT data FROM events WHERE stream = ?').iterate(ks.jobEvents)) {
@@ -420,11 +428,15 @@ async function main() {
   const diff = (got) => {
     let extra = 0;
     let total = 0;
+    const examples = [];
     for (const [k, g] of Object.entries(got)) {
       total += g;
-      if (g > (expected[k] ?? 0)) extra += g - (expected[k] ?? 0);
+      if (g > (expected[k] ?? 0)) {
+        extra += g - (expected[k] ?? 0);
+        if (examples.length < 5) examples.push(`${k} x${g - (expected[k] ?? 0)}`);
+      }
     }
-    return { missing: Math.max(0, accepted - total), extra };
+    return { missing: Math.max(0, accepted - total), extra, examples };
   };
   const pubsubLoss = diff(onPubsub);
   const archiveLoss = diff(archived);
@@ -704,7 +716,10 @@ function print(r) {
   for (const f of r.redisMemory.families)
     log(`  ${f.family.padEnd(44)} ${String(f.keys).padStart(6)} keys ${fmt(f.bytes).padStart(12)} B`);
   log(
-    `\nenvelopes: ${fmt(r.envelopes.expected)} sent, ${fmt(r.envelopes.accepted)} accepted by Redis (${r.envelopes.producerDrops} dropped at the producer's bound); pub/sub missing ${r.envelopes.pubsubLoss.missing} extra ${r.envelopes.pubsubLoss.extra}; archive missing ${r.envelopes.archiveLoss.missing} extra ${r.envelopes.archiveLoss.extra}`,
+    `\nenvelopes: ${fmt(r.envelopes.expected)} sent (coord ops and the sentinel's live views of culls), ${fmt(r.envelopes.accepted)} accepted by Redis (${r.envelopes.producerDrops} dropped at the producer's bound); pub/sub missing ${r.envelopes.pubsubLoss.missing} extra ${r.envelopes.pubsubLoss.extra}; archive missing ${r.envelopes.archiveLoss.missing} extra ${r.envelopes.archiveLoss.extra}` +
+      (r.envelopes.archiveLoss.examples.length
+        ? ` (e.g. ${r.envelopes.archiveLoss.examples.join(', ')})`
+        : ''),
   );
   log(
     `culls: ${r.culls.culled}/${r.culls.silent} silent sessions culled, ${r.culls.notCulled} not culled, ${r.culls.culledTwice} twice, ${r.culls.heartbeatingCulled} heartbeating sessions culled`,
