@@ -189,6 +189,24 @@ export const COORD_SESSION_TTL: DurationVar = {
   doc: 'sentinel: seeds the stored session TTL (`coordbus config set session-ttl`) when none is stored; coord: display only (peers/status liveness)',
 };
 
+/** Read by whoever sends a coord message (the CLI, services using CoordStore): refused at the send. */
+export const COORD_MAX_MESSAGE_BYTES: IntVar = {
+  kind: 'int',
+  name: 'COORD_MAX_MESSAGE_BYTES',
+  default: 1_048_576,
+  min: 1,
+  max: 64 * 1_048_576,
+  doc: 'most bytes of a `coord send` body; a larger one is refused (exit 7), nothing is delivered',
+};
+export const COORD_INBOX_MAX: IntVar = {
+  kind: 'int',
+  name: 'COORD_INBOX_MAX',
+  default: 10_000,
+  min: 1,
+  max: 10_000_000,
+  doc: "most messages one inbox holds; a send to a full inbox is refused (exit 3), the reader's inbox stays readable",
+};
+
 /** The job-coordinator's settings; the `coordbus jobs` CLI reads the ones it shares with it. */
 export const JOBS_VARS = {
   JOBS_CONCURRENCY: int('JOBS_CONCURRENCY', 4, 1, 256, 'jobs one replica runs at once'),

@@ -1,4 +1,11 @@
-import { COORD_SESSION_TTL, readVar, ValueOf, Var } from '@coordbus/config';
+import {
+  COORD_INBOX_MAX,
+  COORD_MAX_MESSAGE_BYTES,
+  COORD_SESSION_TTL,
+  readVar,
+  ValueOf,
+  Var,
+} from '@coordbus/config';
 import { InvalidError } from '@coordbus/envelope';
 
 /** Default session TTL: a session whose last heartbeat is older than this is not live. */
@@ -49,4 +56,48 @@ export function checkResource(resource: string): string {
  */
 export function sessionTtlMs(env: NodeJS.ProcessEnv = process.env): number {
   return coordVar(env, COORD_SESSION_TTL);
+}
+
+/** The inbox bounds a sender enforces (`COORD_MAX_MESSAGE_BYTES`, `COORD_INBOX_MAX`). */
+export function inboxLimits(env: NodeJS.ProcessEnv = process.env): {
+  maxMessageBytes: number;
+  maxInboxDepth: number;
+} {
+  return {
+    maxMessageBytes: coordVar(env, COORD_MAX_MESSAGE_BYTES),
+    maxInboxDepth: coordVar(env, COORD_INBOX_MAX),
+  };
+}
+
+/** How deep a JSON value given on the command line (`register --blob`) may nest. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * JSON.parse with the nesting depth checked first, in one linear pass that never recurses: a
+ * deeply nested value is refused as invalid input instead of overflowing the stack later (in
+ * JSON.stringify, in Lua cjson, in a reader).
+ */
+export function parseBoundedJson(text: string, what: string, maxDepth = MAX_JSON_DEPTH): unknown {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) {
+        throw new InvalidError(`${what} nests deeper than ${maxDepth} levels`, [
+          `${what}: at most ${maxDepth} levels deep`,
+        ]);
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidError(`${what} is not JSON: ${(err as Error).message}`, [`${what}: JSON`]);
+  }
 }

@@ -19,6 +19,11 @@ export class RedisConnectionError extends Error {
   override name = 'RedisConnectionError';
 }
 
+/** The connection is up but a reply did not arrive within its bound (slow, or a large reply). */
+export class RedisTimeoutError extends RedisConnectionError {
+  override name = 'RedisTimeoutError';
+}
+
 export interface RespClientOptions {
   /** Bound on connecting (and AUTH/SELECT), in ms. */
   connectTimeoutMs?: number;
@@ -191,7 +196,7 @@ export class RespClient implements CoordRedis {
       if (timeoutMs > 0) {
         p.timer = setTimeout(() => {
           // Replies are matched by position, so a late reply would desynchronise the socket: give it up.
-          this.fail(new RedisConnectionError(`no reply to ${String(args[0])} within ${timeoutMs} ms`));
+          this.fail(new RedisTimeoutError(`no reply to ${String(args[0])} within ${timeoutMs} ms`));
         }, timeoutMs);
       }
       this.queue.push(p);

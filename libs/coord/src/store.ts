@@ -8,9 +8,10 @@ import {
   NotFoundError,
   UnavailableError,
 } from '@coordbus/envelope';
+import { COORD_INBOX_MAX, COORD_MAX_MESSAGE_BYTES } from '@coordbus/config';
 import { checkResource, checkSessionId, DEFAULT_SESSION_TTL_S } from './config';
 import { FileMirror } from './file-mirror';
-import { CoordRedis, RedisConnectionError } from './resp-client';
+import { CoordRedis, RedisConnectionError, RedisTimeoutError } from './resp-client';
 import { evalCommand, LuaCommand } from '@coordbus/lua';
 import { COORD_COMMANDS } from './commands';
 import { ORDER_ACTIONS } from './types';
@@ -47,7 +48,15 @@ export interface CoordStoreOptions {
   mirror?: FileMirror;
   /** Called when the file mirror fails (Redis already committed, so the op still succeeds). */
   onMirrorError?: (err: Error) => void;
+  /** Most bytes a message body may have (`COORD_MAX_MESSAGE_BYTES`, default 1 MiB). */
+  maxMessageBytes?: number;
+  /** Most messages an inbox may hold before sends to it are refused (`COORD_INBOX_MAX`, default 10 000). */
+  maxInboxDepth?: number;
 }
+
+/** Messages one `recv` returns unless told otherwise: bounded so any inbox is readable in one reply. */
+export const DEFAULT_RECV_LIMIT = 100;
+export const MAX_RECV_LIMIT = 10_000;
 
 const C = COORD_COMMANDS;
 
@@ -136,6 +145,8 @@ export class CoordStore {
   private readonly eventsMaxLen: number;
   private readonly mirror?: FileMirror;
   private readonly onMirrorError: (err: Error) => void;
+  readonly maxMessageBytes: number;
+  readonly maxInboxDepth: number;
 
   constructor(
     private readonly redis: CoordRedis,
@@ -147,6 +158,8 @@ export class CoordStore {
     this.eventsMaxLen = options.eventsMaxLen ?? 1_000_000;
     this.mirror = options.mirror;
     this.onMirrorError = options.onMirrorError ?? (() => undefined);
+    this.maxMessageBytes = options.maxMessageBytes ?? COORD_MAX_MESSAGE_BYTES.default;
+    this.maxInboxDepth = options.maxInboxDepth ?? COORD_INBOX_MAX.default;
   }
 
   // ---- keys ----------------------------------------------------------------------------------
@@ -434,42 +447,77 @@ export class CoordStore {
         options.subject ?? '',
         body,
         options.allowUnknownPeer ? '0' : '1',
+        String(this.maxMessageBytes),
+        String(this.maxInboxDepth),
       ],
     )) as string[];
     if (r[0] === 'missing') throw new NotFoundError(`peer ${dst} is not registered`, { peer: dst });
+    if (r[0] === 'too_large') {
+      throw new InvalidError(
+        `message body is ${r[1]} bytes, over the ${this.maxMessageBytes}-byte limit (COORD_MAX_MESSAGE_BYTES)`,
+        ['body: too large'],
+      );
+    }
+    if (r[0] === 'full') {
+      throw new ConflictError(
+        `inbox of ${dst} is full (${r[1]} messages, limit ${this.maxInboxDepth}: COORD_INBOX_MAX); not sent`,
+        { peer: dst, depth: Number(r[1]), limit: this.maxInboxDepth },
+      );
+    }
     const message = JSON.parse(r[3]) as InboxMessage;
     this.mirrored(() => this.mirror?.writeMessage(message));
     return { message, txId: r[2] };
   }
 
-  /** The session's inbox without taking anything, oldest first. */
-  async inbox(sessionId: string): Promise<InboxMessage[]> {
-    const all = (await this.call('LRANGE', this.inboxKey(checkSessionId(sessionId)), 0, -1)) as string[];
-    return all.map((m) => JSON.parse(m) as InboxMessage);
+  /** The oldest `limit` messages of the session's inbox, taking nothing. */
+  async inbox(sessionId: string, options: { limit?: number } = {}): Promise<InboxMessage[]> {
+    return (await this.page(checkSessionId(sessionId), options.limit)).map(parseMessage);
   }
 
-  /** Takes every message of the inbox at once (destructive); [] when empty. */
-  async drain(sessionId: string): Promise<InboxMessage[]> {
-    const all = (await this.script(C.drain, [this.inboxKey(checkSessionId(sessionId))], [], {
-      bare: true,
-    })) as string[];
-    const messages = all.map((m) => JSON.parse(m) as InboxMessage);
+  /**
+   * At-least-once take of the oldest `limit` messages: reads a page, hands it to `deliver` (the
+   * CLI writes it out), and only once that resolved removes exactly those messages. A reader that
+   * fails or gives up before then removes nothing; one that dies after `deliver` sees the page
+   * again (at least once, never lost). [] when empty.
+   */
+  async drain(
+    sessionId: string,
+    options: { limit?: number; deliver?: (messages: InboxMessage[]) => Promise<void> | void } = {},
+  ): Promise<InboxMessage[]> {
+    const sid = checkSessionId(sessionId);
+    const raws = await this.page(sid, options.limit);
+    const messages = raws.map(parseMessage);
+    if (!raws.length) return messages;
+    await options.deliver?.(messages);
+    await this.script(C.ack, [this.inboxKey(sid)], raws, { bare: true });
     this.mirrored(() => messages.forEach((m) => this.mirror?.removeMessage(m)));
     return messages;
   }
 
   /**
-   * Blocks until a message arrives (Redis BLPOP: pushed by the server, not polled), then takes it
-   * and whatever else is queued. Resolves [] after `timeoutMs` (0 = wait forever). Blocks the
-   * connection: give it a connection of its own when sharing a client.
+   * Blocks until the inbox holds a message (a push from the server, not polling), then takes a
+   * page like {@link drain}. Resolves [] after `timeoutMs` (0 = wait forever). The wait is
+   * BLMOVE of the inbox onto itself: it returns when a message is there and moves nothing, so a
+   * reader that gives up while waiting loses nothing. Blocks the connection: give it its own.
    */
-  async follow(sessionId: string, timeoutMs = 0): Promise<InboxMessage[]> {
+  async follow(
+    sessionId: string,
+    timeoutMs = 0,
+    options: { limit?: number; deliver?: (messages: InboxMessage[]) => Promise<void> | void } = {},
+  ): Promise<InboxMessage[]> {
     const key = this.inboxKey(checkSessionId(sessionId));
-    const popped = (await this.call('BLPOP', key, (timeoutMs / 1000).toFixed(3))) as [string, string] | null;
-    if (!popped) return [];
-    const first = JSON.parse(popped[1]) as InboxMessage;
-    this.mirrored(() => this.mirror?.removeMessage(first));
-    return [first, ...(await this.drain(sessionId))];
+    const woke = await this.call('BLMOVE', key, key, 'LEFT', 'LEFT', (timeoutMs / 1000).toFixed(3));
+    if (woke === null) return [];
+    return this.drain(sessionId, options);
+  }
+
+  private async page(sid: string, limit = DEFAULT_RECV_LIMIT): Promise<string[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECV_LIMIT) {
+      throw new InvalidError(`limit must be an integer from 1 to ${MAX_RECV_LIMIT} (got ${limit})`, [
+        'limit: 1..' + MAX_RECV_LIMIT,
+      ]);
+    }
+    return (await this.call('LRANGE', this.inboxKey(sid), 0, limit - 1)) as string[];
   }
 
   // ---- dispatch ------------------------------------------------------------------------------
@@ -737,7 +785,17 @@ function checkTtl(ms: number): number {
   return Math.round(ms);
 }
 
+function parseMessage(raw: string): InboxMessage {
+  return JSON.parse(raw) as InboxMessage;
+}
+
 function wrap(err: unknown): Error {
+  // Slow is not down: say which bound was hit, so a big reply is not blamed on Redis being away.
+  if (err instanceof RedisTimeoutError) {
+    return new UnavailableError(
+      `redis did not reply in time: ${err.message} (a large reply? page it with --limit, or raise COORD_REDIS_TIMEOUT)`,
+    );
+  }
   if (err instanceof RedisConnectionError) return new UnavailableError(`redis unavailable: ${err.message}`);
   const e = err as Error & { code?: string };
   // A single-node client redirected by a cluster node: the configuration is wrong, not the op.

@@ -316,6 +316,98 @@ describe('CoordStore (real Redis)', () => {
     expect(await store.follow('rx', 50)).toEqual([]);
   });
 
+  describe('a read that fails deletes nothing (at-least-once inbox)', () => {
+    async function fill(n: number, bytes = 16): Promise<string[]> {
+      const bodies = Array.from({ length: n }, (_, i) => `${String(i).padStart(5, '0')}${'x'.repeat(bytes)}`);
+      for (const b of bodies) await store.send('tx', 'rx', b, { allowUnknownPeer: true });
+      return bodies;
+    }
+
+    it('drain takes one bounded page and removes exactly those messages, only after delivery', async () => {
+      const bodies = await fill(7);
+      const seen: string[] = [];
+      const page = await store.drain('rx', {
+        limit: 3,
+        deliver: async (ms) => {
+          // Nothing is removed while the reader is still receiving the page.
+          expect(await redis.llen(store.inboxKey('rx'))).toBe(7);
+          seen.push(...ms.map((m) => m.body));
+        },
+      });
+      expect(page.map((m) => m.body)).toEqual(bodies.slice(0, 3));
+      expect(seen).toEqual(bodies.slice(0, 3));
+      expect((await store.inbox('rx', { limit: 100 })).map((m) => m.body)).toEqual(bodies.slice(3));
+    });
+
+    it('a reader that fails while taking the page leaves every message in the inbox', async () => {
+      const bodies = await fill(5);
+      await expect(
+        store.drain('rx', {
+          deliver: () => {
+            throw new Error('stdout closed');
+          },
+        }),
+      ).rejects.toThrow('stdout closed');
+      expect((await store.inbox('rx')).map((m) => m.body)).toEqual(bodies);
+    });
+
+    it('a message sent while a page is in flight is not removed with it', async () => {
+      await fill(2);
+      await store.drain('rx', {
+        deliver: () => store.send('tx', 'rx', 'late', { allowUnknownPeer: true }).then(() => undefined),
+      });
+      expect((await store.inbox('rx')).map((m) => m.body)).toEqual(['late']);
+    });
+
+    it('a reply that does not arrive in time removes nothing, and is not called "redis unavailable"', async () => {
+      const bodies = await fill(300, 10_240);
+      const slow = new RespClient(testRedisUrl(), { commandTimeoutMs: 1 });
+      const err = await new CoordStore(slow, { keyspace: ks })
+        .drain('rx', { limit: 300 })
+        .catch((e: Error) => e);
+      slow.disconnect();
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect((err as Error).message).toMatch(/did not reply in time.*--limit.*COORD_REDIS_TIMEOUT/);
+      expect(await redis.llen(store.inboxKey('rx'))).toBe(bodies.length);
+    });
+
+    it('recv pages: the default page is bounded, --limit chooses it, bad limits are refused', async () => {
+      await fill(150);
+      expect(await store.inbox('rx')).toHaveLength(100);
+      expect(await store.inbox('rx', { limit: 120 })).toHaveLength(120);
+      for (const bad of [0, -1, 1.5, 10_001]) {
+        await expect(store.inbox('rx', { limit: bad })).rejects.toThrow(
+          /limit must be an integer from 1 to 10000/,
+        );
+      }
+    });
+
+    it('follow waits without taking: a follower that gives up loses nothing', async () => {
+      const waiter = new RespClient(testRedisUrl(), { commandTimeoutMs: 0 });
+      const followed = new CoordStore(waiter, { keyspace: ks }).follow('rx', 5000, { limit: 1 });
+      await new Promise((r) => setTimeout(r, 50));
+      await fill(2);
+      expect((await followed).map((m) => m.body)).toHaveLength(1);
+      waiter.disconnect();
+      expect(await redis.llen(store.inboxKey('rx'))).toBe(1);
+    });
+
+    it('refuses a body over the size limit and a send to a full inbox, naming the setting; nothing is delivered', async () => {
+      const bounded = new CoordStore(resp, { keyspace: ks, maxMessageBytes: 100, maxInboxDepth: 3 });
+      await expect(bounded.send('tx', 'rx', 'é'.repeat(51), { allowUnknownPeer: true })).rejects.toThrow(
+        /102 bytes, over the 100-byte limit \(COORD_MAX_MESSAGE_BYTES\)/,
+      );
+      for (let i = 0; i < 3; i++) await bounded.send('tx', 'rx', `m${i}`, { allowUnknownPeer: true });
+      const full = await bounded
+        .send('tx', 'rx', 'one too many', { allowUnknownPeer: true })
+        .catch((e: Error) => e);
+      expect(full).toBeInstanceOf(ConflictError);
+      expect((full as Error).message).toMatch(/inbox of rx is full \(3 messages, limit 3: COORD_INBOX_MAX\)/);
+      expect((await store.inbox('rx')).map((m) => m.body)).toEqual(['m0', 'm1', 'm2']);
+      expect((await events()).filter((e) => e.tx_kind === 'inbox.deliver')).toHaveLength(3);
+    });
+  });
+
   it('dispatch issues an order with dispatch.issue; identical re-issue is a no-op, a different one conflicts', async () => {
     const r = await store.dispatch('hyper', 'worker-1', 'TOD-1', 'order-1');
     expect(r).toMatchObject({

@@ -6,8 +6,12 @@ import {
   CoordStore,
   FanoutPublisher,
   FileMirror,
+  inboxLimits,
+  MAX_RECV_LIMIT,
+  DEFAULT_RECV_LIMIT,
   normaliseResource,
   openCoordConnection,
+  parseBoundedJson,
   ORDER_ACTIONS,
   type OrderAction,
   opContext,
@@ -42,7 +46,10 @@ ops:
       (a path-like resource is made relative to the git worktree root; a glob such as src/** reserves
        every path it covers; an unregistered session is registered by its first lock)
   send <peer> <body> [--kind K] [--subject S]    put a message in a peer's inbox
-  recv [--drain] [--follow] [--timeout S]        read your inbox (JSON array; --drain/--follow take)
+  recv [--limit N] [--drain] [--follow] [--timeout S]
+                                                 read the oldest N (default 100) inbox messages (JSON
+                                                 array); --drain/--follow take them, removed only after
+                                                 they were written out (repeat until [])
   dispatch <assignee> --ticket T [--order-id ID] issue a work order
   orders [--all] [--follow] [--timeout S]        your open orders, oldest first (--all: any state;
                                                  --follow: then each new one as it is issued)
@@ -53,12 +60,14 @@ ops:
                                                  at once for every CLI, hook and sentinel
   status                                         your session, locks, inbox depth, peer counts
 
+\`--\` ends options: \`coord send peer -- --json\` sends the body "--json".
 exit codes: 0 ok, 1 internal, 2 usage, 3 conflict, 4 not found, 5 redis unavailable, 7 invalid input
 env: REDIS_URL (redis://127.0.0.1:6379), COORDBUS_NAMESPACE, COORD_SESSION_ID > CLAUDE_SESSION_ID,
      REDIS_CLUSTER=1 (REDIS_URL names one node of a Redis Cluster),
      COORD_SESSION_TTL (display only: liveness shown by peers/status; the deployment's TTL in Redis,
      \`coordbus config set session-ttl\`, decides steal and cull), COORD_ROOT (file mirror), COORD_PID (default: parent pid),
-     COORD_REDIS_TIMEOUT (2 s), LOGS_COORD_DISABLED=1, LOGS_COORD_REDIS_TIMEOUT (0.25 s)
+     COORD_REDIS_TIMEOUT (2 s), COORD_MAX_MESSAGE_BYTES (1 MiB), COORD_INBOX_MAX (10000),
+     LOGS_COORD_DISABLED=1, LOGS_COORD_REDIS_TIMEOUT (0.25 s)
 `;
 
 const SPECS: Record<string, { bool?: string[]; value?: string[]; min: number; max: number; usage: string }> =
@@ -95,10 +104,10 @@ const SPECS: Record<string, { bool?: string[]; value?: string[]; min: number; ma
     },
     recv: {
       bool: ['drain', 'follow'],
-      value: ['timeout'],
+      value: ['timeout', 'limit'],
       min: 0,
       max: 0,
-      usage: 'recv [--drain] [--follow] [--timeout S]',
+      usage: 'recv [--limit N] [--drain] [--follow] [--timeout S]',
     },
     dispatch: {
       value: ['ticket', 'order-id'],
@@ -150,12 +159,16 @@ function line(out: NodeJS.WritableStream, text: string): void {
  */
 export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
   const env = io.env;
-  const json = argv.includes('--json');
-  const args = argv.filter((a) => a !== '--json');
-  const op = args.find((a) => !a.startsWith('-'));
-  if (!op || args.includes('--help') || args.includes('-h') || op === 'help') {
+  // \`--\` ends options for every op: what follows is data (a body may be literally --json).
+  const cut = argv.indexOf('--');
+  const opts = cut < 0 ? argv : argv.slice(0, cut);
+  const json = opts.includes('--json');
+  const args = [...opts.filter((a) => a !== '--json'), ...(cut < 0 ? [] : argv.slice(cut))];
+  const op = opts.find((a) => !a.startsWith('-'));
+  const help = opts.includes('--help') || opts.includes('-h');
+  if (!op || help || op === 'help') {
     (op || args.length ? io.stdout : io.stderr).write(COORD_USAGE);
-    return op === 'help' || args.includes('--help') || args.includes('-h') ? EXIT_CODES.ok : EXIT_CODES.usage;
+    return op === 'help' || help ? EXIT_CODES.ok : EXIT_CODES.usage;
   }
 
   let session = 'unknown';
@@ -183,7 +196,8 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
     fan = FanoutPublisher.fromEnv(env, redisUrl, keyspace, client);
     if (ctx) fan.publish(buildEnvelope(ctx, 'pre'));
     if (sessionError) throw sessionError;
-    const spec = SPECS[op];
+    // Own keys only: \`coord constructor\` is an unknown op, not Object's constructor.
+    const spec = Object.hasOwn(SPECS, op) ? SPECS[op] : undefined;
     if (!spec) throw new UsageError(`unknown op ${JSON.stringify(op)}`);
     const parsed = parseArgs(args, spec);
     const pos = parsed.positional.slice(1);
@@ -194,9 +208,10 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
       displayTtlMs: env.COORD_SESSION_TTL ? sessionTtlMs(env) : undefined,
       mirror: FileMirror.fromEnv(env),
       onMirrorError: (err) => line(io.stderr, `coord: warning: COORD_ROOT mirror failed: ${err.message}`),
+      ...inboxLimits(env),
     });
     const result = await execute(op, pos, parsed.flags, store, session, client, io, timeout, json);
-    print(io.stdout, op, result, json);
+    if (result !== PRINTED) print(io.stdout, op, result, json);
     code = EXIT_CODES.ok;
   } catch (err) {
     code = report(io.stderr, err, json);
@@ -238,15 +253,8 @@ async function execute(
   const cwd = io.cwd ?? process.cwd();
   switch (op) {
     case 'register': {
-      let blob: unknown;
       const raw = str('blob');
-      if (raw !== undefined) {
-        try {
-          blob = JSON.parse(raw);
-        } catch (err) {
-          throw new InvalidError(`--blob is not JSON: ${(err as Error).message}`, ['blob: JSON']);
-        }
-      }
+      const blob = raw === undefined ? undefined : parseBoundedJson(raw, '--blob');
       return store.register({
         sessionId: session,
         host: hostname(),
@@ -292,7 +300,15 @@ async function execute(
       if (f.drain && f.follow) throw new UsageError('use --drain or --follow, not both');
       const timeout = seconds('timeout', f.timeout, true);
       if (timeout !== undefined && !f.follow) throw new UsageError('--timeout goes with --follow');
-      if (f.drain) return store.drain(session);
+      const limit = recvLimit(f.limit);
+      // Taken messages leave the inbox only once the page is written out (at least once).
+      const deliver = async (messages: unknown[]) => {
+        await new Promise<void>((done, fail) =>
+          io.stdout.write(`${JSON.stringify(messages)}\n`, (err) => (err ? fail(err) : done())),
+        );
+      };
+      const take = async (taken: Promise<unknown[]>) => ((await taken).length ? PRINTED : []);
+      if (f.drain) return take(store.drain(session, { limit, deliver }));
       if (f.follow) {
         // BLPOP holds the connection: lift the reply bound past the requested wait.
         const wait = timeout ?? 0;
@@ -302,15 +318,17 @@ async function execute(
           cluster: redisClusterFromEnv(io.env),
         });
         try {
-          return await new CoordStore(blocking, {
-            keyspace: store.keyspace,
-            mirror: FileMirror.fromEnv(io.env),
-          }).follow(session, wait);
+          return await take(
+            new CoordStore(blocking, {
+              keyspace: store.keyspace,
+              mirror: FileMirror.fromEnv(io.env),
+            }).follow(session, wait, { limit, deliver }),
+          );
         } finally {
           blocking.disconnect();
         }
       }
-      return store.inbox(session);
+      return store.inbox(session, { limit });
     }
     case 'dispatch': {
       const ticket = str('ticket');
@@ -431,6 +449,20 @@ async function followOrders(
   } finally {
     blocking.disconnect();
   }
+}
+
+/** \`execute\` wrote its own output (a taken page is written before it is acknowledged). */
+const PRINTED = Symbol('printed');
+
+function recvLimit(raw: string | boolean | undefined): number {
+  if (raw === undefined) return DEFAULT_RECV_LIMIT;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw) || n < 1 || n > MAX_RECV_LIMIT) {
+    throw new UsageError(
+      `--limit must be a whole number from 1 to ${MAX_RECV_LIMIT} (got ${JSON.stringify(raw)})`,
+    );
+  }
+  return n;
 }
 
 function print(out: NodeJS.WritableStream, op: string, result: unknown, json: boolean): void {

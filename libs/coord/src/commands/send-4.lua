@@ -11,12 +11,17 @@ ARGV:
             (see includes/prelude.lua)
   ARGV[6] from   ARGV[7] to   ARGV[8] kind   ARGV[9] subject   ARGV[10] body
   ARGV[11] '1' to require a registered peer
+  ARGV[12] the most bytes a body may have   ARGV[13] the most messages an inbox may hold
 Returns:
-  {'missing'} | {'sent', msg_id, tx_id, message JSON}
+  {'missing'} | {'too_large', body bytes} | {'full', depth} | {'sent', msg_id, tx_id, message JSON}
 ]]
 --- @include "includes/prelude"
 local from, to, kind, subject, body, need = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 if need == '1' and redis.call('EXISTS', KEYS[4]) == 0 then return {'missing'} end
+-- Refused here, not by the reader: one peer must not make another's inbox unreadable.
+if #body > tonumber(ARGV[12]) then return {'too_large', #body} end
+local depth = redis.call('LLEN', KEYS[3])
+if depth >= tonumber(ARGV[13]) then return {'full', depth} end
 local ms = now_ms()
 local id = next_ulid(ms)
 local msg = obj('msg_id', js(id), 'from_session', js(from), 'to_session', js(to), 'kind', js(kind),
