@@ -207,6 +207,18 @@ export const COORD_INBOX_MAX: IntVar = {
   doc: "most messages one inbox holds; a send to a full inbox is refused (exit 3), the reader's inbox stays readable",
 };
 
+/** Every `coordbus` CLI command's bound on reaching Redis and on each reply (`coord` has COORD_REDIS_TIMEOUT). */
+export const COORDBUS_REDIS_TIMEOUT: DurationVar = {
+  kind: 'duration',
+  name: 'COORDBUS_REDIS_TIMEOUT',
+  default: 5_000,
+  minMs: 1,
+  maxMs: 600_000,
+  bareUnit: 's',
+  expected: 'a positive number of seconds or a duration like 500ms, 10s',
+  doc: 'a `coordbus` command that cannot reach Redis, or gets no reply, within this fails with exit 5',
+};
+
 /** The job-coordinator's settings; the `coordbus jobs` CLI reads the ones it shares with it. */
 export const JOBS_VARS = {
   JOBS_CONCURRENCY: int('JOBS_CONCURRENCY', 4, 1, 256, 'jobs one replica runs at once'),

@@ -126,6 +126,8 @@ export class InternalError extends CoordbusError {
 export function toCoordbusError(err: unknown): CoordbusError {
   if (err instanceof CoordbusError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  // A dependency outage (Redis stopped, a reply timed out) is Unavailable (exit 5), never Internal.
+  if (isRetryable(err)) return new UnavailableError(message);
   return new InternalError(message);
 }
 

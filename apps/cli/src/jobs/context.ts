@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import Redis, { Cluster } from 'ioredis';
-import { EnvelopeCodec, InvalidError, keyspaceFromEnv, Keyspace, UnavailableError } from '@coordbus/envelope';
+import { cliRedisTimeoutMs, connectWithin } from '../redis-bound';
+import { EnvelopeCodec, InvalidError, keyspaceFromEnv, Keyspace } from '@coordbus/envelope';
 import {
   type BullJobData,
   CancelBus,
@@ -43,9 +44,10 @@ export class JobsContext {
   readonly store: JobStore;
   private queueInstance: Queue<BullJobData> | undefined;
   private extra: Redis[] = [];
+  private readonly timeoutMs = cliRedisTimeoutMs();
 
   private constructor() {
-    this.redis = openCliRedis(this.settings.redisUrl, this.settings.redisCluster);
+    this.redis = openCliRedis(this.settings.redisUrl, this.settings.redisCluster, this.timeoutMs);
     this.redis.on('error', () => undefined);
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec(), {
       logMaxLen: this.settings.logMaxLen,
@@ -54,14 +56,7 @@ export class JobsContext {
 
   static async open(): Promise<JobsContext> {
     const ctx = new JobsContext();
-    try {
-      await ctx.redis.connect();
-    } catch (err) {
-      ctx.redis.disconnect();
-      throw new UnavailableError(
-        `cannot reach Redis at ${redactUrl(ctx.settings.redisUrl)}: ${(err as Error).message}`,
-      );
-    }
+    await connectWithin(ctx.redis, ctx.timeoutMs, redactUrl(ctx.settings.redisUrl));
     return ctx;
   }
 
@@ -82,7 +77,8 @@ export class JobsContext {
     // A Cluster's duplicate() takes (startupNodes, options), a Redis' takes options.
     const c = (this.redis as { isCluster?: boolean }).isCluster
       ? ((this.redis as unknown as Cluster).duplicate() as unknown as Redis)
-      : this.redis.duplicate({ connectionName: `coordbus-cli:${name}` });
+      : // Blocking reads wait longer than any reply bound.
+        this.redis.duplicate({ connectionName: `coordbus-cli:${name}`, commandTimeout: undefined });
     c.on('error', () => undefined);
     this.extra.push(c);
     return c;
@@ -142,9 +138,14 @@ export class JobsContext {
  * REDIS_CLUSTER=1 an ioredis Cluster seeded from the URL (its user, password and TLS apply to
  * every node), typed as Redis: both share ioredis' command interface.
  */
-function openCliRedis(url: string, cluster: boolean): Redis {
+function openCliRedis(url: string, cluster: boolean, timeoutMs: number): Redis {
   const retry = (times: number) => (times > 3 ? null : 200 * times);
-  const common = { connectTimeout: 3000, maxRetriesPerRequest: 2, connectionName: 'coordbus-cli:jobs' };
+  const common = {
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 2,
+    connectionName: 'coordbus-cli:jobs',
+  };
   if (!cluster) return new Redis(url, { lazyConnect: true, retryStrategy: retry, ...common });
   const { host, port, options } = redisUrlOptions(url);
   return new Cluster([{ host, port }], {

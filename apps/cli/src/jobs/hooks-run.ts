@@ -35,7 +35,8 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
     return flags.file ? 4 : 0;
   }
   const parsed = parseHooksFile(readFileSync(found.file, 'utf8'), found.file);
-  const defs = parsed.hooks[hook];
+  // Own keys only: `constructor` or `hasOwnProperty` is a hook the file does not define.
+  const defs = Object.hasOwn(parsed.hooks, hook) ? parsed.hooks[hook] : undefined;
   if (!defs?.length) return 0;
 
   const root = found.root;

@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { redisClusterFromEnv } from '@coordbus/coord';
 import { openRedis } from '@coordbus/redis-streams';
+import { cliRedisTimeoutMs, connectWithin } from '../redis-bound';
 import {
   CoordOpEnvelope,
   EnvelopeCodec,
@@ -53,6 +54,7 @@ export function connect(env: NodeJS.ProcessEnv): Redis {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 3000,
+      commandTimeout: cliRedisTimeoutMs(env),
       retryStrategy: () => null,
     },
     clusterOptions: { lazyConnect: true, clusterRetryStrategy: () => null },
@@ -92,7 +94,7 @@ export async function runTail(
   const keyspace = keyspaceFromEnv(env);
   const redis = connect(env);
   try {
-    await redis.connect();
+    await connectWithin(redis, cliRedisTimeoutMs(env), 'REDIS_URL');
     const pattern = opts.level ? keyspace.coordLevelChannel(opts.level as Level) : keyspace.coordLevelPattern;
     redis.on('pmessage', (_p: string, _channel: string, message: string) => {
       let envelope: CoordOpEnvelope;
@@ -140,7 +142,7 @@ export async function runReplay(
   const keyspace = keyspaceFromEnv(env);
   const redis = connect(env);
   try {
-    await redis.connect();
+    await connectWithin(redis, cliRedisTimeoutMs(env), 'REDIS_URL');
     const filtered = !!(opts.op || opts.session);
     let printed = 0;
     let cursor = '+';
