@@ -6,7 +6,7 @@ import { join } from 'node:path';
  * same lib so one place owns the layout:
  *
  *   sessions/<id>.json                 session_id, pid, host, role, task, blob, phase, registered_at, last_heartbeat
- *   locks/<resource>/record.json       owner_session_id, owner_pid, acquired_at, expires_at, reason
+ *   locks/<resource>/record.json       resource, owner_session_id, owner_pid, acquired_at, expires_at, reason
  *   locks/<resource>/owner             the owner session id, one line
  *   messages/inbox-<id>/<msg_id>.json  the message
  *   dispatch-orders/<order_id>.json    order_id, assignee, ticket (+ issued_by, issued_at)
@@ -219,12 +219,14 @@ class CoordRootReader {
     const locksDir = join(this.root, COORD_LAYOUT.locks);
     for (const dir of await this.listDir(locksDir)) {
       if (dir.startsWith('.')) continue;
-      const resource = this.decodeResource(dir);
+      let resource = this.decodeResource(dir);
       const path = join(locksDir, dir, COORD_LAYOUT.lockRecord);
       try {
         const file = await this.readText(path);
         if (!file) continue;
         const o = requireObject(file.text);
+        // The record names its resource (a long name's directory is cut and hashed).
+        resource = optString(o, 'resource') ?? resource;
         const owner = needString(o, 'owner_session_id');
         next.locks[resource] = {
           resource,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COORD_LAYOUT as L } from './file-layout';
@@ -10,8 +11,15 @@ import { DispatchOrder, InboxMessage, LockRecord, SessionRecord } from './types'
  *
  * Redis stays the system of record: the mirror is written after the state change commits, each
  * file atomically (temp file in the same directory + rename). A resource name that is not a plain
- * file name (`[A-Za-z0-9._-]`, not `.`/`..`) becomes a directory named by `encodeURIComponent`.
+ * file name (`[A-Za-z0-9._-]`, not `.`/`..`) becomes a directory named by `encodeURIComponent`;
+ * one whose name would pass {@link MAX_DIR_NAME} bytes (a file name's limit is 255 bytes) is cut
+ * and suffixed with `+` and a hash of the whole name (`+` is never produced by the encoding, so
+ * it cannot collide). The reader takes the name from `record.json`'s `resource`, so it
+ * round-trips whatever the directory is called.
  */
+/** Longest directory name the mirror writes: under NAME_MAX (255) on every common filesystem. */
+export const MAX_DIR_NAME = 200;
+
 export class FileMirror {
   constructor(readonly root: string) {}
 
@@ -21,9 +29,15 @@ export class FileMirror {
 
   /** The directory name a resource is stored under. */
   static resourceDir(resource: string): string {
-    return /^[A-Za-z0-9._-]+$/.test(resource) && resource !== '.' && resource !== '..'
-      ? resource
-      : encodeURIComponent(resource).replace(/\./g, '%2E');
+    const dir =
+      /^[A-Za-z0-9._-]+$/.test(resource) && resource !== '.' && resource !== '..'
+        ? resource
+        : encodeURIComponent(resource).replace(/\./g, '%2E');
+    if (dir.length <= MAX_DIR_NAME) return dir; // ASCII: length is bytes
+    const hash = createHash('sha256').update(resource).digest('hex').slice(0, 32);
+    // Cut before a partial %XX escape, so the kept prefix still decodes.
+    const head = dir.slice(0, 120).replace(/%[0-9A-F]?$/, '');
+    return `${head}+${hash}`;
   }
 
   writeSession(s: SessionRecord): void {
@@ -47,6 +61,7 @@ export class FileMirror {
   writeLock(l: LockRecord): void {
     const dir = join(this.root, L.locks, FileMirror.resourceDir(l.resource));
     this.writeJson(dir, L.lockRecord, {
+      resource: l.resource,
       owner_session_id: l.owner_session_id,
       owner_pid: l.owner_pid,
       acquired_at: l.acquired_at,

@@ -11,7 +11,7 @@ import {
   Schemas,
   UnavailableError,
 } from '@coordbus/envelope';
-import { CoordStore, FileMirror, RespClient } from '@coordbus/coord';
+import { CoordStore, FileMirror, readCoordRoot, RespClient } from '@coordbus/coord';
 import { cleanupNamespace, freePort, testKeyspace, testRedisUrl } from '@coordbus/testing';
 
 const codec = new EnvelopeCodec();
@@ -481,6 +481,7 @@ describe('CoordStore (real Redis)', () => {
       await s.lock('f1', 'build', { ttlMs: 60_000, reason: 'ci' });
       const rec = JSON.parse(readFileSync(join(root, 'locks', 'build', 'record.json'), 'utf8'));
       expect(Object.keys(rec)).toEqual([
+        'resource',
         'owner_session_id',
         'owner_pid',
         'acquired_at',
@@ -510,6 +511,38 @@ describe('CoordStore (real Redis)', () => {
       await s.dereg('f1');
       expect(existsSync(join(root, 'sessions', 'f1.json'))).toBe(false);
       expect(readdirSync(join(root, 'sessions')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the COORD_ROOT mirror working for resource names past NAME_MAX, and they round-trip for readers', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'coord-root-'));
+    const problems: Error[] = [];
+    try {
+      const s = new CoordStore(resp, {
+        keyspace: ks,
+        mirror: new FileMirror(root),
+        onMirrorError: (e) => problems.push(e),
+      });
+      await s.register({ sessionId: 'f1', host: 'h', pid: 7 });
+      // 256 characters: plain (256 bytes), multi-byte (1 536 encoded), one that differs only at the end.
+      const names = [
+        'a'.repeat(256),
+        'é'.repeat(256),
+        `${'é'.repeat(255)}x`,
+        'src/' + 'deep/'.repeat(49) + 'f.ts',
+      ];
+      for (const n of names) await s.lock('f1', n, { ttlMs: 60_000 });
+      expect(problems).toEqual([]);
+      const dirs = readdirSync(join(root, 'locks'));
+      expect(dirs).toHaveLength(names.length);
+      for (const d of dirs) expect(Buffer.byteLength(d)).toBeLessThanOrEqual(255);
+      const snap = await readCoordRoot(root);
+      expect(Object.keys(snap.locks).sort()).toEqual([...names].sort());
+      for (const n of names) expect(snap.locks[n]).toMatchObject({ resource: n, owner_session: 'f1' });
+      for (const n of names) await s.unlock('f1', n);
+      expect(readdirSync(join(root, 'locks'))).toEqual([]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
