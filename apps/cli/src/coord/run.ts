@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { CoordbusError, EXIT_CODES, keyspaceFromEnv, NotFoundError } from '@coordbus/envelope';
+import { CoordbusError, EXIT_CODES, InvalidError, keyspaceFromEnv, NotFoundError } from '@coordbus/envelope';
 import {
   buildEnvelope,
   CoordStore,
