@@ -1,4 +1,3 @@
-import type { DurationUnit } from './duration';
 import { checkBool, checkDuration, Checked, checkEnum, checkInt, checkPattern, checkUrl } from './values';
 import type { ValueOf, Var } from './variables';
 
@@ -83,49 +82,9 @@ export class EnvReader {
     this.problems.push(text);
   }
 
-  private check<T>(name: string, fallback: T, c: (raw: string) => Checked<T>): T {
-    const raw = rawOf(this.env, name);
-    if (raw === undefined) return fallback;
-    const r = c(raw);
-    if (r.ok) return r.value;
-    this.problems.push(problemText(name, r.expected, raw));
-    return fallback;
-  }
-
-  string(name: string, fallback: string, options: { pattern?: RegExp; expected?: string } = {}): string {
-    return this.check(name, fallback, (raw) =>
-      options.pattern ? checkPattern(raw, options.pattern, options.expected) : { ok: true, value: raw },
-    );
-  }
-
+  /** A variable read as is (credentials and other values with their own checks). */
   optionalString(name: string): string | undefined {
     return rawOf(this.env, name);
-  }
-
-  int(name: string, fallback: number, options: { min?: number; max?: number } = {}): number {
-    const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = options;
-    return this.check(name, fallback, (raw) => checkInt(raw, min, max));
-  }
-
-  bool(name: string, fallback: boolean): boolean {
-    return this.check(name, fallback, checkBool);
-  }
-
-  /** A duration in milliseconds (see parseDuration); a bare number is milliseconds unless `bareUnit` says. */
-  durationMs(
-    name: string,
-    fallbackMs: number,
-    options: { minMs?: number; maxMs?: number; bareUnit?: DurationUnit } = {},
-  ): number {
-    return this.check(name, fallbackMs, (raw) => checkDuration(raw, { bareUnit: 'ms', ...options }));
-  }
-
-  enum<T extends string>(name: string, values: readonly T[], fallback: T): T {
-    return this.check(name, fallback, (raw) => checkEnum(raw, values));
-  }
-
-  url(name: string, fallback: string, protocols: string[]): string {
-    return this.check(name, fallback, (raw) => checkUrl(raw, protocols));
   }
 
   /** Problems so far (for callers that merge them with their own). */

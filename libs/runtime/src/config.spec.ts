@@ -1,4 +1,4 @@
-import { parseDuration } from '@coordbus/config';
+import { type BoolVar, parseDuration } from '@coordbus/config';
 import { DEFAULT_MAX_ENTRY_BYTES } from '@coordbus/envelope';
 import { baseConfig, ConfigError, EnvReader } from './config';
 
@@ -66,8 +66,13 @@ describe('EnvReader', () => {
     expect(parseDuration('10m')).toBe(600_000);
     expect(parseDuration('42', 'ms')).toBe(42);
     expect(parseDuration('-1s')).toBeUndefined();
+    const flag = (name: string, def: boolean): BoolVar => ({ kind: 'bool', name, default: def, doc: '' });
     const env = new EnvReader({ A: 'yes', B: 'off', C: 'maybe' });
-    expect([env.bool('A', false), env.bool('B', true), env.bool('C', true)]).toEqual([true, false, true]);
+    expect([env.get(flag('A', false)), env.get(flag('B', true)), env.get(flag('C', true))]).toEqual([
+      true,
+      false,
+      true,
+    ]);
     expect(() => env.finish()).toThrow('C must be a boolean');
   });
 });
