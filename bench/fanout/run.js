@@ -14,6 +14,7 @@ const {
   arg,
   deleteKeys,
   hrtime,
+  procCpuMs,
   quantile,
   report,
   secondsSince,
@@ -57,7 +58,7 @@ async function startReplica(env, name) {
   return child;
 }
 
-async function run(url, ns, replicas) {
+async function run(url, ns, replicas, redisPid) {
   const redis = new Redis(url);
   const sub = new Redis(url);
   const ks = {
@@ -84,6 +85,12 @@ async function run(url, ns, replicas) {
   await sub.psubscribe(ks.pattern);
 
   // Throughput: COUNT envelopes written as fast as one pipelined client can, until all are fanned out.
+  // CPU per envelope (Linux /proc) holds on a loaded machine where the wall rate does not.
+  const cpu = () => ({
+    publisher: children.reduce((sum, c) => sum + procCpuMs(c.pid), 0),
+    redis: redisPid ? procCpuMs(redisPid) : NaN,
+  });
+  const cpu0 = cpu();
   const t0 = hrtime();
   for (let i = 0; i < COUNT; i += 500) {
     const p = redis.pipeline();
@@ -95,6 +102,10 @@ async function run(url, ns, replicas) {
   while (received < COUNT && Date.now() < deadline) await sleep(10);
   const secs = secondsSince(t0);
   const rate = received / secs;
+  const cpu1 = cpu();
+  const usPerEnv = (k) => ((cpu1[k] - cpu0[k]) * 1000) / Math.max(1, received);
+  const publisherUs = usPerEnv('publisher');
+  const redisUs = usPerEnv('redis');
   const replayLen = await redis.xlen(ks.replay);
 
   // Latency at a steady 1 000/s: 10 envelopes every 10 ms for SECONDS.
@@ -124,6 +135,8 @@ async function run(url, ns, replicas) {
   return {
     replicas,
     rate,
+    publisherUs,
+    redisUs,
     secs,
     received,
     replayLen,
@@ -133,8 +146,9 @@ async function run(url, ns, replicas) {
   };
 }
 
-async function baseline(url, ns) {
+async function baseline(url, ns, redisPid) {
   const redis = new Redis(url);
+  const redis0 = redisPid ? procCpuMs(redisPid) : NaN;
   const t0 = hrtime();
   for (let i = 0; i < COUNT; i += 500) {
     const p = redis.pipeline();
@@ -146,9 +160,10 @@ async function baseline(url, ns) {
     await p.exec();
   }
   const rate = COUNT / secondsSince(t0);
+  const redisUs = redisPid ? ((procCpuMs(redisPid) - redis0) * 1000) / COUNT : NaN;
   await redis.del(`${ns}:base`);
   redis.disconnect();
-  return rate;
+  return { rate, redisUs };
 }
 
 async function main() {
@@ -159,9 +174,9 @@ async function main() {
     console.log(
       `bench/fanout: ${COUNT} envelopes for throughput, ${SECONDS} s at 1 000/s for latency; ${require('node:os').cpus().length} CPUs, load ${require('node:os').loadavg()[0].toFixed(2)}`,
     );
-    const base = await baseline(url, ns);
+    const { rate: base, redisUs: baseRedisUs } = await baseline(url, ns, server.pid);
     const rows = [];
-    for (const replicas of [1, 2]) rows.push(await run(url, `${ns}-${replicas}`, replicas));
+    for (const replicas of [1, 2]) rows.push(await run(url, `${ns}-${replicas}`, replicas, server.pid));
     console.log(
       '\n| setup | envelopes/s (ingest -> pub/sub + replay) | latency p50 ms @1000/s | p99 ms | lost |',
     );
@@ -174,6 +189,14 @@ async function main() {
         `| fanout-publisher x${r.replicas} | ${r.rate.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.lost} |`,
       );
     }
+    console.log(
+      `\nCPU per envelope during the throughput phase (/proc; the fair figure on a loaded machine): redis-server ${baseRedisUs.toFixed(1)} µs for the baseline; ${rows
+        .map(
+          (r) =>
+            `x${r.replicas}: publisher ${r.publisherUs.toFixed(1)} µs, redis-server ${r.redisUs.toFixed(1)} µs`,
+        )
+        .join('; ')}`,
+    );
     console.log(
       `\nreplay stream length after ${COUNT} envelopes: ${rows.map((r) => r.replayLen).join(' / ')} (MAXLEN ~ 10000)`,
     );
