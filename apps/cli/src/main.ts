@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, toCoordbusError } from '@coordbus/envelope';
 import { registerConfigCommands, registerCoordCommands } from './coord';
 import { registerHooksCommands } from './hooks';
+import { registerDeadCommands } from './dead';
 import { registerTailCommands } from './tail';
 import { registerJobsCommands, registerHooksRunCommand } from './jobs';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerHooksRunCommand(hooks);
   registerTailCommands(program);
   registerJobsCommands(program);
+  registerDeadCommands(program);
   return program;
 }
 

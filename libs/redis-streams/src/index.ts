@@ -19,3 +19,4 @@ export * from './connection';
 export { RedisStreamsServer, REDIS_STREAMS_TRANSPORT } from './server';
 export type { LoopDefinition } from './loop';
 export * from './consumer-group';
+export * from './dead-letters';

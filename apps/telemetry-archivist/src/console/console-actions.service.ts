@@ -2,15 +2,13 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { CoordStore } from '@coordbus/coord';
-import { CoordbusError, EnvelopeCodec, InvalidError, NotFoundError } from '@coordbus/envelope';
+import { CoordbusError, EnvelopeCodec, NotFoundError } from '@coordbus/envelope';
 import { BullJobData, JobStore, cancelJobs, createJobQueue } from '@coordbus/jobs';
-import { bindCommand } from '@coordbus/lua';
+import { DeadLetters } from '@coordbus/redis-streams';
 import { REDIS } from '@coordbus/runtime';
 import { ARCHIVIST_CONFIG } from '../tokens';
 import type { ArchivistConfig } from '../config';
-import { CONSOLE_COMMANDS } from './commands';
 import { ConsoleRedis } from './console-redis';
-import { entryData } from './console-views';
 
 /** The session id the console's messages and orders come from. */
 export const OPERATOR_SESSION = 'operator';
@@ -130,29 +128,13 @@ export class ConsoleActionsService implements OnApplicationShutdown {
   /** Appends a dead letter's original fields back to its source stream, once (see redrive-2.lua). */
   redrive(who: Actor, deadStream: string, entryId: string, reason: string | null): Promise<ActionResult> {
     return this.audited(who, 'dead.redrive', `${deadStream}/${entryId}`, reason, async () => {
-      const ks = this.redis.keyspace;
-      const sources = [
-        ks.coordIngest,
-        ks.coordEvents,
-        ks.sentinelObservations,
-        ks.telemetryEvents,
-        ks.jobEvents,
-      ];
-      const source = sources.find((s) => ks.deadLetter(s) === deadStream);
-      if (!source) throw new InvalidError(`${deadStream} is not a dead-letter stream`, ['stream: unknown']);
-      const [entry] = await this.redis.latest(deadStream, 1, entryId);
-      if (!entry || entry[0] !== entryId)
-        throw new NotFoundError(`no dead letter ${entryId} on ${deadStream}`);
-      const d = entryData(entry[1]);
-      const fields = d?.fields;
-      if (!fields || typeof fields !== 'object') {
-        throw new InvalidError(`dead letter ${entryId} holds no original fields`, ['fields: missing']);
-      }
-      const run = bindCommand<string[]>(this.ioredis, CONSOLE_COMMANDS.redrive);
-      const r = await run([deadStream, source], [entryId, JSON.stringify(fields), 1_000_000]);
-      if (r[0] === 'missing')
+      const dead = new DeadLetters(this.ioredis, this.redis.keyspace);
+      const letter = await dead.get(entryId, dead.deadStreamOf(deadStream));
+      if (!letter) throw new NotFoundError(`no dead letter ${entryId} on ${deadStream}`);
+      const r = await dead.replay(letter);
+      if (r.status === 'missing')
         throw new NotFoundError(`dead letter ${entryId} was re-driven or dropped already`);
-      return { new_id: r[1], stream: source };
+      return { new_id: r.new_id, stream: letter.source_stream };
     });
   }
 }
