@@ -6,7 +6,6 @@ import {
   readFileSync,
   rmSync,
   statSync,
-  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -196,10 +195,11 @@ describe('coord hooks', () => {
       await waitFor(() => coord.log().length >= 2, 'the heartbeats of both sessions');
       await new Promise((r) => setTimeout(r, 300)); // would-be extra background starts have had time to log
       expect(coord.log().sort()).toEqual(['busy-1|heartbeat --ensure|', 'busy-2|heartbeat --ensure|']);
-      // The stamp is dated to the end of the window; once that has passed, the next call fires again.
+      // The stamp holds the clock second the window ends (no GNU `touch -d`); once that has
+      // passed, the next call fires again.
       const stamp = join(state, 'busy-1');
-      expect(statSync(stamp).mtimeMs).toBeGreaterThan(Date.now() + 5000);
-      utimesSync(stamp, new Date(Date.now() - 1000), new Date(Date.now() - 1000));
+      expect(readFileSync(stamp, 'utf8')).toMatch(/^\d+\n$/);
+      writeFileSync(stamp, '0\n');
       await hook('PostToolUse', input, { COORDBUS_HOOK_COORD: coord.bin });
       await waitFor(() => coord.log().length === 3, 'a heartbeat after the window');
     });

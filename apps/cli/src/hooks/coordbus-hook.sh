@@ -2,42 +2,67 @@
 # coordbus agent hook, installed by `coordbus hooks install` (do not edit; re-run install).
 # Usage: coordbus-hook.sh <EventName>   (hook JSON on stdin). Always exits 0 at once.
 #
-# It runs on every tool call of every session, so the common path is builtins plus one `head`:
-# read a prefix of the hook JSON, pull `session_id` out with parameter expansion, and decide the
-# throttle by comparing the session's stamp file (dated THROTTLE seconds into the future when a
-# heartbeat fires) with a file created just now (`-nt`, builtin). Only when the window has passed
-# does it start `coord heartbeat --ensure`, detached (double fork), silenced. SessionStart
-# registers (task = first line of .claude-task, else "session"), SessionEnd deregisters, and any
-# event named as a key of `.coordbus/hooks.yml` in the working directory (top level or under
-# `hooks:`; a false match only costs a `hooks run` that finds nothing and exits 0) also starts
-# `coordbus hooks run <Event>` with the hook JSON on its stdin. No coord, no Redis, bad input:
-# nothing happens and it exits 0.
+# It runs on every tool call of every session (PreToolUse and PostToolUse), so that path is
+# builtins plus one `head`: read a prefix of the hook JSON, pull session_id, tool_name, the file
+# path or command out with parameter expansion, append one line to the session's activity spool,
+# and decide the heartbeat throttle from a clock read with `read` (/proc/uptime; `date +%s`
+# where there is no /proc) against the due time stored in the session's stamp file. Only when the
+# window (THROTTLE seconds) has passed does it start, detached and silenced, `coord heartbeat
+# --ensure` and one redis-cli that sends the spool (commands/activity-2.lua writes the activity
+# stream and each session's latest entry). Every other event (Notification, Stop, ...) is rare:
+# it sends the spool at once. SessionStart registers (task = first line of .claude-task, else
+# "session"), SessionEnd deregisters, and any event named as a key of `.coordbus/hooks.yml` in
+# the working directory (top level or under `hooks:`; a false match only costs a `hooks run`
+# that finds nothing and exits 0) also starts `coordbus hooks run <Event>` with the hook JSON on
+# its stdin. No coord, no redis-cli, no Redis, bad input: nothing happens and it exits 0.
 #
-# The installer (apps/cli/src/hooks/hook-script.ts) replaces the two quoted placeholders below
-# with the absolute paths of the installed binaries.
+# The installer (apps/cli/src/hooks/hook-script.ts) replaces the quoted placeholders below with
+# the absolute paths of the installed binaries and env file, and the activity script's text.
+# The env file carries the deployment (REDIS_URL, COORDBUS_NAMESPACE, ...) as installed, so the
+# hook does not depend on Claude Code's environment; what it sets wins over that environment.
 COORD=${COORDBUS_HOOK_COORD:-'@COORD@'}
 COORDBUS=${COORDBUS_HOOK_COORDBUS:-'@COORDBUS@'}
+ENVFILE=${COORDBUS_HOOK_ENV:-'@ENVFILE@'}
+ACTIVITY_LUA='@ACTIVITY_LUA@'
+# shellcheck source=/dev/null
+[ -f "$ENVFILE" ] && . "$ENVFILE"
 THROTTLE=${COORD_HEARTBEAT_THROTTLE:-15}
+case $THROTTLE in '' | *[!0-9]*) THROTTLE=15 ;; esac
 STATE=${COORDBUS_HOOK_STATE:-${HOME:-/tmp}/.cache/coordbus/heartbeat}
 event=$1
+case $event in '' | *[!A-Za-z]*) exit 0 ;; esac
 
 jobs=
 if [ -f .coordbus/hooks.yml ] && grep -Eq "^[[:space:]]*[\"']?${event}[\"']?[[:space:]]*:" .coordbus/hooks.yml 2>/dev/null; then jobs=1; fi
 
-# The hot path reads only a prefix: session_id comes first, tool output can be megabytes.
-if [ "$event" = PostToolUse ] && [ -z "$jobs" ]; then input=$(head -c 4096 2>/dev/null); else input=$(cat 2>/dev/null); fi
+case $event in PreToolUse | PostToolUse | MessageDisplay) hot=1 ;; *) hot= ;; esac
+# The hot path reads only a prefix: the fields it needs come first, tool output can be megabytes.
+if [ -n "$hot" ] && [ -z "$jobs" ]; then input=$(head -c 4096 2>/dev/null); else input=$(cat 2>/dev/null); fi
+
+# v= the raw (still JSON-escaped) string value of the first "$1": "..." in the input, '' if none.
+# A value cut by the prefix ends where the prefix does.
+jstr() {
+  v=
+  case $input in *"\"$1\""*) ;; *) return 0 ;; esac
+  r=${input#*"\"$1\""}
+  r=${r#"${r%%[! :]*}"}
+  case $r in '"'*) r=${r#'"'} ;; *) return 0 ;; esac
+  while :; do
+    seg=${r%%'"'*}
+    if [ "$seg" = "$r" ]; then v=$v$seg; return 0; fi
+    r=${r#"$seg"'"'}
+    case $seg in
+      *\\\\) v=$v$seg; return 0 ;;
+      *\\) v=$v$seg'"' ;;
+      *) v=$v$seg; return 0 ;;
+    esac
+  done
+}
 
 sid=$COORD_SESSION_ID
-if [ -z "$sid" ]; then
-  case $input in
-    *'"session_id"'*)
-      rest=${input#*'"session_id"'}
-      rest=${rest#"${rest%%[! :]*}"}
-      case $rest in '"'*) rest=${rest#'"'}; sid=${rest%%'"'*} ;; esac ;;
-  esac
-fi
+if [ -z "$sid" ]; then jstr session_id; sid=$v; fi
 [ -n "$sid" ] || sid=$CLAUDE_SESSION_ID
-case $sid in '' | *[!A-Za-z0-9._:@+-]*) sid= ;; esac
+case $sid in '' | *[!A-Za-z0-9._:@+-]*) exit 0 ;; esac
 
 bg() { ( COORD_SESSION_ID=$sid COORD_PID=$PPID exec "$@" </dev/null >/dev/null 2>&1 & ) ; }
 
@@ -45,22 +70,64 @@ if [ -n "$jobs" ] && [ -x "$COORDBUS" ]; then
   ( printf '%s' "$input" | COORD_SESSION_ID=$sid "$COORDBUS" hooks run "$event" >/dev/null 2>&1 & )
 fi
 
-[ -n "$sid" ] && [ -x "$COORD" ] || exit 0
+[ -d "$STATE" ] || mkdir -p "$STATE" 2>/dev/null || exit 0
+if [ -r /proc/uptime ]; then read -r now _ </proc/uptime; else now=$(date +%s 2>/dev/null); fi
+case $now in '' | *[!0-9.]*) exit 0 ;; esac
+secs=${now%.*}
+
+# One activity line: clock, event, session, tool, path, command, exit code, message. Each lookup
+# scans the input, so a tool call looks up only what its tool has.
+path='' cmd='' code='' msg=''
+jstr tool_name; tool=$v
+case $tool in
+  '') ;;
+  Bash) jstr command; cmd=$v ;;
+  NotebookEdit) jstr notebook_path; path=$v ;;
+  Glob | Grep | LS) jstr path; path=$v ;;
+  *) jstr file_path; path=$v ;;
+esac
+if [ -z "$hot" ]; then
+  case $input in
+    *'"exit_code"'*)
+      r=${input#*'"exit_code"'}; r=${r#"${r%%[! :]*}"}; code=${r%%[!0-9-]*} ;;
+  esac
+  jstr message; msg=$v
+  [ -n "$msg" ] || { jstr error; msg=$v; }
+fi
+spool=$STATE/$sid.activity
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$now" "$event" "$sid" "$tool" "$path" "$cmd" "$code" "$msg" >>"$spool" 2>/dev/null || exit 0
+
+# Sends the spool in the background: renamed first, so lines appended meanwhile wait for the next.
+flush() {
+  command -v redis-cli >/dev/null 2>&1 || { true >"$spool"; return 0; }
+  f=$spool.$$
+  mv -f "$spool" "$f" 2>/dev/null || return 0
+  ns=${COORDBUS_NAMESPACE:+$COORDBUS_NAMESPACE:}
+  ( (redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379}" -x EVAL "$ACTIVITY_LUA" 2 \
+    "${ns}activity:{activity}" "${ns}activity:{activity}:last" \
+    "${COORDBUS_ACTIVITY_MAXLEN:-10000}" "$now" <"$f" >/dev/null 2>&1; rm -f "$f") </dev/null >/dev/null 2>&1 & )
+}
+
+if [ -n "$hot" ]; then
+  [ "$event" = PostToolUse ] || exit 0
+  # The stamp holds the clock second the next heartbeat is due; one further ahead than a window
+  # (a reboot reset the uptime clock) counts as due.
+  due=0
+  [ -f "$STATE/$sid" ] && read -r due <"$STATE/$sid"
+  case $due in '' | *[!0-9]*) due=0 ;; esac
+  if [ "$secs" -lt "$due" ] && [ $((due - secs)) -le "$THROTTLE" ]; then exit 0; fi
+  printf '%s\n' $((secs + THROTTLE)) >"$STATE/$sid" 2>/dev/null || exit 0
+  flush
+  [ -x "$COORD" ] && bg "$COORD" heartbeat --ensure
+  exit 0
+fi
+
+flush
+[ -x "$COORD" ] || exit 0
 case $event in
-  PostToolUse)
-    now=$STATE/.now.$sid
-    [ -d "$STATE" ] || mkdir -p "$STATE" 2>/dev/null || exit 0
-    # `true`, not `:`: a failed redirection on a special builtin would end the script with 2.
-    true > "$now" 2>/dev/null || exit 0
-    # -nt is not POSIX but every sh a hook runs under (dash, bash, busybox ash) has it, and it
-    # keeps the throttle free of forks.
-    # shellcheck disable=SC3013
-    [ "$STATE/$sid" -nt "$now" ] && exit 0
-    touch -d "$THROTTLE seconds" "$STATE/$sid" 2>/dev/null || exit 0
-    bg "$COORD" heartbeat --ensure ;;
   SessionStart)
     task=
-    [ -f .claude-task ] && IFS= read -r task < .claude-task
+    [ -f .claude-task ] && IFS= read -r task <.claude-task
     bg "$COORD" register --task "${task:-session}" ;;
   SessionEnd)
     bg "$COORD" dereg --reason session-end ;;

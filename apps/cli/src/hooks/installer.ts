@@ -12,7 +12,15 @@ import {
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidError } from '@coordbus/envelope';
-import { HOOK_EVENTS, HOOK_SCRIPT_NAME, HookEvent, renderHookScript } from './hook-script';
+import {
+  HOOK_ENV_NAME,
+  HOOK_EVENTS,
+  HOOK_SCRIPT_NAME,
+  HookEvent,
+  renderHookEnv,
+  renderHookScript,
+  TOOL_EVENTS,
+} from './hook-script';
 
 /** `~/.claude/settings.json`, the user-level Claude Code settings. */
 export function defaultSettingsPath(): string {
@@ -47,6 +55,8 @@ export interface HookPaths {
   settings: string;
   /** Where the hook script is written: `<settings dir>/hooks/coordbus-hook.sh`. */
   script: string;
+  /** The deployment the hook carries: `<settings dir>/hooks/coordbus-hook.env`. */
+  env: string;
   coord: string;
   coordbus: string;
 }
@@ -56,6 +66,7 @@ export function hookPaths(settings?: string, bins: { coord?: string; coordbus?: 
   return {
     settings: s,
     script: join(dirname(s), 'hooks', HOOK_SCRIPT_NAME),
+    env: join(dirname(s), 'hooks', HOOK_ENV_NAME),
     coord: resolve(bins.coord ?? repoBin('coord')),
     coordbus: resolve(bins.coordbus ?? repoBin('coordbus')),
   };
@@ -68,7 +79,7 @@ function shQuote(s: string): string {
 /** The settings entry of one event: a command hook running the script with the event's name. */
 function entryFor(event: HookEvent, script: string): MatcherGroup {
   const hook: CommandHook = { type: 'command', command: `${shQuote(script)} ${event}`, timeout: 10 };
-  return event === 'PostToolUse' ? { matcher: '*', hooks: [hook] } : { hooks: [hook] };
+  return TOOL_EVENTS.includes(event) ? { matcher: '*', hooks: [hook] } : { hooks: [hook] };
 }
 
 function isOurs(h: CommandHook): boolean {
@@ -205,14 +216,19 @@ export type InstallOutcome = { changed: boolean; message: string; backup?: strin
  * place nothing is written (`coord hooks: already installed`). The settings file is written
  * atomically after copying the old one to `<settings>.bak`.
  */
-export function installHooks(paths: HookPaths): InstallOutcome {
+export function installHooks(paths: HookPaths, env: NodeJS.ProcessEnv = process.env): InstallOutcome {
   const { settings, raw } = readSettings(paths.settings);
   const next = withOurs(settings, paths.script);
-  const script = renderHookScript({ coord: paths.coord, coordbus: paths.coordbus });
+  const script = renderHookScript({ coord: paths.coord, coordbus: paths.coordbus, env: paths.env });
+  const envText = renderHookEnv(env);
   const sameSettings = raw !== undefined && JSON.stringify(next) === JSON.stringify(settings);
   const scriptNow = readText(paths.script);
   const sameScript = scriptNow === script && (statSync(paths.script).mode & 0o111) !== 0;
-  if (sameSettings && sameScript) return { changed: false, message: 'coord hooks: already installed', paths };
+  const sameEnv = readText(paths.env) === envText;
+  if (sameSettings && sameScript && sameEnv)
+    return { changed: false, message: 'coord hooks: already installed', paths };
+  // Owner-only: REDIS_URL may hold a password.
+  if (!sameEnv) atomicWrite(paths.env, envText, 0o600);
   if (!sameScript) atomicWrite(paths.script, script, 0o755);
   let backup: string | undefined;
   if (!sameSettings) {
@@ -235,7 +251,7 @@ export function uninstallHooks(paths: HookPaths): InstallOutcome {
   const { settings, raw } = readSettings(paths.settings);
   const next = withoutOurs(settings);
   const changedSettings = raw !== undefined && JSON.stringify(next) !== JSON.stringify(settings);
-  const hadScript = existsSync(paths.script);
+  const hadScript = existsSync(paths.script) || existsSync(paths.env);
   if (!changedSettings && !hadScript) return { changed: false, message: 'coord hooks: not installed', paths };
   let backup: string | undefined;
   if (changedSettings) {
@@ -244,12 +260,13 @@ export function uninstallHooks(paths: HookPaths): InstallOutcome {
     atomicWrite(paths.settings, `${JSON.stringify(next, null, 2)}\n`);
   }
   rmSync(paths.script, { force: true });
+  rmSync(paths.env, { force: true });
   return { changed: true, message: `coord hooks: uninstalled from ${paths.settings}`, backup, paths };
 }
 
 export function hooksStatus(paths: HookPaths): HookStatus {
   const { settings } = readSettings(paths.settings);
-  const expected = renderHookScript({ coord: paths.coord, coordbus: paths.coordbus });
+  const expected = renderHookScript({ coord: paths.coord, coordbus: paths.coordbus, env: paths.env });
   const events = {} as Record<HookEvent, boolean>;
   for (const event of HOOK_EVENTS) {
     const want = entryFor(event, paths.script).hooks[0].command;

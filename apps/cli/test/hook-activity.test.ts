@@ -1,0 +1,208 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { Keyspace } from '@coordbus/envelope';
+import { cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
+import { COMMANDS } from '../src/hooks/commands';
+import { hookPaths, installHooks } from '../src/hooks/installer';
+
+jest.setTimeout(60_000);
+
+interface Activity {
+  session_id: string;
+  event: string;
+  ts: string;
+  tool?: string;
+  path?: string;
+  command?: string;
+  exit_code?: number;
+  message?: string;
+}
+
+/**
+ * The installed hook run as Claude Code runs it, under dash and busybox sh, with an environment
+ * that lacks the deployment (no REDIS_URL, no COORDBUS_NAMESPACE): what it records must still land
+ * in the activity stream of the namespace it was installed for.
+ */
+describe.each([
+  ['dash', ['dash']],
+  ['busybox sh', ['busybox', 'sh']],
+])('the hook under %s', (_name, shell) => {
+  let redis: Redis;
+  let ks: Keyspace;
+  let dir: string;
+  let script: string;
+  let coordLog: string;
+
+  beforeAll(() => {
+    redis = new Redis(testRedisUrl());
+  });
+  afterAll(() => redis.disconnect());
+  beforeEach(() => {
+    ks = testKeyspace('hookact');
+    dir = mkdtempSync(join(tmpdir(), 'hook-activity-'));
+    coordLog = join(dir, 'coord.log');
+    const coord = join(dir, 'coord');
+    writeFileSync(
+      coord,
+      `#!/bin/sh\nprintf '%s|%s|%s\\n' "$COORD_SESSION_ID" "$REDIS_URL" "$*" >> '${coordLog}'\n`,
+    );
+    chmodSync(coord, 0o755);
+    const paths = hookPaths(join(dir, '.claude', 'settings.json'), { coord, coordbus: join(dir, 'none') });
+    installHooks(paths, { REDIS_URL: testRedisUrl(), COORDBUS_NAMESPACE: ks.namespace, HOME: '/ignored' });
+    script = paths.script;
+    mkdirSync(join(dir, 'project'));
+  });
+  afterEach(async () => {
+    await cleanupNamespace(redis, ks);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const hook = (event: string, input: object | string) => {
+    const r = spawnSync(shell[0], [...shell.slice(1), script, event], {
+      cwd: join(dir, 'project'),
+      input: typeof input === 'string' ? input : JSON.stringify(input),
+      // Only what Claude Code is sure to give: no REDIS_URL, no namespace.
+      env: { PATH: process.env.PATH, HOME: dir },
+    });
+    expect({ code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() }).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: '',
+    });
+  };
+  const entries = async (): Promise<Activity[]> =>
+    (await redis.xrange(ks.activityStream, '-', '+')).map(([, f]) => {
+      expect(f.slice(0, 4)).toEqual(['type', 'agent-activity', 'v', '1']);
+      return JSON.parse(f[5]) as Activity;
+    });
+  const last = async (sid: string): Promise<Activity | undefined> => {
+    const raw = await redis.hget(ks.activityLast, sid);
+    return raw ? (JSON.parse(raw) as Activity) : undefined;
+  };
+
+  it('records tool calls (spooled until the heartbeat window) and sends rare events at once', async () => {
+    const t0 = Date.now();
+    hook('PreToolUse', {
+      session_id: 's-1',
+      hook_event_name: 'PreToolUse',
+      tool_name: 'Edit',
+      tool_input: { file_path: '/repo/src/a "b".ts', old_string: 'x' },
+    });
+    // A hot event alone only appends to the spool.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await redis.xlen(ks.activityStream)).toBe(0);
+
+    hook('PostToolUse', {
+      session_id: 's-1',
+      hook_event_name: 'PostToolUse',
+      tool_name: 'Bash',
+      tool_input: { command: 'echo "hi" && ls', description: 'd' },
+      tool_response: { exit_code: 2, stdout: 'x'.repeat(100_000) },
+    });
+    await waitFor(async () => (await redis.xlen(ks.activityStream)) === 2, 'the spool to be sent');
+    const [pre, post] = await entries();
+    expect(pre).toMatchObject({
+      session_id: 's-1',
+      event: 'PreToolUse',
+      tool: 'Edit',
+      path: '/repo/src/a "b".ts',
+    });
+    expect(post).toMatchObject({
+      session_id: 's-1',
+      event: 'PostToolUse',
+      tool: 'Bash',
+      command: 'echo "hi" && ls',
+    });
+    expect(post.exit_code).toBe(2);
+    for (const e of [pre, post]) {
+      expect(e.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(Math.abs(Date.parse(e.ts) - t0)).toBeLessThan(10_000);
+    }
+    expect(Date.parse(pre.ts)).toBeLessThanOrEqual(Date.parse(post.ts));
+    // The heartbeat started with the installed deployment, not Claude Code's environment.
+    await waitFor(() => existsSync(coordLog), 'the heartbeat');
+    expect(readFileSync(coordLog, 'utf8')).toBe(`s-1|${testRedisUrl()}|heartbeat --ensure\n`);
+
+    // Inside the window: spooled, no heartbeat, nothing sent.
+    hook('PostToolUse', {
+      session_id: 's-1',
+      hook_event_name: 'PostToolUse',
+      tool_name: 'Read',
+      tool_input: { file_path: '/r' },
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await redis.xlen(ks.activityStream)).toBe(2);
+
+    hook('Notification', {
+      session_id: 's-1',
+      hook_event_name: 'Notification',
+      message: 'Claude needs your permission to use Bash',
+    });
+    await waitFor(async () => (await redis.xlen(ks.activityStream)) === 4, 'the Notification');
+    expect((await entries()).map((e) => e.event)).toEqual([
+      'PreToolUse',
+      'PostToolUse',
+      'PostToolUse',
+      'Notification',
+    ]);
+    expect(await last('s-1')).toMatchObject({
+      event: 'Notification',
+      message: 'Claude needs your permission to use Bash',
+    });
+    expect(readFileSync(coordLog, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  it('ignores input without a usable session id and never writes outside its state', async () => {
+    hook('Stop', { session_id: '../../etc', hook_event_name: 'Stop' });
+    hook('Stop', 'not json at all');
+    hook('Bad;Event', { session_id: 's-2' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await redis.xlen(ks.activityStream)).toBe(0);
+    hook('Stop', { session_id: 's-2', hook_event_name: 'Stop' });
+    await waitFor(async () => (await last('s-2'))?.event === 'Stop', 'Stop to land');
+  });
+});
+
+describe('activity-2.lua', () => {
+  let redis: Redis;
+  const ks = testKeyspace('actlua');
+  beforeAll(() => {
+    redis = new Redis(testRedisUrl());
+  });
+  afterAll(async () => {
+    await cleanupNamespace(redis, ks);
+    redis.disconnect();
+  });
+
+  it('keeps the stream near MAXLEN, dates spooled lines back by their clock, and cuts long fields', async () => {
+    const { lua } = COMMANDS.activity;
+    const lines = Array.from(
+      { length: 500 },
+      (_, i) => `100.5\tPostToolUse\ts-${i % 3}\tBash\t\tls ${i}\t\t`,
+    );
+    const n = await redis.eval(lua, 2, ks.activityStream, ks.activityLast, '50', '110.5', lines.join('\n'));
+    expect(n).toBe(500);
+    const len = await redis.xlen(ks.activityStream);
+    expect(len).toBeGreaterThanOrEqual(50);
+    expect(len).toBeLessThan(500);
+    const [, [, fields]] = [null, (await redis.xrevrange(ks.activityStream, '+', '-', 'COUNT', 1))[0]];
+    const e = JSON.parse(fields[5]);
+    expect(e).toMatchObject({ session_id: 's-1', event: 'PostToolUse', tool: 'Bash', command: 'ls 499' });
+    expect(Date.now() - Date.parse(e.ts)).toBeGreaterThan(9_000); // 10 s before the send
+    expect(await redis.hlen(ks.activityLast)).toBe(3);
+    await redis.eval(
+      lua,
+      2,
+      ks.activityStream,
+      ks.activityLast,
+      '50',
+      '1',
+      `1\tStop\ts-9\t\t\t${'é'.repeat(2000)}\t\t`,
+    );
+    const long = JSON.parse((await redis.hget(ks.activityLast, 's-9')) as string);
+    expect(long.command).toBe('é'.repeat(512));
+  });
+});
