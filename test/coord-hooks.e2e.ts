@@ -72,7 +72,10 @@ describe('coord hooks', () => {
     const s = read();
     expect(s.model).toBe('opus');
     expect(s.permissions).toEqual(original.permissions);
-    expect(s.hooks.Notification).toEqual(original.hooks.Notification);
+    // Every event is wired now: the user's Notification hook stays first, ours comes after it.
+    expect(s.hooks.Notification[0]).toEqual(original.hooks.Notification[0]);
+    expect(s.hooks.Notification[1].hooks[0].command).toBe(ourCommand('Notification'));
+    expect(s.hooks.UserPromptSubmit[0].hooks[0].command).toBe(ourCommand('UserPromptSubmit'));
     expect(s.hooks.PostToolUse[0]).toEqual(original.hooks.PostToolUse[0]);
     expect(s.hooks.PostToolUse[1].hooks[0].command).toBe(ourCommand('PostToolUse'));
     expect(s.hooks.Stop[0]).toEqual(original.hooks.Stop[0]);
@@ -82,6 +85,7 @@ describe('coord hooks', () => {
     expect(un.code).toBe(0);
     expect(read()).toEqual(original);
     expect(existsSync(join(dir, '.claude', 'hooks', 'coordbus-hook.sh'))).toBe(false);
+    expect(existsSync(join(dir, '.claude', 'hooks', 'coordbus-hook.env'))).toBe(false);
     expect((await hooks(['status'])).code).toBe(4);
     expect((await hooks(['uninstall'])).stdout.trim()).toBe('coord hooks: not installed');
   });
