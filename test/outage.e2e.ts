@@ -1,0 +1,82 @@
+import Redis from 'ioredis';
+import { CoordStore } from '@coordbus/coord';
+import { CoordEvent, EnvelopeCodec, Keyspace, Schemas, SentinelObservation } from '@coordbus/envelope';
+import { ServiceProcess, startService, testKeyspace, TestRedisServer, waitFor } from '@coordbus/testing';
+
+/**
+ * Issue 13 §1 with real processes: Redis refusing writes (`maxmemory` + `noeviction`) for a few
+ * seconds is an outage the sentinel waits out — not-ready meanwhile, nothing dead-lettered,
+ * every event observed exactly once afterwards. The Redis is this test's own (CONFIG SET on it).
+ */
+jest.setTimeout(240_000);
+const codec = new EnvelopeCodec();
+
+describe('a Redis outage is not a poison message (sentinel-subscriber on a Redis at maxmemory)', () => {
+  let server: TestRedisServer;
+  let redis: Redis;
+  let ks: Keyspace;
+  let sentinel: ServiceProcess | undefined;
+
+  beforeAll(async () => {
+    server = await new TestRedisServer({ args: ['--maxmemory-policy', 'noeviction'] }).start();
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await sentinel?.stop('SIGKILL').catch(() => undefined);
+    redis.disconnect();
+    await server.dispose();
+  });
+
+  const readyz = async () => (await fetch(`${sentinel!.url}/readyz`)).status;
+
+  it('waits out ~4 s of OOM: /readyz 503 during, 200 after, nothing dead-lettered, every event observed once', async () => {
+    ks = testKeyspace('outage');
+    sentinel = await startService(
+      'sentinel-subscriber',
+      {
+        REDIS_URL: server.url,
+        COORDBUS_NAMESPACE: ks.namespace,
+        SENTINEL_BLOCK_MS: '100',
+        SENTINEL_MAX_DELIVERIES: '2',
+        SENTINEL_CULL: 'false',
+      },
+      60_000,
+    );
+    await waitFor(async () => (await readyz()) === 200, 'sentinel ready', 30_000);
+
+    // 30 coord events, and Redis starts refusing writes right behind them (same connection, in order).
+    const store = new CoordStore(redis, { keyspace: ks });
+    // One write first, so the script is loaded and the burst below is EVALSHA only.
+    await store.register({ sessionId: 'warm-up', host: 'h', pid: 99 });
+    const writes = Array.from({ length: 30 }, (_, i) =>
+      store.register({ sessionId: `s-${i}`, host: 'h', pid: 100 + i }),
+    );
+    const oom = redis.config('SET', 'maxmemory', '1');
+    await Promise.all(writes);
+    await oom;
+    const events: CoordEvent[] = (await redis.xrange(ks.coordEvents, '-', '+')).map(([, f]) =>
+      codec.decode(Schemas.coordEvent, f),
+    );
+    expect(events).toHaveLength(31);
+
+    // Meanwhile: not ready, nothing dead-lettered (the sentinel re-polls many times: none counts).
+    await waitFor(async () => (await readyz()) === 503, 'sentinel not ready during the outage', 15_000);
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(await readyz()).toBe(503);
+    expect(await redis.exists(ks.deadLetter(ks.coordEvents))).toBe(0);
+
+    await redis.config('SET', 'maxmemory', '0');
+    const observed = async (): Promise<SentinelObservation[]> =>
+      (await redis.xrange(ks.sentinelObservations, '-', '+')).map(([, f]) =>
+        codec.decode(Schemas.observation, f),
+      );
+    await waitFor(async () => (await observed()).length >= 31, 'every event observed', 60_000);
+    await waitFor(async () => (await readyz()) === 200, 'sentinel ready', 30_000);
+    await new Promise((r) => setTimeout(r, 1000)); // a late duplicate would show up here
+    const obs = await observed();
+    expect(obs.map((o) => o.tx_id).sort()).toEqual(events.map((e) => e.tx_id).sort());
+    expect(await redis.exists(ks.deadLetter(ks.coordEvents))).toBe(0);
+    expect(await redis.exists(`${ks.deadLetter(ks.coordEvents)}:dead`)).toBe(0);
+    expect(await redis.exists(ks.deadLetter(ks.sentinelObservations))).toBe(0);
+  });
+});
