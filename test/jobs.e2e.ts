@@ -63,12 +63,18 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
     return svc;
   };
 
-  const cli = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> =>
+  const cli = (
+    args: string[],
+    opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+  ): Promise<CliResult> =>
     new Promise((resolve) => {
       const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'coordbus'), ...args], {
         cwd: opts.cwd ?? dir,
         env: { ...process.env, ...env(), ...opts.env },
       });
+      // `hooks run` reads the agent's hook event from stdin, as Claude Code writes it.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input ?? '');
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

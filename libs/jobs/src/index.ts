@@ -1,6 +1,7 @@
 // The job domain, store, executor, operations and queue: shared by the job-coordinator
 // service and the `coordbus jobs` CLI. bullmq is loaded only where a queue or worker is made.
 export * from './domain/env-scrub';
+export * from './domain/hook-event';
 export * from './domain/hooks-file';
 export * from './domain/job';
 export * from './domain/outcome';

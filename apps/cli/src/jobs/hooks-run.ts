@@ -3,6 +3,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { newUlid } from '@coordbus/envelope';
 import {
   hookEventEnv,
+  hookEventInput,
+  HookEventInput,
+  HOOK_EVENT_MAX_BYTES,
   ConditionContext,
   HookJobDef,
   type JobMeta,
@@ -39,9 +42,11 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
   const defs = Object.hasOwn(parsed.hooks, hook) ? parsed.hooks[hook] : undefined;
   if (!defs?.length) return 0;
 
+  const event = hookEventInput(await readEvent(), hook);
   const root = found.root;
   const ctx: ConditionContext = {
-    env: process.env,
+    // The event's fields count as set: `only: { env_equals: { COORDBUS_TOOL_NAME: Edit } }` is a matcher.
+    env: { ...process.env, ...event.env },
     fileExists: (p) => existsSync(isAbsolute(p) ? p : resolve(root, p)),
     branch: currentBranch(root),
     platform: process.platform,
@@ -62,7 +67,7 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
     const foreground: { meta: JobMeta; secrets: Record<string, string> }[] = [];
     for (const def of defs) {
       const { meta, secrets } = newJob(
-        requestOf({ ...def, tags: [...def.tags, ...extraTags] }, hook, worktree, root),
+        requestOf({ ...def, tags: [...def.tags, ...extraTags] }, hook, worktree, root, event),
         invocationId,
       );
       const reason = skipReason(def, ctx);
@@ -88,7 +93,32 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
   });
 }
 
-function requestOf(def: HookJobDef, hook: string, worktree: string, root: string) {
+/**
+ * The agent's hook event: Claude Code writes it to the hook's stdin, and the agent hook script
+ * passes it on. Read unless stdin is a terminal (`hooks run` typed by hand). Only a bounded prefix
+ * is kept (the rest is drained so the writer is not cut off); an event too long to parse still
+ * fires the hook, with what hookEventInput can say about it.
+ */
+async function readEvent(limit = 16 * HOOK_EVENT_MAX_BYTES): Promise<string | null> {
+  if (process.stdin.isTTY) return null;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    if (size + chunk.length > limit) over = true;
+    else chunks.push(chunk);
+    size += chunk.length;
+  }
+  return over ? null : Buffer.concat(chunks).toString('utf8');
+}
+
+function requestOf(
+  def: HookJobDef,
+  hook: string,
+  worktree: string,
+  root: string,
+  event: HookEventInput,
+) {
   return {
     name: def.name,
     hook,
@@ -97,8 +127,10 @@ function requestOf(def: HookJobDef, hook: string, worktree: string, root: string
     argv: def.argv,
     shell: def.shell,
     cwd: def.cwd ? resolve(root, def.cwd) : root,
-    // The agent's hook event variables (session, project) reach the job; nothing else of this shell.
-    env: { ...hookEventEnv(process.env), ...def.env },
+    // The agent's hook event variables (session, project) and the event's main fields reach the
+    // job; nothing else of this shell. The event itself is its stdin.
+    env: { ...hookEventEnv(process.env), ...event.env, ...def.env },
+    stdin: event.stdin,
     timeout_ms: def.timeout_ms,
     sample_every: def.sample_every,
     keep_last: null,

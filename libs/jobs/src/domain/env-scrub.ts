@@ -130,12 +130,15 @@ export function scrubArgv(
  * scrubbed. Not a valid variable name, so it never reaches the environment.
  */
 export const ARGV_SECRET_KEY = '#argv';
+/** Likewise for a job's real stdin (a hook event), when the stored one was scrubbed. */
+export const STDIN_SECRET_KEY = '#stdin';
 
-/** Splits what travels with a job into its secret variables and its real argv (if scrubbed). */
+/** Splits what travels with a job into its secret variables and its real argv and stdin (if scrubbed). */
 export function unpackSecrets(secrets: Record<string, string>): {
   env: Record<string, string>;
   argv: string[] | null;
+  stdin: string | null;
 } {
-  const { [ARGV_SECRET_KEY]: rawArgv, ...env } = secrets;
-  return { env, argv: rawArgv ? (JSON.parse(rawArgv) as string[]) : null };
+  const { [ARGV_SECRET_KEY]: rawArgv, [STDIN_SECRET_KEY]: stdin, ...env } = secrets;
+  return { env, argv: rawArgv ? (JSON.parse(rawArgv) as string[]) : null, stdin: stdin ?? null };
 }

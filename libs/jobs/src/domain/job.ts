@@ -21,6 +21,11 @@ export interface JobSpec {
   keep_last: number | null;
   retention_ms: number | null;
   background: boolean;
+  /**
+   * What the process reads on stdin (a hook job: the agent's hook event JSON, bounded, secrets
+   * scrubbed as in argv); absent/null = nothing (stdin is /dev/null).
+   */
+  stdin?: string | null;
 }
 
 /** A job's metadata record: the system of record for `jobs ls`, cancel, retention. */

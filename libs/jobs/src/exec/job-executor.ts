@@ -52,7 +52,7 @@ export class JobExecutor {
     // Secrets live in Redis only until the job starts: taken and deleted as the job is read.
     const taken = await store.takeForStart(id);
     const meta = taken.meta;
-    const { env: secrets, argv: realArgv } = unpackSecrets(opts.secrets ?? taken.secrets);
+    const { env: secrets, argv: realArgv, stdin: realStdin } = unpackSecrets(opts.secrets ?? taken.secrets);
     if (!meta) return null;
     const startedAt = new Date().toISOString();
     const claimFields: Partial<JobMeta> = {
@@ -73,6 +73,7 @@ export class JobExecutor {
     Object.assign(meta, claimFields, { status: 'running' });
     const missing = meta.secret_names.filter((n) => !(n in secrets));
     if (!realArgv && meta.argv.some((a) => a.includes(SCRUBBED))) missing.push('its command line');
+    if (realStdin === null && meta.stdin?.includes(SCRUBBED)) missing.push('its stdin');
     if (missing.length) {
       // Its secrets waited past JOBS_SECRET_TTL: running without them would fail in stranger ways.
       const reason = `its secrets expired before it started (${missing.join(', ')}); submit it again`;
@@ -118,6 +119,7 @@ export class JobExecutor {
     } else {
       proc = new RunningProcess({
         argv: realArgv ?? meta.argv,
+        stdin: realStdin ?? meta.stdin ?? null,
         shell: meta.shell,
         cwd,
         env: {

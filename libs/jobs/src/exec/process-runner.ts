@@ -7,6 +7,8 @@ import type { ProcessEnd } from '../domain/outcome';
 
 export interface RunRequest {
   argv: string[];
+  /** Written to the process's stdin, which is then closed; null = stdin is /dev/null. */
+  stdin?: string | null;
   shell: boolean;
   cwd: string;
   env: NodeJS.ProcessEnv;
@@ -80,8 +82,11 @@ export class RunningProcess {
           cwd: req.cwd,
           env: req.env,
           detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
+          stdio: [req.stdin == null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         });
+        // A job that never reads its stdin (or exits first) must not fail the runner with EPIPE.
+        child.stdin?.on('error', () => undefined);
+        child.stdin?.end(req.stdin);
       } catch (err) {
         resolve({
           exitCode: null,

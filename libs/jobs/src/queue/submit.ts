@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { JobStatus, newUlid, UnavailableError } from '@coordbus/envelope';
-import { ARGV_SECRET_KEY, scrubArgv, splitSecrets } from '../domain/env-scrub';
+import { ARGV_SECRET_KEY, scrubArgv, splitSecrets, STDIN_SECRET_KEY } from '../domain/env-scrub';
 import type { JobMeta, JobSpec } from '../domain/job';
 import type { JobStore } from '../store/job-store';
 import { BULL_JOB_OPTIONS, BullJobData } from './bull-types';
@@ -16,14 +16,19 @@ export function newJob(
   status: JobStatus = 'queued',
 ): { meta: JobMeta; secrets: Record<string, string> } {
   const { plain, secrets } = splitSecrets(req.env);
-  const scrubbed = scrubArgv(req.argv, Object.values(secrets));
+  const secretValues = Object.values(secrets);
+  const scrubbed = scrubArgv(req.argv, secretValues);
   const secretNames = Object.keys(secrets).sort();
   // The real argv travels like the secret variables (in memory, or a TTL key deleted at start).
   if (scrubbed.found.length || scrubbed.argv.some((a, i) => a !== req.argv[i]))
     secrets[ARGV_SECRET_KEY] = JSON.stringify(req.argv);
+  // The stdin (a hook event: tool input, prompts) is stored scrubbed the same way; the real one travels too.
+  const stdin = req.stdin ? scrubArgv([req.stdin], secretValues).argv[0] : null;
+  if (req.stdin && stdin !== req.stdin) secrets[STDIN_SECRET_KEY] = req.stdin;
   const meta: JobMeta = {
     ...req,
     argv: scrubbed.argv,
+    stdin,
     env: plain,
     secret_names: secretNames,
     id: newUlid(),

@@ -319,6 +319,7 @@ export function decodeMeta(h: Record<string, string>): JobMeta {
     keep_last: int('keep_last'),
     retention_ms: int('retention_ms'),
     background: h.background === '1',
+    stdin: str('stdin'),
     status,
     exit_code: int('exit_code'),
     signal: str('signal'),
