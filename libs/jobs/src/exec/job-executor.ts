@@ -93,10 +93,15 @@ export class JobExecutor {
       sampleEvery: meta.sample_every,
       maxLen: this.options.logMaxLen,
       maxBytes: this.options.logMaxBytes ?? JOBS_VARS.JOBS_LOG_MAX_BYTES.default,
-      // Its secrets, and any secret given on its command line, never reach the stored log either.
+      // Its secrets, and any secret given on its command line or stdin, never reach the stored log either.
       redact: secretRedactor({
         ...secrets,
-        ...Object.fromEntries(scrubArgv(realArgv ?? [], []).found.map((v, i) => [`argv${i}`, v])),
+        ...Object.fromEntries(
+          [
+            ...scrubArgv(realArgv ?? []).found,
+            ...(realStdin === null ? [] : scrubArgv([realStdin]).found),
+          ].map((v, i) => [`argv${i}`, v]),
+        ),
       }),
       onError: (err) => this.options.onWarn?.('job log write failed', { job: id, err: err.message }),
     });
