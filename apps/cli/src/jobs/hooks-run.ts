@@ -112,13 +112,7 @@ async function readEvent(limit = 16 * HOOK_EVENT_MAX_BYTES): Promise<string | nu
   return over ? null : Buffer.concat(chunks).toString('utf8');
 }
 
-function requestOf(
-  def: HookJobDef,
-  hook: string,
-  worktree: string,
-  root: string,
-  event: HookEventInput,
-) {
+function requestOf(def: HookJobDef, hook: string, worktree: string, root: string, event: HookEventInput) {
   return {
     name: def.name,
     hook,
