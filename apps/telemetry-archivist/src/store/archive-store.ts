@@ -203,14 +203,17 @@ const KEY_PREFIX_BYTES = KEY_MAX_BYTES - 64;
 const NUL = '\u0000';
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+/** Any surrogate at all: almost no text has one, so the lookaround scan runs only when it can matter. */
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+
 /** Lone UTF-16 surrogates (no UTF-8 form: each driver would substitute its own way) become U+FFFD. */
 function wellFormed(v: string): string {
-  return v.replace(LONE_SURROGATE, '\uFFFD');
+  return ANY_SURROGATE.test(v) ? v.replace(LONE_SURROGATE, '\uFFFD') : v;
 }
 
 /** Text either store holds identically: NUL and lone UTF-16 surrogates become U+FFFD. */
 function storableText(v: string): string {
-  return wellFormed(v.split(NUL).join('\uFFFD'));
+  return wellFormed(v.includes(NUL) ? v.split(NUL).join('\uFFFD') : v);
 }
 
 /**
@@ -221,7 +224,8 @@ function storableText(v: string): string {
 export function storableKey(v: string | null): string | null {
   if (v === null) return null;
   const text = storableText(v);
-  if (Buffer.byteLength(text) <= KEY_MAX_BYTES) return text;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: short values need no byte count.
+  if (text.length * 3 <= KEY_MAX_BYTES || Buffer.byteLength(text) <= KEY_MAX_BYTES) return text;
   const digest = createHash('sha256').update(text).digest('hex').slice(0, 16);
   let prefix = Buffer.from(text).subarray(0, KEY_PREFIX_BYTES).toString();
   // A cut inside a multi-byte character decodes to U+FFFD at the end: drop it.
@@ -251,7 +255,7 @@ export function normaliseRow(row: ArchiveRow, index?: number): ArchiveRow {
     stream: storableText(row.stream),
     entryId: storableText(row.entryId),
     type: storableKey(row.type),
-    data: wellFormed(row.data.split(NUL).join('\\u0000')),
+    data: wellFormed(row.data.includes(NUL) ? row.data.split(NUL).join('\\u0000') : row.data),
     kind: storableKey(row.kind),
     session: storableKey(row.session),
     resource: storableKey(row.resource),
