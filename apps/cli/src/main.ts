@@ -5,6 +5,7 @@ import { registerHooksCommands } from './hooks';
 import { registerDeadCommands } from './dead';
 import { registerTailCommands } from './tail';
 import { registerJobsCommands, registerHooksRunCommand } from './jobs';
+import { coordbusVersion, EXIT_CODES_HELP } from './version';
 
 /**
  * `coordbus`: one CLI for every capability. Each area registers its own commands; the `coord`
@@ -13,6 +14,8 @@ import { registerJobsCommands, registerHooksRunCommand } from './jobs';
 export function buildProgram(): Command {
   const program = new Command('coordbus')
     .description('coordination and observability bus for AI coding-agent sessions')
+    .version(coordbusVersion(), '-V, --version', 'print the version')
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .showHelpAfterError()
     .exitOverride();
   registerCoordCommands(program);

@@ -1,3 +1,4 @@
+import { coordbusVersion, EXIT_CODES_HELP } from '../version';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CoordbusError, EXIT_CODES, InvalidError, keyspaceFromEnv, NotFoundError } from '@coordbus/envelope';
@@ -61,7 +62,7 @@ ops:
   status                                         your session, locks, inbox depth, peer counts
 
 \`--\` ends options: \`coord send peer -- --json\` sends the body "--json".
-exit codes: 0 ok, 1 internal, 2 usage, 3 conflict, 4 not found, 5 redis unavailable, 7 invalid input
+${EXIT_CODES_HELP}
 env: REDIS_URL (redis://127.0.0.1:6379), COORDBUS_NAMESPACE, COORD_SESSION_ID > CLAUDE_SESSION_ID,
      REDIS_CLUSTER=1 (REDIS_URL names one node of a Redis Cluster),
      COORD_SESSION_TTL (display only: liveness shown by peers/status; the deployment's TTL in Redis,
@@ -148,6 +149,18 @@ function redisTimeoutMs(env: NodeJS.ProcessEnv): number {
   return Number.isFinite(n) && n > 0 ? n * 1000 : 2000;
 }
 
+/** One op's lines of COORD_USAGE (its entry and continuation lines), then the shared footer. */
+export function opHelp(op: string): string {
+  const lines = COORD_USAGE.split('\n');
+  const entry: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i].startsWith(`  ${op} `) && lines[i] !== `  ${op}`) continue;
+    entry.push(lines[i]);
+    for (let j = i + 1; j < lines.length && /^ {4,}/.test(lines[j]); j++) entry.push(lines[j]);
+  }
+  return `usage: coord ${SPECS[op].usage} [--json]\n\n${entry.join('\n')}\n\n${EXIT_CODES_HELP}\n(coord --help: every op and the environment)\n`;
+}
+
 function line(out: NodeJS.WritableStream, text: string): void {
   out.write(`${text}\n`);
 }
@@ -166,6 +179,14 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
   const args = [...opts.filter((a) => a !== '--json'), ...(cut < 0 ? [] : argv.slice(cut))];
   const op = opts.find((a) => !a.startsWith('-'));
   const help = opts.includes('--help') || opts.includes('-h');
+  if (opts[0] === '--version' || opts[0] === '-V') {
+    line(io.stdout, coordbusVersion());
+    return EXIT_CODES.ok;
+  }
+  if (help && op && op !== 'help' && Object.hasOwn(SPECS, op)) {
+    io.stdout.write(opHelp(op));
+    return EXIT_CODES.ok;
+  }
   if (!op || help || op === 'help') {
     (op || args.length ? io.stdout : io.stderr).write(COORD_USAGE);
     return op === 'help' || help ? EXIT_CODES.ok : EXIT_CODES.usage;
