@@ -26,7 +26,7 @@ describe('resolveTailerConfig', () => {
         path: log,
         source: 'headroom-stage-timings',
         observer: 'headroom-stage-timings',
-        event: 'log.overhead',
+        event: 'headroom.overhead',
         thresholdMs: 500,
         quietMs: DEFAULTS.quietMs,
         fromStart: false,

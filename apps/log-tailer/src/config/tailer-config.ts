@@ -39,7 +39,7 @@ export interface TailerConfig {
 
 export const DEFAULTS = {
   observer: 'headroom-stage-timings',
-  event: 'log.overhead',
+  event: 'headroom.overhead',
   thresholdMs: 500,
   quietMs: 2000,
   lineLimitBytes: 1024 * 1024,
