@@ -1,6 +1,7 @@
 import { basename, resolve } from 'node:path';
 import {
   InvalidError,
+  JOB_STATUSES,
   JobLogRecord,
   JobStatus,
   KillFailedError,
@@ -175,7 +176,9 @@ export interface LsFlags {
 
 export async function lsCommand(flags: LsFlags): Promise<number> {
   if (flags.status !== undefined && !isJobStatus(flags.status))
-    throw new UsageError(`--status must be a job status (got ${JSON.stringify(flags.status)})`);
+    throw new UsageError(
+      `--status must be one of ${JOB_STATUSES.join(', ')} (got ${JSON.stringify(flags.status)})`,
+    );
   const limit = intFlag('--limit', flags.limit, 1);
   const filter: JobFilter = {
     hook: flags.hook,
