@@ -4,6 +4,7 @@
 // URL is local), starts every service, prints what runs where, and stops everything on Ctrl-C.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,23 @@ const LOCAL_ENV = {
   'telemetry-archivist': { ARCHIVIST_DATA_DIR: join(dataDir, 'archive') },
   'log-tailer': { TAILER_CONFIG: process.env.TAILER_CONFIG ?? join(dataDir, 'log-tailer.yml') },
 };
+
+/**
+ * The console's operator token (actions: send, dispatch, force-release, cancel, re-drive): the
+ * user's COORDBUS_OPERATOR_TOKEN when set, else one made on first run and kept (mode 0600) in the
+ * data dir, so the local console can act after logging in with it. Never printed.
+ */
+function operatorTokenFile() {
+  const file = join(dataDir, 'operator-token');
+  if (
+    !process.env.COORDBUS_OPERATOR_TOKEN &&
+    !process.env.COORDBUS_OPERATOR_TOKEN_FILE &&
+    !existsSync(file)
+  ) {
+    writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  }
+  return file;
+}
 
 /** First run: a tailer config following the headroom proxy log under the data dir (edit it, or set TAILER_CONFIG). */
 function ensureTailerConfig() {
@@ -81,6 +99,10 @@ async function main() {
   if (build.status !== 0) process.exit(build.status ?? 1);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   ensureTailerConfig();
+  const tokenFile = operatorTokenFile();
+  if (!process.env.COORDBUS_OPERATOR_TOKEN && !process.env.COORDBUS_OPERATOR_TOKEN_FILE) {
+    LOCAL_ENV['telemetry-archivist'].COORDBUS_OPERATOR_TOKEN_FILE = tokenFile;
+  }
   const redis = await ensureRedis();
   const children = [];
   let stopping = false;
@@ -101,7 +123,11 @@ async function main() {
     });
     children.push({ svc, child });
   }
+  const archivist = SERVICES.find((s) => s.name === 'telemetry-archivist');
   console.log('\ncoordbus is running:');
+  console.log(
+    `  fleet console        http://127.0.0.1:${archivist.port}/   (to act, log in with ${LOCAL_ENV['telemetry-archivist'].COORDBUS_OPERATOR_TOKEN_FILE ? `the token in ${tokenFile}` : 'COORDBUS_OPERATOR_TOKEN'})`,
+  );
   console.log(`  redis                ${redis.where}`);
   for (const { svc } of children)
     console.log(`  ${svc.name.padEnd(20)} http://127.0.0.1:${svc.port}  (/healthz /readyz /metrics)`);

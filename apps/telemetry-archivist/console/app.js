@@ -114,7 +114,7 @@ function Sessions() {
           [s.session, s.task, s.role, s.host].some((v) => v && String(v).toLowerCase().includes(needle))),
     )
     .sort((a, b) => (b.s.last_hb_ms ?? 0) - (a.s.last_hb_ms ?? 0));
-  const counts = { live: 0, stale: 0, culled: 0, deregistered: 0 };
+  const counts = { live: 0, stale: 0, culled: 0, deregistered: 0, unknown: 0 };
   for (const s of state.sessions.values()) counts[sessionState(s)]++;
   const shown = rows.slice(page * PAGE, page * PAGE + PAGE);
   return html`<section>
@@ -158,7 +158,7 @@ function Sessions() {
             <td>${s.role || '—'}</td>
             <td>${s.host || '—'}</td>
             <td class="num">
-              ${st === 'culled' || st === 'deregistered' ? `ended ${since(s.ended_at)} ago` : `${age(serverNow() - s.last_hb_ms)} ago`}
+              ${st === 'culled' || st === 'deregistered' ? `ended ${since(s.ended_at)} ago` : s.last_hb_ms ? `${age(serverNow() - s.last_hb_ms)} ago` : '—'}
             </td>
             <td>
               ${a ? html`<span title=${a.ts}>${a.event}${a.tool ? ` ${a.tool}` : ''} ${a.path || a.command || ''}</span>` : '—'}
@@ -220,7 +220,7 @@ function SessionPage({ id }) {
     ${
       orders.length
         ? html`<ul>
-            ${orders.map((o) => html`<li>${o.ticket} ${badge(o.state)} <small>${time(o.issued_at)} from ${o.issued_by}</small></li>`)}
+            ${orders.map((o) => html`<li>${o.ticket} ${badge(o.state)} <small>${time(o.issued_at)}${o.issued_by ? ` from ${o.issued_by}` : ''}</small></li>`)}
           </ul>`
         : html`<p class="empty">none</p>`
     }
@@ -411,7 +411,7 @@ function Orders() {
               <td>${o.ticket}</td>
               <td>${sessionLink(o.assignee)}</td>
               <td>${badge(o.state)}</td>
-              <td>${o.issued_by}</td>
+              <td>${o.issued_by || '—'}</td>
               <td>${time(o.issued_at)}</td>
             </tr>`,
         )}
@@ -688,7 +688,7 @@ function Streams() {
         (e) => setErr(e.message),
       );
     load();
-    const t = setInterval(load, 3000);
+    const t = setInterval(load, 2000);
     return () => ((stop = true), clearInterval(t));
   }, []);
   const dead = [...state.dead.values()].sort((a, b) => (a.id < b.id ? 1 : -1));

@@ -50,7 +50,8 @@ const push = (list, item, max) => {
 function session(id) {
   let s = state.sessions.get(id);
   if (!s) {
-    s = { session: id, state: 'live', inbox: 0, activity: null, last_hb_ms: null };
+    // Known only from activity so far (not registered, or registered before the archive kept it).
+    s = { session: id, state: 'unknown', inbox: 0, activity: null, last_hb_ms: null };
     state.sessions.set(id, s);
   }
   return s;
@@ -58,7 +59,7 @@ function session(id) {
 
 /** live / stale for registered sessions (judged on the heartbeat age), culled / deregistered once ended. */
 export function sessionState(s) {
-  if (s.state === 'culled' || s.state === 'deregistered') return s.state;
+  if (s.state === 'culled' || s.state === 'deregistered' || s.state === 'unknown') return s.state;
   if (s.last_hb_ms === null) return 'live';
   return serverNow() - s.last_hb_ms > state.ttlMs ? 'stale' : 'live';
 }
@@ -170,7 +171,8 @@ export function applyItem(it) {
         order_id: it.order_id,
         assignee: it.assignee,
         ticket: it.ticket,
-        issued_by: it.session,
+        // The dispatch.issue event names the assignee, not the issuer (the order hash has it).
+        issued_by: null,
         issued_at: it.ts,
         state: 'pending',
       });

@@ -192,6 +192,19 @@ describe('fleet console API (built service)', () => {
     ).toBe(403);
   });
 
+  it('stops promptly on SIGTERM while browsers hold the live feed open', async () => {
+    const b = await startArchivist(ks, testRedisUrl(), { COORDBUS_API_TOKEN: READ });
+    const ctl = new AbortController();
+    const res = await fetch(`${b.url}/v1/console/live`, { headers: bearer(READ), signal: ctl.signal });
+    expect(res.status).toBe(200);
+    const t0 = Date.now();
+    const code = await b.stop();
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    ctl.abort();
+    removeDir(b.dataDir);
+  });
+
   it('loads the snapshot of 1 000 live sessions with locks in well under a second', async () => {
     const pipe = redis.pipeline();
     const now = Date.now();

@@ -80,7 +80,7 @@ describe('console live feed (real Redis)', () => {
   });
 
   afterEach(async () => {
-    feed.onApplicationShutdown();
+    feed.beforeApplicationShutdown();
     await cleanupNamespace(redis, ks);
     redis.disconnect();
   });

@@ -125,8 +125,9 @@ export class ConsoleActionsService implements OnApplicationShutdown {
     });
   }
 
-  /** Appends a dead letter's original fields back to its source stream, once (see redrive-2.lua). */
-  redrive(who: Actor, deadStream: string, entryId: string, reason: string | null): Promise<ActionResult> {
+  /** Appends a dead letter's original fields back to its source stream, once (DeadLetters.replay). */
+  redrive(who: Actor, source: string, entryId: string, reason: string | null): Promise<ActionResult> {
+    const deadStream = this.redis.keyspace.deadLetter(source);
     return this.audited(who, 'dead.redrive', `${deadStream}/${entryId}`, reason, async () => {
       const dead = new DeadLetters(this.ioredis, this.redis.keyspace);
       const letter = await dead.get(entryId, dead.deadStreamOf(deadStream));

@@ -197,7 +197,14 @@ export class ConsoleReadService {
     const [hashes, depth, timeline, recent] = await Promise.all([
       r.hashes([this.key(`session:${id}`)]),
       r.inboxDepths([id]),
-      this.archive.events({ session: id, order: 'desc', limit: CONSOLE_LIMITS.timeline }),
+      // State changes (coord events, observations, culls), not every op envelope: a heartbeating
+      // session writes ops all the time, and each state change is a coord event already.
+      this.archive.events({
+        session: id,
+        stream: 'coordEvents,sentinelObservations',
+        order: 'desc',
+        limit: CONSOLE_LIMITS.timeline,
+      }),
       r.latest(r.keyspace.activityStream, CONSOLE_LIMITS.activityScan),
     ]);
     const activity = this.items(recent, (eid, d) => activityView(eid, d))
@@ -306,7 +313,10 @@ export class ConsoleReadService {
       ['activity', ks.activityStream],
       ['audit', ks.auditStream],
     ];
-    const dead: [string, string][] = names.slice(0, 6).map(([k, n]) => [`${k}:dead`, ks.deadLetter(n)]);
+    // Every stream a consumer group reads has a dead-letter stream (the replay stream has none).
+    const dead: [string, string][] = names
+      .filter(([k]) => !['coordReplay', 'activity', 'audit'].includes(k))
+      .map(([k, n]) => [`${k}:dead`, ks.deadLetter(n)]);
     const now = await this.redis.time();
     const all = [...names, ...dead];
     const infos = await Promise.all(all.map(([, n]) => this.redis.streamInfo(n)));

@@ -229,12 +229,14 @@ export class ConsoleApiController {
       return;
     }
     sseHeaders(res);
+    const untrack = this.feed.track(res);
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
     let disconnect: (() => void) | null = null;
     let closed = false;
     req.on('close', () => {
       closed = true;
       clearInterval(ping);
+      untrack();
       disconnect?.();
     });
     try {
@@ -258,8 +260,12 @@ export class ConsoleApiController {
     const stream = this.redis.keyspace.jobLog(id);
     let after = raw;
     let closed = false;
-    req.on('close', () => (closed = true));
-    while (!closed) {
+    const untrack = this.feed.track(res);
+    req.on('close', () => {
+      closed = true;
+      untrack();
+    });
+    while (!closed && !this.feed.stopping) {
       let entries;
       try {
         entries = await this.redis.afterIn(stream, after, 500);
@@ -353,7 +359,7 @@ export class ConsoleApiController {
       telemetryEvents: ks.telemetryEvents,
       jobEvents: ks.jobEvents,
     }[b.stream] as string;
-    return this.act(() => this.actions.redrive(actorOf(req), ks.deadLetter(source), b.id, b.reason ?? null));
+    return this.act(() => this.actions.redrive(actorOf(req), source, b.id, b.reason ?? null));
   }
 }
 

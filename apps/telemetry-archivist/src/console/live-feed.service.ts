@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '@coordbus/runtime';
 import { ConsoleRedis } from './console-redis';
@@ -69,13 +69,15 @@ const maxId = (a: string, b: string) => (compareIds(a, b) >= 0 ? a : b);
  * catch-up already held. Nothing between is lost, nothing is sent twice.
  */
 @Injectable()
-export class LiveFeed implements OnModuleInit, OnApplicationShutdown {
+export class LiveFeed implements OnModuleInit, BeforeApplicationShutdown {
   private readonly clients = new Set<Client>();
   private position: FeedCursor | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private failing = false;
   private readyWaiters: (() => void)[] = [];
+  /** Every open SSE response (the feed's and job logs'): ended before the HTTP server closes. */
+  private readonly open = new Set<{ end(): void }>();
 
   constructor(
     private readonly redis: ConsoleRedis,
@@ -87,11 +89,31 @@ export class LiveFeed implements OnModuleInit, OnApplicationShutdown {
     this.schedule(0);
   }
 
-  onApplicationShutdown(): void {
+  /**
+   * Runs before Nest closes the HTTP server, which waits for open connections: SSE responses
+   * never end on their own, so they are ended here (browsers reconnect to another replica).
+   */
+  beforeApplicationShutdown(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     for (const c of this.clients) c.sink.close();
     this.clients.clear();
+    for (const r of this.open) r.end();
+    this.open.clear();
+  }
+
+  /** Tracks an SSE response so shutdown can end it; returns the untrack function. */
+  track(res: { end(): void }): () => void {
+    if (this.stopped) {
+      res.end();
+      return () => undefined;
+    }
+    this.open.add(res);
+    return () => this.open.delete(res);
+  }
+
+  get stopping(): boolean {
+    return this.stopped;
   }
 
   get clientCount(): number {

@@ -8,7 +8,7 @@ KEYS:
   KEYS[2] its source stream
 ARGV:
   ARGV[1] the dead letter's entry id
-  ARGV[2] the original fields as a JSON object ({"type":...,"v":...,"data":...})
+  ARGV[2] the original fields as a flat JSON array, in their order (["type",...,"v",...,"data",...])
   ARGV[3] the source stream's approximate MAXLEN cap
 Returns:
   {'missing'} | {'redriven', new entry id}
@@ -16,11 +16,7 @@ Returns:
 local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #found == 0 then return {'missing'} end
 local fields = cjson.decode(ARGV[2])
-local args = {}
-for k, v in pairs(fields) do
-  args[#args + 1] = k
-  args[#args + 1] = v
-end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(args))
+if #fields == 0 or #fields % 2 ~= 0 then return redis.error_reply('redrive: fields must be name/value pairs') end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return {'redriven', id}
