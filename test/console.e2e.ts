@@ -150,7 +150,7 @@ describe('fleet console in a real browser (built services)', () => {
     expect((await coord('bob', ['register', '--task', 'write tests', '--role', 'tester'])).code).toBe(0);
     expect((await coord('carol', ['register', '--task', 'docs'])).code).toBe(0);
     // Heartbeats from this process (a CLI process per beat can take longer than the TTL on a loaded machine).
-    const store = new CoordStore(redis, { keyspace: ks, sessionTtlMs: Number(TTL_S) * 1000 });
+    const store = new CoordStore(redis, { keyspace: ks });
     keeper = setInterval(() => {
       void store.heartbeat('alice', { phase: 'edit' }).catch(() => undefined);
       void store.heartbeat('bob').catch(() => undefined);

@@ -33,7 +33,7 @@ export interface ArchivistConfig extends BaseConfig {
    * cancel, re-drive). Without it the console is read-only.
    */
   operatorToken?: Secret;
-  /** `COORD_SESSION_TTL` (default 300 s, the coord CLI's definition): when the console shows a session as stale. */
+  /** `COORD_SESSION_TTL` (default 300 s): the console judges staleness by the TTL stored in Redis, this only when it cannot be read. */
   sessionTtlMs: number;
   /** `CONSOLE_POLL_MS` (default 250ms): how often the console's live feed reads the streams. */
   consolePollMs: number;

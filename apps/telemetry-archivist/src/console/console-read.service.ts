@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { CoordStore } from '@coordbus/coord';
 import { decodeMeta, JobMeta } from '@coordbus/jobs';
 import { ArchiveQueryService } from '../query/archive-query.service';
 import { ARCHIVIST_CONFIG } from '../tokens';
@@ -88,12 +89,16 @@ function orderView(h: Record<string, string>): Record<string, unknown> | null {
 /** The console's reads: one snapshot per page load, then pages of detail on demand. */
 @Injectable()
 export class ConsoleReadService {
+  private readonly coord: CoordStore;
+
   constructor(
     private readonly redis: ConsoleRedis,
     private readonly feed: LiveFeed,
     private readonly archive: ArchiveQueryService,
     @Inject(ARCHIVIST_CONFIG) private readonly config: ArchivistConfig,
-  ) {}
+  ) {
+    this.coord = new CoordStore(redis.redis, { keyspace: redis.keyspace });
+  }
 
   private key(suffix: string): string {
     return this.redis.keyspace.coordKey(suffix);
@@ -159,7 +164,8 @@ export class ConsoleReadService {
     return {
       cursor,
       now,
-      session_ttl_ms: this.config.sessionTtlMs,
+      // The deployment's TTL as stored with the coord state (what the sentinel culls by).
+      session_ttl_ms: await this.coord.sessionTtl().catch(() => this.config.sessionTtlMs),
       sessions,
       ended: ended.sessions
         .filter((s) => !liveIds.has(s.session))
