@@ -123,7 +123,8 @@ export class DeadLetters {
       throw new InvalidError(`dead letter ${view.id} cannot be decoded: ${view.problem}`, ['entry']);
     const r = await this.redrive(
       [view.dead_stream, view.source_stream],
-      [view.id, JSON.stringify(view.entry.fields), this.sourceMaxLen],
+      // redrive-2.lua takes the fields as a flat [name, value, ...] array, in their order.
+      [view.id, JSON.stringify(Object.entries(view.entry.fields).flat()), this.sourceMaxLen],
     );
     return r[0] === 'redriven'
       ? { id: view.id, status: 'redriven', new_id: r[1] }
