@@ -6,7 +6,8 @@
 //   container-entry.js [flags]               runs $COORDBUS_SERVICE with those flags
 //   container-entry.js <service> [flags]     runs that service (e.g. sentinel-subscriber)
 //   container-entry.js cli [args]           the coordbus CLI (also: `coordbus [args]`)
-//   container-entry.js healthcheck          exits 0 when /healthz of the local service answers 200
+//   container-entry.js healthcheck          exits 0 when /readyz of the local service answers 200
+//   container-entry.js healthcheck --live   the same for /healthz (liveness)
 //   container-entry.js list                 prints the services this image can run
 //
 // The service runs in this same process (no extra child), so SIGTERM from the runtime reaches
@@ -41,24 +42,29 @@ function usage(known) {
   ].join('\n');
 }
 
-/** GET /healthz of the service in this container; the port is HTTP_PORT or the service's default. */
-function healthcheck(known) {
+/**
+ * GET /readyz (or /healthz with --live) of the service in this container; the port is HTTP_PORT or
+ * the service's default. The image's HEALTHCHECK uses readiness: a service that cannot reach Redis
+ * must not show `(healthy)`. Liveness (restart on a hung process) is the orchestrator's own probe.
+ */
+function healthcheck(known, args) {
+  const path = args.includes('--live') ? '/healthz' : '/readyz';
   const name = process.env.COORDBUS_SERVICE;
   const port = Number(process.env.HTTP_PORT || (known.get(name) || {}).port);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) {
     fail('healthcheck needs HTTP_PORT or COORDBUS_SERVICE naming a service with a default port', 1);
   }
   const timeoutMs = Number(process.env.HEALTHCHECK_TIMEOUT_MS || 3000);
-  const req = http.get({ host: '127.0.0.1', port, path: '/healthz', timeout: timeoutMs }, (res) => {
+  const req = http.get({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (res) => {
     res.resume();
     if (res.statusCode === 200) process.exit(0);
-    fail(`/healthz on port ${port} answered ${res.statusCode}`, 1);
+    fail(`${path} on port ${port} answered ${res.statusCode}`, 1);
   });
   req.on('timeout', () => {
     req.destroy();
-    fail(`/healthz on port ${port} did not answer within ${timeoutMs} ms`, 1);
+    fail(`${path} on port ${port} did not answer within ${timeoutMs} ms`, 1);
   });
-  req.on('error', (err) => fail(`/healthz on port ${port}: ${err.message}`, 1));
+  req.on('error', (err) => fail(`${path} on port ${port}: ${err.message}`, 1));
 }
 
 function runCli(args) {
@@ -94,7 +100,7 @@ function main(argv) {
   if (!command) fail(`no service given\n${usage(known)}`);
   switch (command) {
     case 'healthcheck':
-      return healthcheck(known);
+      return healthcheck(known, rest);
     case 'list':
       process.stdout.write(`${[...known.values()].map((s) => `${s.name}\t${s.port}`).join('\n')}\n`);
       return undefined;

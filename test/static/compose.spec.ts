@@ -1,8 +1,10 @@
-// The config module itself, not the @coordbus/runtime barrel (which loads Nest).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseDuration } from '@coordbus/config';
 import {
   ComposeFile,
   ComposeService,
+  ROOT,
   argv,
   composeDefault,
   composeEnv,
@@ -12,10 +14,11 @@ import {
 } from './helpers';
 
 /**
- * There is no Docker engine on the development machine, so the compose files are checked
- * statically: they parse, every service app has a service, each has a healthcheck, nothing
- * pins a container name or a host port on a scalable service, Redis persists (AOF on a volume),
- * and the services start only once Redis is healthy.
+ * The compose files, read statically (test/compose/ runs docker-compose.yml for real): they parse,
+ * every service app has a service running the one image built once, each has a readiness
+ * healthcheck, nothing pins a container name or a host port on a scalable service, ports publish
+ * on loopback unless asked, Redis persists (AOF on a volume), the services start only once Redis
+ * is healthy and read the compose Redis unless a compose-specific variable says otherwise.
  */
 const FILES = ['docker-compose.yml', 'docker-compose.cluster.yml'];
 const ENTRY = '/app/scripts/container-entry.js';
@@ -42,12 +45,43 @@ describe.each(FILES)('%s', (name) => {
     expect(file.services).toBeDefined();
     const services = appServices(file);
     expect(services.map(([n]) => n).sort()).toEqual(serviceApps());
-    const images = new Set(services.map(([, s]) => s.image));
-    expect(images.size).toBe(1);
-    for (const [n, s] of services) {
-      expect(composeEnv(s).COORDBUS_SERVICE).toBe(n);
-      expect(s.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+    const images = new Set([...services, ['cli', file.services.cli] as const].map(([, s]) => s.image));
+    expect([...images]).toEqual(['${COORDBUS_IMAGE:-coordbus:local}']);
+    for (const [n, s] of services) expect(composeEnv(s).COORDBUS_SERVICE).toBe(n);
+  });
+
+  it('builds that image once: exactly one service has build:', () => {
+    const builders = Object.entries(file.services).filter(([, s]) => s.build !== undefined);
+    expect(builders.map(([n]) => n)).toEqual(['fanout-publisher']);
+    expect(builders[0][1].build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+  });
+
+  it("never reads the host's REDIS_URL or DATABASE_URL (those are the host CLI's): only COORDBUS_* variables", () => {
+    const text = readFileSync(join(ROOT, name), 'utf8');
+    expect(text.match(/\$\{(REDIS_URL|DATABASE_URL)\b/g)).toBeNull();
+    for (const [n, s] of appServices(file)) {
+      const url = composeEnv(s).REDIS_URL;
+      expect({ n, url: url.startsWith('${') ? url.split(':-')[0] : 'fixed' }).toEqual({
+        n,
+        url: name === 'docker-compose.yml' ? '${COORDBUS_REDIS_URL' : 'fixed',
+      });
     }
+    expect(composeEnv(file.services['telemetry-archivist']).DATABASE_URL).toBe('${COORDBUS_DATABASE_URL:-}');
+  });
+
+  it('restarts a crashed service (unless-stopped: a crash restarts it, docker stop/kill do not)', () => {
+    for (const [n, s] of appServices(file))
+      expect({ n, restart: s.restart }).toEqual({ n, restart: 'unless-stopped' });
+  });
+
+  it('runs the job-coordinator as the invoking user with the workspace at its own path, serving only that root', () => {
+    const jc = file.services['job-coordinator'];
+    expect(jc.user).toBe('${COORDBUS_UID:-1000}:${COORDBUS_GID:-1000}');
+    const root = '${COORDBUS_WORKSPACE:-${HOME}}';
+    expect(jc.volumes).toContain(`${root}:${root}`);
+    expect(composeEnv(jc).JOBS_WORKSPACE_ROOTS).toBe(root);
+    // Hooks run npm/git: their caches need a writable HOME on the read-only root filesystem.
+    expect(composeEnv(jc).HOME).toBe('/tmp');
   });
 
   it('gives every service a healthcheck; only one-shot services (CLI, cluster init) disable it', () => {
@@ -76,11 +110,18 @@ describe.each(FILES)('%s', (name) => {
     }
   });
 
-  it('serves each service on its documented HTTP port, exposed as a container port', () => {
+  it('serves each service on its documented HTTP port, published on 127.0.0.1 unless COORDBUS_PUBLISH_HOST says', () => {
     const ports = new Map(serviceTable().map((s) => [s.name, s.port]));
     for (const [n, s] of appServices(file)) {
       expect({ n, port: composeEnv(s).HTTP_PORT }).toEqual({ n, port: String(ports.get(n)) });
-      expect({ n, ports: s.ports }).toEqual({ n, ports: [String(ports.get(n))] });
+      expect({ n, ports: s.ports }).toEqual({
+        n,
+        ports: [{ target: ports.get(n), host_ip: '${COORDBUS_PUBLISH_HOST:-127.0.0.1}' }],
+      });
+    }
+    for (const [n, s] of Object.entries(file.services).filter(([n]) => n.startsWith('redis'))) {
+      for (const p of s.ports ?? [])
+        expect({ n, p: String(p).startsWith('127.0.0.1:') }).toEqual({ n, p: true });
     }
   });
 
@@ -131,7 +172,9 @@ describe.each(FILES)('%s', (name) => {
     const tailer = file.services['log-tailer'];
     const logs = (tailer.volumes ?? []).map((v) => composeDefault(String(v))).find((v) => v.endsWith(':ro'));
     expect(logs).toBeDefined();
-    const [, mountPath] = logs!.split(':');
+    const [source, mountPath] = logs!.split(':');
+    // Unset COORDBUS_LOG_DIR is a named volume, not a bind that litters the checkout with ./logs.
+    expect(Object.keys(file.volumes ?? {})).toContain(source);
     const args = argv(tailer.command);
     expect(args[args.indexOf('--path') + 1].startsWith(`${mountPath}/`)).toBe(true);
   });

@@ -110,11 +110,12 @@ describe('container entry point', () => {
   describe('healthcheck', () => {
     let server: Server;
     let status = 200;
+    let live = 200;
     let port: number;
 
     beforeAll(async () => {
       server = createServer((req, res) => {
-        res.statusCode = req.url === '/healthz' ? status : 404;
+        res.statusCode = req.url === '/readyz' ? status : req.url === '/healthz' ? live : 404;
         res.end();
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -123,13 +124,24 @@ describe('container entry point', () => {
 
     afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-    it('exits 0 when /healthz on HTTP_PORT answers 200, 1 when it answers otherwise', async () => {
+    it('exits 0 when /readyz on HTTP_PORT answers 200, 1 when it answers otherwise (alive is not enough)', async () => {
       status = 200;
       expect((await run(['healthcheck'], { HTTP_PORT: String(port) })).code).toBe(0);
       status = 503;
       const bad = await run(['healthcheck'], { HTTP_PORT: String(port) });
       expect(bad.code).toBe(1);
-      expect(bad.stderr).toMatch(/answered 503/);
+      expect(bad.stderr).toMatch(/\/readyz on port \d+ answered 503/);
+    });
+
+    it('probes /healthz with --live', async () => {
+      status = 503;
+      live = 200;
+      expect((await run(['healthcheck', '--live'], { HTTP_PORT: String(port) })).code).toBe(0);
+      live = 500;
+      const bad = await run(['healthcheck', '--live'], { HTTP_PORT: String(port) });
+      expect(bad.stderr).toMatch(/\/healthz on port \d+ answered 500/);
+      live = 200;
+      status = 200;
     });
 
     it('exits 1 when nothing listens', async () => {

@@ -40,6 +40,7 @@ export interface ComposeService {
   container_name?: string;
   profiles?: string[];
   restart?: string;
+  user?: string;
   stop_grace_period?: string;
   read_only?: boolean;
   tmpfs?: string | string[];
@@ -72,9 +73,13 @@ export function argv(value: string | string[] | undefined): string[] {
   return Array.isArray(value) ? value.map(String) : value.split(/\s+/).filter(Boolean);
 }
 
-/** Compose's `${VAR:-default}` as the value it takes with VAR unset. */
+/** Compose's `${VAR:-default}` (defaults may nest: `${A:-${B}}`) as the value it takes with every VAR unset. */
 export function composeDefault(value: string): string {
-  return value.replace(/\$\{[A-Z0-9_]+(?::?-([^}]*))?\}/g, (_m, d: string | undefined) => d ?? '');
+  for (;;) {
+    const next = value.replace(/\$\{[A-Z0-9_]+(?::?-([^{}]*))?\}/g, (_m, d: string | undefined) => d ?? '');
+    if (next === value) return value;
+    value = next;
+  }
 }
 
 // ---- Kubernetes ----------------------------------------------------------------------------
