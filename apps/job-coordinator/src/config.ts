@@ -1,4 +1,5 @@
 import { EnvReader, JOBS_VARS as V } from '@coordbus/config';
+import { parseWorkspaceRoots } from '@coordbus/jobs';
 
 /** The job-coordinator's own settings (besides BaseConfig). */
 export interface JobsConfig {
@@ -30,6 +31,8 @@ export interface JobsConfig {
   logMaxBytes: number;
   /** `JOBS_SHUTDOWN_GRACE`: on SIGTERM, running jobs get this long before they are cancelled (default 10s). */
   shutdownGraceMs: number;
+  /** `JOBS_WORKSPACE_ROOTS`: directories (`:`-separated) jobs may run in; unset: anywhere (`/`). */
+  workspaceRoots: string[];
 }
 
 export function jobsConfig(env: EnvReader): JobsConfig {
@@ -48,5 +51,6 @@ export function jobsConfig(env: EnvReader): JobsConfig {
     shutdownGraceMs: env.get(V.JOBS_SHUTDOWN_GRACE),
     logLineMaxBytes: env.get(V.JOBS_LOG_LINE_MAX_BYTES),
     logMaxBytes: env.get(V.JOBS_LOG_MAX_BYTES),
+    workspaceRoots: parseWorkspaceRoots(env.get(V.JOBS_WORKSPACE_ROOTS)),
   };
 }

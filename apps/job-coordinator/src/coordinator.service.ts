@@ -15,7 +15,9 @@ import {
   JobWorkerHost,
   prune,
   reconcileHost,
+  RUNNER_TTL_MS,
   RunnerIdentity,
+  WorkspaceRegistry,
 } from '@coordbus/jobs';
 
 export const JOBS_CONFIG = Symbol('coordbus:jobs-config');
@@ -29,6 +31,7 @@ export const BULL_REDIS = Symbol('coordbus:jobs:bull-redis');
  */
 @Injectable()
 export class CoordinatorService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly workspaces: WorkspaceRegistry;
   private worker: JobWorkerHost | undefined;
   private timers: NodeJS.Timeout[] = [];
   private booting: Promise<void> = Promise.resolve();
@@ -49,6 +52,7 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     @Inject(JOB_RUNNER) readonly runner: RunnerIdentity,
     @Inject(BULL_REDIS) private readonly bullConnection: Redis,
   ) {
+    this.workspaces = new WorkspaceRegistry(redis, this.store.keys);
     this.finished = new Counter({
       name: 'coordbus_jobs_finished_total',
       help: 'Jobs this replica ran to a terminal status',
@@ -104,6 +108,7 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
       logMaxLen: this.config.logMaxLen,
       logLineMaxBytes: this.config.logLineMaxBytes,
       logMaxBytes: this.config.logMaxBytes,
+      workspaceRoots: this.config.workspaceRoots,
       onWarn: warn,
     });
     this.worker = new JobWorkerHost(
@@ -126,9 +131,19 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
       },
     );
     this.worker.start();
+    // Submitters refuse at once a job whose cwd no live replica serves (libs/jobs exec/workspace).
+    const advertise = () =>
+      this.workspaces
+        .advertise(this.runner.id, this.config.workspaceRoots, RUNNER_TTL_MS)
+        .catch((err: unknown) => warn('workspace advert failed', { err: String(err) }));
+    await advertise();
+    this.every(RUNNER_TTL_MS / 3, advertise);
     this.every(this.config.reconcileIntervalMs, () => this.reconcile());
     if (this.config.pruneIntervalMs > 0) this.every(this.config.pruneIntervalMs, () => this.prune());
-    this.logger.info({ runner: this.runner.id, concurrency: this.config.concurrency }, 'job worker started');
+    this.logger.info(
+      { runner: this.runner.id, concurrency: this.config.concurrency, workspace: this.config.workspaceRoots },
+      'job worker started',
+    );
   }
 
   private every(ms: number, fn: () => Promise<void>): void {
@@ -178,6 +193,7 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     this.stopping = true;
     await this.booting.catch(() => undefined);
     for (const t of this.timers) clearInterval(t);
+    await this.workspaces.withdraw(this.runner.id).catch(() => undefined);
     await this.worker?.close();
     await this.bus.stop();
     await this.runner.stopHeartbeat(this.redis, this.store.keys);

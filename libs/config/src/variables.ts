@@ -285,6 +285,15 @@ export const JOBS_VARS = {
     0,
     'on SIGTERM, running jobs get this long before they are cancelled',
   ),
+  JOBS_WORKSPACE_ROOTS: {
+    kind: 'string',
+    name: 'JOBS_WORKSPACE_ROOTS',
+    default: '',
+    pattern: /^(\/[^:]*(:\/[^:]*)*)?$/,
+    expected: 'absolute paths separated by ":"',
+    defaultDoc: 'anywhere',
+    doc: 'the only directories jobs may run in (a container sees only what is mounted); a job elsewhere is refused when submitted',
+  } as StringVar,
 } as const;
 
 export const FANOUT_VARS = {

@@ -14,6 +14,7 @@ export * from './exec/job-executor';
 export * from './exec/proc';
 export * from './exec/process-runner';
 export * from './exec/runner';
+export * from './exec/workspace';
 export * from './ops/cancel';
 export * from './ops/follow';
 export * from './ops/liveness';

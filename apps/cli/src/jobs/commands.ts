@@ -121,7 +121,12 @@ export async function runCommand(argv: string[], flags: RunFlags): Promise<numbe
   );
   return withContext(async (ctx) => {
     if (!flags.foreground) {
-      await ctx.submitter().submitBackground(meta, secrets);
+      const submitted = await ctx.submitter().submitBackground(meta, secrets);
+      if (submitted.status === 'failed') {
+        // No job-coordinator can see its cwd: recorded failed (jobs ls shows why), never queued.
+        print(flags.json, publicRow(submitted), `job ${meta.id} failed: ${submitted.reason}\n`, 'stderr');
+        return 1;
+      }
       print(
         flags.json,
         { ...publicRow(meta) },

@@ -12,7 +12,7 @@ export function table(headers: string[], rows: string[][]): string {
 
 export function jobsTable(jobs: JobMeta[], nowMs = Date.now()): string {
   return table(
-    ['ID', 'NAME', 'HOOK', 'STATUS', 'EXIT', 'CREATED', 'DURATION', 'WORKTREE'],
+    ['ID', 'NAME', 'HOOK', 'STATUS', 'EXIT', 'CREATED', 'DURATION', 'WORKTREE', 'REASON'],
     jobs.map((j) => [
       j.id,
       j.name,
@@ -24,6 +24,8 @@ export function jobsTable(jobs: JobMeta[], nowMs = Date.now()): string {
         ? formatDuration((j.finished_at ? Date.parse(j.finished_at) : nowMs) - Date.parse(j.started_at))
         : '-',
       j.worktree ?? '-',
+      // Why it ended as it did when that is not its exit code (refused, cancelled, crashed).
+      j.reason ?? '',
     ]),
   );
 }

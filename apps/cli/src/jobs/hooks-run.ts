@@ -65,6 +65,7 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
   return withContext(async (c) => {
     const submitter = c.submitter();
     const foreground: { meta: JobMeta; secrets: Record<string, string> }[] = [];
+    let refused = 0;
     for (const def of defs) {
       const { meta, secrets } = newJob(
         requestOf({ ...def, tags: [...def.tags, ...extraTags] }, hook, worktree, root, event),
@@ -75,14 +76,20 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
         const skipped = await submitter.recordSkipped(meta, reason);
         out(skipped, `  ${meta.name}: skipped (${reason}) ${meta.id}\n`);
       } else if (def.background) {
-        await submitter.submitBackground(meta, secrets);
-        out(meta, `  ${meta.name}: queued ${meta.id}\n`);
+        const submitted = await submitter.submitBackground(meta, secrets);
+        if (submitted.status === 'failed') refused++;
+        out(
+          submitted,
+          submitted.status === 'failed'
+            ? `  ${meta.name}: failed (${submitted.reason}) ${meta.id}\n`
+            : `  ${meta.name}: queued ${meta.id}\n`,
+        );
       } else {
         await submitter.recordForeground(meta);
         foreground.push({ meta, secrets });
       }
     }
-    let failed = 0;
+    let failed = refused;
     for (const { meta, secrets } of foreground) {
       if (!flags.json) process.stdout.write(`  ${meta.name}: running ${meta.id}\n`);
       const final = await c.runForeground(meta, secrets, !flags.json);

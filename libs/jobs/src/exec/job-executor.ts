@@ -10,6 +10,7 @@ import type { JobStore } from '../store/job-store';
 import type { CancelBus } from './control';
 import { RunningProcess } from './process-runner';
 import type { RunnerIdentity } from './runner';
+import { servesPath } from './workspace';
 
 export interface ExecutorOptions {
   killGraceMs: number;
@@ -20,6 +21,8 @@ export interface ExecutorOptions {
   logMaxBytes?: number;
   /** Where a job's PATH and HOME come from (the runner's environment, by default): nothing else of it is passed on. */
   baseEnv?: NodeJS.ProcessEnv;
+  /** Directories this runner can run jobs in (JOBS_WORKSPACE_ROOTS); default everything. */
+  workspaceRoots?: readonly string[];
   onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -118,7 +121,9 @@ export class JobExecutor {
 
     let end: ProcessEnd;
     const cwd = meta.cwd ?? process.cwd();
-    const cwdMissing = !existsSync(cwd);
+    const roots = this.options.workspaceRoots;
+    const unserved = !!roots && !servesPath(roots, cwd);
+    const cwdMissing = unserved || !existsSync(cwd);
     if (cwdMissing) {
       end = { exitCode: null, signal: null, cancelled: false, timedOut: false, spawnError: 'ENOENT' };
     } else {
@@ -175,7 +180,9 @@ export class JobExecutor {
       end = await proc.done;
     }
     const outcome = outcomeOf(end);
-    if (cwdMissing) outcome.reason = `could not start: working directory ${cwd} does not exist`;
+    if (unserved)
+      outcome.reason = `could not start: ${cwd} is outside the workspace this job-coordinator serves (${roots!.join(', ')})`;
+    else if (cwdMissing) outcome.reason = `could not start: working directory ${cwd} does not exist`;
     if (writer.overCap.lines) {
       const capped = `output over the log cap: ${writer.overCap.lines} lines (${writer.overCap.bytes} bytes) counted, not stored`;
       outcome.reason = outcome.reason ? `${outcome.reason}; ${capped}` : capped;

@@ -3,6 +3,7 @@ import type Redis from 'ioredis';
 import { JobStatus, newUlid, UnavailableError } from '@coordbus/envelope';
 import { ARGV_SECRET_KEY, scrubArgv, splitSecrets, STDIN_SECRET_KEY } from '../domain/env-scrub';
 import type { JobMeta, JobSpec } from '../domain/job';
+import { WorkspaceRegistry } from '../exec/workspace';
 import type { JobStore } from '../store/job-store';
 import { BULL_JOB_OPTIONS, BullJobData } from './bull-types';
 
@@ -64,7 +65,22 @@ export class JobSubmitter {
     private readonly secretTtlMs = 86_400_000,
   ) {}
 
+  /**
+   * Queues a background job, or records it `failed` at once (never queued) when replicas are
+   * running and none of them can see its cwd: the returned metadata says which.
+   */
   async submitBackground(meta: JobMeta, secrets: Record<string, string>): Promise<JobMeta> {
+    const refusal = meta.cwd && (await new WorkspaceRegistry(this.redis, this.store.keys).refusal(meta.cwd));
+    if (refusal) {
+      const failed: JobMeta = {
+        ...meta,
+        status: 'failed',
+        reason: refusal,
+        finished_at: new Date().toISOString(),
+      };
+      await this.store.create(failed, refusal);
+      return failed;
+    }
     if (Object.keys(secrets).length) {
       await this.redis.set(this.store.keys.secrets(meta.id), JSON.stringify(secrets), 'PX', this.secretTtlMs);
     }

@@ -41,6 +41,10 @@ export class JobKeys {
   runner(runnerId: string): string {
     return this.ks.jobKey(`runner:${runnerId}`);
   }
+  /** Workspace roots each live replica serves (field = runner id; see exec/workspace). */
+  get workspaces(): string {
+    return this.ks.jobKey('workspaces');
+  }
   get pruneLock(): string {
     return this.ks.jobKey('prune-lock');
   }
