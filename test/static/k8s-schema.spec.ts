@@ -21,13 +21,17 @@ const VARIANTS: Record<string, { resources: string[]; components: string[] }> = 
     resources: [k8s('base')],
     components: [k8s('components/keda'), k8s('components/service-monitor')],
   },
+  'prod + service-monitor (the opt-in)': {
+    resources: [k8s('overlays/prod')],
+    components: [k8s('components/service-monitor')],
+  },
 };
 
 const rendered = new Map<string, K8sObject[]>();
 let tmp: string;
 
 beforeAll(() => {
-  for (const dir of ['', 'base', 'overlays/dev', 'overlays/prod'])
+  for (const dir of ['', 'base', 'overlays/dev', 'overlays/prod', 'overlays/cluster'])
     rendered.set(dir || 'k8s/', kustomize(k8s(dir)));
   tmp = mkdtempSync(join(tmpdir(), 'coordbus-kustomize-'));
   for (const [name, v] of Object.entries(VARIANTS)) {
@@ -58,7 +62,7 @@ describe('kustomize renders', () => {
     expect(rendered.get('k8s/')!.map(key).sort()).toEqual(rendered.get('overlays/dev')!.map(key).sort());
   });
 
-  it.each(['base', 'overlays/dev', 'overlays/prod', ...Object.keys(VARIANTS)])(
+  it.each(['base', 'overlays/dev', 'overlays/prod', 'overlays/cluster', ...Object.keys(VARIANTS)])(
     '%s renders objects with unique kind/name, all in namespace coordbus',
     (name) => {
       const objects = rendered.get(name)!;
@@ -77,7 +81,7 @@ describe('kustomize renders', () => {
 });
 
 describe('schemas (offline)', () => {
-  it.each(['overlays/dev', 'overlays/prod', ...Object.keys(VARIANTS)])(
+  it.each(['overlays/dev', 'overlays/prod', 'overlays/cluster', ...Object.keys(VARIANTS)])(
     'every object of %s validates against its schema',
     (name) => {
       const errors = rendered.get(name)!.flatMap(schemaErrors);

@@ -13,7 +13,9 @@ import {
   serviceApps,
   serviceTable,
 } from './helpers';
-import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 
 /**
  * What every coordbus workload must have, asserted on the rendered dev and prod overlays: probes,
@@ -24,9 +26,26 @@ import { join } from 'node:path';
 const CONSUMERS = ['fanout-publisher', 'sentinel-subscriber', 'job-coordinator', 'telemetry-archivist'];
 const overlays: Record<string, K8sObject[]> = {};
 
+let tmp: string;
 beforeAll(() => {
-  for (const o of ['dev', 'prod']) overlays[o] = kustomize(join(ROOT, 'k8s', 'overlays', o));
+  for (const o of ['dev', 'prod', 'cluster']) overlays[o] = kustomize(join(ROOT, 'k8s', 'overlays', o));
+  // prod with the opt-in ServiceMonitor component, as its kustomization.yaml says to add it.
+  tmp = mkdtempSync(join(tmpdir(), 'coordbus-k8s-'));
+  writeFileSync(
+    join(tmp, 'kustomization.yaml'),
+    [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      'resources:',
+      `  - ${relative(tmp, join(ROOT, 'k8s', 'overlays', 'prod'))}`,
+      'components:',
+      `  - ${relative(tmp, join(ROOT, 'k8s', 'components', 'service-monitor'))}`,
+      '',
+    ].join('\n'),
+  );
+  overlays['prod+monitor'] = kustomize(tmp);
 }, 60_000);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Workloads that run the coordbus image (the dev Redis is not one of them). */
 const coordbusWorkloads = (objects: K8sObject[]) =>
@@ -271,7 +290,10 @@ describe('prod overlay', () => {
       secretKeyRef: { name: 'coordbus-archive', key: 'DATABASE_URL' },
     });
     expect(envOf(c, 'ARCHIVIST_DATA_DIR')).toBeUndefined();
-    expect(byKind(overlays.prod, 'PersistentVolumeClaim')).toEqual([]);
+    // The only claim left is the agents' shared workspace (the job-coordinator's, not the archivist's).
+    expect(byKind(overlays.prod, 'PersistentVolumeClaim').map((p) => p.metadata.name)).toEqual([
+      'coordbus-workspace',
+    ]);
     expect(
       d.spec.template.spec.volumes.filter(
         (v: { persistentVolumeClaim?: unknown }) => v.persistentVolumeClaim,
@@ -316,14 +338,78 @@ describe('prod overlay', () => {
     }
   });
 
-  it('has a ServiceMonitor that selects every coordbus Service on its http port', () => {
-    const monitor = find(overlays.prod, 'ServiceMonitor', 'coordbus');
-    const services = byKind(overlays.prod, 'Service');
+  it('has no ServiceMonitor unless opted in (it needs the Prometheus Operator CRDs); opted in, it selects every coordbus Service on its http port', () => {
+    expect(byKind(overlays.prod, 'ServiceMonitor')).toEqual([]);
+    const monitor = find(overlays['prod+monitor'], 'ServiceMonitor', 'coordbus');
+    const services = byKind(overlays['prod+monitor'], 'Service');
     expect(services.length).toBe(CONSUMERS.length + 1);
     for (const s of services) {
       expect(selects(monitor.spec.selector.matchLabels, s.metadata.labels)).toBe(true);
       expect(s.spec.ports.map((p: { name: string }) => p.name)).toContain(monitor.spec.endpoints[0].port);
     }
     expect(monitor.spec.endpoints[0].path).toBe('/metrics');
+  });
+});
+
+describe("hook jobs see the agents' worktrees", () => {
+  it.each(['dev', 'prod'])(
+    '%s: the job-coordinator serves only /workspace, mounted from the shared workspace volume',
+    (overlay) => {
+      const d = find(overlays[overlay], 'Deployment', 'job-coordinator');
+      const c = d.spec.template.spec.containers[0];
+      expect(envOf(c, 'JOBS_WORKSPACE_ROOTS').value).toBe('/workspace');
+      const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/workspace');
+      const volume = d.spec.template.spec.volumes.find((v: { name: string }) => v.name === mount.name);
+      if (overlay === 'prod') {
+        // Every replica takes jobs from one queue, so every replica must see every worktree.
+        const claim = find(overlays.prod, 'PersistentVolumeClaim', volume.persistentVolumeClaim.claimName);
+        expect(claim.spec.accessModes).toEqual(['ReadWriteMany']);
+      } else {
+        expect(volume.hostPath).toEqual({ path: '/var/lib/coordbus/workspace', type: 'DirectoryOrCreate' });
+        expect(byKind(overlays.dev, 'PersistentVolumeClaim').map((p) => p.metadata.name)).not.toContain(
+          'coordbus-workspace',
+        );
+      }
+    },
+  );
+});
+
+describe('overlay cluster (Redis Cluster)', () => {
+  it('is prod with REDIS_CLUSTER=1 for every service', () => {
+    const config = byKind(overlays.cluster, 'ConfigMap').find((c) =>
+      c.metadata.name.startsWith('coordbus-config'),
+    );
+    expect(config?.data.REDIS_CLUSTER).toBe('1');
+    const key = (o: K8sObject) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '')}`;
+    expect(overlays.cluster.map(key).sort()).toEqual(overlays.prod.map(key).sort());
+    for (const w of coordbusWorkloads(overlays.cluster)) {
+      const from = w.spec.template.spec.containers[0].envFrom.map(
+        (e: { configMapRef: { name: string } }) => e.configMapRef.name,
+      );
+      expect(from).toContain(config!.metadata.name);
+    }
+  });
+
+  it("scales with KEDA's cluster-aware triggers on the same streams, groups and lists as prod, from every node's address", () => {
+    for (const s of byKind(overlays.cluster, 'ScaledObject')) {
+      const prod = find(overlays.prod, 'ScaledObject', s.metadata.name);
+      expect(s.spec.triggers.map((t: { type: string }) => t.type)).toEqual(
+        prod.spec.triggers.map((t: { type: string }) =>
+          t.type.replace(/^redis(-streams)?$/, 'redis-cluster$1'),
+        ),
+      );
+      expect(s.spec.triggers.map((t: { metadata: unknown }) => t.metadata)).toEqual(
+        prod.spec.triggers.map((t: { metadata: unknown }) => t.metadata),
+      );
+    }
+    const [auth] = byKind(overlays.cluster, 'TriggerAuthentication');
+    expect(
+      auth.spec.secretTargetRef.map((r: { parameter: string; key: string }) => `${r.parameter}=${r.key}`),
+    ).toEqual([
+      'addresses=REDIS_ADDRESSES',
+      'username=REDIS_USERNAME',
+      'password=REDIS_PASSWORD',
+      'tls=REDIS_TLS',
+    ]);
   });
 });
