@@ -12,6 +12,7 @@
 // Ends with one line: `N passed, N failed`.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -126,6 +127,8 @@ const env = {
   // Entries a killed replica held come back to the group after 5 s instead of 30.
   STREAM_RECLAIM_IDLE_MS: '5s',
   COORDBUS_IMAGE: 'coordbus:compose-e2e',
+  // The archivist's /v1 read token (its listener in the container is not loopback).
+  COORDBUS_API_TOKEN: randomBytes(18).toString('hex'),
 };
 // The host's settings for the host CLI must not leak into the compose project (that is the point).
 for (const k of ['REDIS_URL', 'DATABASE_URL', 'COORDBUS_NAMESPACE', 'REDIS_CLUSTER', 'COORDBUS_REDIS_URL'])

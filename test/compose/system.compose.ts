@@ -116,7 +116,9 @@ async function archived(stream: string, session: string): Promise<string[]> {
   let cursor: string | undefined;
   do {
     const q = new URLSearchParams({ stream, session, limit: '1000', ...(cursor ? { cursor } : {}) });
-    const res = await fetch(`${base}/v1/events?${q}`);
+    const res = await fetch(`${base}/v1/events?${q}`, {
+      headers: { authorization: `Bearer ${process.env.COORDBUS_API_TOKEN}` },
+    });
     if (res.status !== 200) throw new Error(`archivist answered ${res.status}: ${await res.text()}`);
     const page = (await res.json()) as { events: { data: unknown }[]; next_cursor: string | null };
     ids.push(...page.events.map((e) => JSON.stringify(e.data)));
