@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { SERVICES } from '@coordbus/config';
 import { Keyspace } from '@coordbus/envelope';
 import { REPO_ROOT, streamDrained, streamGroups, waitFor } from '@coordbus/testing';
 import { COORD, COORDBUS, RunResult, json, run } from '../coord-helpers';
@@ -17,13 +18,7 @@ const PROJECT = process.env.COORDBUS_COMPOSE_PROJECT;
 const WORKSPACE = process.env.COORDBUS_COMPOSE_WORKSPACE!;
 const REDIS_PORT = Number(process.env.REDIS_HOST_PORT);
 const REDIS_URL = `redis://127.0.0.1:${REDIS_PORT}`;
-const CONSUMERS = (
-  JSON.parse(readFileSync(join(REPO_ROOT, 'scripts', 'services.json'), 'utf8')) as {
-    name: string;
-    port: number;
-    consumes: boolean;
-  }[]
-).filter((s) => s.consumes);
+const CONSUMERS = SERVICES.filter((s) => s.consumes);
 const ks = new Keyspace('');
 const hostEnv = { REDIS_URL, ARCHIVIST_URL: '' };
 
@@ -38,8 +33,13 @@ const step = (name: string, fn: () => Promise<void>, timeoutMs: number) =>
     name,
     async () => {
       if (broken) throw new Error(`not run: "${broken}" failed`);
+      // Progress straight to stderr (jest holds test output until the file ends), so a run the
+      // runner's watchdog stops still shows how far it got.
+      const t0 = Date.now();
+      process.stderr.write(`== compose e2e: ${name}\n`);
       try {
         await fn();
+        process.stderr.write(`== compose e2e:   ok in ${Math.round((Date.now() - t0) / 1000)} s\n`);
       } catch (err) {
         broken = name;
         throw err;
