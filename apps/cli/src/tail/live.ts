@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { redisClusterFromEnv } from '@coordbus/coord';
+import { redactUrl } from '@coordbus/config';
 import { openRedis } from '@coordbus/redis-streams';
 import { cliRedisTimeoutMs, connectWithin } from '../redis-bound';
 import {
@@ -112,6 +113,11 @@ export async function runTail(
       deps.signal?.addEventListener('abort', () => resolve(EXIT_CODES.ok), { once: true });
     });
     await redis.psubscribe(pattern);
+    // On stderr, so stdout stays the envelopes alone (`--json | jq` keeps working).
+    const ns = keyspace.namespace ? ` namespace ${keyspace.namespace},` : '';
+    err.write(
+      `coordbus tail: connected to ${redactUrl(env.REDIS_URL || 'redis://127.0.0.1:6379')},${ns} following ${pattern} (Ctrl-C stops)\n`,
+    );
     deps.onSubscribed?.();
     const code = await closed;
     if (code !== EXIT_CODES.ok) err.write('coordbus tail: redis connection lost\n');
