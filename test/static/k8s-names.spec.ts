@@ -100,7 +100,7 @@ describe('the services consume what the triggers watch', () => {
   it('fanout-publisher handles the coord ingest stream in group fanout', () => {
     const handlers = [
       ...src('apps/fanout-publisher/src/fanout.controller.ts').matchAll(
-        /@StreamHandler\(\{\s*stream: '(\w+)',\s*group: GROUPS\.(\w+)/g,
+        /@Stream(?:Batch)?Handler\(\{\s*stream: '(\w+)',\s*group: GROUPS\.(\w+)/g,
       ),
     ];
     expect(handlers.map((m) => [getter(m[1]), m[2]])).toEqual([[ks.coordIngest, 'fanout']]);
