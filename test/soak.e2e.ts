@@ -26,6 +26,7 @@ import {
   testNamespace,
   waitFor,
 } from '@coordbus/testing';
+import { liveEnvelope } from '@coordbus/coord';
 import { pgConnectionConfig } from '../apps/telemetry-archivist/src/store/postgres-archive-store';
 import { COORD, COORDBUS, run, RunResult } from './coord-helpers';
 
@@ -143,6 +144,8 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
   const logPath = join(dir, 'logs', 'headroom.log');
   let client: Redis;
   const everyProcess: ServiceProcess[] = [];
+  // The sentinel writes live-view envelopes (culls, releases nobody typed) under its own pid.
+  const sentinelPids = new Set<number>();
   const replicas: Record<ConsumerService, ServiceProcess[]> = {
     'fanout-publisher': [],
     'sentinel-subscriber': [],
@@ -198,6 +201,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     const svc = await startService(name, { ...commonEnv(), ...serviceEnv[name]() }, 60_000);
     everyProcess.push(svc);
     replicas[name].push(svc);
+    if (name === 'sentinel-subscriber') sentinelPids.add(svc.child.pid!);
     if (name === 'job-coordinator')
       await waitFor(
         () => svc.lines.some((l) => l.includes('job worker started')),
@@ -688,12 +692,23 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
       const expectedKeys = calls.flatMap((c) => [`${c.pid}/${c.op}/pre`, `${c.pid}/${c.op}/post`]);
       const ingestRows = await archived(keyspace.coordIngest);
       const envKey = (e: CoordOpEnvelope) => `${e.pid}/${e.fields.op}/${e.fields.phase}`;
+      const bySentinel = (e: CoordOpEnvelope) => sentinelPids.has(e.pid);
+      const ingestEnvelopes = ingestRows.map((r) => JSON.parse(r.data) as CoordOpEnvelope);
       check(
         'envelopes archived (expected = the fleet ledger)',
-        multisetDiff(
-          expectedKeys,
-          ingestRows.map((r) => envKey(JSON.parse(r.data) as CoordOpEnvelope)),
-        ),
+        multisetDiff(expectedKeys, ingestEnvelopes.filter((e) => !bySentinel(e)).map(envKey)),
+      );
+      // The sentinel's live-view envelopes: exactly one per coord event that has a live line,
+      // whichever replica observed it and however often it was redelivered.
+      const liveKey = (e: CoordOpEnvelope) =>
+        `${e.fields.op}/${e.fields.session}/${e.fields.resource}/${e.ts}`;
+      const expectedLive = coordEvents
+        .map(([, e]) => liveEnvelope(e, { host: '', pid: 0 }))
+        .filter((e): e is CoordOpEnvelope => e !== undefined)
+        .map(liveKey);
+      check(
+        'sentinel live-view envelopes archived (expected = one per coord event with a live line)',
+        multisetDiff(expectedLive, ingestEnvelopes.filter(bySentinel).map(liveKey)),
       );
       // What is still in the ingest stream is archived under the same entry id.
       const archivedIngestIds = new Set(ingestRows.map((r) => r.entry_id));
@@ -708,7 +723,14 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
       const replay = (await client.xrange(keyspace.coordReplay, '-', '+')).map(
         ([, f]) => codec.decode(Schemas.coordOp, f) as CoordOpEnvelope,
       );
-      check('envelopes fanned out to the replay stream', multisetDiff(expectedKeys, replay.map(envKey)));
+      check(
+        'envelopes fanned out to the replay stream',
+        multisetDiff(expectedKeys, replay.filter((e) => !bySentinel(e)).map(envKey)),
+      );
+      check(
+        'sentinel live-view envelopes fanned out to the replay stream',
+        multisetDiff(expectedLive, replay.filter(bySentinel).map(liveKey)),
+      );
 
       // 3. The other durable streams are only safety-capped far above this run's size, so XRANGE
       // is their whole history: the archive holds exactly their entries (by entry id; telemetry
