@@ -110,7 +110,7 @@ export class ConsoleReadService {
    * (applying it twice is harmless), never lost between the two.
    */
   async snapshot(): Promise<Record<string, unknown>> {
-    const cursor = formatCursor(await this.feed.cursor());
+    const cursor = formatCursor(await this.feed.freshCursor());
     const r = this.redis;
     const [now, sessionIds, lockIds, orderIds, jobIds, activity, audit, dead, ended, ingest] =
       await Promise.all([

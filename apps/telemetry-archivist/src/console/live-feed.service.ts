@@ -128,6 +128,16 @@ export class LiveFeed implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /**
+   * The streams' tails as they are now, read from Redis rather than from the reader's last poll
+   * (which lags by up to one poll interval): a snapshot taken after this read already shows what
+   * came before it, so the feed resumes with no event the page has.
+   */
+  async freshCursor(): Promise<FeedCursor> {
+    const [ids, now] = await Promise.all([this.redis.tails(), this.redis.time()]);
+    return { ids, hb: now - 1 };
+  }
+
+  /**
    * Adds a client resuming after `from` (null: from now). Resolves once it is live; throws when
    * the feed is full.
    */
