@@ -86,11 +86,14 @@ case $tool in
   Glob | Grep | LS) jstr path; path=$v ;;
   *) jstr file_path; path=$v ;;
 esac
-if [ -z "$hot" ]; then
+# A tool's exit status is known once it ran (PostToolUse) and on the non-tool events that carry one.
+if [ "$event" = PostToolUse ] || [ -z "$hot" ]; then
   case $input in
     *'"exit_code"'*)
       r=${input#*'"exit_code"'}; r=${r#"${r%%[! :]*}"}; code=${r%%[!0-9-]*} ;;
   esac
+fi
+if [ -z "$hot" ]; then
   jstr message; msg=$v
   [ -n "$msg" ] || { jstr error; msg=$v; }
 fi
