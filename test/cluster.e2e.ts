@@ -111,11 +111,13 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     expect(conflict.code).toBe(3);
     expect(conflict.stderr).toContain('held by alice');
     await ok('alice', ['heartbeat', '--phase', 'testing']);
-    // A blocked follower (BLPOP on the inbox's node) gets a message sent meanwhile.
+    // A blocked follower (BLMOVE of the inbox onto itself, on the inbox's node) gets a message sent meanwhile.
     const follower = coord(ks, 'bob', ['recv', '--follow', '--timeout', '10']);
     await waitFor(
       async () =>
-        (await Promise.all(cluster.nodes.map((n) => clientList(n.url)))).some((l) => l.includes('cmd=blpop')),
+        (await Promise.all(cluster.nodes.map((n) => clientList(n.url)))).some((l) =>
+          l.includes('cmd=blmove'),
+        ),
       'bob to block on his inbox',
     );
     await ok('alice', ['send', 'bob', 'hello over the cluster']);

@@ -47,6 +47,9 @@ describe('coordbus dead (bin/coordbus)', () => {
   it('lists by stream, reason and id range; shows one; refuses an unknown stream and a dead-of-dead stream', async () => {
     const a = await deadLetter(ks.telemetryEvents, 1, 'payload.value: must be a number', ErrorCode.Invalid);
     const b = await deadLetter(ks.telemetryEvents, 2, 'boom in handler', ErrorCode.Internal);
+    // `ls` lists oldest first by entry id across streams: ids of two streams written in the same
+    // millisecond tie, so the third letter goes into a later one.
+    await new Promise((r) => setTimeout(r, 5));
     const c = await deadLetter(ks.coordEvents, 3, 'payload.resource: missing', ErrorCode.Invalid);
     const ls = await dead(['ls', '--json']);
     expect(ls.code).toBe(0);

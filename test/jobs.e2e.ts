@@ -191,12 +191,16 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
     await victim.stop('SIGKILL');
 
     const crashed = await waitJob(job.id, (j) => j.status === 'crashed', 'crashed', 60_000);
-    expect(crashed.reason).toMatch(/stall/);
+    // Two detectors race, both correct: the survivor's stall detection, and the follower on this
+    // host seeing the runner's process gone. Whichever wins, the job is crashed once, never re-run.
+    expect(crashed.reason).toMatch(/stall|its runner is gone/);
     await waitFor(() => groupGone(running.pgid!), 'the orphaned group to be killed');
     const f = await follow;
     expect(f.code).toBe(0);
     expect(f.stdout).toContain('started');
-    expect(f.stderr).toMatch(/coordbus: job crashed: its coordinator replica stopped answering/);
+    expect(f.stderr).toMatch(
+      /coordbus: job crashed: (its coordinator replica stopped answering|its runner is gone)/,
+    );
     // Not re-run behind the user's back: still exactly one start, on the dead replica.
     const statuses = (await cli(['jobs', 'logs', job.id, '--status', '--json'])).stdout
       .trim()
