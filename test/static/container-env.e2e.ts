@@ -108,8 +108,12 @@ function fromKubernetes(objects: K8sObject[]): Launch[] {
     for (const e of c.env ?? []) {
       if (e.value !== undefined) env[e.name] = e.value;
       else if (e.valueFrom?.fieldRef) env[e.name] = fields[e.valueFrom.fieldRef.fieldPath];
-      else if (e.valueFrom?.secretKeyRef)
-        env[e.name] = secretValue(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
+      else if (e.valueFrom?.secretKeyRef) {
+        const ref = e.valueFrom.secretKeyRef;
+        // As the kubelet does: an optional reference to a Secret that is not there sets nothing.
+        const present = objects.some((o) => o.kind === 'Secret' && o.metadata.name === ref.name);
+        if (present || !ref.optional) env[e.name] = secretValue(ref.name, ref.key);
+      }
     }
     for (const k of Object.keys(env)) env[k] = localise(env[k]);
     // The kubelet expands $(VAR) in args from the container's env.
