@@ -85,17 +85,24 @@ exit \${FAKE_EXIT:-0}
         duration_ms: 0,
       },
     });
+    // Exit 3 is a conflict (someone else holds it): warn, not error.
     expect(post).toMatchObject({
-      level: 'error',
+      level: 'warn',
       msg: 'coord.lock end',
       fields: { phase: 'post', exit_code: 3, resource: 'build-dir' },
     });
 
     const ok = await run(WRAPPER, ['heartbeat'], { env: env() });
     expect(ok.code).toBe(0);
-    expect((await envelopes()).slice(2).map((e) => [e.level, e.fields.phase, e.fields.op])).toEqual([
-      ['info', 'pre', 'heartbeat'],
-      ['info', 'post', 'heartbeat'],
+    // A real failure of the wrapped binary (here 5, Redis unavailable) stays error.
+    expect((await run(WRAPPER, ['heartbeat'], { env: env({ FAKE_EXIT: '5' }) })).code).toBe(5);
+    expect(
+      (await envelopes()).slice(2).map((e) => [e.level, e.fields.phase, e.fields.op, e.fields.exit_code]),
+    ).toEqual([
+      ['info', 'pre', 'heartbeat', 0],
+      ['info', 'post', 'heartbeat', 0],
+      ['info', 'pre', 'heartbeat', 0],
+      ['error', 'post', 'heartbeat', 5],
     ]);
   });
 

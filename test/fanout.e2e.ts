@@ -61,6 +61,7 @@ describe('fanout-publisher (2 replicas)', () => {
 
   it('fans every envelope out exactly once to logs.coord.<level> and logs:stream:coord, readable with redis-cli', async () => {
     const all = psubscribe(ks.coordLevelPattern);
+    const warns = psubscribe(ks.coordLevelChannel('warn'));
     const errors = psubscribe(ks.coordLevelChannel('error'));
     const sub = new Redis(testRedisUrl());
     const received: CoordOpEnvelope[] = [];
@@ -68,16 +69,21 @@ describe('fanout-publisher (2 replicas)', () => {
     await sub.psubscribe(ks.coordLevelPattern);
     try {
       await waitFor(
-        () => all.out().includes('psubscribe') && errors.out().includes('psubscribe'),
+        () => [all, warns, errors].every((s) => s.out().includes('psubscribe')),
         'redis-cli to subscribe',
       );
       const before = (await redis.xlen(ks.coordReplay)) as number;
 
-      // Real coord ops (one fails: exit 3, so its post envelope is level error)...
+      // Real coord ops: one refused (exit 3, a conflict: its post envelope is warn), one failed
+      // (exit 4, unlocking what nobody holds: error)...
       const env = { REDIS_URL: testRedisUrl(), COORDBUS_NAMESPACE: ks.namespace };
       await run(COORD, ['lock', 'fan-res'], { env: { ...env, COORD_SESSION_ID: 'fan-a' } });
       const conflict = await run(COORD, ['lock', 'fan-res'], { env: { ...env, COORD_SESSION_ID: 'fan-b' } });
       expect(conflict.code).toBe(3);
+      const failed = await run(COORD, ['unlock', 'fan-nobody'], {
+        env: { ...env, COORD_SESSION_ID: 'fan-c' },
+      });
+      expect(failed.code).toBe(4);
       // ...plus a burst written straight to the ingest stream, for volume across both replicas.
       const N = 400;
       const pipe = redis.pipeline();
@@ -89,7 +95,7 @@ describe('fanout-publisher (2 replicas)', () => {
         pipe.xadd(ks.coordIngest, '*', ...envelopeFields(e));
       }
       await pipe.exec();
-      const total = N + 4;
+      const total = N + 6;
 
       await waitFor(
         async () => (await redis.xlen(ks.coordReplay)) - before >= total,
@@ -136,17 +142,21 @@ describe('fanout-publisher (2 replicas)', () => {
       expect(lines.filter((l) => l === 'level')).toHaveLength(20);
       expect(xrev.stdout).toContain('"service":"coord"');
 
-      // `psubscribe 'logs.coord.*'` saw everything; `psubscribe 'logs.coord.error'` only the failed lock's post.
+      // `psubscribe 'logs.coord.*'` saw everything; `logs.coord.warn` only the refused lock's post
+      // (a conflict is not an error); `logs.coord.error` only the failed unlock's post.
       await waitFor(
         () => (all.out().match(/"service":"coord"/g) ?? []).length >= total,
         'redis-cli psubscribe logs.coord.*',
       );
-      await waitFor(() => errors.out().includes('"exit_code":3'), 'redis-cli psubscribe logs.coord.error');
-      const errorLines = (errors.out().match(/"service":"coord"/g) ?? []).length;
-      expect(errorLines).toBe(1);
-      expect(errors.out()).toContain(ks.coordLevelChannel('error'));
+      await waitFor(() => warns.out().includes('"exit_code":3'), 'redis-cli psubscribe logs.coord.warn');
+      await waitFor(() => errors.out().includes('"exit_code":4'), 'redis-cli psubscribe logs.coord.error');
+      expect(warns.out().match(/"service":"coord"/g)).toHaveLength(1);
+      expect(warns.out()).toContain(ks.coordLevelChannel('warn'));
+      expect(errors.out().match(/"service":"coord"/g)).toHaveLength(1);
+      expect(errors.out()).not.toContain('"exit_code":3');
     } finally {
       all.child.kill();
+      warns.child.kill();
       errors.child.kill();
       sub.disconnect();
     }
@@ -200,7 +210,7 @@ describe('fanout-publisher (2 replicas)', () => {
       .map((l) => JSON.parse(l) as CoordOpEnvelope);
     // Two replicas may fan a pre and its post out in either order: compare as a set.
     expect(envs.map((e) => [e.fields.phase, e.level]).sort()).toEqual([
-      ['post', 'error'],
+      ['post', 'warn'],
       ['pre', 'info'],
     ]);
     expect((await run(COORDBUS, ['replay', '--since', '1h'], { env })).code).toBe(2);

@@ -47,8 +47,9 @@ describe('FanoutRepository (real Redis)', () => {
     const replay = await redis.xrange(ks.coordReplay, '-', '+');
     expect(replay).toHaveLength(2);
     const rec = fieldsToRecord(replay[1][1]);
+    // A lock conflict (exit 3) is an expected refusal: logs.coord.warn, not logs.coord.error.
     expect(rec).toMatchObject({
-      level: 'error',
+      level: 'warn',
       msg: 'coord.lock end',
       session: 's1',
       type: 'coord-op',
@@ -56,7 +57,17 @@ describe('FanoutRepository (real Redis)', () => {
     });
     expect(new EnvelopeCodec().decode(Schemas.coordOp, replay[1][1])).toEqual(JSON.parse(rec.data));
     await waitFor(() => got.length === 2, 'both pub/sub messages');
-    expect(got.map(([c]) => c)).toEqual([ks.coordLevelChannel('info'), ks.coordLevelChannel('error')]);
+    expect(got.map(([c]) => c)).toEqual([ks.coordLevelChannel('info'), ks.coordLevelChannel('warn')]);
     expect(JSON.parse(got[1][1])).toEqual(b);
+
+    // A real failure (Redis unavailable, exit 5) goes to logs.coord.error.
+    const c = buildEnvelope({ op: 'lock', session: 's2', resource: 'r' }, 'post', {
+      durationMs: 2,
+      exitCode: 5,
+    });
+    expect(await repo.fanout([{ id: '3-0', env: c }])).toEqual([true]);
+    await waitFor(() => got.length === 3, 'the third pub/sub message');
+    expect(got[2][0]).toBe(ks.coordLevelChannel('error'));
+    expect(fieldsToRecord((await redis.xrange(ks.coordReplay, '-', '+'))[2][1]).level).toBe('error');
   });
 });

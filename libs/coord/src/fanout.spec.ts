@@ -57,4 +57,15 @@ describe('coord op envelopes (seed 000)', () => {
     expect(codec.decode(Schemas.coordOp, envelopeFields(post))).toEqual(post);
     expect(buildEnvelope(ctx, 'post', { durationMs: 1, exitCode: 0 }).level).toBe('info');
   });
+
+  it('logs a conflict (exit 3, another session holds it) at warn, never error; real failures stay error', () => {
+    const ctx = { op: 'lock', session: 'bob', resource: 'db' };
+    const level = (exitCode: number) => buildEnvelope(ctx, 'post', { durationMs: 1, exitCode }).level;
+    expect(level(0)).toBe('info');
+    expect(level(3)).toBe('warn');
+    // Internal (crash), usage, not found, Redis unavailable, invalid, kill failed: failures.
+    for (const code of [1, 2, 4, 5, 7, 9]) expect([code, level(code)]).toEqual([code, 'error']);
+    // A pre envelope knows no outcome yet.
+    expect(buildEnvelope(ctx, 'pre').level).toBe('info');
+  });
 });

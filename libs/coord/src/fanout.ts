@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { CoordOpEnvelope, Keyspace, Level } from '@coordbus/envelope';
+import { EXIT_CODES, type CoordOpEnvelope, type Keyspace, type Level } from '@coordbus/envelope';
 import { CoordConnection, openCoordConnection, redisClusterFromEnv } from './cluster-client';
 
 /** Default bound on each fan-out Redis call (`LOGS_COORD_REDIS_TIMEOUT`, seconds). */
@@ -34,8 +34,20 @@ export function opContext(argv: string[], session: string): OpContext | undefine
 }
 
 /**
+ * The level of a `post` envelope. A conflict (exit 3: another session holds the lock, the order
+ * is past that step, the inbox is full) is coordination working as meant, so it is `warn` like
+ * the other expected refusals (culls, forced releases); every other non-zero exit — an outage,
+ * a crash, bad input — stays `error`, where `psubscribe 'logs.coord.error'` pages someone.
+ */
+export function postLevel(exitCode: number): Level {
+  if (exitCode === 0) return 'info';
+  return exitCode === EXIT_CODES.Conflict ? 'warn' : 'error';
+}
+
+/**
  * Builds a coord op envelope (seed 000's shape, exactly). `post` carries duration and exit code
- * and is raised to level `error` when the exit code is non-zero.
+ * and its level from `postLevel` (seed 000 raises every non-zero exit to `error`; a conflict is
+ * `warn` here).
  */
 export function buildEnvelope(
   ctx: OpContext,
@@ -44,7 +56,7 @@ export function buildEnvelope(
   now: Date = new Date(),
 ): CoordOpEnvelope {
   const exit = phase === 'post' ? (result.exitCode ?? 0) : 0;
-  const level: Level = exit !== 0 ? 'error' : 'info';
+  const level = postLevel(exit);
   return {
     v: 0,
     ts: now.toISOString(),

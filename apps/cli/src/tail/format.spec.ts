@@ -14,8 +14,13 @@ describe('formatEnvelopeLine', () => {
       host: 'vm',
       pid: 42,
     };
+    // exit 3, a conflict: WARN (an expected refusal, not an error).
     expect(formatEnvelopeLine(post)).toBe(
-      '2026-04-07T12:34:56.789Z ERROR coord.lock end     session=s1 op=lock resource=db exit=3 12.3ms host=vm pid=42',
+      '2026-04-07T12:34:56.789Z WARN  coord.lock end     session=s1 op=lock resource=db exit=3 12.3ms host=vm pid=42',
+    );
+    const failed = { ...post, ...buildEnvelope({ op: 'lock', session: 's1' }, 'post', { exitCode: 5 }, now) };
+    expect(formatEnvelopeLine({ ...failed, host: 'vm', pid: 42 })).toBe(
+      '2026-04-07T12:34:56.789Z ERROR coord.lock end     session=s1 op=lock exit=5 0.0ms host=vm pid=42',
     );
     const pre = {
       ...buildEnvelope({ op: 'send', session: 's1', peer: 'bob' }, 'pre', {}, now),
