@@ -1,4 +1,4 @@
-import { TelemetryEvent, toCoordbusError } from '@coordbus/envelope';
+import { TELEMETRY_EPISODE_SUFFIX, TelemetryEvent, TelemetryKind, toCoordbusError } from '@coordbus/envelope';
 import type { Logger } from 'pino';
 import type { TailerConfig, TargetConfig } from './config/tailer-config';
 import { TelemetryEmitter } from './emit/telemetry-emitter';
@@ -8,9 +8,6 @@ import { Checkpoint, FileIdentity, parseCheckpoint } from './follow/file-identit
 import type { TailerMetrics } from './metrics';
 import { LineObserver, Observation } from './observers/line-observer';
 import { createObserver } from './observers/registry';
-
-/** Suffix of the event name under which closed episodes are emitted. */
-export const EPISODE_SUFFIX = '.episode';
 
 export interface PipelineDeps {
   emitter: TelemetryEmitter;
@@ -307,7 +304,7 @@ export class TargetPipeline {
       duration_ms: obs.durationMs,
       ts,
       detail: {
-        kind: 'breach',
+        kind: 'breach' satisfies TelemetryKind,
         ...obs.detail,
         dominant_stage: obs.dominantStage,
         threshold_ms: this.target.thresholdMs,
@@ -320,12 +317,12 @@ export class TargetPipeline {
     this.deps.metrics.episodes.inc({ source: this.target.source, severity: ep.peak_severity });
     return {
       source: this.target.source,
-      event: `${this.target.event}${EPISODE_SUFFIX}`,
+      event: `${this.target.event}${TELEMETRY_EPISODE_SUFFIX}`,
       status: ep.peak_severity,
       duration_ms: ep.peak_ms,
       ts: new Date(ep.first_ms).toISOString(),
       detail: {
-        kind: 'episode',
+        kind: 'episode' satisfies TelemetryKind,
         count: ep.count,
         peak_ms: ep.peak_ms,
         peak_severity: ep.peak_severity,

@@ -93,13 +93,15 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
       Schemas.coordEvent,
       coordEvent('session.dereg', 'culled', t(20), { reason: 'ttl-expired' }, 'sentinel') as never,
     );
+    // Two breaches (one ok, one stall), then two episodes: only those are episodes.
     for (const [i, status] of (['ok', 'stall', 'degraded', 'stall'] as const).entries()) {
+      const episode = i >= 2;
       await xadd(redis, keyspace.telemetryEvents, Schemas.telemetry, {
         source: 'headroom',
-        event: 'overhead',
+        event: episode ? 'overhead.episode' : 'overhead',
         status,
         duration_ms: 100 * (i + 1),
-        detail: { episode: i },
+        detail: { kind: episode ? 'episode' : 'breach', n: i },
         ts: t(40 + i),
       });
     }
@@ -265,18 +267,19 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
     expect((await archivist.get('/v1/sessions?state=zombie')).status).toBe(400);
   });
 
-  it('lists telemetry episodes (stall and degraded by default)', async () => {
+  it('lists telemetry episodes only (stall and degraded by default), never the breaches', async () => {
     const { body } = await archivist.get<{ episodes: Array<Record<string, unknown>> }>(
       '/v1/telemetry/episodes',
     );
-    expect(body.episodes.map((e) => [e.status, e.duration_ms])).toEqual([
-      ['stall', 200],
-      ['degraded', 300],
-      ['stall', 400],
+    expect(body.episodes.map((e) => [e.event, e.status, e.duration_ms])).toEqual([
+      ['overhead.episode', 'degraded', 300],
+      ['overhead.episode', 'stall', 400],
     ]);
-    expect(body.episodes[0]).toMatchObject({ source: 'headroom', event: 'overhead', detail: { episode: 1 } });
+    expect(body.episodes[0]).toMatchObject({ source: 'headroom', detail: { kind: 'episode', n: 2 } });
+    const byEvent = await archivist.get<{ episodes: unknown[] }>('/v1/telemetry/episodes?event=overhead');
+    expect(byEvent.body.episodes).toHaveLength(2);
     const ok = await archivist.get<{ episodes: unknown[] }>('/v1/telemetry/episodes?status=ok');
-    expect(ok.body.episodes).toHaveLength(1);
+    expect(ok.body.episodes).toEqual([]);
     expect((await archivist.get('/v1/telemetry/episodes?status=fine')).status).toBe(400);
   });
 

@@ -2,6 +2,7 @@ import { Keyspace } from '@coordbus/envelope';
 import { ArchiveRow, ArchiveRowError, ArchiveStore, KEY_MAX_BYTES } from '../src/store/archive-store';
 import { ArchiveSchemaTooNewError, LATEST_SCHEMA_VERSION } from '../src/store/migrations';
 import { StreamRef, archivedStreamRefs, contentFromFields, toArchiveRow } from '../src/ingest/row-mapper';
+import { ArchiveQueryService } from '../src/query/archive-query.service';
 
 /** A fresh, empty store per test (and what to undo afterwards). */
 export interface StoreHarness {
@@ -69,6 +70,28 @@ function coordEventRow(
     ref('coordEvents'),
     entry,
     contentFromFields({ type: 'coord-event', v: '1', data: JSON.stringify(ev) }),
+  );
+}
+
+/** A telemetry event row as the log-tailer writes it (`kind` is `breach` or `episode`). */
+function telemetryRow(
+  i: number,
+  event: string,
+  status: string,
+  over: { source?: string; kind?: string } = {},
+): ArchiveRow {
+  const ev = {
+    source: over.source ?? 'headroom',
+    event,
+    status,
+    duration_ms: 100 * i,
+    detail: { kind: over.kind ?? (event.endsWith('.episode') ? 'episode' : 'breach'), n: i },
+    ts: new Date(T0 + i * 1000).toISOString(),
+  };
+  return toArchiveRow(
+    ref('telemetryEvents'),
+    `${T0 + i}-0`,
+    contentFromFields({ type: 'telemetry', v: '1', data: JSON.stringify(ev) }),
   );
 }
 
@@ -161,6 +184,43 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
         await count({ sinceMs: T0 + 10_000, untilMs: T0 + 19_000, streams: [keyspace.coordIngest] }),
       ).toBe(10);
       expect(await count({ untilEntry: { ms: T0 + 9, seq: 0 }, streams: [keyspace.coordIngest] })).toBe(10);
+    });
+
+    it('serves /v1/telemetry/episodes from episodes only, whatever else the telemetry stream holds', async () => {
+      await store.insertBatch([
+        telemetryRow(1, 'headroom.overhead', 'stall'),
+        telemetryRow(2, 'headroom.overhead.episode', 'stall'),
+        telemetryRow(3, 'headroom.overhead', 'degraded'),
+        telemetryRow(4, 'headroom.overhead', 'ok'),
+        telemetryRow(5, 'headroom.overhead.episode', 'degraded'),
+        telemetryRow(6, 'upstream.ttfb.episode', 'stall', { source: 'proxy' }),
+        // Near misses a LIKE or a case-insensitive match would let through.
+        telemetryRow(7, 'headroom.overhead.EPISODE', 'stall'),
+        telemetryRow(8, 'headroom.overhead.episodes', 'stall'),
+        telemetryRow(9, 'episode', 'stall'),
+        telemetryRow(10, 'x_episode', 'stall'),
+        coordOpRow(11, { op: 'lock.episode' }),
+      ]);
+      const api = new ArchiveQueryService(store, refs);
+      const seen = async (q: object) =>
+        (await api.episodes(q)).episodes.map((e) => [e.event, e.status, e.duration_ms]);
+      expect(await seen({})).toEqual([
+        ['headroom.overhead.episode', 'stall', 200],
+        ['headroom.overhead.episode', 'degraded', 500],
+        ['upstream.ttfb.episode', 'stall', 600],
+      ]);
+      expect(await seen({ event: 'headroom.overhead' })).toEqual(
+        await seen({ event: 'headroom.overhead.episode' }),
+      );
+      expect(await seen({ event: 'headroom.overhead' })).toHaveLength(2);
+      expect(await seen({ source: 'proxy' })).toEqual([['upstream.ttfb.episode', 'stall', 600]]);
+      expect(await seen({ status: 'ok' })).toEqual([]);
+      expect((await api.episodes({ order: 'desc', limit: 1 })).episodes[0].detail).toEqual({
+        kind: 'episode',
+        n: 6,
+      });
+      // The console's telemetry view keeps every stall and degraded event, breaches included.
+      expect((await api.stallTelemetry({})).episodes).toHaveLength(9);
     });
 
     it('pages in entry order with a keyset position, both directions, without skipping or repeating', async () => {

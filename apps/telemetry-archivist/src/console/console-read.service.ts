@@ -245,7 +245,7 @@ export class ConsoleReadService {
   /** Telemetry episodes (stall, degraded) of the last `hours`, newest first, bounded. */
   async telemetry(hours: number): Promise<Record<string, unknown>> {
     const since = new Date(Date.now() - hours * 3_600_000).toISOString();
-    const { episodes, next_cursor } = await this.archive.episodes({
+    const { episodes, next_cursor } = await this.archive.stallTelemetry({
       since,
       order: 'desc',
       limit: CONSOLE_LIMITS.episodes,

@@ -1,4 +1,5 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
+import { episodeEventName, TELEMETRY_EPISODE_SUFFIX } from '@coordbus/envelope';
 import { ARCHIVE_STORE, ArchiveStore, EventFilter, StoredEvent } from '../store/archive-store';
 import { StreamRef, parseEntryId } from '../ingest/row-mapper';
 import { STREAM_REFS } from '../tokens';
@@ -218,11 +219,32 @@ export class ArchiveQueryService {
     };
   }
 
-  async episodes(q: EpisodesQueryDto): Promise<{ episodes: EpisodeView[]; next_cursor: string | null }> {
+  /**
+   * Stall episodes only (`GET /v1/telemetry/episodes`): telemetry events named
+   * `<event>.episode` (libs/envelope `TELEMETRY_EPISODE_SUFFIX`), never the per-line breaches.
+   * `event` may name the observer's event (`headroom.overhead`) or its episodes.
+   */
+  episodes(q: EpisodesQueryDto): Promise<{ episodes: EpisodeView[]; next_cursor: string | null }> {
+    return this.telemetry(
+      { ...q, event: q.event === undefined ? undefined : episodeEventName(q.event) },
+      TELEMETRY_EPISODE_SUFFIX,
+    );
+  }
+
+  /** Breaches and episodes alike (stall and degraded by default): the console's telemetry view. */
+  stallTelemetry(q: EpisodesQueryDto): Promise<{ episodes: EpisodeView[]; next_cursor: string | null }> {
+    return this.telemetry(q);
+  }
+
+  private async telemetry(
+    q: EpisodesQueryDto,
+    kindSuffix?: string,
+  ): Promise<{ episodes: EpisodeView[]; next_cursor: string | null }> {
     const { rows, next_cursor } = await this.page(
       {
         streams: [this.streamName('telemetryEvents')],
         kinds: q.event === undefined ? undefined : [q.event],
+        kindSuffix,
         source: q.source,
         statuses: list(q.status) ?? ['stall', 'degraded'],
         ...this.timeBounds(q.since, q.until),

@@ -90,8 +90,9 @@ export class SessionsQueryDto {
 
 export class EpisodesQueryDto {
   @IsOptional() @IsString() @MinLength(1) @MaxLength(500) source?: string;
+  /** The observer's event (`headroom.overhead`) or its episodes' (`headroom.overhead.episode`). */
   @IsOptional() @IsString() @MinLength(1) @MaxLength(500) event?: string;
-  /** Default stall,degraded: the coalesced episodes, not the ok samples. */
+  /** Default stall,degraded. */
   @IsOptional()
   @Matches(new RegExp(`^(${TELEMETRY_STATUSES.join('|')})(,(${TELEMETRY_STATUSES.join('|')}))*$`), {
     message: `status must be a comma-separated list of ${TELEMETRY_STATUSES.join(', ')}`,

@@ -51,6 +51,8 @@ export interface EventPosition {
 export interface EventFilter {
   streams?: string[];
   kinds?: string[];
+  /** Only rows whose kind ends with this (case-sensitive), e.g. telemetry episodes' `.episode`. */
+  kindSuffix?: string;
   sessions?: string[];
   resource?: string;
   level?: string;

@@ -30,6 +30,12 @@ export function buildEventQuery(
   const where: string[] = [];
   if (filter.streams?.length) where.push(`stream IN (${p.list(filter.streams)})`);
   if (filter.kinds?.length) where.push(`kind IN (${p.list(filter.kinds)})`);
+  if (filter.kindSuffix) {
+    // Not LIKE: SQLite's is case-insensitive and both would need `%`/`_` escaped.
+    const n = p.add(filter.kindSuffix.length);
+    const tail = dialect === 'sqlite' ? `substr(kind, -${n})` : `right(kind, ${n})`;
+    where.push(`${tail} = ${p.add(filter.kindSuffix)}`);
+  }
   if (filter.sessions?.length) where.push(`session IN (${p.list(filter.sessions)})`);
   if (filter.statuses?.length) where.push(`status IN (${p.list(filter.statuses)})`);
   if (filter.resource !== undefined) where.push(`resource = ${p.add(filter.resource)}`);
