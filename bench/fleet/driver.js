@@ -25,8 +25,17 @@ const { hooksRunCommand } = require(dist('apps/cli/src/jobs/hooks-run.js'));
 const THROTTLE_MS = 15_000; // apps/cli hooks: DEFAULT_THROTTLE_S
 
 /** A writable that keeps what runCoord prints (it only calls write). */
+// A stdout for runCoord: `recv` removes a page only once its write callback fired (at least
+// once), so the callback must be called or every drain with messages waits forever.
 function sink() {
-  const s = { text: '', write: (chunk) => ((s.text += chunk), true) };
+  const s = {
+    text: '',
+    write: (chunk, cb) => {
+      s.text += chunk;
+      if (typeof cb === 'function') process.nextTick(cb);
+      return true;
+    },
+  };
   return s;
 }
 
