@@ -1,4 +1,5 @@
 import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { KEYSPACE, LOGGER, ReadinessService, isLoopbackHost } from '@coordbus/runtime';
 import type { Logger } from 'pino';
 import type { Keyspace } from '@coordbus/envelope';
@@ -20,6 +21,7 @@ import { ConsoleRedis } from './console/console-redis';
 import { DEFAULT_LIVE_FEED_OPTIONS, LIVE_FEED_OPTIONS, LiveFeed } from './console/live-feed.service';
 import { ArchiveQueryController } from './query/archive-query.controller';
 import { ArchiveQueryService } from './query/archive-query.service';
+import { ApiIndex, ApiIndexController } from './query/api-index';
 import { RetentionService } from './retention/retention.service';
 import { ARCHIVE_STORE, ArchiveStore } from './store/archive-store';
 import { createArchiveStore } from './store/store-factory';
@@ -68,9 +70,11 @@ export class ArchivistModule {
   static forRoot(config: ArchivistConfig): DynamicModule {
     return {
       module: ArchivistModule,
+      imports: [DiscoveryModule],
       controllers: [
         ArchiveIngestController,
         ArchiveQueryController,
+        ApiIndexController,
         ConsolePageController,
         ConsoleLoginController,
         ConsoleApiController,
@@ -104,6 +108,7 @@ export class ArchivistModule {
         ArchiveMetrics,
         ArchiveIngestService,
         ArchiveQueryService,
+        ApiIndex,
         RetentionService,
         ConsoleRedis,
         {

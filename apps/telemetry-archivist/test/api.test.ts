@@ -143,6 +143,91 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
     expect(body.events[0].data).toEqual(coordOp(5, { session: 'odd', op: 'lock', level: 'error' }));
   });
 
+  it('takes since/until as the CLI does: relative durations, RFC 3339 and epoch milliseconds', async () => {
+    // The fixtures are dated 2026-06-01; "now" is later, so 1h ago is after all of them.
+    expect(await count('stream=coordIngest&since=3650d')).toBe(30);
+    expect(await count('stream=coordIngest&since=1h')).toBe(0);
+    expect(await count('stream=coordIngest&until=1h')).toBe(30);
+    const ms = (iso: string) => String(Date.parse(iso));
+    expect(
+      await count(
+        `stream=coordIngest&since=${ms('2026-06-01T10:00:10Z')}&until=${ms('2026-06-01T10:00:19Z')}`,
+      ),
+    ).toBe(10);
+    expect(
+      await count(`stream=coordIngest&since=2026-06-01T10:00:10Z&until=${ms('2026-06-01T10:00:19Z')}`),
+    ).toBe(10);
+    const sessions = await archivist.get<{ sessions: unknown[] }>('/v1/sessions?since=3650d');
+    expect(sessions.body.sessions).toHaveLength(2);
+    expect((await archivist.get<{ sessions: unknown[] }>('/v1/sessions?since=1h')).body.sessions).toEqual([]);
+    const episodes = await archivist.get<{ episodes: unknown[] }>(
+      '/v1/telemetry/episodes?since=3650d&until=1m',
+    );
+    expect(episodes.status).toBe(200);
+    expect(episodes.body.episodes.length).toBeGreaterThan(0);
+    const bad = await archivist.get<{ message: string[] }>('/v1/sessions?since=2h%20ago');
+    expect(bad.status).toBe(400);
+    expect(bad.body.message.join('; ')).toContain('since must be an RFC 3339 time');
+  });
+
+  it('answers /v1 (and /v1/, and / for JSON clients) with an index of its real routes', async () => {
+    type Index = {
+      service: string;
+      endpoints: Array<{
+        method: string;
+        path: string;
+        query: string[];
+        description: string;
+        access: string;
+      }>;
+    };
+    const index = await archivist.get<Index>('/v1');
+    expect(index.status).toBe(200);
+    const { endpoints } = index.body;
+    const find = (method: string, path: string) =>
+      endpoints.find((e) => e.method === method && e.path === path);
+    expect(find('GET', '/v1/events')).toMatchObject({ access: 'read' });
+    expect(find('GET', '/v1/events')?.query).toEqual(
+      expect.arrayContaining([
+        'stream',
+        'kind',
+        'op',
+        'session',
+        'since',
+        'until',
+        'until_id',
+        'cursor',
+        'limit',
+      ]),
+    );
+    expect(find('GET', '/v1/telemetry/episodes')?.query).toEqual(
+      expect.arrayContaining(['source', 'event', 'status', 'since', 'until']),
+    );
+    expect(find('GET', '/v1/console/live')?.query).toEqual(['cursor']);
+    expect(find('POST', '/v1/console/actions/redrive')).toMatchObject({ access: 'operator' });
+    expect(find('GET', '/healthz')).toMatchObject({ access: 'none' });
+    expect(find('GET', '/v1')).toMatchObject({ access: 'read' });
+    for (const e of endpoints) expect(typeof e.description).toBe('string');
+    // Every GET route without a path parameter (the SSE feed aside) answers: none is made up.
+    for (const e of endpoints.filter(
+      (x) => x.method === 'GET' && !x.path.includes(':') && x.path !== '/v1/console/live',
+    )) {
+      const res = await fetch(`${archivist.url}${e.path}`, { headers: { accept: 'application/json' } });
+      expect([e.path, res.status]).not.toEqual([e.path, 404]);
+    }
+    expect((await archivist.get<Index>('/v1/')).body).toEqual(index.body);
+    const root = await fetch(`${archivist.url}/`, { headers: { accept: 'application/json' } });
+    expect(root.headers.get('content-type')).toContain('application/json');
+    expect(await root.json()).toEqual(index.body);
+    for (const accept of ['text/html', 'application/json, text/html', '*/*']) {
+      const page = await fetch(`${archivist.url}/`, { headers: { accept } });
+      expect([accept, page.headers.get('content-type')]).toEqual([
+        accept,
+        expect.stringContaining('text/html'),
+      ]);
+    }
+  });
+
   it('pages with an opaque cursor in stream order, without skipping or repeating, both ways', async () => {
     const ids = async (order: string) => {
       const seen: string[] = [];
@@ -184,7 +269,10 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
     ['limit=0x10', 'limit must be a decimal integer'],
     ['limit=1e2', 'limit must be a decimal integer'],
     ['limit=%2010', 'limit must be a decimal integer'],
-    ['since=yesterday', 'since must be an RFC 3339 timestamp'],
+    ['since=yesterday', 'since must be an RFC 3339 time (2026-06-01T10:00:00Z), epoch milliseconds'],
+    ['until=2x', 'until must be an RFC 3339 time'],
+    ['since=1700000000', 'since must be an RFC 3339 time'],
+    ['since=2026-02-30T00:00:00Z', 'or a duration back from now (90s, 15m, 2h, 7d, 1w)'],
     ['stream=logs', 'stream must be a comma-separated list of'],
     ['level=loud', 'level must be one of the following values'],
     ['sesion=x', 'property sesion should not exist'],
@@ -344,6 +432,14 @@ describe('telemetry-archivist API door (built service)', () => {
     expect(await status(`${a.url}/v1/events`, { authorization: `Bearer ${READ}` })).toBe(200);
     expect(await status(`${a.url}/v1/telemetry/episodes`, { authorization: `Bearer ${OP}` })).toBe(200);
     expect(await status(`${a.url}/v1/events?limit=0x10`, { authorization: `Bearer ${READ}` })).toBe(400);
+    // The index takes the same token, at /v1 and at / for JSON clients; the page shell stays open.
+    const json = { accept: 'application/json' };
+    expect(await status(`${a.url}/v1`)).toBe(401);
+    expect(await status(`${a.url}/v1/`, json)).toBe(401);
+    expect(await status(`${a.url}/`, json)).toBe(401);
+    expect(await status(`${a.url}/v1`, { authorization: `Bearer ${READ}` })).toBe(200);
+    expect(await status(`${a.url}/`, { ...json, authorization: `Bearer ${READ}` })).toBe(200);
+    expect(await status(`${a.url}/`, { accept: 'text/html' })).toBe(200);
     for (const path of ['/healthz', '/readyz', '/metrics']) expect(await status(`${a.url}${path}`)).toBe(200);
     const logs = a.proc.lines.join('\n');
     expect(logs).not.toContain(READ);

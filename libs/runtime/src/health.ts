@@ -1,5 +1,6 @@
 import { Controller, Get, Inject, Injectable, Res } from '@nestjs/common';
 import type { Response } from 'express';
+import { ApiDoc } from './api-index';
 import { metricsRegistry } from './metrics';
 import { BASE_CONFIG } from './tokens';
 import type { BaseConfig } from './config';
@@ -58,6 +59,7 @@ export class HealthController {
 
   /** Alive as long as the event loop answers; restarts are the orchestrator's job, not ours. */
   @Get('healthz')
+  @ApiDoc('liveness: the process answers (no token, never checks Redis)')
   healthz(): { status: 'ok'; service: string; uptime_s: number } {
     return {
       status: 'ok',
@@ -67,6 +69,7 @@ export class HealthController {
   }
 
   @Get('readyz')
+  @ApiDoc('readiness: Redis, consumer groups and service checks; 503 naming what is not ready')
   async readyz(@Res() res: Response): Promise<void> {
     const { ready, checks } = await this.readiness.check();
     res
@@ -75,6 +78,7 @@ export class HealthController {
   }
 
   @Get('metrics')
+  @ApiDoc('Prometheus metrics (text exposition format; no token)')
   async metrics(@Res() res: Response): Promise<void> {
     res.setHeader('Content-Type', metricsRegistry.contentType);
     res.send(await metricsRegistry.metrics());

@@ -7,3 +7,4 @@ export * from './tokens';
 export * from './runtime.module';
 export * from './service';
 export * from './secret';
+export * from './api-index';

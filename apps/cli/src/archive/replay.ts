@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { parseDuration } from '@coordbus/config';
+import { parseTimePoint, TIME_POINT_FORMS } from '@coordbus/config';
 import { redisClusterFromEnv } from '@coordbus/coord';
 import { openRedis } from '@coordbus/redis-streams';
 import {
@@ -51,14 +51,12 @@ class ReplayError extends Error {
   }
 }
 
-/** RFC 3339 passes through (normalised); `15m` means 15 minutes before now. */
+/** Any time `parseTimePoint` reads (RFC 3339, epoch ms, `15m` = 15 minutes before now), as RFC 3339 UTC. */
 export function resolveTime(flag: string, raw: string, nowMs = Date.now()): string {
-  const back = parseDuration(raw);
-  if (back !== undefined) return new Date(nowMs - back).toISOString();
-  const ms = /^\d{4}-\d{2}-\d{2}T/.test(raw) ? Date.parse(raw) : NaN;
-  if (!Number.isFinite(ms)) {
+  const ms = parseTimePoint(raw, nowMs);
+  if (ms === undefined) {
     throw new ReplayError(
-      `--${flag} must be an RFC 3339 time (2026-06-01T10:00:00Z) or a duration like 15m, 2h, 7d, 1w (got ${JSON.stringify(raw)})`,
+      `--${flag} must be ${TIME_POINT_FORMS} (got ${JSON.stringify(raw)})`,
       EXIT_CODES.usage,
     );
   }

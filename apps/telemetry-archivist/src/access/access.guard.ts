@@ -7,6 +7,7 @@ import {
   SetMetadata,
   UnauthorizedException,
 } from '@nestjs/common';
+import { GUARDS_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { ACCESS_POLICY } from '../tokens';
@@ -39,13 +40,33 @@ export class AccessGuard implements CanActivate {
       context.getHandler(),
       context.getClass(),
     ]);
-    const creds = credentialsOf(req.headers as { authorization?: string; cookie?: string });
-    const decision = required === 'operator' ? this.policy.act(creds) : this.policy.read(creds);
-    if (!decision.ok) {
-      if (decision.status === 401) throw new UnauthorizedException(decision.reason);
-      throw new ForbiddenException(decision.reason);
-    }
-    req.coordbusAccess = decision.level;
+    req.coordbusAccess = enforceAccess(this.policy, req, required ?? 'read');
     return true;
   }
+}
+
+/**
+ * The door for one request: the level reached, or a 401/403 with the policy's reason. Used by the
+ * guard and by handlers that answer one path both openly and guarded (`/`: the page, or the index).
+ */
+export function enforceAccess(policy: AccessPolicy, req: Request, required: AccessLevel): AccessLevel {
+  const creds = credentialsOf(req.headers as { authorization?: string; cookie?: string });
+  const decision = required === 'operator' ? policy.act(creds) : policy.read(creds);
+  if (!decision.ok) {
+    if (decision.status === 401) throw new UnauthorizedException(decision.reason);
+    throw new ForbiddenException(decision.reason);
+  }
+  return decision.level;
+}
+
+/** What a route needs, from its guard and `@OperatorOnly` metadata: nothing, the read token or the operator token. */
+export function accessOf(controller: object, handler: object): AccessLevel | 'none' {
+  const guards = [
+    ...((Reflect.getMetadata(GUARDS_METADATA, controller) as unknown[] | undefined) ?? []),
+    ...((Reflect.getMetadata(GUARDS_METADATA, handler) as unknown[] | undefined) ?? []),
+  ];
+  if (!guards.includes(AccessGuard)) return 'none';
+  const required = (Reflect.getMetadata(REQUIRED, handler) ?? Reflect.getMetadata(REQUIRED, controller)) as
+    AccessLevel | undefined;
+  return required ?? 'read';
 }

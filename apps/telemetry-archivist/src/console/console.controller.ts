@@ -19,8 +19,10 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Request, Response } from 'express';
 import { TERMINAL_JOB_STATUSES } from '@coordbus/envelope';
-import { AccessGuard, GuardedRequest, OperatorOnly } from '../access/access.guard';
+import { ApiDoc } from '@coordbus/runtime';
+import { AccessGuard, enforceAccess, GuardedRequest, OperatorOnly } from '../access/access.guard';
 import { AccessPolicy, OPERATOR_COOKIE, READ_COOKIE } from '../access/access-policy';
+import { ApiIndex } from '../query/api-index';
 import { ACCESS_POLICY } from '../tokens';
 import { Actor, ConsoleActionsService, httpStatusOf } from './console-actions.service';
 import {
@@ -89,29 +91,26 @@ function sinkOf(res: Response): FeedSink {
   };
 }
 
-/** The page shell and its assets: no data, so no token; the page asks for one when reads need it. */
+/**
+ * The page shell and its assets: no data, so no token; the page asks for one when reads need it.
+ * A client asking for JSON and not HTML at `/` gets the API index instead, behind the read door.
+ */
 @Controller()
 export class ConsolePageController {
   private readonly dir = consoleAssetsDir();
 
+  constructor(
+    @Inject(ACCESS_POLICY) private readonly policy: AccessPolicy,
+    private readonly apiIndex: ApiIndex,
+  ) {}
+
   @Get()
+  @ApiDoc('the fleet console page (HTML); with Accept: application/json (no text/html), the index of /v1')
   index(@Req() req: Request, @Res() res: Response): void {
-    if (!/text\/html/.test(String(req.headers.accept ?? ''))) {
-      res.json({
-        service: 'telemetry-archivist',
-        console: '/ (text/html)',
-        endpoints: [
-          '/v1/events',
-          '/v1/sessions',
-          '/v1/telemetry/episodes',
-          '/v1/console/snapshot',
-          '/v1/console/live',
-          '/v1/console/streams',
-          '/healthz',
-          '/readyz',
-          '/metrics',
-        ],
-      });
+    const accept = String(req.headers.accept ?? '');
+    if (/application\/json/i.test(accept) && !/text\/html/i.test(accept)) {
+      enforceAccess(this.policy, req, 'read');
+      res.json(this.apiIndex.body());
       return;
     }
     const file = join(this.dir, 'index.html');
@@ -120,6 +119,7 @@ export class ConsolePageController {
   }
 
   @Get('console/assets/:file')
+  @ApiDoc("the console's script and stylesheet")
   asset(@Param('file') name: string, @Res() res: Response): void {
     const type = ASSETS[name];
     if (!type || !existsSync(join(this.dir, name))) throw new NotFoundException();
@@ -136,6 +136,7 @@ export class ConsoleLoginController {
   constructor(@Inject(ACCESS_POLICY) private readonly policy: AccessPolicy) {}
 
   @Post('login')
+  @ApiDoc('console login: body {token}; sets the read or operator cookie (HttpOnly, SameSite=Strict)')
   login(@Body(pipe) body: LoginDto, @Req() req: Request, @Res() res: Response): void {
     const level = this.policy.login(body.token);
     if (!level) {
@@ -150,6 +151,7 @@ export class ConsoleLoginController {
   }
 
   @Post('logout')
+  @ApiDoc('console logout: clears both cookies')
   logout(@Res() res: Response): void {
     const gone = (name: string) => `${name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`;
     res.setHeader('Set-Cookie', [gone(READ_COOKIE), gone(OPERATOR_COOKIE)]);
@@ -174,6 +176,7 @@ export class ConsoleApiController {
   ) {}
 
   @Get('whoami')
+  @ApiDoc('the access level this request reached and whether actions are enabled')
   whoami(@Req() req: GuardedRequest) {
     return {
       level: req.coordbusAccess,
@@ -183,17 +186,22 @@ export class ConsoleApiController {
   }
 
   @Get('snapshot')
+  @ApiDoc(
+    "the console's page snapshot: sessions, locks, orders, jobs, activity, audit, dead letters, and the live feed cursor",
+  )
   snapshot() {
     return this.read.snapshot();
   }
 
   @Get('sessions/:id')
+  @ApiDoc('one session: its locks, orders, activity and archived timeline')
   session(@Param('id') id: string) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$/.test(id)) throw new NotFoundException(`no session ${id}`);
     return this.read.session(id);
   }
 
   @Get('jobs/:id')
+  @ApiDoc("one job's metadata")
   async job(@Param('id') id: string) {
     const job = /^[A-Za-z0-9._:-]{1,100}$/.test(id) ? await this.read.job(id) : null;
     if (!job) throw new NotFoundException(`no job ${id}`);
@@ -201,16 +209,19 @@ export class ConsoleApiController {
   }
 
   @Get('telemetry')
+  @ApiDoc('stall and degraded telemetry (breaches and episodes) of the last `hours` (1-720, default 24)')
   telemetry(@Query(pipe) q: TelemetryQueryDto) {
     return this.read.telemetry(Math.min(720, Math.max(1, Number(q.hours ?? 24))));
   }
 
   @Get('search')
+  @ApiDoc('search the archive by session id, resource or kind (q)')
   search(@Query(pipe) q: SearchQueryDto) {
     return this.read.search(q.q.trim());
   }
 
   @Get('streams')
+  @ApiDoc('stream health: length, lag, pending, consumers per stream and group')
   streams() {
     return this.read.streams();
   }
@@ -220,6 +231,7 @@ export class ConsoleApiController {
    * `?cursor=` (the snapshot's cursor, for the first connect); a cursor it did not make is a 400.
    */
   @Get('live')
+  @ApiDoc('the live feed (SSE); resumes after Last-Event-ID or ?cursor=', { query: ['cursor'] })
   async live(@Req() req: Request, @Res() res: Response): Promise<void> {
     const raw =
       (req.headers['last-event-id'] as string | undefined) ?? (req.query.cursor as string | undefined);
@@ -251,6 +263,7 @@ export class ConsoleApiController {
 
   /** A job's log records (SSE), resuming after `Last-Event-ID` (`<seq>-0`); ends with the job. */
   @Get('jobs/:id/logs')
+  @ApiDoc("a job's log records (SSE), resuming after Last-Event-ID; ends with the job")
   async jobLogs(@Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     if (!/^[A-Za-z0-9._:-]{1,100}$/.test(id)) throw new NotFoundException(`no job ${id}`);
     const raw = (req.headers['last-event-id'] as string | undefined) ?? '0-0';
@@ -320,6 +333,7 @@ export class ConsoleApiController {
   }
 
   @Post('actions/message')
+  @ApiDoc('operator: send a coord message (X-Coordbus-Action: 1)')
   @OperatorOnly()
   message(@Body(pipe) b: SendMessageDto, @Req() req: Request) {
     this.checkOrigin(req);
@@ -327,6 +341,7 @@ export class ConsoleApiController {
   }
 
   @Post('actions/dispatch')
+  @ApiDoc('operator: dispatch a work order (X-Coordbus-Action: 1)')
   @OperatorOnly()
   dispatch(@Body(pipe) b: DispatchDto, @Req() req: Request) {
     this.checkOrigin(req);
@@ -334,6 +349,7 @@ export class ConsoleApiController {
   }
 
   @Post('actions/force-release')
+  @ApiDoc('operator: force-release a lock with a reason (X-Coordbus-Action: 1)')
   @OperatorOnly()
   forceRelease(@Body(pipe) b: ForceReleaseDto, @Req() req: Request) {
     this.checkOrigin(req);
@@ -341,6 +357,7 @@ export class ConsoleApiController {
   }
 
   @Post('actions/cancel-job')
+  @ApiDoc('operator: cancel a job (X-Coordbus-Action: 1)')
   @OperatorOnly()
   cancel(@Body(pipe) b: CancelJobDto, @Req() req: Request) {
     this.checkOrigin(req);
@@ -348,6 +365,7 @@ export class ConsoleApiController {
   }
 
   @Post('actions/redrive')
+  @ApiDoc('operator: re-drive a dead letter to its stream (X-Coordbus-Action: 1)')
   @OperatorOnly()
   redrive(@Body(pipe) b: RedriveDto, @Req() req: Request) {
     this.checkOrigin(req);

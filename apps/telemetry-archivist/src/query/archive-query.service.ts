@@ -1,4 +1,5 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
+import { parseTimePoint, TIME_POINT_FORMS } from '@coordbus/config';
 import { episodeEventName, TELEMETRY_EPISODE_SUFFIX } from '@coordbus/envelope';
 import { ARCHIVE_STORE, ArchiveStore, EventFilter, StoredEvent } from '../store/archive-store';
 import { StreamRef, parseEntryId } from '../ingest/row-mapper';
@@ -82,9 +83,17 @@ export class ArchiveQueryService {
     return ref.name;
   }
 
+  /** `since`/`until` in any form `parseTimePoint` reads; relative ones count back from this request. */
   private timeBounds(since?: string, until?: string): { sinceMs?: number; untilMs?: number } {
-    const sinceMs = since === undefined ? undefined : Date.parse(since);
-    const untilMs = until === undefined ? undefined : Date.parse(until);
+    const now = Date.now();
+    const at = (name: string, raw: string | undefined) => {
+      if (raw === undefined) return undefined;
+      const ms = parseTimePoint(raw, now);
+      if (ms === undefined) throw new BadRequestException(`${name} must be ${TIME_POINT_FORMS}`);
+      return ms;
+    };
+    const sinceMs = at('since', since);
+    const untilMs = at('until', until);
     if (sinceMs !== undefined && untilMs !== undefined && sinceMs > untilMs) {
       throw new BadRequestException('since must not be after until');
     }

@@ -2,7 +2,6 @@ import { Transform } from 'class-transformer';
 import {
   IsIn,
   IsInt,
-  IsISO8601,
   IsOptional,
   IsString,
   Matches,
@@ -10,7 +9,9 @@ import {
   MaxLength,
   Min,
   MinLength,
+  ValidateBy,
 } from 'class-validator';
+import { parseTimePoint, TIME_POINT_FORMS } from '@coordbus/config';
 import { LEVELS, TELEMETRY_STATUSES } from '@coordbus/envelope';
 import { SOURCE_STREAMS } from '../ingest/row-mapper';
 
@@ -29,7 +30,19 @@ export const DEFAULT_PAGE = 100;
 const STREAM_KEY = `(?:${SOURCE_STREAMS.join('|')})(?::dead)?`;
 const STREAM_LIST = new RegExp(`^${STREAM_KEY}(?:,${STREAM_KEY})*$`);
 const LIST = /^[^,]+(,[^,]+)*$/;
-const ISO = { strict: true, strictSeparator: true };
+
+/**
+ * A time parameter (`since`, `until`): what `coordbus replay --since` takes (libs/config
+ * `parseTimePoint`): an RFC 3339 time, epoch milliseconds, or a duration back from now (`2h`).
+ */
+const IsTimePoint = () =>
+  ValidateBy({
+    name: 'isTimePoint',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && parseTimePoint(value) !== undefined,
+      defaultMessage: (args) => `${args?.property ?? 'time'} must be ${TIME_POINT_FORMS}`,
+    },
+  });
 
 /** Query of `GET /v1/events`. Lists are comma-separated. */
 export class EventsQueryDto {
@@ -58,10 +71,10 @@ export class EventsQueryDto {
   @MaxLength(500)
   status?: string;
   @IsOptional() @IsString() @MinLength(1) @MaxLength(500) source?: string;
-  /** Event time lower bound (inclusive), RFC 3339. */
-  @IsOptional() @IsISO8601(ISO, { message: 'since must be an RFC 3339 timestamp' }) since?: string;
-  /** Event time upper bound (inclusive), RFC 3339. */
-  @IsOptional() @IsISO8601(ISO, { message: 'until must be an RFC 3339 timestamp' }) until?: string;
+  /** Event time lower bound (inclusive): RFC 3339, epoch ms, or a duration back from now (`2h`). */
+  @IsOptional() @IsTimePoint() since?: string;
+  /** Event time upper bound (inclusive), in the same forms as since. */
+  @IsOptional() @IsTimePoint() until?: string;
   /** Only entries whose stream entry id is <= this id (the replay seam). */
   @IsOptional()
   @Matches(/^\d{1,15}-\d{1,15}$/, { message: 'until_id must be a stream entry id like 1700000000000-0' })
@@ -79,7 +92,7 @@ export class EventsQueryDto {
 export class SessionsQueryDto {
   @IsOptional() @IsIn(['active', 'ended']) state?: 'active' | 'ended';
   /** Only sessions last seen at or after this time. */
-  @IsOptional() @IsISO8601(ISO, { message: 'since must be an RFC 3339 timestamp' }) since?: string;
+  @IsOptional() @IsTimePoint() since?: string;
   @IsOptional()
   @DecimalInt()
   @IsInt({ message: 'limit must be a decimal integer' })
@@ -98,8 +111,8 @@ export class EpisodesQueryDto {
     message: `status must be a comma-separated list of ${TELEMETRY_STATUSES.join(', ')}`,
   })
   status?: string;
-  @IsOptional() @IsISO8601(ISO, { message: 'since must be an RFC 3339 timestamp' }) since?: string;
-  @IsOptional() @IsISO8601(ISO, { message: 'until must be an RFC 3339 timestamp' }) until?: string;
+  @IsOptional() @IsTimePoint() since?: string;
+  @IsOptional() @IsTimePoint() until?: string;
   @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
   @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
   @IsOptional()
