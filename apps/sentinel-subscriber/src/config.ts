@@ -57,7 +57,7 @@ export function loadSentinelConfig(envVars: NodeJS.ProcessEnv = process.env): Se
     fsStatePath: env.get(V.SENTINEL_FS_STATE),
     maxBatch: env.get(V.SENTINEL_MAX_BATCH),
     sessionTtlMs,
-    sessionTtlSet: !!envVars.COORD_SESSION_TTL,
+    sessionTtlSet: env.isSet(V.COORD_SESSION_TTL),
     cull: env.get(V.SENTINEL_CULL),
     cullIntervalMs: env.get(
       V.SENTINEL_CULL_INTERVAL_MS,

@@ -15,7 +15,7 @@ describe('README configuration tables', () => {
   it('list every defined variable once, and a drifted README is caught', () => {
     const block = renderConfigDocs();
     for (const section of VARIABLE_SECTIONS)
-      for (const v of Object.values(section.vars)) expect(block).toContain(`| \`${v.name}\` |`);
+      for (const v of Object.values(section.vars)) expect(block).toContain(`| \`${v.name}\``);
     const drifted = `${DOCS_BEGIN}\n| \`JOBS_RETENTION\` | \`30d\` | | stale |\n${DOCS_END}`;
     expect(spliceConfigDocs(drifted)).not.toBe(drifted);
   });

@@ -12,6 +12,10 @@ function accepts(v: Var): string {
   switch (v.kind) {
     case 'int':
       return v.max >= MAX ? `integer ≥ ${v.min}` : `integer ${v.min}–${v.max}`;
+    case 'number':
+      return `number ${v.min}–${v.max}`;
+    case 'secret':
+      return `≥ ${v.minLength} characters, no spaces`;
     case 'duration': {
       const bare = v.bareUnit === 'ms' ? 'ms' : 'seconds';
       const range =
@@ -33,13 +37,18 @@ function accepts(v: Var): string {
   }
 }
 
+/** A credential may also come from a file: `NAME` or `NAME_FILE`. */
+function nameText(v: Var): string {
+  return v.kind === 'secret' ? `\`${v.name}\` or \`${v.name}_FILE\` (a file holding it)` : `\`${v.name}\``;
+}
+
 /** The README's configuration tables (between DOCS_BEGIN and DOCS_END). */
 export function renderConfigDocs(): string {
   const out: string[] = [DOCS_BEGIN, ''];
   for (const section of VARIABLE_SECTIONS) {
     out.push(`**${section.title}**`, '', '| variable | default | accepts | meaning |', '|---|---|---|---|');
     for (const v of Object.values(section.vars)) {
-      out.push(`| \`${v.name}\` | ${defaultText(v)} | ${accepts(v)} | ${v.doc} |`);
+      out.push(`| ${nameText(v)} | ${defaultText(v)} | ${accepts(v)} | ${v.doc} |`);
     }
     out.push('');
   }

@@ -1,4 +1,13 @@
-import { checkBool, checkDuration, Checked, checkEnum, checkInt, checkPattern, checkUrl } from './values';
+import {
+  checkBool,
+  checkDuration,
+  Checked,
+  checkEnum,
+  checkInt,
+  checkNumber,
+  checkPattern,
+  checkUrl,
+} from './values';
 import type { ValueOf, Var } from './variables';
 
 /** Thrown by `EnvReader.finish()`; its message lists every bad variable and what it expects (exit 2). */
@@ -36,6 +45,9 @@ export function readVar<V extends Var>(
     case 'int':
       checked = checkInt(raw, v.min, v.max);
       break;
+    case 'number':
+      checked = checkNumber(raw, v.min, v.max);
+      break;
     case 'duration':
       checked = checkDuration(raw, v);
       if (!checked.ok && v.expected) checked = { ok: false, expected: v.expected };
@@ -51,6 +63,10 @@ export function readVar<V extends Var>(
       break;
     case 'optional':
       checked = v.protocols ? checkUrl(raw, v.protocols) : { ok: true, value: raw };
+      break;
+    case 'secret':
+      // The value as given; EnvReader.secret (libs/runtime) checks it, reads `_FILE` and hides it.
+      checked = { ok: true, value: raw };
       break;
     case 'string':
       checked = v.pattern ? checkPattern(raw, v.pattern, v.expected) : { ok: true, value: raw };
@@ -75,6 +91,11 @@ export class EnvReader {
     if (r.ok) return r.value;
     this.problems.push(r.problem);
     return r.fallback;
+  }
+
+  /** Whether a defined variable is set (non-empty), for behaviour that differs from its default. */
+  isSet(v: Var): boolean {
+    return rawOf(this.env, v.name) !== undefined;
   }
 
   /** Records a problem found by a check outside this reader (cross-variable rules, parsed syntaxes). */

@@ -54,15 +54,31 @@ export interface UrlVar extends Common {
   default: string;
   protocols: readonly string[];
 }
-export type Var = IntVar | DurationVar | BoolVar | StringVar | OptionalVar | EnumVar | UrlVar;
+/** A finite number, fractions allowed (`TAILER_THRESHOLD_MS`). */
+export interface NumberVar extends Common {
+  kind: 'number';
+  default: number;
+  min: number;
+  max: number;
+}
+/**
+ * A credential: `NAME`, or `NAME_FILE` naming a file that holds it (a mounted secret). The
+ * services read it with the runtime's `EnvReader.secret`, which never shows the value.
+ */
+export interface SecretVar extends Common {
+  kind: 'secret';
+  minLength: number;
+}
+export type Var =
+  IntVar | NumberVar | DurationVar | BoolVar | StringVar | OptionalVar | EnumVar | UrlVar | SecretVar;
 
-export type ValueOf<V extends Var> = V extends IntVar | DurationVar
+export type ValueOf<V extends Var> = V extends IntVar | NumberVar | DurationVar
   ? number
   : V extends BoolVar
     ? boolean
     : V extends EnumVar<infer T>
       ? T
-      : V extends OptionalVar
+      : V extends OptionalVar | SecretVar
         ? string | undefined
         : string;
 
@@ -332,6 +348,12 @@ export const FANOUT_VARS = {
   ),
 } as const;
 
+export const COORD_ROOT: OptionalVar = {
+  kind: 'optional',
+  name: 'COORD_ROOT',
+  doc: 'the coord file root: `coord` also writes the file layout there (`sessions/`, `locks/`, `messages/`, `dispatch-orders/`); the sentinel diffs it with `fs-poll`',
+};
+
 export const SENTINEL_VARS = {
   SENTINEL_SOURCE: {
     kind: 'enum',
@@ -340,11 +362,7 @@ export const SENTINEL_VARS = {
     default: 'event-manager',
     doc: '`event-manager` (the coord events stream) or `fs-poll` (diffs a file-based coord root)',
   } as EnumVar<SentinelSourceKind>,
-  COORD_ROOT: {
-    kind: 'optional',
-    name: 'COORD_ROOT',
-    doc: 'the coord file root; required with `fs-poll`',
-  } as OptionalVar,
+  COORD_ROOT,
   SENTINEL_TICK_MS: int('SENTINEL_TICK_MS', 1000, 10, 600_000, 'pause between fs-poll scans (ms)'),
   SENTINEL_BRIDGE: bool(
     'SENTINEL_BRIDGE',
@@ -449,6 +467,197 @@ export const ARCHIVIST_VARS = {
   CONSOLE_POLL_MS: ms('CONSOLE_POLL_MS', 250, 20, "how often the console's live feed reads the streams", {
     maxMs: 10_000,
   }),
+  COORDBUS_API_TOKEN: {
+    kind: 'secret',
+    name: 'COORDBUS_API_TOKEN',
+    minLength: 16,
+    doc: 'read token of `/v1/*` and the console. Required whenever it is set, and always when `HTTP_HOST` is not loopback: such a listener with no token refuses every read (401, naming the variable)',
+  } as SecretVar,
+  COORDBUS_OPERATOR_TOKEN: {
+    kind: 'secret',
+    name: 'COORDBUS_OPERATOR_TOKEN',
+    minLength: 16,
+    doc: "the console's actions (send, dispatch, force-release, cancel, re-drive); also grants reads. Without it the console is read-only",
+  } as SecretVar,
+  ARCHIVIST_CONSOLE_DIR: {
+    kind: 'optional',
+    name: 'ARCHIVIST_CONSOLE_DIR',
+    defaultDoc: '`dist/console` of the install',
+    doc: "the fleet console's built page (a directory holding `index.html`)",
+  } as OptionalVar,
+} as const;
+
+/**
+ * The `coord` hot path (`coord`, `coord-with-fanout`, `coordbus coord`). Besides these it reads
+ * `REDIS_URL`, `REDIS_CLUSTER` and `COORDBUS_NAMESPACE` with the services' definitions.
+ */
+export const COORD_VARS = {
+  COORD_SESSION_ID: {
+    kind: 'optional',
+    name: 'COORD_SESSION_ID',
+    defaultDoc: '`CLAUDE_SESSION_ID`, else `unknown`',
+    doc: "the calling session (1-200 of letters, digits and `. _ : @ + -`); Claude Code's `CLAUDE_SESSION_ID` when unset",
+  } as OptionalVar,
+  CLAUDE_SESSION_ID: {
+    kind: 'optional',
+    name: 'CLAUDE_SESSION_ID',
+    doc: 'set by Claude Code; the session when `COORD_SESSION_ID` is unset',
+  } as OptionalVar,
+  COORD_PID: {
+    ...int('COORD_PID', 0, 1, 4_194_304, 'the process a `register` records as the session'),
+    defaultDoc: "the caller's parent process",
+  },
+  COORD_REDIS_TIMEOUT: {
+    kind: 'duration',
+    name: 'COORD_REDIS_TIMEOUT',
+    default: 2000,
+    minMs: 1,
+    maxMs: 600_000,
+    bareUnit: 's',
+    expected: 'a positive number of seconds or a duration like 500ms, 2s, up to 10m',
+    doc: 'bound on reaching Redis and on each reply; past it the op fails with exit 5 (Redis too slow is told apart from Redis down)',
+  } as DurationVar,
+  COORD_SESSION_TTL,
+  COORD_ROOT,
+  COORD_MAX_MESSAGE_BYTES,
+  COORD_INBOX_MAX,
+  COORD_INGEST_MAXLEN: int(
+    'COORD_INGEST_MAXLEN',
+    100_000,
+    1,
+    1_000_000_000,
+    "approximate cap (`MAXLEN ~`) of the ingest stream at each envelope's XADD",
+  ),
+  LOGS_COORD_DISABLED: bool(
+    'LOGS_COORD_DISABLED',
+    false,
+    '`1`: send no pre/post envelopes (the op itself still runs)',
+  ),
+  LOGS_COORD_REDIS_TIMEOUT: {
+    kind: 'duration',
+    name: 'LOGS_COORD_REDIS_TIMEOUT',
+    default: 250,
+    minMs: 1,
+    maxMs: 60_000,
+    bareUnit: 's',
+    doc: 'bound on each envelope send (connect included); a bad value or a slow Redis never fails the op',
+  } as DurationVar,
+  COORD_BIN: {
+    kind: 'string',
+    name: 'COORD_BIN',
+    default: '~/.claude/bin/coord',
+    doc: 'the coord binary `coord-with-fanout` wraps (a leading `~/` is your home)',
+  } as StringVar,
+} as const;
+
+/** The `coordbus` command line (besides the coord and `coordbus jobs` variables). */
+export const CLI_VARS = {
+  COORDBUS_REDIS_TIMEOUT,
+  ARCHIVIST_URL: {
+    kind: 'url',
+    name: 'ARCHIVIST_URL',
+    default: 'http://127.0.0.1:8085',
+    protocols: ['http', 'https'],
+    doc: 'the telemetry-archivist `coordbus replay --archive` reads',
+  } as UrlVar,
+} as const;
+
+/** Read by the installed Claude Code hook (sh); `coordbus hooks install` carries them in its env file. */
+export const HOOK_VARS = {
+  COORD_HEARTBEAT_THROTTLE: int(
+    'COORD_HEARTBEAT_THROTTLE',
+    15,
+    0,
+    86_400,
+    'seconds between two heartbeats of one session (PostToolUse); a bad value means the default',
+  ),
+  COORDBUS_ACTIVITY_MAXLEN: int(
+    'COORDBUS_ACTIVITY_MAXLEN',
+    10_000,
+    1,
+    100_000_000,
+    'approximate cap of the agent activity stream `activity:{activity}`',
+  ),
+} as const;
+
+/**
+ * The log-tailer's environment: its config file, and the twins of its command-line flags (for
+ * containers; a flag given on the command line wins). The bounds here are also those of the
+ * flags and of the config file's settings.
+ */
+export const TAILER_VARS = {
+  TAILER_CONFIG: {
+    kind: 'optional',
+    name: 'TAILER_CONFIG',
+    doc: 'YAML or JSON config file (`--config`): a list of targets, or `{ targets, reconcile_ms, ... }`',
+  } as OptionalVar,
+  TAILER_PATH: {
+    kind: 'optional',
+    name: 'TAILER_PATH',
+    doc: 'a log file to follow (`--path`; one file: list several in the config file)',
+  } as OptionalVar,
+  TAILER_OBSERVER: {
+    kind: 'string',
+    name: 'TAILER_OBSERVER',
+    default: 'headroom-stage-timings',
+    doc: 'line observer (`--observer`)',
+  } as StringVar,
+  TAILER_EVENT: {
+    kind: 'string',
+    name: 'TAILER_EVENT',
+    default: 'headroom.overhead',
+    pattern: /^[A-Za-z0-9_.:-]{1,100}$/,
+    expected: "1-100 letters, digits, '_', '.', ':' or '-'",
+    doc: 'telemetry event of a breach (`--event`); episodes are `<event>.episode`',
+  } as StringVar,
+  TAILER_SOURCE: {
+    kind: 'string',
+    name: 'TAILER_SOURCE',
+    default: '',
+    pattern: /^[A-Za-z0-9_.:-]{1,100}$/,
+    expected: "1-100 letters, digits, '_', '.', ':' or '-'",
+    defaultDoc: 'the observer name',
+    doc: 'telemetry source, and the checkpoint key (`--source`)',
+  } as StringVar,
+  TAILER_THRESHOLD_MS: {
+    kind: 'number',
+    name: 'TAILER_THRESHOLD_MS',
+    default: 500,
+    min: 0.001,
+    max: 86_400_000,
+    doc: 'breach threshold in ms; a stall from 4x (`--threshold-ms`)',
+  } as NumberVar,
+  TAILER_QUIET_MS: int(
+    'TAILER_QUIET_MS',
+    2000,
+    50,
+    86_400_000,
+    'an episode closes after this many ms without a breach (`--quiet-ms`; below 50 its timer would spin)',
+  ),
+  TAILER_FROM_START: bool(
+    'TAILER_FROM_START',
+    false,
+    'without a checkpoint, read from byte 0 instead of the end of the file (`--from-start`)',
+  ),
+  TAILER_LINE_LIMIT_BYTES: int(
+    'TAILER_LINE_LIMIT_BYTES',
+    1024 * 1024,
+    64,
+    64 * 1024 * 1024,
+    'longer lines are dropped and counted (`--line-limit-bytes`)',
+  ),
+  TAILER_RECONCILE_MS: int(
+    'TAILER_RECONCILE_MS',
+    30_000,
+    1000,
+    3_600_000,
+    'backstop stat of every target, in ms (`--reconcile-ms`)',
+  ),
+  TAILER_FOLLOW_SYMLINKS: bool(
+    'TAILER_FOLLOW_SYMLINKS',
+    false,
+    'follow a symbolic link at a watched path (`--follow-symlinks`); off, one is refused with a warning',
+  ),
 } as const;
 
 /** The README's configuration tables, in order. */
@@ -458,6 +667,10 @@ export const VARIABLE_SECTIONS: readonly { title: string; vars: Record<string, V
   { title: 'sentinel-subscriber', vars: SENTINEL_VARS },
   { title: 'job-coordinator (and `coordbus jobs`)', vars: JOBS_VARS },
   { title: 'telemetry-archivist', vars: ARCHIVIST_VARS },
+  { title: 'log-tailer (each also a command-line flag, which wins)', vars: TAILER_VARS },
+  { title: '`coord` and `coord-with-fanout`', vars: COORD_VARS },
+  { title: '`coordbus` command line', vars: CLI_VARS },
+  { title: 'Claude Code hook (carried by `coordbus hooks install`)', vars: HOOK_VARS },
 ];
 
 /** The default as the README shows it. */
@@ -469,8 +682,10 @@ export function defaultText(v: Var): string {
     case 'bool':
       return v.default ? '`1`' : '`0`';
     case 'optional':
+    case 'secret':
       return 'unset';
     case 'int':
+    case 'number':
     case 'enum':
     case 'url':
       return `\`${v.default}\``;

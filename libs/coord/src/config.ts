@@ -2,6 +2,7 @@ import {
   COORD_INBOX_MAX,
   COORD_MAX_MESSAGE_BYTES,
   COORD_SESSION_TTL,
+  COORD_VARS,
   readVar,
   ValueOf,
   Var,
@@ -26,8 +27,16 @@ const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$/;
  * order). Throws InvalidError for an id that cannot be a key or a file name.
  */
 export function resolveSessionId(env: NodeJS.ProcessEnv = process.env): string {
-  const id = env.COORD_SESSION_ID || env.CLAUDE_SESSION_ID || 'unknown';
-  return checkSessionId(id, env.COORD_SESSION_ID ? 'COORD_SESSION_ID' : 'CLAUDE_SESSION_ID');
+  const { id, from } = sessionIdFrom(env);
+  return checkSessionId(id, from);
+}
+
+/** The calling session as given (unchecked), and the variable it came from. */
+export function sessionIdFrom(env: NodeJS.ProcessEnv): { id: string; from: string } {
+  const own = coordVar(env, COORD_VARS.COORD_SESSION_ID);
+  if (own !== undefined) return { id: own, from: COORD_VARS.COORD_SESSION_ID.name };
+  const claude = coordVar(env, COORD_VARS.CLAUDE_SESSION_ID);
+  return { id: claude ?? 'unknown', from: COORD_VARS.CLAUDE_SESSION_ID.name };
 }
 
 export function checkSessionId(id: string, what = 'session id'): string {

@@ -1,11 +1,12 @@
 import { hostname } from 'node:os';
+import { COORD_VARS, readVar, SHARED_VARS, type Var, type ValueOf } from '@coordbus/config';
 import { EXIT_CODES, type CoordOpEnvelope, type Keyspace, type Level } from '@coordbus/envelope';
-import { CoordConnection, openCoordConnection, redisClusterFromEnv } from './cluster-client';
+import { CoordConnection, openCoordConnection } from './cluster-client';
 
-/** Default bound on each fan-out Redis call (`LOGS_COORD_REDIS_TIMEOUT`, seconds). */
-export const DEFAULT_FANOUT_TIMEOUT_S = 0.25;
+/** Default bound on each fan-out Redis call (`LOGS_COORD_REDIS_TIMEOUT`). */
+export const DEFAULT_FANOUT_TIMEOUT_MS = COORD_VARS.LOGS_COORD_REDIS_TIMEOUT.default;
 /** Approximate hard cap of the ingest stream, applied by producers (consumers trim ack-aware below it). */
-export const DEFAULT_INGEST_MAXLEN = 100_000;
+export const DEFAULT_INGEST_MAXLEN = COORD_VARS.COORD_INGEST_MAXLEN.default;
 
 /** Ops whose first argument is a resource (seed 000: `resource` is set for lock/unlock/steal). */
 const RESOURCE_OPS = new Set(['lock', 'unlock', 'steal']);
@@ -114,28 +115,24 @@ export class FanoutPublisher {
   private failed = false;
 
   constructor(private readonly options: FanoutOptions) {
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_FANOUT_TIMEOUT_S * 1000;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_FANOUT_TIMEOUT_MS;
   }
 
-  /** Reads `LOGS_COORD_DISABLED`, `LOGS_COORD_REDIS_TIMEOUT` (seconds), `COORD_INGEST_MAXLEN`, `REDIS_CLUSTER`. */
+  /** Reads `LOGS_COORD_DISABLED`, `LOGS_COORD_REDIS_TIMEOUT`, `COORD_INGEST_MAXLEN`, `REDIS_CLUSTER`. */
   static fromEnv(
     env: NodeJS.ProcessEnv,
     redisUrl: string,
     keyspace: Keyspace,
     client?: CoordConnection,
   ): FanoutPublisher {
-    const raw = env.LOGS_COORD_REDIS_TIMEOUT;
-    const secs = raw === undefined || raw === '' ? DEFAULT_FANOUT_TIMEOUT_S : Number(raw);
-    const timeoutMs = Number.isFinite(secs) && secs > 0 ? secs * 1000 : DEFAULT_FANOUT_TIMEOUT_S * 1000;
-    const cap = Number(env.COORD_INGEST_MAXLEN);
     return new FanoutPublisher({
       redisUrl,
       keyspace,
-      timeoutMs,
-      disabled: env.LOGS_COORD_DISABLED === '1',
-      ingestMaxLen: Number.isInteger(cap) && cap > 0 ? cap : DEFAULT_INGEST_MAXLEN,
+      timeoutMs: orDefault(env, COORD_VARS.LOGS_COORD_REDIS_TIMEOUT),
+      disabled: orDefault(env, COORD_VARS.LOGS_COORD_DISABLED),
+      ingestMaxLen: orDefault(env, COORD_VARS.COORD_INGEST_MAXLEN),
       client,
-      cluster: clusterOrOff(env),
+      cluster: orDefault(env, SHARED_VARS.REDIS_CLUSTER),
     });
   }
 
@@ -186,11 +183,8 @@ export class FanoutPublisher {
   }
 }
 
-/** A fire-and-forget publisher never fails its caller: a bad REDIS_CLUSTER means single-node. */
-function clusterOrOff(env: NodeJS.ProcessEnv): boolean {
-  try {
-    return redisClusterFromEnv(env);
-  } catch {
-    return false;
-  }
+/** A fire-and-forget publisher never fails its caller: a bad value means the default. */
+function orDefault<V extends Var>(env: NodeJS.ProcessEnv, v: V): ValueOf<V> {
+  const r = readVar(env, v);
+  return r.ok ? r.value : r.fallback;
 }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { COORD_ROOT } from '@coordbus/config';
+import { coordVar } from './config';
 import { COORD_LAYOUT as L } from './file-layout';
 import { DispatchOrder, InboxMessage, LockRecord, SessionRecord } from './types';
 
@@ -24,7 +26,8 @@ export class FileMirror {
   constructor(readonly root: string) {}
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): FileMirror | undefined {
-    return env.COORD_ROOT ? new FileMirror(env.COORD_ROOT) : undefined;
+    const root = coordVar(env, COORD_ROOT);
+    return root ? new FileMirror(root) : undefined;
   }
 
   /** The directory name a resource is stored under. */

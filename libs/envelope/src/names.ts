@@ -7,6 +7,9 @@
  * its tag (dead-lettering is XADD + XACK in one MULTI), and all coord state shares the coord
  * events stream's tag (a coord state change and its event are written by one script).
  */
+import { readVar, SHARED_VARS } from '@coordbus/config';
+import { InvalidError } from './errors';
+
 export const LEVELS = ['info', 'warn', 'error'] as const;
 export type Level = (typeof LEVELS)[number];
 
@@ -24,12 +27,7 @@ export class Keyspace {
   readonly namespace: string;
 
   constructor(namespace = '') {
-    if (namespace && !/^[A-Za-z0-9_.:-]+$/.test(namespace)) {
-      throw new Error(
-        `COORDBUS_NAMESPACE must contain only letters, digits, '_', '.', ':' or '-' (got ${JSON.stringify(namespace)})`,
-      );
-    }
-    this.namespace = namespace;
+    this.namespace = checkedNamespace({ COORDBUS_NAMESPACE: namespace });
   }
 
   /** Prefixes a raw name with the namespace. */
@@ -220,7 +218,14 @@ export class Keyspace {
   }
 }
 
+/** `COORDBUS_NAMESPACE` by its one definition (libs/config); a bad one is an InvalidError naming it. */
+function checkedNamespace(env: NodeJS.ProcessEnv): string {
+  const r = readVar(env, SHARED_VARS.COORDBUS_NAMESPACE);
+  if (!r.ok) throw new InvalidError(r.problem, [r.problem]);
+  return r.value;
+}
+
 /** The keyspace configured by `COORDBUS_NAMESPACE`. */
 export function keyspaceFromEnv(env: NodeJS.ProcessEnv = process.env): Keyspace {
-  return new Keyspace(env.COORDBUS_NAMESPACE ?? '');
+  return new Keyspace(checkedNamespace(env));
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { EnvReader as CoreEnvReader, LogLevel, SHARED_VARS as V } from '@coordbus/config';
+import { EnvReader as CoreEnvReader, LogLevel, SecretVar, SHARED_VARS as V } from '@coordbus/config';
 import { Keyspace } from '@coordbus/envelope';
 import { Secret } from './secret';
 
@@ -11,12 +11,12 @@ export { ConfigError, LOG_LEVELS, type LogLevel, parseDuration, readVar } from '
 /** The config core's reader, plus credentials (which the services alone read). */
 export class EnvReader extends CoreEnvReader {
   /**
-   * A credential from `NAME` or from the file named by `NAME_FILE` (a mounted secret; one trailing
-   * newline is ignored). Giving both, an unreadable file or a value shorter than `minLength` is a
-   * problem; the value itself never appears in a problem message.
+   * A defined credential (variables.ts) from `NAME` or from the file named by `NAME_FILE` (a
+   * mounted secret; one trailing newline is ignored). Giving both, an unreadable file or a value
+   * shorter than its `minLength` is a problem; the value itself never appears in a problem message.
    */
-  secret(name: string, options: { minLength?: number } = {}): Secret | undefined {
-    const { minLength = 16 } = options;
+  secret(v: SecretVar): Secret | undefined {
+    const { name, minLength } = v;
     const direct = this.optionalString(name);
     const file = this.optionalString(`${name}_FILE`);
     if (direct !== undefined && file !== undefined) {

@@ -1,8 +1,16 @@
 import { LoggerService } from '@nestjs/common';
 import pino, { Logger } from 'pino';
+import { EnvReader, SHARED_VARS } from '@coordbus/config';
 
-/** A JSON logger on stdout with the service name on every line. */
-export function createLogger(service: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+/**
+ * A JSON logger on stdout with the service name on every line. Without `level`, `LOG_LEVEL`; a
+ * bad one means `info` here (the logger of start-up itself), and the service's config check
+ * reports it.
+ */
+export function createLogger(
+  service: string,
+  level: string = new EnvReader().get(SHARED_VARS.LOG_LEVEL),
+): Logger {
   return pino({
     name: service,
     level,

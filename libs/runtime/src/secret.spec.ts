@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import type { SecretVar } from '@coordbus/config';
 import { EnvReader } from './config';
 import { Secret, isLoopbackHost } from './secret';
 
@@ -17,17 +18,18 @@ describe('Secret', () => {
 
 describe('EnvReader.secret', () => {
   it('reads NAME or NAME_FILE, refusing both, short values and unreadable files without showing the value', () => {
-    expect(new EnvReader({}).secret('T')).toBeUndefined();
-    expect(new EnvReader({ T: 'abcdefghijklmnop' }).secret('T')?.matches('abcdefghijklmnop')).toBe(true);
+    const T: SecretVar = { kind: 'secret', name: 'T', minLength: 16, doc: 'a test token' };
+    expect(new EnvReader({}).secret(T)).toBeUndefined();
+    expect(new EnvReader({ T: 'abcdefghijklmnop' }).secret(T)?.matches('abcdefghijklmnop')).toBe(true);
     const short = new EnvReader({ T: 'tiny' });
-    short.secret('T');
+    short.secret(T);
     expect(() => short.finish()).toThrow(/T must hold at least 16 characters/);
     expect(() => short.finish()).not.toThrow(/tiny/);
     const both = new EnvReader({ T: 'abcdefghijklmnop', T_FILE: '/x' });
-    both.secret('T');
+    both.secret(T);
     expect(() => both.finish()).toThrow(/T and T_FILE are both set/);
     const missing = new EnvReader({ T_FILE: '/nonexistent/token' });
-    missing.secret('T');
+    missing.secret(T);
     expect(() => missing.finish()).toThrow(/T_FILE names a file that cannot be read \(ENOENT/);
   });
 });

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { parseTimePoint, TIME_POINT_FORMS } from '@coordbus/config';
+import { CLI_VARS, parseTimePoint, readVar, SHARED_VARS, TIME_POINT_FORMS } from '@coordbus/config';
 import { redisClusterFromEnv } from '@coordbus/coord';
 import { openRedis } from '@coordbus/redis-streams';
 import {
@@ -38,7 +38,7 @@ export interface ArchiveReplayDeps {
   err?: NodeJS.WritableStream;
 }
 
-export const DEFAULT_ARCHIVIST_URL = 'http://127.0.0.1:8085';
+export const DEFAULT_ARCHIVIST_URL = CLI_VARS.ARCHIVIST_URL.default;
 const PAGE = 1000;
 
 /** A failure with the exit code it maps to. */
@@ -202,12 +202,9 @@ export async function runArchiveReplay(
     if (opts.count !== undefined && (!Number.isInteger(opts.count) || opts.count < 1)) {
       throw new ReplayError(`--count must be a positive integer (got ${opts.count})`, EXIT_CODES.usage);
     }
-    const base = env.ARCHIVIST_URL || DEFAULT_ARCHIVIST_URL;
-    if (!/^https?:\/\/[^/]/.test(base))
-      throw new ReplayError(
-        `ARCHIVIST_URL must be an http:// or https:// URL (got ${JSON.stringify(base)})`,
-        EXIT_CODES.usage,
-      );
+    const archivist = readVar(env, CLI_VARS.ARCHIVIST_URL);
+    if (!archivist.ok) throw new ReplayError(archivist.problem, EXIT_CODES.usage);
+    const base = archivist.value;
     const since = opts.since === undefined ? undefined : resolveTime('since', opts.since);
     const until = opts.until === undefined ? undefined : resolveTime('until', opts.until);
     const keyspace: Keyspace = keyspaceFromEnv(env);
@@ -224,7 +221,9 @@ export async function runArchiveReplay(
 
     let watermark: string | undefined;
     if (opts.follow) {
-      redis = openRedis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
+      const url = readVar(env, SHARED_VARS.REDIS_URL);
+      if (!url.ok) throw new ReplayError(url.problem, EXIT_CODES.usage);
+      redis = openRedis(url.value, {
         cluster: redisClusterFromEnv(env),
         redisOptions: { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false },
         clusterOptions: { lazyConnect: true, enableOfflineQueue: false },

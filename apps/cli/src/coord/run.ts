@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { CoordbusError, EXIT_CODES, InvalidError, keyspaceFromEnv, NotFoundError } from '@coordbus/envelope';
 import {
   buildEnvelope,
+  coordVar,
   CoordStore,
   FanoutPublisher,
   FileMirror,
@@ -23,7 +24,7 @@ import {
   type DispatchOrder,
   type OpContext,
 } from '@coordbus/coord';
-import { formatDuration, parseDuration } from '@coordbus/config';
+import { COORD_VARS, EnvReader, formatDuration, parseDuration, SHARED_VARS } from '@coordbus/config';
 import { parseArgs, seconds, UsageError } from './args';
 
 /** Where a coord run writes; the CLI passes process streams, tests pass buffers. */
@@ -140,13 +141,7 @@ export function defaultTask(cwd: string): string {
 }
 
 function recordedPid(env: NodeJS.ProcessEnv): number {
-  const n = Number(env.COORD_PID);
-  return Number.isInteger(n) && n > 0 ? n : process.ppid;
-}
-
-function redisTimeoutMs(env: NodeJS.ProcessEnv): number {
-  const n = Number(env.COORD_REDIS_TIMEOUT);
-  return Number.isFinite(n) && n > 0 ? n * 1000 : 2000;
+  return coordVar(env, COORD_VARS.COORD_PID) || process.ppid;
 }
 
 /** One op's lines of COORD_USAGE (its entry and continuation lines), then the shared footer. */
@@ -199,15 +194,15 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
   } catch (err) {
     sessionError = err;
   }
-  const redisUrl = env.REDIS_URL || 'redis://127.0.0.1:6379';
   let fan: FanoutPublisher | undefined;
   let ctx: OpContext | undefined;
   const started = process.hrtime.bigint();
   let client: CoordConnection | undefined;
   let code: number;
   try {
+    const redisUrl = coordVar(env, SHARED_VARS.REDIS_URL);
     const keyspace = keyspaceFromEnv(env);
-    const timeout = redisTimeoutMs(env);
+    const timeout = coordVar(env, COORD_VARS.COORD_REDIS_TIMEOUT);
     // One connection for the op and its envelopes: a connect is a visible share of a heartbeat.
     // REDIS_CLUSTER=1: REDIS_URL is one seed node; each command goes to its slot's owner.
     const cluster = redisClusterFromEnv(env);
@@ -226,7 +221,7 @@ export async function runCoord(argv: string[], io: CoordIo): Promise<number> {
     const store = new CoordStore(client, {
       keyspace,
       // The caller's own TTL only changes what peers/status SHOW as live.
-      displayTtlMs: env.COORD_SESSION_TTL ? sessionTtlMs(env) : undefined,
+      displayTtlMs: new EnvReader(env).isSet(COORD_VARS.COORD_SESSION_TTL) ? sessionTtlMs(env) : undefined,
       mirror: FileMirror.fromEnv(env),
       onMirrorError: (err) => line(io.stderr, `coord: warning: COORD_ROOT mirror failed: ${err.message}`),
       ...inboxLimits(env),

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { constants, homedir } from 'node:os';
 import { keyspaceFromEnv } from '@coordbus/envelope';
-import { buildEnvelope, FanoutPublisher, opContext } from '@coordbus/coord';
+import { COORD_VARS, SHARED_VARS } from '@coordbus/config';
+import { buildEnvelope, coordVar, FanoutPublisher, opContext, sessionIdFrom } from '@coordbus/coord';
 
 const FORWARDED: NodeJS.Signals[] = [
   'SIGINT',
@@ -15,7 +16,7 @@ const FORWARDED: NodeJS.Signals[] = [
 
 /** `COORD_BIN`, default `~/.claude/bin/coord` (a leading `~` is expanded). */
 export function coordBin(env: NodeJS.ProcessEnv): string {
-  const bin = env.COORD_BIN || '~/.claude/bin/coord';
+  const bin = coordVar(env, COORD_VARS.COORD_BIN);
   return bin.startsWith('~/') ? `${homedir()}${bin.slice(1)}` : bin;
 }
 
@@ -30,13 +31,13 @@ export async function runWrapper(
   argv: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number; signal?: NodeJS.Signals }> {
-  const session = env.COORD_SESSION_ID || env.CLAUDE_SESSION_ID || 'unknown';
+  const session = sessionIdFrom(env).id;
   const ctx = opContext(argv, session);
   let fan: FanoutPublisher | undefined;
   try {
-    fan = FanoutPublisher.fromEnv(env, env.REDIS_URL || 'redis://127.0.0.1:6379', keyspaceFromEnv(env));
+    fan = FanoutPublisher.fromEnv(env, coordVar(env, SHARED_VARS.REDIS_URL), keyspaceFromEnv(env));
   } catch (err) {
-    // A bad COORDBUS_NAMESPACE must not stop the wrapped coord: publish nothing.
+    // A bad COORDBUS_NAMESPACE or REDIS_URL must not stop the wrapped coord: publish nothing.
     process.stderr.write(`coord-with-fanout: not publishing: ${(err as Error).message}\n`);
   }
   if (ctx) fan?.publish(buildEnvelope(ctx, 'pre'));

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { COORD_SESSION_TTL, HOOK_VARS, SHARED_VARS } from '@coordbus/config';
 import { COMMANDS } from './commands';
 
 /** File name of the installed hook; every settings entry whose command names it is ours. */
@@ -91,11 +92,11 @@ export function renderHookScript(
 
 /** Variables of the deployment the installed hook carries, whatever Claude Code's environment is. */
 export const HOOK_ENV_VARS = [
-  'REDIS_URL',
-  'COORDBUS_NAMESPACE',
-  'COORD_SESSION_TTL',
-  'COORD_HEARTBEAT_THROTTLE',
-  'COORDBUS_ACTIVITY_MAXLEN',
+  SHARED_VARS.REDIS_URL.name,
+  SHARED_VARS.COORDBUS_NAMESPACE.name,
+  COORD_SESSION_TTL.name,
+  HOOK_VARS.COORD_HEARTBEAT_THROTTLE.name,
+  HOOK_VARS.COORDBUS_ACTIVITY_MAXLEN.name,
 ] as const;
 
 /** The env file: each variable of HOOK_ENV_VARS set in `env` (at install time), exported. */

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { COORD_VARS, EnvReader } from '@coordbus/config';
 import { newUlid } from '@coordbus/envelope';
 import {
   hookEventEnv,
@@ -54,7 +55,7 @@ export async function hooksRunCommand(hook: string, flags: HooksRunFlags): Promi
   const invocationId = newUlid();
   const worktree = flags.worktree ?? root;
   // Fired by an agent hook: tag the jobs with the agent session, so `jobs cancel --tag session:<id>` works.
-  const session = process.env.COORD_SESSION_ID;
+  const session = new EnvReader().get(COORD_VARS.COORD_SESSION_ID);
   const extraTags = session ? [`session:${session}`] : [];
   const out = (job: JobMeta, text: string) => {
     if (flags.json) process.stdout.write(`${JSON.stringify(publicRow(job))}\n`);

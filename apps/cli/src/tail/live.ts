@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
-import { redisClusterFromEnv } from '@coordbus/coord';
-import { redactUrl } from '@coordbus/config';
+import { coordVar, redisClusterFromEnv } from '@coordbus/coord';
+import { redactUrl, SHARED_VARS } from '@coordbus/config';
 import { openRedis } from '@coordbus/redis-streams';
 import { cliRedisTimeoutMs, connectWithin } from '../redis-bound';
 import {
@@ -49,7 +49,7 @@ function matches(env: CoordOpEnvelope, o: { op?: string; session?: string }): bo
 export function connect(env: NodeJS.ProcessEnv): Redis {
   // No endless reconnect for a CLI: a Redis that is down is reported (exit 5), not waited for.
   const cluster = redisClusterFromEnv(env);
-  const redis = openRedis(env.REDIS_URL || 'redis://127.0.0.1:6379', {
+  const redis = openRedis(coordVar(env, SHARED_VARS.REDIS_URL), {
     cluster,
     redisOptions: {
       lazyConnect: true,
@@ -116,7 +116,7 @@ export async function runTail(
     // On stderr, so stdout stays the envelopes alone (`--json | jq` keeps working).
     const ns = keyspace.namespace ? ` namespace ${keyspace.namespace},` : '';
     err.write(
-      `coordbus tail: connected to ${redactUrl(env.REDIS_URL || 'redis://127.0.0.1:6379')},${ns} following ${pattern} (Ctrl-C stops)\n`,
+      `coordbus tail: connected to ${redactUrl(coordVar(env, SHARED_VARS.REDIS_URL))},${ns} following ${pattern} (Ctrl-C stops)\n`,
     );
     deps.onSubscribed?.();
     const code = await closed;

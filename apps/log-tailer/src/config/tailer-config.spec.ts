@@ -58,7 +58,9 @@ describe('resolveTailerConfig', () => {
       true,
       false,
     ]);
-    expect(problems([], { TAILER_PATH: log, TAILER_FOLLOW_SYMLINKS: 'maybe' })).toContain('follow_symlinks');
+    expect(problems([], { TAILER_PATH: log, TAILER_FOLLOW_SYMLINKS: 'maybe' })).toContain(
+      'TAILER_FOLLOW_SYMLINKS must be a boolean',
+    );
   });
 
   it('takes every flag', () => {
@@ -120,8 +122,12 @@ describe('resolveTailerConfig', () => {
     const cfg = resolveTailerConfig(['--source', 'from-flag'], env, dir);
     expect(cfg.targets[0]).toMatchObject({ path: log, source: 'from-flag', quietMs: 75, fromStart: true });
     expect(cfg.reconcileMs).toBe(2000);
+    // A bad variable is named as the variable, with what its definition (libs/config) accepts.
     expect(problems([], { TAILER_PATH: log, TAILER_FROM_START: 'maybe' })).toContain(
-      'from_start: must be true or false (got "maybe")',
+      'TAILER_FROM_START must be a boolean (1/0, true/false, yes/no, on/off) (got "maybe")',
+    );
+    expect(problems([], { TAILER_PATH: log, TAILER_THRESHOLD_MS: '0' })).toContain(
+      'TAILER_THRESHOLD_MS must be a number from 0.001 to 86400000 (got "0")',
     );
   });
 

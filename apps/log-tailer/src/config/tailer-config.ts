@@ -2,7 +2,15 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { checkBool, checkInt, checkNumber } from '@coordbus/config';
+import {
+  checkBool,
+  checkInt,
+  checkNumber,
+  EnvReader,
+  readVar,
+  TAILER_VARS as T,
+  type Var,
+} from '@coordbus/config';
 import { MIN_QUIET_MS } from '../episodes/episode-tracker';
 import { isKnownObserver, knownObservers } from '../observers/registry';
 
@@ -38,12 +46,12 @@ export interface TailerConfig {
 }
 
 export const DEFAULTS = {
-  observer: 'headroom-stage-timings',
-  event: 'headroom.overhead',
-  thresholdMs: 500,
-  quietMs: 2000,
-  lineLimitBytes: 1024 * 1024,
-  reconcileMs: 30_000,
+  observer: T.TAILER_OBSERVER.default,
+  event: T.TAILER_EVENT.default,
+  thresholdMs: T.TAILER_THRESHOLD_MS.default,
+  quietMs: T.TAILER_QUIET_MS.default,
+  lineLimitBytes: T.TAILER_LINE_LIMIT_BYTES.default,
+  reconcileMs: T.TAILER_RECONCILE_MS.default,
   rotateWaitMs: 250,
   readChunkBytes: 1024 * 1024,
   streamMaxLen: 1_000_000,
@@ -58,8 +66,9 @@ export class TailerConfigError extends Error {
   }
 }
 
-const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
-const NAME_EXPECTED = "1-100 letters, digits, '_', '.', ':' or '-'";
+// Names, flags and config-file settings share the bounds of their TAILER_* twins (libs/config).
+const NAME = T.TAILER_SOURCE.pattern!;
+const NAME_EXPECTED = T.TAILER_SOURCE.expected!;
 
 type Raw = Record<string, unknown>;
 
@@ -156,14 +165,10 @@ function targetFrom(
       `${where}.threshold_ms`,
       raw.threshold_ms,
       defaults.thresholdMs ?? DEFAULTS.thresholdMs,
-      {
-        min: 0.001,
-        max: 86_400_000,
-      },
+      T.TAILER_THRESHOLD_MS,
     ),
     quietMs: c.number(`${where}.quiet_ms`, raw.quiet_ms, defaults.quietMs ?? DEFAULTS.quietMs, {
-      min: MIN_QUIET_MS,
-      max: 86_400_000,
+      ...T.TAILER_QUIET_MS,
       integer: true,
       hint: `below ${MIN_QUIET_MS} the episode timer would spin`,
     }),
@@ -172,11 +177,7 @@ function targetFrom(
       `${where}.line_limit_bytes`,
       raw.line_limit_bytes,
       defaults.lineLimitBytes ?? DEFAULTS.lineLimitBytes,
-      {
-        min: 64,
-        max: 64 * 1024 * 1024,
-        integer: true,
-      },
+      { ...T.TAILER_LINE_LIMIT_BYTES, integer: true },
     ),
     followSymlinks: c.bool(`${where}.follow_symlinks`, raw.follow_symlinks, defaults.followSymlinks ?? false),
   };
@@ -229,17 +230,18 @@ function loadFile(file: string, c: Checker): { raw: Raw; targets: Raw[] } | null
   return { raw, targets: good };
 }
 
+/** Flags as given (strings), or their TAILER_* twins as read by their definitions. */
 interface Flags {
   config?: string;
   path?: string[];
   observer?: string;
   event?: string;
   source?: string;
-  thresholdMs?: string;
-  quietMs?: string;
+  thresholdMs?: string | number;
+  quietMs?: string | number;
   fromStart?: boolean;
-  lineLimitBytes?: string;
-  reconcileMs?: string;
+  lineLimitBytes?: string | number;
+  reconcileMs?: string | number;
   followSymlinks?: boolean;
 }
 
@@ -276,34 +278,33 @@ export function buildCli(): Command {
 }
 
 /**
- * Environment twins of the flags, for containers (`TAILER_PATH`, `TAILER_SOURCE`, ...). A flag
- * given on the command line wins over its variable. `TAILER_PATH` takes one file; list several
- * in a config file.
+ * Environment twins of the flags, for containers (`TAILER_PATH`, `TAILER_SOURCE`, ...), each read
+ * by its definition in libs/config (a bad value is a problem naming the variable). A flag given
+ * on the command line wins over its variable. `TAILER_PATH` takes one file; list several in a
+ * config file.
  */
-export const ENV_FLAGS = {
-  TAILER_PATH: 'path',
-  TAILER_OBSERVER: 'observer',
-  TAILER_EVENT: 'event',
-  TAILER_SOURCE: 'source',
-  TAILER_THRESHOLD_MS: 'thresholdMs',
-  TAILER_QUIET_MS: 'quietMs',
-  TAILER_FROM_START: 'fromStart',
-  TAILER_LINE_LIMIT_BYTES: 'lineLimitBytes',
-  TAILER_RECONCILE_MS: 'reconcileMs',
-  TAILER_FOLLOW_SYMLINKS: 'followSymlinks',
-} as const;
-
-function withEnvDefaults(flags: Flags, env: NodeJS.ProcessEnv): Flags {
-  const out: Flags = { ...flags };
-  for (const [name, key] of Object.entries(ENV_FLAGS)) {
-    const v = env[name];
-    if (v === undefined || v === '' || out[key] !== undefined) continue;
-    if (key === 'path') out.path = [v];
-    // Booleans are checked (and a bad one reported) by Checker.bool, like the config file's.
-    else if (key === 'fromStart' || key === 'followSymlinks') out[key] = v as unknown as boolean;
-    else out[key] = v;
-  }
-  return out;
+function withEnvDefaults(flags: Flags, env: NodeJS.ProcessEnv, c: Checker): Flags {
+  const reader = new EnvReader(env);
+  const twin = <K extends keyof Flags>(key: K, v: Var): Flags[K] | undefined => {
+    if (flags[key] !== undefined || !reader.isSet(v)) return flags[key];
+    const r = readVar(env, v);
+    if (r.ok) return (key === 'path' ? [r.value] : r.value) as Flags[K];
+    c.problems.push(r.problem);
+    return undefined;
+  };
+  return {
+    config: twin('config', T.TAILER_CONFIG),
+    path: twin('path', T.TAILER_PATH),
+    observer: twin('observer', T.TAILER_OBSERVER),
+    event: twin('event', T.TAILER_EVENT),
+    source: twin('source', T.TAILER_SOURCE),
+    thresholdMs: twin('thresholdMs', T.TAILER_THRESHOLD_MS),
+    quietMs: twin('quietMs', T.TAILER_QUIET_MS),
+    fromStart: twin('fromStart', T.TAILER_FROM_START),
+    lineLimitBytes: twin('lineLimitBytes', T.TAILER_LINE_LIMIT_BYTES),
+    reconcileMs: twin('reconcileMs', T.TAILER_RECONCILE_MS),
+    followSymlinks: twin('followSymlinks', T.TAILER_FOLLOW_SYMLINKS),
+  };
 }
 
 /**
@@ -326,10 +327,10 @@ export function resolveTailerConfig(
     }
     throw err;
   }
-  const flags = withEnvDefaults(cli.opts<Flags>(), env);
   const c = new Checker();
+  const flags = withEnvDefaults(cli.opts<Flags>(), env, c);
   const targets: TargetConfig[] = [];
-  const configFile = flags.config ?? (env.TAILER_CONFIG || undefined);
+  const configFile = flags.config;
   let global: Raw = {};
   if (configFile) {
     const file = resolve(cwd, configFile);
@@ -389,8 +390,7 @@ export function resolveTailerConfig(
   const config: TailerConfig = {
     targets,
     reconcileMs: c.number('reconcile_ms', flags.reconcileMs ?? global.reconcile_ms, DEFAULTS.reconcileMs, {
-      min: 1000,
-      max: 3_600_000,
+      ...T.TAILER_RECONCILE_MS,
       integer: true,
     }),
     rotateWaitMs: c.number('rotate_wait_ms', global.rotate_wait_ms, DEFAULTS.rotateWaitMs, {

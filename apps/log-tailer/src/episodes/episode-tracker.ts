@@ -1,7 +1,9 @@
+import { TAILER_VARS } from '@coordbus/config';
 import { Observation, Severity, severityRank } from '../observers/line-observer';
 
 /** The smallest quiet period accepted: 0 would close and reopen on every breach (and spin a timer). */
-export const MIN_QUIET_MS = 50;
+/** Below this the episode timer would spin (`TAILER_QUIET_MS`'s lower bound). */
+export const MIN_QUIET_MS = TAILER_VARS.TAILER_QUIET_MS.min;
 
 /** An open (or just closed) stall episode. Plain JSON: it is persisted inside the checkpoint. */
 export interface EpisodeState {

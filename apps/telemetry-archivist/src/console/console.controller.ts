@@ -18,6 +18,7 @@ import {
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Request, Response } from 'express';
+import { ARCHIVIST_VARS, EnvReader } from '@coordbus/config';
 import { TERMINAL_JOB_STATUSES } from '@coordbus/envelope';
 import { ApiDoc } from '@coordbus/runtime';
 import { AccessGuard, enforceAccess, GuardedRequest, OperatorOnly } from '../access/access.guard';
@@ -51,7 +52,7 @@ const pipe = new ValidationPipe({
 /** The built page (scripts/build.mjs -> dist/console), from the compiled service or from sources under test. */
 export function consoleAssetsDir(): string {
   const candidates = [
-    process.env.ARCHIVIST_CONSOLE_DIR,
+    new EnvReader().get(ARCHIVIST_VARS.ARCHIVIST_CONSOLE_DIR),
     resolve(__dirname, '..', '..', '..', '..', 'console'),
     resolve(__dirname, '..', '..', '..', '..', 'dist', 'console'),
   ].filter((d): d is string => !!d);
