@@ -1,12 +1,23 @@
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { buildEnvelope, CoordStore, envelopeFields } from '@coordbus/coord';
-import { CoordEvent, EnvelopeCodec, Keyspace, Schemas, SentinelObservation } from '@coordbus/envelope';
+import {
+  CoordEvent,
+  EnvelopeCodec,
+  Keyspace,
+  Schemas,
+  SentinelObservation,
+  TelemetryEvent,
+} from '@coordbus/envelope';
 import { ServiceProcess, startService, testKeyspace, TestRedisServer, waitFor } from '@coordbus/testing';
 
 /**
  * Issue 13 §1 with real processes: Redis refusing writes (`maxmemory` + `noeviction`) for a few
- * seconds is an outage the sentinel waits out — not-ready meanwhile, nothing dead-lettered,
- * every event observed exactly once afterwards. The Redis is this test's own (CONFIG SET on it).
+ * seconds is an outage the sentinel, the fan-out and the log-tailer wait out — not-ready
+ * meanwhile, nothing dead-lettered, nothing written past the limit, every event handled exactly
+ * once afterwards. The Redis is this test's own (CONFIG SET on it).
  */
 jest.setTimeout(240_000);
 const codec = new EnvelopeCodec();
@@ -17,6 +28,7 @@ describe('a Redis outage is not a poison message (sentinel-subscriber on a Redis
   let ks: Keyspace;
   let sentinel: ServiceProcess | undefined;
   let fanout: ServiceProcess | undefined;
+  let tailer: ServiceProcess | undefined;
 
   beforeAll(async () => {
     server = await new TestRedisServer({ args: ['--maxmemory-policy', 'noeviction'] }).start();
@@ -25,6 +37,7 @@ describe('a Redis outage is not a poison message (sentinel-subscriber on a Redis
   afterAll(async () => {
     await sentinel?.stop('SIGKILL').catch(() => undefined);
     await fanout?.stop('SIGKILL').catch(() => undefined);
+    await tailer?.stop('SIGKILL').catch(() => undefined);
     redis.disconnect();
     await server.dispose();
   });
@@ -103,10 +116,13 @@ describe('a Redis outage is not a poison message (sentinel-subscriber on a Redis
     fanout.child.kill('SIGCONT');
     expect(await redis.xlen(fks.coordIngest)).toBe(30);
 
-    // Its script's first write (the dedup-window trim) frees memory, and Redis checks OOM only at a
-    // script's first write, so the fan-out's own XADDs still pass at maxmemory: it sees no outage.
-    // Whatever the fan-out meets, nothing is dead-lettered meanwhile.
+    // Its script is refused whole at maxmemory (`#!lua`: Redis checks OOM before the script runs,
+    // not only up to its first write, which used to be the dedup-window trim that let the XADDs
+    // through): the fan-out waits the outage out not ready, appends nothing, dead-letters nothing.
+    await waitFor(async () => (await ready()) === 503, 'fanout not ready during the outage', 15_000);
     await new Promise((r) => setTimeout(r, 4000));
+    expect(await ready()).toBe(503);
+    expect(await redis.xlen(fks.coordReplay)).toBe(0);
     expect(await redis.exists(fks.deadLetter(fks.coordIngest))).toBe(0);
 
     await redis.config('SET', 'maxmemory', '0');
@@ -121,5 +137,60 @@ describe('a Redis outage is not a poison message (sentinel-subscriber on a Redis
     expect((await sessions()).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `f-${i}`).sort());
     expect(await redis.exists(fks.deadLetter(fks.coordIngest))).toBe(0);
     expect(await redis.exists(`${fks.deadLetter(fks.coordIngest)}:dead`)).toBe(0);
+  });
+
+  it('log-tailer through ~3 s of OOM: /readyz 503 while its writes are refused, 200 after, every line once', async () => {
+    const tks = testKeyspace('outage-tailer');
+    const dir = mkdtempSync(join(tmpdir(), 'outage-tailer-'));
+    const logPath = join(dir, 'proxy.log');
+    const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+    const line = (seq: number) => {
+      const d = new Date();
+      const asctime = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())},${pad(d.getMilliseconds(), 3)}`;
+      return `${asctime} - headroom.proxy - INFO - [hr_${seq}] STAGE_TIMINGS {"event": "stage_timings", "request_id": "seq-${seq}", "stages": {"read_request_json": 1.0, "deep_copy": 0.1, "compression_first_stage": ${698 + seq}, "total_pre_upstream": ${700 + seq}}}\n`;
+    };
+    writeFileSync(logPath, '');
+    writeFileSync(
+      join(dir, 'tailer.yaml'),
+      `targets:\n  - path: ${logPath}\n    source: headroom\n    event: headroom.overhead\n    threshold_ms: 500\n    quiet_ms: 60000\n    from_start: true\n`,
+    );
+    try {
+      tailer = await startService(
+        'log-tailer',
+        { REDIS_URL: server.url, COORDBUS_NAMESPACE: tks.namespace, TAILER_CONFIG: join(dir, 'tailer.yaml') },
+        60_000,
+      );
+      const ready = async () => (await fetch(`${tailer!.url}/readyz`)).status;
+      await waitFor(async () => (await ready()) === 200, 'tailer ready', 30_000);
+      const breaches = async () =>
+        (await redis.xrange(tks.telemetryEvents, '-', '+'))
+          .map(([, f]) => codec.decode(Schemas.telemetry, f) as TelemetryEvent)
+          .filter((e) => e.detail.kind === 'breach')
+          .map((e) => String(e.detail.request_id));
+      for (let i = 1; i <= 10; i++) appendFileSync(logPath, line(i));
+      await waitFor(async () => (await breaches()).length >= 10, 'the first lines emitted', 30_000);
+
+      await redis.config('SET', 'maxmemory', '1');
+      for (let i = 11; i <= 20; i++) appendFileSync(logPath, line(i));
+      await waitFor(
+        async () => (await ready()) === 503,
+        'tailer not ready while Redis refuses writes',
+        15_000,
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await ready()).toBe(503);
+      expect(await breaches()).toHaveLength(10);
+
+      await redis.config('SET', 'maxmemory', '0');
+      await waitFor(async () => (await ready()) === 200, 'tailer ready again', 30_000);
+      await waitFor(
+        async () => (await breaches()).length >= 20,
+        'the lines written meanwhile emitted',
+        30_000,
+      );
+      expect((await breaches()).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `seq-${i + 1}`).sort());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -40,6 +40,8 @@ export class TargetPipeline {
   private episodeTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   private started = false;
+  /** Set while a write to Redis is being retried (an outage): the target is not ready meanwhile. */
+  private failing: string | null = null;
 
   constructor(
     readonly target: TargetConfig,
@@ -85,6 +87,7 @@ export class TargetPipeline {
 
   /** Why this target is not following yet (for /readyz), null once it is. */
   get notReadyReason(): string | null {
+    if (this.failing) return this.failing;
     if (this.started) return null;
     if (this.follower.waitingForDirectory) return `waiting for directory of ${this.target.path}`;
     return 'starting';
@@ -283,8 +286,11 @@ export class TargetPipeline {
     let delay = RETRY_MIN_MS;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await op();
+        const done = await op();
+        this.failing = null;
+        return done;
       } catch (err) {
+        this.failing = `${what} failing for ${this.target.path}, retrying: ${(err as Error).message}`;
         this.deps.metrics.errors.inc({ source: this.target.source, stage: what });
         this.log.error({ err, attempt }, `${what} failed; retrying in ${delay} ms`);
         // On the final flush a dead Redis must not hold shutdown forever.

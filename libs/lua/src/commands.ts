@@ -36,7 +36,10 @@ export function readLuaFiles(dir: string): LuaFiles {
 }
 
 /**
- * Builds one command per top-level `<name>-<numberOfKeys>.lua` of `files`. A line
+ * Builds one command per top-level `<name>-<numberOfKeys>.lua` of `files`. A command's first line
+ * is its `#!lua` shebang, kept first: with it Redis 7 refuses the whole script with OOM at
+ * `maxmemory` before it runs (unless `flags=allow-oom`), where a script without one is checked only
+ * until its first write, so a script opening with a delete would write on past the limit. A line
  * `--- @include "includes/prelude"` is replaced by that file (relative to the including one,
  * `.lua` implied), once per script however often it is named; files only included (any file not
  * named `<name>-<n>.lua`, by convention under `includes/`) are not commands themselves.
@@ -68,6 +71,11 @@ function resolveIncludes(
   if (stack.includes(file))
     throw new Error(`${where}: ${[...stack, file].join(' includes ')}: an include cycle`);
   const text = files[file];
+  // Redis reads a script's flags only from its very first line (`#!lua flags=...`).
+  if (stack.length > 0 && text.startsWith('#!'))
+    throw new Error(
+      `${where}/${file}: an included file cannot carry a #! line (only a command's first line can)`,
+    );
   return text.replace(INCLUDE, (_line, target: string) => {
     const path = posix.normalize(posix.join(posix.dirname(file), `${target}.lua`));
     if (files[path] === undefined) {

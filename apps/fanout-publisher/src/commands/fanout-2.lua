@@ -1,3 +1,4 @@
+#!lua
 --[[
 Fans a batch of coord op envelopes out, each exactly once per ingest entry id: appended to the
 replay stream and published on `logs.coord.<level>`, in ingest order.

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Commits one range of a followed file: XADDs every telemetry event, then HSETs the checkpoint past
 that range, atomically (a script runs whole). One command instead of a MULTI of N XADDs keeps a

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Writes an observation at most once per (source, tx_id). One script, so "marked seen" and
 "observation written" cannot come apart: a crash leaves either both or neither, and of several

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
 Removes exactly the given messages from an inbox: the second half of an at-least-once read (the
 reader took a page with LRANGE, and acknowledges only what it has). A message already gone (a

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Deregisters or evicts a session: `session.dereg`, then `lock.release` for every lock it held.
 As a cull it removes only a session whose last heartbeat is older than the deployment's session

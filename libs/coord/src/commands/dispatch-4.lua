@@ -1,3 +1,4 @@
+#!lua
 --[[
 Issues a work order (`dispatch.issue`) in state `pending`, and adds it to the assignee's open
 orders (`orders-open:<assignee>`, scored by issue time, which `coord orders` reads oldest first).

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Releases a lock whatever session holds it (an operator's force-release of a dead or stuck
 session's lock), as `lock.release` reason `forced`. When an expected owner is given and the lock

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Advances a session's last heartbeat (and phase). Writes `session.heartbeat` only when something
 changed: the phase, or the previous heartbeat is at least TTL/3 old (the deployment's TTL) (so a session that keeps

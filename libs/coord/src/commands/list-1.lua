@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 --[[
 Lists sessions, locks or orders with their hashes in one round trip, on the Redis clock.
 

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Takes a lock (lock / steal / force) on a resource name or a glob reservation (`src/**`).
 

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Moves a work order along its life: pending -> ack -> done, or pending|ack -> reject; each step
 writes `dispatch.ack`, `dispatch.done` or `dispatch.reject` ({order_id, assignee, note?}) and sets

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Registers a session. Idempotent on (host, pid, session_id): the same triple only refreshes the
 record and last_heartbeat; a new triple writes `session.register`.

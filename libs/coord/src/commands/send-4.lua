@@ -1,3 +1,4 @@
+#!lua
 --[[
 Appends a message to a peer's inbox and writes `inbox.deliver` (the envelope only, never the body).
 

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Releases a lock; only its owner may (`lock.release` reason `unlock`). A lock past its expiry is
 released as `expired` and reported missing.

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
 Removes a finished job's metadata, log stream and secrets together (retention).
 

@@ -1,3 +1,4 @@
+#!lua
 --[[
 Moves one job to a new status atomically with its status log record and its lifecycle event, so
 metadata, log and event never disagree and no job gets two terminal records.

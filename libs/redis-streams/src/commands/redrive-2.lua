@@ -1,3 +1,4 @@
+#!lua
 --[[
 Re-drives one dead letter: appends its original fields back to its source stream and deletes it
 from the dead-letter stream, atomically, so a second click (or a racing operator) finds nothing

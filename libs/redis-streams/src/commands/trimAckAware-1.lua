@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
 Ack-aware trim of one stream, atomic (no group can appear or move in between). A group needs its
 smallest pending id (delivered, not acked) and, with nothing pending, its last-delivered id
