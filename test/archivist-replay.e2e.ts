@@ -4,6 +4,7 @@ import { CoordOpEnvelope, GROUPS, Keyspace, Schemas } from '@coordbus/envelope';
 import { cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
 import { runArchiveReplay } from '../apps/cli/src/archive/replay';
 import { formatEnvelopeLine } from '../apps/cli/src/tail/format';
+import { COORDBUS, run } from './coord-helpers';
 import {
   Archivist,
   coordOp,
@@ -99,6 +100,43 @@ describe('coordbus replay --archive (built archivist)', () => {
       'op 39',
       'op 40',
     ]);
+
+    // --reverse: the same selection, newest first.
+    const lastReversed = sink();
+    expect(await runArchiveReplay({ count: 3, json: true, reverse: true }, lastReversed.out, { env })).toBe(
+      0,
+    );
+    expect(lastReversed.lines.map((l) => (JSON.parse(l) as CoordOpEnvelope).msg)).toEqual([
+      'op 40',
+      'op 39',
+      'op 38',
+    ]);
+    const allReversed = sink();
+    expect(await runArchiveReplay({ reverse: true }, allReversed.out, { env })).toBe(0);
+    expect(allReversed.lines).toEqual(Array.from({ length: 40 }, (_, k) => formatEnvelopeLine(op(40 - k))));
+    const windowReversed = sink();
+    expect(
+      await runArchiveReplay(
+        { since, until, session: 'odd', reverse: true, json: true },
+        windowReversed.out,
+        { env },
+      ),
+    ).toBe(0);
+    expect(windowReversed.lines.map((l) => (JSON.parse(l) as CoordOpEnvelope).msg)).toEqual([
+      'op 19',
+      'op 17',
+      'op 15',
+      'op 13',
+      'op 11',
+    ]);
+
+    // The CLI as users run it: `coordbus replay --archive` prints in the same order as
+    // `coordbus replay` (oldest first), `--reverse` newest first.
+    const cli = await run(COORDBUS, ['replay', '--archive', '--count', '3'], { env });
+    expect(cli).toMatchObject({ code: 0, stderr: '' });
+    expect(cli.stdout).toBe([38, 39, 40].map((i) => `${formatEnvelopeLine(op(i))}\n`).join(''));
+    const cliReversed = await run(COORDBUS, ['replay', '--archive', '--count', '3', '--reverse'], { env });
+    expect(cliReversed.stdout).toBe([40, 39, 38].map((i) => `${formatEnvelopeLine(op(i))}\n`).join(''));
   });
 
   it('exits with a clear error for bad flags and an unreachable archivist', async () => {
@@ -112,6 +150,11 @@ describe('coordbus replay --archive (built archivist)', () => {
     expect(bad.errText()).toContain('--since must be an RFC 3339 time');
     const both = sink();
     expect(await runArchiveReplay({ follow: true, until: '1h' }, both.out, { err: both.err })).toBe(2);
+    const reverseFollow = sink();
+    expect(
+      await runArchiveReplay({ follow: true, reverse: true }, reverseFollow.out, { err: reverseFollow.err }),
+    ).toBe(2);
+    expect(reverseFollow.errText()).toContain('--follow and --reverse cannot be combined');
     const down = sink();
     expect(
       await runArchiveReplay({}, down.out, { env: { ARCHIVIST_URL: 'http://127.0.0.1:9' }, err: down.err }),

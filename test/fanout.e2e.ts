@@ -10,6 +10,7 @@ import {
   testRedisUrl,
   waitFor,
 } from '@coordbus/testing';
+import { formatEnvelopeLine } from '../apps/cli/src/tail/format';
 import { COORD, COORDBUS, run } from './coord-helpers';
 
 jest.setTimeout(90_000);
@@ -196,23 +197,45 @@ describe('fanout-publisher (2 replicas)', () => {
     );
   });
 
-  it('coordbus replay prints the stream newest first; coordbus tail prints live lines with filters', async () => {
+  it('coordbus replay prints the last entries oldest first (--reverse: newest first); coordbus tail prints live lines with filters', async () => {
     const env = { REDIS_URL: testRedisUrl(), COORDBUS_NAMESPACE: ks.namespace };
+    // What the replay stream holds, oldest first (two replicas may interleave; the stream's order is the truth).
+    const stream = (await redis.xrange(ks.coordReplay, '-', '+')).map(([, f]) =>
+      codec.decode(Schemas.coordOp, f),
+    );
+    const last3 = stream.slice(-3);
     const replay = await run(COORDBUS, ['replay', '--count', '3'], { env });
     expect(replay.code).toBe(0);
     const lines = replay.stdout.trim().split('\n');
-    expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^\S+Z INFO {2}coord\.status start\s+session=after-bad op=status/);
+    expect(lines).toEqual(last3.map(formatEnvelopeLine));
+    // The newest (the envelope after the dead letter) comes last, as in `tail`.
+    expect(lines[2]).toMatch(/^\S+Z INFO {2}coord\.status start\s+session=after-bad op=status/);
+    const reversed = await run(COORDBUS, ['replay', '--count', '3', '--reverse'], { env });
+    expect(reversed.stdout.trim().split('\n')).toEqual(last3.map(formatEnvelopeLine).reverse());
+
     const asJson = await run(COORDBUS, ['replay', '--count', '2', '--json', '--session', 'fan-b'], { env });
     const envs = asJson.stdout
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as CoordOpEnvelope);
-    // Two replicas may fan a pre and its post out in either order: compare as a set.
+    const fanB = stream.filter((e) => e.fields.session === 'fan-b');
+    expect(envs).toEqual(fanB);
+    // Two replicas may fan a pre and its post out in either order: the levels compared as a set.
     expect(envs.map((e) => [e.fields.phase, e.level]).sort()).toEqual([
       ['post', 'warn'],
       ['pre', 'info'],
     ]);
+    const jsonReversed = await run(
+      COORDBUS,
+      ['replay', '--count', '2', '--json', '--session', 'fan-b', '--reverse'],
+      { env },
+    );
+    expect(
+      jsonReversed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as CoordOpEnvelope),
+    ).toEqual([...fanB].reverse());
     expect((await run(COORDBUS, ['replay', '--since', '1h'], { env })).code).toBe(2);
 
     const tail = spawn(COORDBUS, ['tail', '--op', 'unlock', '--level', 'error'], {

@@ -27,6 +27,8 @@ export interface ArchiveReplayOptions {
   follow?: boolean;
   /** Only the last `count` archived envelopes (then live, with --follow). */
   count?: number;
+  /** Newest first (default: oldest first, like `tail` and `coordbus replay`). Not with `follow`. */
+  reverse?: boolean;
 }
 
 /** What tests (and embedders) may inject; the CLI uses the environment. */
@@ -178,7 +180,8 @@ function matches(
 
 /**
  * `coordbus replay --archive`: prints coord op envelopes from the archivist's HTTP API (all of
- * them, beyond the capped replay stream) in the `coordbus replay` line format or as JSON lines.
+ * them, beyond the capped replay stream) in the `coordbus replay` line format or as JSON lines,
+ * oldest first like `coordbus replay` (`reverse`: newest first).
  *
  * `--follow` has no gap and no repeat at the seam between archive and live: before reading the
  * archive it takes the archived-through id W of the coord ingest stream (see archivedThrough),
@@ -199,6 +202,11 @@ export async function runArchiveReplay(
   try {
     if (opts.follow && opts.until !== undefined)
       throw new ReplayError('--follow and --until cannot be combined', EXIT_CODES.usage);
+    if (opts.follow && opts.reverse)
+      throw new ReplayError(
+        '--follow and --reverse cannot be combined (live entries arrive oldest first)',
+        EXIT_CODES.usage,
+      );
     if (opts.count !== undefined && (!Number.isInteger(opts.count) || opts.count < 1)) {
       throw new ReplayError(`--count must be a positive integer (got ${opts.count})`, EXIT_CODES.usage);
     }
@@ -247,7 +255,7 @@ export async function runArchiveReplay(
     if (opts.op !== undefined) params.set('op', opts.op);
     if (watermark !== undefined) params.set('until_id', watermark);
     if (opts.count !== undefined) {
-      // The last `count`: read newest first, print oldest first.
+      // The last `count`: read newest first, print oldest first (--reverse: as read).
       params.set('order', 'desc');
       const collected: ArchivedEvent[] = [];
       let cursor: string | null = null;
@@ -258,8 +266,11 @@ export async function runArchiveReplay(
         collected.push(...page.events);
         cursor = page.next_cursor;
       } while (cursor && collected.length < opts.count);
-      for (const e of collected.reverse()) print(e.data);
+      if (!opts.reverse) collected.reverse();
+      for (const e of collected) print(e.data);
     } else {
+      // The whole window, page by page in the order it is printed.
+      if (opts.reverse) params.set('order', 'desc');
       params.set('limit', String(PAGE));
       let cursor: string | null = null;
       do {

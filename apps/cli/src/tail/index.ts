@@ -56,9 +56,14 @@ export function registerTailCommands(program: Command): void {
   program
     .command('replay')
     .description(
-      'print recent coord op envelopes, newest first (logs:stream:coord); --archive reads the archive',
+      'print the last coord op envelopes (logs:stream:coord), oldest first like tail; --archive reads the archive',
     )
-    .option('--count <n>', 'how many envelopes (default 20)', positiveInt)
+    .option(
+      '--count <n>',
+      'how many of the newest envelopes (default 20; --archive: the whole window)',
+      positiveInt,
+    )
+    .option('--reverse', 'newest first (not with --follow)')
     .option('--json', 'one envelope per line as JSON')
     .option('--op <op>', 'only this coord op')
     .option('--session <id>', 'only this session')
@@ -72,6 +77,7 @@ export function registerTailCommands(program: Command): void {
         json?: boolean;
         op?: string;
         session?: string;
+        reverse?: boolean;
         archive?: boolean;
         since?: string;
         until?: string;
@@ -100,6 +106,7 @@ export function registerTailCommands(program: Command): void {
             json: opts.json,
             follow: opts.follow,
             count: opts.count,
+            reverse: opts.reverse,
           },
           process.stdout,
         );

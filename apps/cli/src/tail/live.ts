@@ -29,6 +29,8 @@ export interface ReplayOptions {
   json?: boolean;
   op?: string;
   session?: string;
+  /** Newest first (default: the selected entries oldest first, like `tail`). */
+  reverse?: boolean;
 }
 
 export interface LiveDeps {
@@ -130,8 +132,9 @@ export async function runTail(
 }
 
 /**
- * `coordbus replay`: the capped replay stream (`logs:stream:coord`) newest first, `count`
- * entries (default 20), as readable lines or (`--json`) one envelope per line.
+ * `coordbus replay`: the last `count` entries (default 20) of the capped replay stream
+ * (`logs:stream:coord`) that match the filters, printed oldest first like `tail` (`--reverse`:
+ * newest first), as readable lines or (`--json`) one envelope per line.
  */
 export async function runReplay(
   opts: ReplayOptions,
@@ -150,16 +153,17 @@ export async function runReplay(
   try {
     await connectWithin(redis, cliRedisTimeoutMs(env), 'REDIS_URL');
     const filtered = !!(opts.op || opts.session);
-    let printed = 0;
+    // Newest first as read; the window is only known once `count` entries matched.
+    const picked: CoordOpEnvelope[] = [];
     let cursor = '+';
     // Filters may skip entries: page back until `count` matched or the stream is exhausted.
-    while (printed < count) {
+    while (picked.length < count) {
       const page = await redis.xrevrange(
         keyspace.coordReplay,
         cursor,
         '-',
         'COUNT',
-        filtered ? 500 : count - printed,
+        filtered ? 500 : count - picked.length,
       );
       if (!page.length) break;
       for (const [id, fields] of page) {
@@ -171,10 +175,14 @@ export async function runReplay(
           continue;
         }
         if (!matches(envelope, opts)) continue;
-        out.write(`${opts.json ? JSON.stringify(envelope) : formatEnvelopeLine(envelope)}\n`);
-        if (++printed >= count) break;
+        picked.push(envelope);
+        if (picked.length >= count) break;
       }
       cursor = `(${page[page.length - 1][0]}`;
+    }
+    if (!opts.reverse) picked.reverse();
+    for (const envelope of picked) {
+      out.write(`${opts.json ? JSON.stringify(envelope) : formatEnvelopeLine(envelope)}\n`);
     }
     return EXIT_CODES.ok;
   } catch (e) {
