@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { CoordStore, FileMirror } from '@coordbus/coord';
 import { EnvelopeCodec, Keyspace } from '@coordbus/envelope';
 import { BridgeSource, FsPollSource, SentinelEventSource, StreamSource } from '@coordbus/event-source';
-import { createRedis, KEYSPACE, LOGGER, ReadinessService, REDIS } from '@coordbus/runtime';
+import { streamMetrics } from '@coordbus/redis-streams';
+import { createRedis, KEYSPACE, LOGGER, metricsRegistry, ReadinessService, REDIS } from '@coordbus/runtime';
 import { SentinelConfig } from './config';
 import { CullService, SessionEvictor } from './cull.service';
 import { SentinelMetrics } from './metrics';
@@ -80,6 +81,13 @@ export function createEventSource(
     claimIdleMs: config.claimIdleMs,
     maxDeliveries: config.maxDeliveries,
     codec,
+    consumerIdleRemoveMs: config.base.streams.consumerIdleRemoveMs,
+    metrics: streamMetrics(metricsRegistry),
+    onConsumersRemoved: (consumers) =>
+      deps.logger.info(
+        { consumers, idleMs: config.base.streams.consumerIdleRemoveMs },
+        'removed idle consumers from the sentinel group',
+      ),
     onDeadLetter: (entry) => {
       deps.metrics.deadLetters.inc({ reason: entry.error_code });
       deps.logger.warn(

@@ -187,6 +187,12 @@ export const SHARED_VARS = {
     100,
     'idle time before another replica reclaims a pending entry',
   ),
+  STREAM_CONSUMER_IDLE_REMOVE: ms(
+    'STREAM_CONSUMER_IDLE_REMOVE',
+    3_600_000,
+    0,
+    'a consumer idle this long with no pending entries (a replica that is gone) is removed from the groups this service reads, checked about once a minute; `0` keeps them all',
+  ),
 } as const;
 
 /**

@@ -10,7 +10,7 @@ import {
   Schemas,
   toCoordbusError,
 } from '@coordbus/envelope';
-import { ConsumerGroup, RawEntry } from '@coordbus/redis-streams';
+import { ConsumerGroup, IdleConsumerSweeper, RawEntry, StreamMetrics } from '@coordbus/redis-streams';
 import { eventKey, resolveMaxBatch, SentinelEventSource, SourceOptions, throwIfAborted } from './source';
 
 export interface StreamSourceOptions extends SourceOptions {
@@ -34,6 +34,17 @@ export interface StreamSourceOptions extends SourceOptions {
   codec?: EnvelopeCodec;
   /** Called after an entry was dead-lettered (for logs and metrics). */
   onDeadLetter?: (entry: DeadLetterEntry) => void;
+  /**
+   * Other consumers of the group idle this long (ms) with nothing pending are removed, about once
+   * a minute (`STREAM_CONSUMER_IDLE_REMOVE`, as the transport does); 0 or unset never removes any.
+   */
+  consumerIdleRemoveMs?: number;
+  /** Time between idle-consumer passes (ms). Default 60000. */
+  consumerSweepIntervalMs?: number;
+  /** Counts the group's consumers and removals (`coordbus_stream_consumers*`). */
+  metrics?: StreamMetrics;
+  /** After idle consumers were removed (for the log). */
+  onConsumersRemoved?: (names: string[]) => void;
 }
 
 /**
@@ -59,6 +70,7 @@ export class StreamSource implements SentinelEventSource {
   readonly consumer: string;
   private readonly redis: Redis;
   private readonly cg: ConsumerGroup;
+  private readonly sweeper: IdleConsumerSweeper;
   private readonly maxBatch: number;
   private readonly blockMs: number;
   private readonly claimIdleMs: number;
@@ -95,6 +107,12 @@ export class StreamSource implements SentinelEventSource {
       deadLetterMaxLen: options.deadLetterMaxLen ?? 100_000,
       codec: this.codec,
       onDeadLetter: (entry) => options.onDeadLetter?.(entry),
+    });
+    this.sweeper = new IdleConsumerSweeper(() => [this.cg], {
+      idleMs: options.consumerIdleRemoveMs ?? 0,
+      intervalMs: options.consumerSweepIntervalMs,
+      metrics: options.metrics,
+      onRemoved: (_group, names) => options.onConsumersRemoved?.(names),
     });
   }
 
@@ -155,6 +173,7 @@ export class StreamSource implements SentinelEventSource {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.sweeper.stop();
     await this.chain;
   }
 
@@ -165,6 +184,7 @@ export class StreamSource implements SentinelEventSource {
     if (this.closed) return [];
     // From the start of the stream: events written before the first sentinel ran still count.
     if (!this.cg.ready) await this.cg.ensure();
+    this.sweeper.start();
     if (this.kept.length) {
       const again = this.kept.filter((e) => this.inFlight.has(eventKey(e)));
       this.kept = [];

@@ -9,7 +9,9 @@ import {
   newUlid,
 } from '@coordbus/envelope';
 import { BridgeSource, FsPollSource, StreamSource, StreamSourceOptions } from '@coordbus/event-source';
-import { cleanupNamespace, testKeyspace, testRedisUrl } from '@coordbus/testing';
+import { streamMetrics } from '@coordbus/redis-streams';
+import { cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
+import { Registry } from 'prom-client';
 import { SyntheticCoordRoot } from './coord-root';
 
 const codec = new EnvelopeCodec();
@@ -56,6 +58,36 @@ describe('StreamSource (real Redis)', () => {
     for (const c of conns.splice(0)) c.disconnect();
     await cleanupNamespace(redis, keyspace);
     redis.disconnect();
+  });
+
+  it('removes consumers a gone sentinel left in its group (idle, nothing pending), never its own', async () => {
+    const stream = keyspace.coordEvents;
+    await redis.xgroup('CREATE', stream, GROUPS.sentinel, '0', 'MKSTREAM');
+    await redis.xgroup('CREATECONSUMER', stream, GROUPS.sentinel, 'old-sentinel');
+    const registry = new Registry();
+    const removed: string[][] = [];
+    const source = make({
+      consumerIdleRemoveMs: 300,
+      consumerSweepIntervalMs: 100,
+      metrics: streamMetrics(registry),
+      onConsumersRemoved: (names) => removed.push(names),
+    });
+    const names = async () =>
+      ((await redis.xinfo('CONSUMERS', stream, GROUPS.sentinel)) as string[][]).map(
+        (c) => c[c.indexOf('name') + 1],
+      );
+    await publish(event(1));
+    await source.commit(await source.poll());
+    await waitFor(
+      async () => (await source.poll(), !(await names()).includes('old-sentinel')),
+      'old-sentinel removed',
+      20_000,
+      20,
+    );
+    expect(await names()).toEqual(['c1']);
+    expect(removed).toEqual([['old-sentinel']]);
+    const text = await registry.metrics();
+    expect(text).toContain(`coordbus_stream_consumers_removed_total{stream="${stream}",group="sentinel"} 1`);
   });
 
   it('returns published events in order, typed, and acks them on commit', async () => {

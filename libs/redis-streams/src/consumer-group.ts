@@ -8,7 +8,9 @@ import {
   Schemas,
   TooLargeError,
 } from '@coordbus/envelope';
+import { bindCommand } from '@coordbus/lua';
 import type Redis from 'ioredis';
+import { COMMANDS } from './commands';
 
 /** One stream entry as read: `fields` is null when the entry was deleted while pending. */
 export interface RawEntry {
@@ -33,6 +35,23 @@ export interface ConsumerGroupOptions {
 }
 
 const NOGROUP = /NOGROUP/;
+
+/** One consumer of a group, from XINFO CONSUMERS. */
+export interface ConsumerInfo {
+  name: string;
+  pending: number;
+  /** ms since its last read or claim attempt. */
+  idleMs: number;
+  /** Redis 7.2+: ms since its last successful read or claim (null before 7.2, or when it never had one). */
+  inactiveMs: number | null;
+}
+
+/** What one pass of {@link ConsumerGroup.removeIdleConsumers} did. */
+export interface IdleConsumerSweep {
+  removed: string[];
+  /** Consumers left in the group after the pass. */
+  consumers: number;
+}
 
 /** Whether `err` is Redis saying the consumer group (or its stream) is gone. */
 export function isNoGroup(err: unknown): boolean {
@@ -73,6 +92,7 @@ export class ConsumerGroup {
   readonly consumer: string;
   readonly deadStream: string | null;
   private created = false;
+  private removeIdle?: ReturnType<typeof bindCommand<string>>;
 
   constructor(private readonly options: ConsumerGroupOptions) {
     this.stream = options.stream;
@@ -216,6 +236,56 @@ export class ConsumerGroup {
 
   async ack(ids: string[]): Promise<void> {
     if (ids.length) await this.redis.xack(this.stream, this.group, ...ids);
+  }
+
+  /** The group's consumers (XINFO CONSUMERS); empty when the group or stream is gone. */
+  async consumers(): Promise<ConsumerInfo[]> {
+    let rows: unknown[][];
+    try {
+      rows = (await this.redis.xinfo('CONSUMERS', this.stream, this.group)) as unknown[][];
+    } catch (err) {
+      if (isNoGroup(err) || /no such key/i.test(String((err as Error)?.message))) return [];
+      throw err;
+    }
+    return rows.map((raw) => {
+      const c = fieldsToRecord(raw.map(String));
+      const inactive = c.inactive === undefined ? NaN : Number(c.inactive);
+      return {
+        name: c.name,
+        pending: Number(c.pending),
+        idleMs: Number(c.idle),
+        inactiveMs: Number.isFinite(inactive) && inactive >= 0 ? inactive : null,
+      };
+    });
+  }
+
+  /**
+   * Removes the consumers a gone replica left behind: those owning no pending entry and idle
+   * (and inactive, on Redis 7.2+) for at least `idleMs`; never this one. Each removal re-checks
+   * in one script (removeIdleConsumer-1.lua), so a consumer handed entries meanwhile is kept.
+   * At most `limit` removals per pass, so one pass stays bounded however many were left.
+   */
+  async removeIdleConsumers(idleMs: number, limit = 100): Promise<IdleConsumerSweep> {
+    if (!(idleMs > 0)) throw new RangeError(`idleMs must be > 0 (got ${idleMs})`);
+    const all = await this.consumers();
+    const candidates = all
+      .filter(
+        (c) =>
+          c.name !== this.consumer &&
+          c.pending === 0 &&
+          c.idleMs >= idleMs &&
+          (c.inactiveMs === null || c.inactiveMs >= idleMs),
+      )
+      .slice(0, limit);
+    const removed: string[] = [];
+    if (candidates.length) {
+      this.removeIdle ??= bindCommand<string>(this.redis, COMMANDS.removeIdleConsumer);
+      for (const c of candidates) {
+        const r = await this.removeIdle([this.stream], [this.group, c.name, idleMs, this.consumer]);
+        if (r === 'removed') removed.push(c.name);
+      }
+    }
+    return { removed, consumers: all.length - removed.length };
   }
 
   /**

@@ -19,4 +19,5 @@ export * from './connection';
 export { RedisStreamsServer, REDIS_STREAMS_TRANSPORT } from './server';
 export type { LoopDefinition } from './loop';
 export * from './consumer-group';
+export * from './consumer-sweep';
 export * from './dead-letters';

@@ -7,6 +7,8 @@ export interface GroupGauge {
   pending: number;
   /** `null` when Redis cannot compute it (entries were deleted inside the group's range). */
   lag: number | null;
+  /** Consumers in the group (XINFO GROUPS consumers), when the source reads them. */
+  consumers?: number;
 }
 
 /** Reads the current pending/lag of the groups a server consumes (called at scrape time). */
@@ -25,6 +27,8 @@ export class StreamMetrics {
   readonly handlerSeconds: Histogram<'stream' | 'group'>;
   readonly pending: Gauge<'stream' | 'group'>;
   readonly lag: Gauge<'stream' | 'group'>;
+  readonly consumers: Gauge<'stream' | 'group'>;
+  readonly consumersRemoved: Counter<'stream' | 'group'>;
   readonly trimmed: Counter<'stream'>;
   readonly capDropped: Counter<'stream'>;
   private readonly sources = new Set<GroupGaugeSource>();
@@ -56,7 +60,7 @@ export class StreamMetrics {
       const all = await Promise.all([...this.sources].map((s) => s().catch(() => [] as GroupGauge[])));
       return all.flat();
     };
-    // One XINFO round per scrape feeds both gauges: the pending gauge fetches, the lag gauge reuses.
+    // One XINFO round per scrape feeds the three gauges: the pending gauge fetches, the others reuse it.
     let lastScrape: Promise<GroupGauge[]> | undefined;
     this.pending = new Gauge({
       name: 'coordbus_stream_pending',
@@ -68,18 +72,43 @@ export class StreamMetrics {
         for (const g of await lastScrape) this.pending.labels(g.stream, g.group).set(g.pending);
       },
     });
-    this.lag = new Gauge({
-      name: 'coordbus_stream_lag',
-      help: 'Entries in the stream not yet delivered to the group (XINFO GROUPS lag, Redis 7+).',
-      labelNames,
-      registers,
-      collect: async () => {
-        for (const g of await (lastScrape ?? refresh())) {
-          if (g.lag !== null) this.lag.labels(g.stream, g.group).set(g.lag);
-        }
-        lastScrape = undefined;
-      },
-    });
+    // The gauges after the first reuse its scrape; the last one ends it.
+    const scraped = (
+      name: string,
+      help: string,
+      value: (g: GroupGauge) => number | null | undefined,
+      last = false,
+    ): Gauge<'stream' | 'group'> => {
+      const gauge: Gauge<'stream' | 'group'> = new Gauge({
+        name: `coordbus_stream_${name}`,
+        help,
+        labelNames,
+        registers,
+        collect: async () => {
+          for (const g of await (lastScrape ?? refresh())) {
+            const v = value(g);
+            if (v !== null && v !== undefined) gauge.labels(g.stream, g.group).set(v);
+          }
+          if (last) lastScrape = undefined;
+        },
+      });
+      return gauge;
+    };
+    this.lag = scraped(
+      'lag',
+      'Entries in the stream not yet delivered to the group (XINFO GROUPS lag, Redis 7+).',
+      (g) => g.lag,
+    );
+    this.consumers = scraped(
+      'consumers',
+      'Consumers in the group (XINFO GROUPS consumers); those a gone replica left stay until removed as idle.',
+      (g) => g.consumers,
+      true,
+    );
+    this.consumersRemoved = counter(
+      'consumers_removed_total',
+      'Consumers removed from the group as idle with nothing pending (STREAM_CONSUMER_IDLE_REMOVE).',
+    );
     this.trimmed = new Counter({
       name: 'coordbus_stream_trimmed_total',
       help: 'Entries the ack-aware trimmer removed because every consumer group had acked them.',

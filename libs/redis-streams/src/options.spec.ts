@@ -19,6 +19,8 @@ describe('resolveServerOptions', () => {
       ackFlushMs: 0,
       ackBatchSize: 256,
       deadLetterMaxLen: 100_000,
+      consumerIdleRemoveMs: 3_600_000,
+      consumerSweepIntervalMs: 60_000,
     });
     expect(
       resolveServerOptions({ url: 'rediss://u:p@h:1', keyspace, reclaimIdleMs: 100 }, defaults)

@@ -53,6 +53,14 @@ export interface RedisStreamsServerOptions {
   ackBatchSize?: number;
   /** Approximate MAXLEN of each dead-letter stream. Default 100000. */
   deadLetterMaxLen?: number;
+  /**
+   * Other consumers of each group this server reads that own no pending entry and have been idle
+   * this long (ms) are removed (a replica that is gone leaves its consumer behind); 0 never
+   * removes any. Default 3600000 (1 h).
+   */
+  consumerIdleRemoveMs?: number;
+  /** Time between idle-consumer passes (ms), jittered by ±20%. Default 60000. */
+  consumerSweepIntervalMs?: number;
   /** How long `listen` waits for the consumer groups before reporting started anyway (the loops keep retrying). Default 5000. */
   startTimeoutMs?: number;
   /** How long `close` waits for in-flight handlers before disconnecting. Default 30000. */
@@ -121,6 +129,8 @@ export function resolveServerOptions(
     ackFlushMs: positiveInt('ackFlushMs', options.ackFlushMs, 0, 0),
     ackBatchSize: positiveInt('ackBatchSize', options.ackBatchSize, 256),
     deadLetterMaxLen: positiveInt('deadLetterMaxLen', options.deadLetterMaxLen, 100_000),
+    consumerIdleRemoveMs: positiveInt('consumerIdleRemoveMs', options.consumerIdleRemoveMs, 3_600_000, 0),
+    consumerSweepIntervalMs: positiveInt('consumerSweepIntervalMs', options.consumerSweepIntervalMs, 60_000),
     startTimeoutMs: positiveInt('startTimeoutMs', options.startTimeoutMs, 5000, 0),
     closeTimeoutMs: positiveInt('closeTimeoutMs', options.closeTimeoutMs, 30_000, 0),
     codec: options.codec ?? defaults.codec,

@@ -6,6 +6,7 @@ import type Redis from 'ioredis';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { openRedis } from './connection';
 import { ConsumerGroup } from './consumer-group';
+import { IdleConsumerSweeper } from './consumer-sweep';
 import { RedisStreamsContext } from './context';
 import {
   resolveStreamRef,
@@ -61,6 +62,7 @@ export class RedisStreamsServer
   private listening = false;
   private readonly listeners: Array<[string, Listener]> = [];
   private removeGaugeSource?: () => void;
+  private sweeper?: IdleConsumerSweeper;
   private readonly defaultStartHook = this.onProcessingStartHook;
 
   constructor(options: RedisStreamsServerOptions) {
@@ -116,17 +118,17 @@ export class RedisStreamsServer
       this.command.on('end', () => {
         if (!this.closed) this._status$.next(RedisStreamsStatus.DISCONNECTED);
       });
-      this.loops = defs.map(
-        (def) =>
-          new StreamLoop(
-            this,
-            def,
-            this.createClient(`read:${def.ref}:${def.group}`),
-            this.createConsumerGroup(def),
-          ),
-      );
+      const groups: ConsumerGroup[] = [];
+      this.loops = defs.map((def) => {
+        const conn = this.createClient(`read:${def.ref}:${def.group}`);
+        const group = this.createConsumerGroup(def);
+        groups.push(group);
+        return new StreamLoop(this, def, conn, group);
+      });
       this.removeGaugeSource = this.metrics.addGaugeSource(() => this.readGroupGauges());
       for (const loop of this.loops) loop.start();
+      this.sweeper = this.createIdleConsumerSweeper(groups);
+      this.sweeper.start();
       this.listening = true;
       const ready = await this.waitUntil(
         () => this.loops.every((l) => l.groupReady),
@@ -169,6 +171,7 @@ export class RedisStreamsServer
     this.closed = true;
     this.listening = false;
     this.removeGaugeSource?.();
+    await this.sweeper?.stop();
     await Promise.all(this.loops.map((l) => l.close(this.options.closeTimeoutMs)));
     const command = this.command;
     this.command = undefined;
@@ -244,6 +247,25 @@ export class RedisStreamsServer
           code: dead.error_code,
           reason: dead.reason,
           deliveries: dead.delivery_count,
+        }),
+    });
+  }
+
+  /** Removes consumers gone replicas left in this server's groups (`consumerIdleRemoveMs`), logging each removal. */
+  protected createIdleConsumerSweeper(groups: readonly ConsumerGroup[]): IdleConsumerSweeper {
+    const idleMs = this.options.consumerIdleRemoveMs;
+    return new IdleConsumerSweeper(() => groups, {
+      idleMs,
+      intervalMs: this.options.consumerSweepIntervalMs,
+      metrics: this.metrics,
+      onRemoved: (g, consumers) =>
+        this.out.log({ msg: 'removed idle consumers', stream: g.stream, group: g.group, consumers, idleMs }),
+      onError: (g, err) =>
+        this.out.warn({
+          msg: 'idle consumer pass failed; trying again at the next pass',
+          stream: g.stream,
+          group: g.group,
+          err: (err as Error)?.message ?? String(err),
         }),
     });
   }
@@ -348,6 +370,7 @@ export class RedisStreamsServer
           out.push({
             stream,
             group: g.name,
+            consumers: Number(g.consumers),
             pending: Number(g.pending),
             lag: raw.includes('lag') && lag !== null && lag !== undefined ? Number(lag) : null,
           });

@@ -82,6 +82,8 @@ export interface BaseConfig {
     maxDeliveries: number;
     /** `STREAM_RECLAIM_IDLE_MS`: idle time before another replica takes over a pending entry (default 30 s). */
     reclaimIdleMs: number;
+    /** `STREAM_CONSUMER_IDLE_REMOVE`: other consumers idle this long with nothing pending are removed (default 1 h; 0 = never). */
+    consumerIdleRemoveMs: number;
   };
 }
 
@@ -108,6 +110,7 @@ export function baseConfig(
       concurrency: env.get(V.STREAM_CONCURRENCY),
       maxDeliveries: env.get(V.STREAM_MAX_DELIVERIES),
       reclaimIdleMs: env.get(V.STREAM_RECLAIM_IDLE_MS),
+      consumerIdleRemoveMs: env.get(V.STREAM_CONSUMER_IDLE_REMOVE),
     },
   };
 }
