@@ -279,7 +279,8 @@ describe('fleet console in a real browser (built services)', () => {
     await activity('alice', 'PostToolUse', { tool: 'Edit', path: 'src/auth.ts' });
     await activity('bob', 'Notification', { message: 'Claude needs your permission to use Bash' });
     expect((await coord('bob', ['dispatch', 'alice', '--ticket', 'TOD-42'])).code).toBe(0);
-    await coord('alice', ['send', 'bob', 'review please']);
+    // The body is never archived (nor shown); the subject is, and search finds it.
+    await coord('alice', ['send', 'bob', 'review please', '--subject', 'auth refactor ready for review']);
     for (const [i, status] of (['stall', 'degraded', 'stall', 'stall'] as const).entries()) {
       await redis.xadd(
         ks.telemetryEvents,
@@ -323,10 +324,48 @@ describe('fleet console in a real browser (built services)', () => {
     );
     await shot('telemetry');
 
+    // Search as one types: a ticket, words of a message subject, a resource; results link to the
+    // session page. The archivist archives asynchronously, so a query is typed again until it finds.
     await go('search');
-    await page.locator('[data-testid="search"]').fill('src/auth.ts');
-    await page.getByText('search the archive').click();
-    await page.locator('td', { hasText: 'lock.acquire' }).first().waitFor({ timeout: 10_000 });
+    const box = page.locator('[data-testid="search"]');
+    const search = async (q: string, hasText: string) => {
+      const row = page.locator('[data-testid="search-row"]', { hasText }).first();
+      await waitFor(
+        async () => {
+          await box.fill('');
+          await box.fill(q);
+          return row
+            .waitFor({ timeout: 2000 })
+            .then(() => true)
+            .catch(() => false);
+        },
+        `a search for ${q} to find ${hasText}`,
+        30_000,
+        100,
+      );
+      return row;
+    };
+    // The coord event (`ticket=`); the sentinel's observation of it matches too (its summary names the ticket).
+    const ticket = await search('TOD-42', 'ticket=TOD-42');
+    expect(await ticket.innerText()).toContain('dispatch.issue');
+    await page.locator('[data-testid="search-row"]', { hasText: '(ticket TOD-42)' }).first().waitFor();
     await shot('search');
+    // An order's event belongs to its assignee.
+    await ticket.getByRole('link', { name: 'alice' }).click();
+    await page.waitForURL(/#\/session\/alice$/);
+    await page.locator('[data-testid="timeline"] tr', { hasText: 'dispatch.issue' }).first().waitFor();
+
+    await go('search');
+    const subject = await search('refactor READY', 'auth refactor ready for review');
+    expect(await subject.innerText()).toContain('inbox.deliver');
+    // A message's event belongs to its recipient.
+    await subject.getByRole('link', { name: 'bob' }).click();
+    await page.waitForURL(/#\/session\/bob$/);
+    await page.locator('[data-testid="timeline"] tr', { hasText: 'inbox.deliver' }).first().waitFor();
+
+    await go('search');
+    await search('src/auth.ts', 'lock.acquire');
+    await box.fill('no-such-words-anywhere');
+    await page.locator('[data-testid="search-empty"]').waitFor();
   });
 });

@@ -777,31 +777,55 @@ function Streams() {
   </section>`;
 }
 
+/** Search as one types: the request waits for a pause (300 ms), and an answer to an older query is dropped. */
 function Search() {
   const [q, setQ] = useState('');
   const [res, setRes] = useState(null);
   const [err, setErr] = useState(null);
-  const run = (e) => {
-    e.preventDefault();
-    if (!q.trim()) return;
-    getJson(`/v1/console/search?q=${encodeURIComponent(q.trim())}`).then(
-      (r) => (setRes(r), setErr(null)),
+  const [busy, setBusy] = useState(false);
+  const query = q.trim();
+  const fetchPage = (cursor) =>
+    getJson(
+      `/v1/console/search?q=${encodeURIComponent(query)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
+  useEffect(() => {
+    if (!query) {
+      setRes(null);
+      return undefined;
+    }
+    let stale = false;
+    const t = setTimeout(() => {
+      setBusy(true);
+      fetchPage(null).then(
+        (r) => stale || (setRes(r), setErr(null), setBusy(false)),
+        (x) => stale || (setErr(x.message), setBusy(false)),
+      );
+    }, 300);
+    return () => ((stale = true), clearTimeout(t));
+  }, [query]);
+  const more = () =>
+    fetchPage(res.next_cursor).then(
+      (r) => setRes({ ...r, results: [...res.results, ...r.results] }),
       (x) => setErr(x.message),
     );
-  };
   return html`<section>
-    <form class="toolbar" onSubmit=${run}>
+    <form class="toolbar" onSubmit=${(e) => e.preventDefault()}>
       <input
         value=${q}
         onInput=${(e) => setQ(e.target.value)}
-        placeholder="session id, resource, op or event kind"
+        placeholder="session id, ticket (TOD-42), words of a note, subject, resource or log line"
         data-testid="search"
-      /><button>search the archive</button>
+        autofocus
+      />
+      <span class="note">${busy ? 'searching…' : ''}</span>
     </form>
+    <p class="note">
+      Every word must match (the last one as a prefix); message bodies are never archived, subjects are.
+    </p>
     ${err && html`<p class="error">${err}</p>`}
     ${
       res &&
-      html`<table>
+      html`<table data-testid="search-results">
           <thead>
             <tr>
               <th>time</th>
@@ -815,7 +839,7 @@ function Search() {
           <tbody>
             ${res.results.map(
               (r) =>
-                html`<tr>
+                html`<tr data-testid="search-row">
                   <td>${new Date(r.ts).toLocaleString()}</td>
                   <td>${r.stream}</td>
                   <td>${r.kind}</td>
@@ -826,7 +850,8 @@ function Search() {
             )}
           </tbody>
         </table>
-        ${!res.results.length && html`<p class="empty">Nothing archived matches ${res.q}.</p>`}`
+        ${res.next_cursor && html`<button data-testid="search-more" onClick=${more}>more results</button>`}
+        ${!res.results.length && html`<p class="empty" data-testid="search-empty">No results: nothing archived matches ${res.q}.</p>`}`
     }
   </section>`;
 }

@@ -6,6 +6,7 @@ import Redis from 'ioredis';
 import { Keyspace, Schemas, newUlid } from '@coordbus/envelope';
 import { Client } from 'pg';
 import { pgConnectionConfig } from '../src/store/postgres-archive-store';
+import { LATEST_SCHEMA_VERSION } from '../src/store/migrations';
 import { cleanupNamespace, runServiceToExit, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
 import {
   Archivist,
@@ -131,6 +132,10 @@ describe('telemetry-archivist HTTP API (built service, SQLite)', () => {
     expect(await count('level=error')).toBe(1);
     expect(await count('source=sentinel')).toBe(1);
     expect(await count('stream=coordIngest&since=2026-06-01T10:00:10Z&until=2026-06-01T10:00:19Z')).toBe(10);
+    // Text search: the words of a task, of a dereg reason; a query without a word finds nothing.
+    expect(await count('q=T-2')).toBe(1);
+    expect(await count('q=TTL%20expired&stream=coordEvents')).toBe(1);
+    expect(await count('q=--')).toBe(0);
     const { body } = await archivist.get<EventsBody>('/v1/events?stream=coordIngest&level=error');
     expect(body.events[0]).toMatchObject({
       stream: 'coordIngest',
@@ -488,7 +493,9 @@ describe('telemetry-archivist start-up and retention (built service)', () => {
         HTTP_PORT: '0',
       });
       expect(code).not.toBe(0);
-      expect(output).toContain('schema version 999, newer than the 1 this telemetry-archivist supports');
+      expect(output).toContain(
+        `schema version 999, newer than the ${LATEST_SCHEMA_VERSION} this telemetry-archivist supports`,
+      );
     } finally {
       removeDir(dir);
     }

@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { CoordStore } from '@coordbus/coord';
 import { Keyspace } from '@coordbus/envelope';
-import { cleanupNamespace, testKeyspace, testRedisUrl } from '@coordbus/testing';
+import { cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
 import { Archivist, removeDir, startArchivist } from './harness';
 
 jest.setTimeout(60_000);
@@ -111,6 +111,65 @@ describe('fleet console API (built service)', () => {
     expect(snap.text).not.toContain('blob-secret-value');
     expect(snap.text).not.toContain('body-secret-value');
     expect(snap.text).not.toContain(READ);
+  });
+
+  it('searches the archive by ticket, subject words or session id, newest first, a page at a time', async () => {
+    await store.register({ sessionId: 'searcher', host: 'h', pid: 1, task: 'find things' });
+    await store.register({ sessionId: 'worker', host: 'h', pid: 1, task: 'do things' });
+    await store.dispatch('searcher', 'worker', 'SRCH-77');
+    await store.send('searcher', 'worker', 'body-never-archived', { subject: 'quarterly numbers ready' });
+    type Found = {
+      results: { kind: string; session: string; summary: string }[];
+      next_cursor: string | null;
+    };
+    const search = async (q: string, cursor?: string) => {
+      const res = await get(
+        `/v1/console/search?q=${encodeURIComponent(q)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        bearer(READ),
+      );
+      expect(res.status).toBe(200);
+      return JSON.parse(res.text) as Found;
+    };
+    // The archivist archives asynchronously: wait for the ticket's event.
+    await waitFor(
+      async () => (await search('srch-77')).results.length > 0,
+      'the dispatch in the archive',
+      20_000,
+      100,
+    );
+    const ticket = await search('SRCH-77');
+    // An order's event is its assignee's.
+    expect(ticket.results).toEqual([
+      expect.objectContaining({
+        kind: 'dispatch.issue',
+        session: 'worker',
+        summary: expect.stringContaining('ticket=SRCH-77'),
+      }),
+    ]);
+    await waitFor(
+      async () => (await search('quarterly numb')).results.length > 0,
+      'the message in the archive',
+      20_000,
+      100,
+    );
+    expect((await search('quarterly numb')).results).toEqual([
+      // An inbox.deliver event is the recipient's.
+      expect.objectContaining({ kind: 'inbox.deliver', session: 'worker' }),
+    ]);
+    expect((await search('body-never-archived')).results).toEqual([]);
+    // A session id finds that session's entries (its own ops and events), in pages of 50.
+    const all: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Found = await search('searcher', cursor ?? undefined);
+      expect(page.results.length).toBeLessThanOrEqual(50);
+      all.push(...page.results.map((r) => r.kind));
+      cursor = page.next_cursor;
+    } while (cursor);
+    // Its own events, and the message it sent (the sender is a word of that event: from_session).
+    expect(all).toEqual(expect.arrayContaining(['session.register', 'inbox.deliver']));
+    expect(all).not.toContain('dispatch.issue');
+    expect((await get('/v1/console/search?q=x&cursor=nonsense', bearer(READ))).status).toBe(400);
   });
 
   it('the live feed resumes after Last-Event-ID with exactly what was missed', async () => {

@@ -36,6 +36,12 @@ describeArchiveStoreConformance('PostgreSQL', () => {
           );
       });
     },
+    async downgradeToVersion1() {
+      await withClient(async (c) => {
+        await c.query(`ALTER TABLE "${schema}".events DROP COLUMN search`);
+        await c.query(`DELETE FROM "${schema}".schema_migrations WHERE version > 1`);
+      });
+    },
     async cleanup() {
       await withClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
     },

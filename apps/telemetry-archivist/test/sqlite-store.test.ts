@@ -25,6 +25,13 @@ describeArchiveStoreConformance('SQLite', () => {
         ).run(version);
       db.close();
     },
+    async downgradeToVersion1() {
+      const db = new Database(file);
+      db.exec(
+        'DROP TRIGGER events_text_delete; DROP TABLE events_text; DELETE FROM schema_migrations WHERE version > 1',
+      );
+      db.close();
+    },
     async cleanup() {
       rmSync(dir, { recursive: true, force: true });
     },

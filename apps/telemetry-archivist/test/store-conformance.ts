@@ -9,6 +9,8 @@ export interface StoreHarness {
   create(): Promise<ArchiveStore>;
   /** Records a migration `version` in the database directly (the store may be closed); null removes versions above the latest. */
   bumpSchemaVersion(version: number | null): Promise<void>;
+  /** Turns the (closed) database back into a schema-1 archive: no text index, version 1 recorded. */
+  downgradeToVersion1(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -149,7 +151,10 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
       const row = coordOpRow(7, { session: 'sess-7', op: 'unlock', level: 'warn' });
       await store.insertBatch([row]);
       const [got] = await store.queryEvents({ limit: 10 });
-      expect(got).toMatchObject({ ...row });
+      // The search words are indexed, not returned.
+      const { text, ...stored } = row;
+      expect(text).toBe('unlock r1 op 7');
+      expect(got).toMatchObject(stored);
       expect(typeof got.archivedMs).toBe('number');
       expect(JSON.parse(got.data).msg).toBe('op 7');
     });
@@ -354,6 +359,139 @@ export function describeArchiveStoreConformance(name: string, harness: () => Sto
       await store.insertBatch([coordOpRow(1, { session: "x' OR '1'='1" })]);
       expect(await store.queryEvents({ sessions: ["' OR '1'='1"], limit: 10 })).toHaveLength(0);
       expect(await store.queryEvents({ sessions: ["x' OR '1'='1"], limit: 10 })).toHaveLength(1);
+    });
+
+    describe('text search (the same words and results in every store)', () => {
+      const dispatch = (entry: string, tx: string, ts: number, session: string, payload: object) =>
+        coordEventRow(entry, tx, 'dispatch.issue', session, ts, payload);
+      const fixture = () => [
+        dispatch('1000-0', '01J00000000000000000000011', T0 + 1000, 'bob', {
+          order_id: 'o-1',
+          assignee: 'alice',
+          ticket: 'TOD-42',
+        }),
+        coordEventRow('1001-0', '01J00000000000000000000012', 'dispatch.done', 'alice', T0 + 2000, {
+          order_id: 'o-1',
+          assignee: 'alice',
+          note: 'Shipped in PR 17; café déjà vu',
+        }),
+        coordEventRow('1002-0', '01J00000000000000000000013', 'inbox.deliver', 'alice', T0 + 3000, {
+          to_session: 'bob',
+          msg_id: 'm-1',
+          kind: 'message',
+          subject: 'auth refactor ready',
+        }),
+        dispatch('1003-0', '01J00000000000000000000014', T0 + 4000, 'carol', {
+          order_id: 'o-2',
+          assignee: 'dave',
+          ticket: 'TOD-420',
+        }),
+        ...Array.from({ length: 30 }, (_, i) => coordOpRow(i)),
+      ];
+      const ids = async (text: string, more: Partial<Parameters<ArchiveStore['queryEvents']>[0]> = {}) =>
+        (await store.queryEvents({ text, order: 'desc', limit: 100, ...more })).map((r) => r.entryId);
+
+      it('finds a ticket, a note, a subject and a resource by their words, newest first', async () => {
+        await store.insertBatch(fixture());
+        // `TOD-42` is the phrase tod 42; the last word is also a prefix, so TOD-420 matches too.
+        expect(await ids('TOD-42')).toEqual(['1003-0', '1000-0']);
+        expect(await ids('tod-42 alice')).toEqual(['1000-0']);
+        expect(await ids('todo')).toEqual([]);
+        expect(await ids('shipped pr')).toEqual(['1001-0']);
+        expect(await ids('CAFÉ DÉJÀ')).toEqual(['1001-0']);
+        // Every term must match, in any order; words of one term must be adjacent.
+        expect(await ids('ready AUTH')).toEqual(['1002-0']);
+        expect(await ids('auth-refactor')).toEqual(['1002-0']);
+        expect(await ids('refactor-auth')).toEqual([]);
+        // Sessions named in the payload are words (to whom a message went, who an order is for).
+        expect(await ids('bob')).toEqual(['1002-0']);
+        // Resources of ops: r1 is i % 3 == 1 (ten rows), newest first.
+        const r1 = await ids('r1', { streams: [keyspace.coordIngest] });
+        expect(r1).toEqual(
+          Array.from({ length: 30 }, (_, i) => i)
+            .filter((i) => i % 3 === 1)
+            .reverse()
+            .map((i) => `${T0 + i}-0`),
+        );
+        // A query without a word matches nothing (rather than everything).
+        expect(await ids('-- / ..')).toEqual([]);
+      });
+
+      it('pages text results with the keyset position and combines them with other filters', async () => {
+        await store.insertBatch(fixture());
+        const first = await store.queryEvents({ text: 'lock', order: 'desc', limit: 12 });
+        expect(first).toHaveLength(12);
+        const last = first[first.length - 1];
+        const rest = await store.queryEvents({
+          text: 'lock',
+          order: 'desc',
+          limit: 100,
+          after: { entryMs: last.entryMs, entrySeq: last.entrySeq, stream: last.stream },
+        });
+        expect([...first, ...rest].map((r) => r.entryId)).toEqual(
+          Array.from({ length: 30 }, (_, i) => `${T0 + 29 - i}-0`),
+        );
+        expect(await ids('tod', { sessions: ['carol'] })).toEqual(['1003-0']);
+        expect(await ids('tod', { sinceMs: T0 + 4000 })).toEqual(['1003-0']);
+      });
+
+      it('takes query text literally (no FTS or tsquery syntax, no SQL)', async () => {
+        await store.insertBatch(fixture());
+        for (const q of [
+          '"',
+          "'",
+          'a" OR "b',
+          "x' OR '1'='1",
+          'NEAR(a b)',
+          'tod:*',
+          '!tod',
+          '(tod',
+          '*',
+          'AND',
+        ]) {
+          await expect(ids(q)).resolves.toEqual(expect.any(Array));
+        }
+        expect(await ids('"TOD-42"')).toEqual(['1003-0', '1000-0']);
+        expect(await ids('and')).toEqual([]);
+      });
+
+      it('indexes each row once: a redelivered batch adds no second match; retention removes the words', async () => {
+        await store.insertBatch(fixture());
+        await store.insertBatch(fixture());
+        expect(await ids('tod 42')).toEqual(['1003-0', '1000-0']);
+        expect(await store.applyRetention(keyspace.coordEvents, { maxRows: 1 }, T0)).toBe(3);
+        expect(await ids('tod')).toEqual(['1003-0']);
+        expect(await ids('shipped')).toEqual([]);
+        // A new row after the deletion is found by its own words only.
+        await store.insertBatch([
+          dispatch('2000-0', '01J00000000000000000000021', T0 + 5000, 'erin', {
+            order_id: 'o-3',
+            assignee: 'x',
+            ticket: 'NEW-1',
+          }),
+        ]);
+        expect(await ids('new')).toEqual(['2000-0']);
+        expect(await ids('shipped')).toEqual([]);
+      });
+
+      it('an archive of schema 1 gets the words of the rows it already holds when opened', async () => {
+        await store.insertBatch(fixture());
+        await store.close();
+        await h.downgradeToVersion1();
+        store = await h.create();
+        expect(await store.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
+        expect(await ids('TOD-42')).toEqual(['1003-0', '1000-0']);
+        expect(await ids('auth refactor')).toEqual(['1002-0']);
+        // And keeps indexing what comes next.
+        await store.insertBatch([
+          dispatch('2000-0', '01J00000000000000000000021', T0 + 5000, 'erin', {
+            order_id: 'o-3',
+            assignee: 'x',
+            ticket: 'TOD-4200',
+          }),
+        ]);
+        expect(await ids('TOD-42')).toEqual(['2000-0', '1003-0', '1000-0']);
+      });
     });
 
     describe('values one store cannot hold natively are normalised the same in both', () => {

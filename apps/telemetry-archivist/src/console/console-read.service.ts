@@ -269,27 +269,15 @@ export class ConsoleReadService {
   }
 
   /**
-   * One search box over the archive: a session id, a resource or a kind (op, event, status),
-   * newest first. Each term is an indexed filter, so a search never scans the archive.
+   * One search box over the archive: a session id (exact) or words (a ticket, a note, a message
+   * subject, a resource, a log line, an op or event kind), newest first, one page at a time. Both
+   * are index lookups (the session index, the text index), so a keystroke never scans the archive.
    */
-  async search(q: string): Promise<Record<string, unknown>> {
-    const page = { order: 'desc' as const, limit: CONSOLE_LIMITS.search };
-    const [bySession, byResource, byKind] = await Promise.all([
-      this.archive.events({ ...page, session: q }),
-      this.archive.events({ ...page, resource: q }),
-      /^[\w.:-]{1,100}$/.test(q) ? this.archive.events({ ...page, kind: q }) : { events: [] },
-    ]);
-    const seen = new Set<string>();
-    const results = [...bySession.events, ...byResource.events, ...byKind.events]
-      .filter((e) => {
-        const k = `${e.stream}/${e.id}`;
-        if (seen.has(k)) return false;
-        seen.add(k);
-        return true;
-      })
-      .sort((a, b) => (a.ts < b.ts ? 1 : a.ts > b.ts ? -1 : 0))
-      .slice(0, CONSOLE_LIMITS.search)
-      .map((e) => ({
+  async search(q: string, cursor?: string): Promise<Record<string, unknown>> {
+    const { events, next_cursor } = await this.archive.search(q, cursor, CONSOLE_LIMITS.search);
+    return {
+      q,
+      results: events.map((e) => ({
         stream: e.stream,
         id: e.id,
         ts: e.ts,
@@ -298,8 +286,9 @@ export class ConsoleReadService {
         resource: e.resource,
         status: e.status,
         summary: summary(e.data),
-      }));
-    return { q, results };
+      })),
+      next_cursor,
+    };
   }
 
   /**
@@ -375,7 +364,17 @@ function summary(data: unknown): string | null {
   if (typeof d.reason === 'string') return text(d.reason, 200);
   const p = d.payload as Record<string, unknown> | undefined;
   if (p && typeof p === 'object') {
-    const parts = ['task', 'reason', 'ticket', 'to_session', 'owner_session', 'phase']
+    const parts = [
+      'task',
+      'reason',
+      'ticket',
+      'note',
+      'subject',
+      'assignee',
+      'to_session',
+      'owner_session',
+      'phase',
+    ]
       .filter((k) => typeof p[k] === 'string' && p[k])
       .map((k) => `${k}=${text(p[k], 80)}`);
     return parts.join(' ') || null;

@@ -216,9 +216,11 @@ export class ConsoleApiController {
   }
 
   @Get('search')
-  @ApiDoc('search the archive by session id, resource or kind (q)')
+  @ApiDoc(
+    'search the archive (q): a session id, or words (ticket, note, subject, resource, log line); cursor pages',
+  )
   search(@Query(pipe) q: SearchQueryDto) {
-    return this.read.search(q.q.trim());
+    return this.read.search(q.q.trim(), q.cursor);
   }
 
   @Get('streams')

@@ -46,4 +46,6 @@ export class TelemetryQueryDto {
 
 export class SearchQueryDto {
   @IsString() @MinLength(1) @MaxLength(500) q!: string;
+  /** The previous page's `next_cursor`. */
+  @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
 }

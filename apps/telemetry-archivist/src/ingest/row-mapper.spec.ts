@@ -67,6 +67,8 @@ describe('toArchiveRow', () => {
       status: null,
       source: 'coord',
       naturalKey: null,
+      // The op and the message are words; the session is not (it has its own column).
+      text: 'lock m',
     });
   });
 
@@ -91,6 +93,7 @@ describe('toArchiveRow', () => {
       session: 's',
       source: 'sentinel',
       naturalKey: 'sentinel\u001f01J00000000000000000000001',
+      text: 'session dereg ttl expired',
     });
     const t = {
       source: 'headroom',
@@ -149,6 +152,8 @@ describe('toArchiveRow', () => {
       source: 'ns:coord:{ingest}',
       tsMs: Date.parse(dl.ts),
       naturalKey: null,
+      // The dead letter's code and reason, then the words of what was dead-lettered.
+      text: 'invalid invalid coord op fields phase lock r m',
     });
   });
 

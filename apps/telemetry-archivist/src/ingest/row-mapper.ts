@@ -1,5 +1,6 @@
 import { DEAD_LETTER_SUFFIX, ENTRY_FIELDS, Keyspace, SchemaKey } from '@coordbus/envelope';
 import { ArchiveRow } from '../store/archive-store';
+import { searchText } from '../store/search-text';
 
 /** The five durable source streams, by their Keyspace getter name. */
 export const SOURCE_STREAMS = [
@@ -242,5 +243,6 @@ export function toArchiveRow(ref: StreamRef, entryId: string, content: EntryCont
     status: cols.status,
     source: cols.source,
     naturalKey: cols.naturalKey,
+    text: searchText(content.type, payload),
   };
 }

@@ -1,7 +1,7 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { parseTimePoint, TIME_POINT_FORMS } from '@coordbus/config';
 import { episodeEventName, TELEMETRY_EPISODE_SUFFIX } from '@coordbus/envelope';
-import { ARCHIVE_STORE, ArchiveStore, EventFilter, StoredEvent } from '../store/archive-store';
+import { ARCHIVE_STORE, ArchiveStore, EventFilter, EventPosition, StoredEvent } from '../store/archive-store';
 import { StreamRef, parseEntryId } from '../ingest/row-mapper';
 import { STREAM_REFS } from '../tokens';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -107,16 +107,25 @@ export class ArchiveQueryService {
     limit: number,
   ) {
     const order = filter.order ?? 'asc';
-    let after;
-    if (cursor !== undefined) {
-      try {
-        after = decodeCursor(cursor);
-      } catch (err) {
-        throw new BadRequestException((err as Error).message);
-      }
-      if (after.order !== order) throw new BadRequestException(`cursor was made for order=${after.order}`);
-    }
+    const after = this.after(cursor, order);
     const rows = await this.store.queryEvents({ ...filter, order, after, limit: limit + 1 });
+    return this.cut(rows, limit, order);
+  }
+
+  private after(cursor: string | undefined, order: 'asc' | 'desc'): EventPosition | undefined {
+    if (cursor === undefined) return undefined;
+    let after;
+    try {
+      after = decodeCursor(cursor);
+    } catch (err) {
+      throw new BadRequestException((err as Error).message);
+    }
+    if (after.order !== order) throw new BadRequestException(`cursor was made for order=${after.order}`);
+    return after;
+  }
+
+  /** The first `limit` of up to limit + 1 rows, and the cursor after them when there are more. */
+  private cut(rows: StoredEvent[], limit: number, order: 'asc' | 'desc') {
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
@@ -125,6 +134,40 @@ export class ArchiveQueryService {
         ? encodeCursor({ entryMs: last.entryMs, entrySeq: last.entrySeq, stream: last.stream, order })
         : null;
     return { rows: page, next_cursor: next };
+  }
+
+  /**
+   * One search box: the entries of session `q` (exact: the session index) and those holding the
+   * words of `q` (the text index), newest first, one keyset page over both. Each part reads at
+   * most limit + 1 rows after the cursor, so the merged page is exact and bounded.
+   */
+  async search(
+    q: string,
+    cursor: string | undefined,
+    limit: number,
+  ): Promise<{ events: EventView[]; next_cursor: string | null }> {
+    const after = this.after(cursor, 'desc');
+    const page = { order: 'desc' as const, after, limit: limit + 1 };
+    const [byText, bySession] = await Promise.all([
+      this.store.queryEvents({ ...page, text: q }),
+      this.store.queryEvents({ ...page, sessions: [q] }),
+    ]);
+    const seen = new Set<string>();
+    const merged = [...byText, ...bySession]
+      .filter((r) => {
+        const k = `${r.stream}\u0000${r.entryId}`;
+        if (seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      })
+      .sort(
+        (a, b) =>
+          b.entryMs - a.entryMs ||
+          b.entrySeq - a.entrySeq ||
+          (a.stream < b.stream ? 1 : a.stream > b.stream ? -1 : 0),
+      );
+    const { rows, next_cursor } = this.cut(merged.slice(0, limit + 1), limit, 'desc');
+    return { events: rows.map((r) => this.view(r)), next_cursor };
   }
 
   view(row: StoredEvent): EventView {
@@ -165,6 +208,7 @@ export class ArchiveQueryService {
         level: q.level,
         statuses: list(q.status),
         source: q.source,
+        text: q.q,
         ...this.timeBounds(q.since, q.until),
         untilEntry,
         order: q.order,

@@ -71,6 +71,8 @@ export class EventsQueryDto {
   @MaxLength(500)
   status?: string;
   @IsOptional() @IsString() @MinLength(1) @MaxLength(500) source?: string;
+  /** Text search: entries holding every word of it (ticket, note, subject, resource, log line...). */
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) q?: string;
   /** Event time lower bound (inclusive): RFC 3339, epoch ms, or a duration back from now (`2h`). */
   @IsOptional() @IsTimePoint() since?: string;
   /** Event time upper bound (inclusive), in the same forms as since. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InvalidError, UnavailableError } from '@coordbus/envelope';
+import { searchTextOfData } from './search-text';
 
 /**
  * The archive's storage port. Two adapters implement it (SQLite, the embedded default, and
@@ -34,6 +35,11 @@ export interface ArchiveRow {
   source: string | null;
   /** A second idempotency key within the stream: `(source, tx_id)` for coord events, `(source, event, ts, duration_ms)` for telemetry. */
   naturalKey: string | null;
+  /**
+   * The row's search words (`searchText`), space-separated; null when it has none. Left out, the
+   * store derives it from `type` and `data` (the ingest passes it: it has the payload parsed).
+   */
+  text?: string | null;
 }
 
 /** A row as stored, with the time it was archived. */
@@ -50,6 +56,8 @@ export interface EventPosition {
 
 export interface EventFilter {
   streams?: string[];
+  /** Free-text search (`parseSearch`): rows holding every term; a query without a word matches nothing. */
+  text?: string;
   kinds?: string[];
   /** Only rows whose kind ends with this (case-sensitive), e.g. telemetry episodes' `.episode`. */
   kindSuffix?: string;
@@ -265,6 +273,8 @@ export function normaliseRow(row: ArchiveRow, index?: number): ArchiveRow {
     status: storableKey(row.status),
     source: storableKey(row.source),
     naturalKey: storableKey(row.naturalKey),
+    // Words hold letters, marks and digits only: nothing to normalise.
+    text: row.text === undefined ? searchTextOfData(row.type, row.data) : row.text,
   };
 }
 

@@ -9,6 +9,12 @@ export interface Migration {
   description: string;
   sqlite: string[];
   postgres: string[];
+  /**
+   * Work SQL cannot do, run by the adapter after the statements and in the same transaction:
+   * `search-text` fills the text index for the rows already archived (their words are cut in
+   * TypeScript, see search-text.ts).
+   */
+  backfill?: 'search-text';
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -67,6 +73,21 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX events_session ON events (session)',
       'CREATE INDEX events_ts ON events (ts_ms)',
     ],
+  },
+  {
+    version: 2,
+    description: 'text search index (words of ticket, notes, subjects, resources, log lines)',
+    sqlite: [
+      // Contentless: the words live only in the index (the row keeps its data); contentless_delete
+      // lets retention's DELETE remove them by rowid. `ascii`: the words are cut before (search-text.ts).
+      "CREATE VIRTUAL TABLE events_text USING fts5(words, content='', contentless_delete=1, tokenize='ascii')",
+      'CREATE TRIGGER events_text_delete AFTER DELETE ON events BEGIN DELETE FROM events_text WHERE rowid = old.id; END',
+    ],
+    postgres: [
+      'ALTER TABLE events ADD COLUMN search tsvector',
+      'CREATE INDEX events_search ON events USING gin (search)',
+    ],
+    backfill: 'search-text',
   },
 ];
 

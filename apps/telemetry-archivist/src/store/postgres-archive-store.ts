@@ -15,6 +15,7 @@ import {
   normaliseRows,
 } from './archive-store';
 import { MIGRATIONS, pendingMigrations } from './migrations';
+import { searchTextOfData, tsVector } from './search-text';
 import { buildEventQuery, buildSessionQuery, toAggregate, toStoredEvent } from './sql';
 
 const DELETE_CHUNK = 5000;
@@ -56,6 +57,8 @@ const UNNEST_TYPES = [
   'text',
   'text',
   'text',
+  // search: a tsvector literal made by tsVector (our words and positions; PostgreSQL parses nothing).
+  'tsvector',
 ];
 
 /**
@@ -103,7 +106,7 @@ export class PostgresArchiveStore implements ArchiveStore {
         `PostgreSQL schema name must match ${SCHEMA_NAME} (got ${JSON.stringify(this.schema)})`,
       );
     }
-    const cols = INSERT_COLUMNS.filter((c) => c !== 'archived_ms');
+    const cols = [...INSERT_COLUMNS.filter((c) => c !== 'archived_ms'), 'search'];
     const arrays = UNNEST_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
     this.insertSql = `INSERT INTO events (${cols.join(', ')}, archived_ms) SELECT *, $${cols.length + 1}::bigint FROM unnest(${arrays}) ON CONFLICT DO NOTHING`;
   }
@@ -149,12 +152,39 @@ export class PostgresArchiveStore implements ArchiveStore {
       const current = await this.versionWith(c);
       for (const m of pendingMigrations(current, this.where, MIGRATIONS)) {
         for (const stmt of m.postgres) await c.query(stmt);
+        if (m.backfill === 'search-text') await this.backfillSearchText(c);
         await c.query(
           'INSERT INTO schema_migrations (version, description, applied_ms) VALUES ($1, $2, $3)',
           [m.version, m.description, Date.now()],
         );
       }
     });
+  }
+
+  /** Fills `search` for the rows archived before the column existed, in id chunks. */
+  private async backfillSearchText(c: PoolClient): Promise<void> {
+    for (let after = '0'; ;) {
+      const page = await c.query<{ id: string; type: string | null; data: string }>(
+        'SELECT id, type, data FROM events WHERE id > $1 ORDER BY id LIMIT 5000',
+        [after],
+      );
+      const ids: string[] = [];
+      const vectors: string[] = [];
+      for (const r of page.rows) {
+        const v = tsVector(searchTextOfData(r.type, r.data));
+        if (!v) continue;
+        ids.push(r.id);
+        vectors.push(v);
+      }
+      if (ids.length) {
+        await c.query(
+          'UPDATE events SET search = v.s FROM unnest($1::bigint[], $2::tsvector[]) AS v(id, s) WHERE events.id = v.id',
+          [ids, vectors],
+        );
+      }
+      if (page.rows.length < 5000) break;
+      after = page.rows[page.rows.length - 1].id;
+    }
   }
 
   private async versionWith(c: PoolClient | Pool): Promise<number> {
@@ -203,6 +233,7 @@ export class PostgresArchiveStore implements ArchiveStore {
       cols[12][i] = r.status;
       cols[13][i] = r.source;
       cols[14][i] = r.naturalKey;
+      cols[15][i] = tsVector(r.text ?? null);
     });
     const params = [...cols, Date.now()];
     for (let attempt = 1; ; attempt++) {
@@ -226,8 +257,9 @@ export class PostgresArchiveStore implements ArchiveStore {
   }
 
   async queryEvents(filter: EventFilter): Promise<StoredEvent[]> {
-    const { sql, params } = buildEventQuery(filter, 'postgres');
-    const res = await this.handle.query(sql, params);
+    const built = buildEventQuery(filter, 'postgres');
+    if (!built) return [];
+    const res = await this.handle.query(built.sql, built.params);
     return res.rows.map(toStoredEvent);
   }
 

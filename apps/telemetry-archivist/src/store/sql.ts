@@ -1,4 +1,5 @@
 import { EventFilter, SessionAggregate, SessionQuery } from './archive-store';
+import { ftsQuery, parseSearch, tsQuery } from './search-text';
 
 /** Collects parameters and hands out placeholders in the adapter's dialect (`?` or `$n`). */
 export class Params {
@@ -20,14 +21,24 @@ export const SELECT_COLUMNS =
 
 /**
  * The SELECT of `queryEvents` for either dialect. Every value goes through a placeholder; only
- * fixed column names and keywords are spliced in.
+ * fixed column names and keywords are spliced in. Null when the filter cannot match (a text
+ * search without a word).
  */
 export function buildEventQuery(
   filter: EventFilter,
   dialect: 'sqlite' | 'postgres',
-): { sql: string; params: unknown[] } {
+): { sql: string; params: unknown[] } | null {
   const p = new Params(dialect);
   const where: string[] = [];
+  if (filter.text !== undefined) {
+    const phrases = parseSearch(filter.text);
+    if (!phrases) return null;
+    where.push(
+      dialect === 'sqlite'
+        ? `id IN (SELECT rowid FROM events_text WHERE events_text MATCH ${p.add(ftsQuery(phrases))})`
+        : `search @@ ${p.add(tsQuery(phrases))}::tsquery`,
+    );
+  }
   if (filter.streams?.length) where.push(`stream IN (${p.list(filter.streams)})`);
   if (filter.kinds?.length) where.push(`kind IN (${p.list(filter.kinds)})`);
   if (filter.kindSuffix) {

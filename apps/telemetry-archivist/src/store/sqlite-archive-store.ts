@@ -17,6 +17,7 @@ import {
   normaliseRows,
 } from './archive-store';
 import { MIGRATIONS, pendingMigrations } from './migrations';
+import { searchTextOfData } from './search-text';
 import { buildEventQuery, buildSessionQuery, toAggregate, toStoredEvent } from './sql';
 
 /**
@@ -80,11 +81,15 @@ export class SqliteArchiveStore implements ArchiveStore {
       `INSERT INTO events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
     );
     const stmt = this.insertStmt;
+    const words = db.prepare('INSERT INTO events_text (rowid, words) VALUES (?, ?)');
     this.insertMany = db.transaction((rows: readonly ArchiveRow[], archivedMs: number) => {
       let inserted = 0;
       rows.forEach((row, i) => {
         try {
-          inserted += stmt.run(rowValues(row, archivedMs)).changes;
+          const res = stmt.run(rowValues(row, archivedMs));
+          inserted += res.changes;
+          // Only a row actually inserted gets words (a duplicate would index the old row twice).
+          if (res.changes && row.text) words.run(res.lastInsertRowid, row.text);
         } catch (err) {
           throw new RowFailure(i, err);
         }
@@ -105,10 +110,26 @@ export class SqliteArchiveStore implements ArchiveStore {
       );
       for (const m of pending) {
         for (const stmt of m.sqlite) db.exec(stmt);
+        if (m.backfill === 'search-text') this.backfillSearchText(db);
         record.run(m.version, m.description, Date.now());
       }
     });
     run.immediate();
+  }
+
+  /** Indexes the words of every row archived before the text index existed, in rowid chunks. */
+  private backfillSearchText(db: Database.Database): void {
+    const insert = db.prepare('INSERT INTO events_text (rowid, words) VALUES (?, ?)');
+    const page = db.prepare('SELECT id, type, data FROM events WHERE id > ? ORDER BY id LIMIT 5000');
+    for (let after = 0; ;) {
+      const rows = page.all(after) as { id: number; type: string | null; data: string }[];
+      for (const r of rows) {
+        const text = searchTextOfData(r.type, r.data);
+        if (text) insert.run(r.id, text);
+      }
+      if (rows.length < 5000) break;
+      after = rows[rows.length - 1].id;
+    }
   }
 
   private currentVersion(db: Database.Database): number {
@@ -138,7 +159,9 @@ export class SqliteArchiveStore implements ArchiveStore {
   }
 
   async queryEvents(filter: EventFilter): Promise<StoredEvent[]> {
-    const { sql, params } = buildEventQuery(filter, 'sqlite');
+    const built = buildEventQuery(filter, 'sqlite');
+    if (!built) return [];
+    const { sql, params } = built;
     return (this.handle.prepare(sql).all(...params) as Record<string, unknown>[]).map(toStoredEvent);
   }
 
