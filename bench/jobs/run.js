@@ -60,7 +60,10 @@ async function floor(n, parallel) {
   return n / secondsSince(t0);
 }
 
-/** Jobs/s of a plain BullMQ worker (own process) spawning `true` at CONCURRENCY, submitted as scenario() does. */
+/**
+ * Jobs/s of a plain BullMQ worker (own process) spawning `true` at CONCURRENCY, submitted as
+ * scenario() does, with its CPU per job (the figure to compare on a loaded machine).
+ */
 async function plainBullmq() {
   const { Queue } = require('bullmq');
   const name = `bench-plain-${newUlid().slice(-8).toLowerCase()}`;
@@ -81,6 +84,8 @@ async function plainBullmq() {
     };
     for (let i = 0; i < 10; i++) await queue.add('noop', { id: newUlid() });
     await done(10);
+    const cpu0 = cpuTimeMs(child.pid);
+    const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
     const t0 = hrtime();
     let next = 0;
     await Promise.all(
@@ -89,7 +94,12 @@ async function plainBullmq() {
       }),
     );
     await done(N + 10);
-    return N / secondsSince(t0);
+    const secs = secondsSince(t0);
+    return {
+      rate: N / secs,
+      cpuPerJob: (cpuTimeMs(child.pid) - cpu0) / N,
+      submitCpuPerJob: ((process.cpuUsage().user + process.cpuUsage().system) / 1000 - bench0) / N,
+    };
   } finally {
     await stopProcess(child);
     await queue.obliterate({ force: true }).catch(() => undefined);
@@ -218,8 +228,11 @@ async function scenario(replicas) {
   console.log(
     `floor: one Node process spawning true in a loop: ${floorSeq.toFixed(0)}/s sequential, ${floorPar.toFixed(0)}/s with ${CONCURRENCY} in parallel`,
   );
-  const plain = await plainBullmq();
-  console.log(`plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s`);
+  const plainRun = await plainBullmq();
+  const plain = plainRun.rate;
+  console.log(
+    `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms, submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms`,
+  );
   const one = await scenario(1);
   const line = (label, r) =>
     console.log(

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 
 /** One process as /proc shows it. */
 export interface ProcInfo {
@@ -24,8 +24,43 @@ export function parseStat(pid: number, stat: string): ProcInfo | null {
   return { pid, ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]), state: f[0], start: f[19], comm };
 }
 
-/** Every process visible in /proc (empty where there is no /proc). */
-export function listProcs(): ProcInfo[] {
+/** One buffer for every small /proc read: a stat line is a few hundred bytes. */
+const small = Buffer.alloc(4096);
+
+/**
+ * The text of a small /proc file (a `stat`, `ns_last_pid`), or null when it cannot be read. One
+ * open/read/close into a shared buffer: readFileSync's fstat and second read double the syscalls
+ * of a sweep, which reads one such file per process on the host.
+ */
+export function readSmallProcFile(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const n = readSync(fd, small, 0, small.length, null);
+    // A longer file (a comm full of multi-byte characters cannot make a stat this long): read it all.
+    return n < small.length ? small.toString('utf8', 0, n) : readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** /proc/<pid>/stat parsed, or null once the process is gone (or where there is no /proc). */
+export function readStat(pid: number): ProcInfo | null {
+  const stat = readSmallProcFile(`/proc/${pid}/stat`);
+  return stat === null ? null : parseStat(pid, stat);
+}
+
+/**
+ * Every process visible in /proc (empty where there is no /proc); with `pids`, only those whose
+ * pid lies in (after, upTo] — listing /proc costs little, reading each process's stat is the cost.
+ */
+export function listProcs(pids?: PidRange): ProcInfo[] {
   let names: string[];
   try {
     names = readdirSync('/proc');
@@ -34,16 +69,108 @@ export function listProcs(): ProcInfo[] {
   }
   const out: ProcInfo[] = [];
   for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const info = parseStat(Number(name), readFileSync(`/proc/${name}/stat`, 'utf8'));
-      if (info) out.push(info);
-    } catch {
-      // Exited between readdir and read.
-    }
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue; // not a pid
+    const pid = Number(name);
+    if (pids && (pid <= pids.after || pid > pids.upTo)) continue;
+    // null: exited between readdir and read.
+    const info = readStat(pid);
+    if (info) out.push(info);
   }
   return out;
 }
+
+/** Where the kernel keeps the last pid it gave out in this process's pid namespace. */
+const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
+
+function readLastPid(): number | null {
+  const text = readSmallProcFile(NS_LAST_PID);
+  const n = text === null ? NaN : Number(text.trim());
+  return Number.isInteger(n) ? n : null;
+}
+
+/** A reading of {@link PidClock}: the namespace's last pid and this process's spawn count then. */
+export interface PidMark {
+  last: number;
+  own: number;
+  /** Date.now() of the reading. */
+  at: number;
+}
+
+/** The pids given out between two readings: (after, upTo]. */
+export interface PidRange {
+  after: number;
+  upTo: number;
+}
+
+function readPidMax(): number {
+  const n = Number(readSmallProcFile('/proc/sys/kernel/pid_max')?.trim());
+  // The smallest pid_max Linux allows past its reserved pids, when unreadable.
+  return Number.isInteger(n) && n > 0 ? n : 32_768;
+}
+
+/**
+ * How long the pids given out since a mark are known to be exactly (mark, now]: until the
+ * counter could have gone once round pid_max and back past the mark unseen. Assumes the host
+ * creates fewer than 32 000 tasks a second (1 s at the smallest pid_max, a minute at the usual
+ * 4 194 304); older marks fall back to a scan of every process.
+ */
+const RANGE_TRUST_MS = Math.min(60_000, readPidMax() / 32);
+
+/**
+ * Proves that no process was created since a mark, other than by this process's own spawns, so
+ * that a job which never forked needs no `/proc` scan to be contained. Every task the kernel
+ * creates in our pid namespace (or in one nested in it: a job cannot escape upwards) takes a pid,
+ * and the namespace's last pid (`ns_last_pid`) moves by at least one per task, wrapping only past
+ * pid_max. So if it moved by exactly the number of processes this process spawned meanwhile,
+ * those spawns are all that was created: no descendant of any job exists that did not exist at
+ * the mark. Anything else (a thread anywhere, another program, a job's fork, pids skipped as in
+ * use, a wrap, no /proc) makes the count differ, and the caller scans as before: the proof can
+ * fail to hold, never hold falsely.
+ */
+export class PidClock {
+  private own = 0;
+
+  constructor(
+    private readonly lastPid: () => number | null = readLastPid,
+    private readonly trustMs = RANGE_TRUST_MS,
+  ) {}
+
+  /** Null where the kernel does not say (no /proc): nothing is ever proven quiet then. */
+  mark(): PidMark | null {
+    const last = this.lastPid();
+    return last === null ? null : { last, own: this.own, at: Date.now() };
+  }
+
+  /**
+   * Counts a process this process just created, called synchronously after the spawn returned
+   * its pid (a spawn that failed may or may not have forked: not counting it only costs a scan).
+   */
+  spawned(): void {
+    this.own++;
+  }
+
+  /** True when every pid given out since `mark` went to this process's own spawns. */
+  quietSince(mark: PidMark | null): boolean {
+    if (!mark) return false;
+    const last = this.lastPid();
+    return last !== null && last - mark.last === this.own - mark.own;
+  }
+
+  /**
+   * Every pid given out since `mark` (so every process created since has one of them), or null
+   * when that cannot be told: no mark, the counter wrapped, or the mark is too old to rule out a
+   * whole lap round pid_max.
+   */
+  pidsSince(mark: PidMark | null): PidRange | null {
+    if (!mark || Date.now() - mark.at > this.trustMs) return null;
+    const last = this.lastPid();
+    return last === null || last < mark.last ? null : { after: mark.last, upTo: last };
+  }
+}
+
+/** The one clock of this process: every job spawn of the process must be counted on it. */
+export const pidClock = new PidClock();
 
 /** True when the process's environment carries `marker` (NAME=value); false when unreadable. */
 function hasEnvMarker(pid: number, marker: string): boolean {
@@ -80,6 +207,12 @@ export interface Survivor {
  * the job's marker (COORDBUS_JOB_ID=<id>: catches double-forked daemons that escaped between
  * samples). A process that clears its environment and escapes between two samples is the one
  * case left; cgroup v2 would close it.
+ *
+ * What it costs: reading a process's stat is the expensive part (kernel time, per process on the
+ * host). Everything the job started was created after its spawn, so {@link PidClock} does the
+ * cheap part first: when no process at all was created since, there is nothing to read (a job
+ * that never forked, the common hook); when the pids given out since are known, only those are
+ * read; otherwise every process is, as before.
  */
 export class JobProcesses {
   /** pid -> start time of every process known to belong to the job. */
@@ -87,21 +220,52 @@ export class JobProcesses {
   private timer: NodeJS.Timeout | undefined;
   private readonly leaderStart: bigint;
 
+  /** When the last sample's scan began (the spawn, before the first). */
+  private sampledAt: PidMark | null;
+
+  /**
+   * @param spawnMark pidClock.mark() taken just before the leader was spawned: while no other
+   *   process has been created since, the job has no descendant and needs no scan.
+   */
   constructor(
     private readonly leader: ProcInfo,
     private readonly marker: string,
     sampleMs = 250,
+    private readonly spawnMark: PidMark | null = null,
+    private readonly clock: PidClock = pidClock,
   ) {
     this.leaderStart = BigInt(leader.start);
     this.known.set(leader.pid, { start: leader.start, comm: leader.comm });
+    this.sampledAt = spawnMark;
     if (sampleMs > 0) {
-      this.timer = setInterval(() => this.sample(), sampleMs);
+      this.timer = setInterval(() => this.tick(), sampleMs);
       this.timer.unref();
     }
   }
 
+  /**
+   * A periodic sample learns the processes created since the last one (while their parent chain
+   * still leads to the job): with none created anywhere since, it would learn nothing.
+   */
+  private tick(): void {
+    const at = this.clock.mark();
+    if (this.clock.quietSince(this.sampledAt)) return;
+    this.sampledAt = at;
+    this.sample();
+  }
+
+  /**
+   * The processes that can belong to the job: everything it started was created after its spawn,
+   * so while the pids given out since then are known, only those are read (a few, where a full
+   * scan reads every process on the host); otherwise every process.
+   */
+  private candidates(): ProcInfo[] {
+    const since = this.clock.pidsSince(this.spawnMark);
+    return since ? listProcs(since) : listProcs();
+  }
+
   /** Adds whatever now belongs to the job; returns the members alive now. */
-  sample(procs: ProcInfo[] = listProcs(), withMarker = false): ProcInfo[] {
+  sample(procs: ProcInfo[] = this.candidates(), withMarker = false): ProcInfo[] {
     const byPid = new Map(procs.map((p) => [p.pid, p]));
     // Forget known pids that are gone or were reused by an unrelated process.
     for (const [pid, k] of this.known) {
@@ -150,6 +314,9 @@ export class JobProcesses {
    */
   async sweep(graceMs: number): Promise<Survivor[]> {
     this.stop();
+    // Called once the leader has exited and been reaped: if no process was created since it was
+    // spawned, nothing it started can exist (the group, the session, any escaped descendant).
+    if (this.clock.quietSince(this.spawnMark)) return [];
     let members = this.sample(undefined, true);
     if (!members.length) return [];
     this.signal('SIGTERM', members);

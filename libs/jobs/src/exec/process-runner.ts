@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { describeSurvivors, JobProcesses, parseStat } from './containment';
-import { processStartTime, killGroup } from './proc';
+import { describeSurvivors, JobProcesses, pidClock, PidMark, readStat } from './containment';
+import { killGroup } from './proc';
 import type { ProcessEnd } from '../domain/outcome';
 
 export interface RunRequest {
@@ -61,14 +60,15 @@ export class RunningProcess {
     this.killTimer.unref();
   }
 
-  /** Starts tracking the job's processes (null where /proc is missing: the group kill remains). */
-  private track(pid: number): JobProcesses | undefined {
-    try {
-      const leader = parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      return leader ? new JobProcesses(leader, this.req.marker ?? `COORDBUS_JOB_PID=${pid}`) : undefined;
-    } catch {
-      return undefined;
-    }
+  /**
+   * Starts tracking the job's processes; returns the leader's start time too (one /proc read for
+   * both). Nothing tracked where /proc is missing: the group kill remains.
+   */
+  private track(pid: number, spawnMark: PidMark | null): string | null {
+    const leader = readStat(pid);
+    if (!leader) return null;
+    this.procs = new JobProcesses(leader, this.req.marker ?? `COORDBUS_JOB_PID=${pid}`, 250, spawnMark);
+    return leader.start;
   }
 
   private start(): Promise<ProcessEnd> {
@@ -76,6 +76,8 @@ export class RunningProcess {
     return new Promise<ProcessEnd>((resolve) => {
       const [file, ...args] = req.shell ? ['/bin/sh', '-c', req.argv.join(' ')] : req.argv;
       let child;
+      // Read before the fork: if no other process is created after it, the job forked nothing.
+      const spawnMark = pidClock.mark();
       try {
         // detached: the child leads a new process group, so cancel/timeout can kill everything it started.
         child = spawn(file, args, {
@@ -107,9 +109,9 @@ export class RunningProcess {
         spawnError = err.code ?? 'EINVAL';
       });
       if (child.pid !== undefined) {
+        pidClock.spawned();
         this.pid = child.pid;
-        const startTime = processStartTime(child.pid);
-        this.procs = this.track(child.pid);
+        const startTime = this.track(child.pid, spawnMark);
         if (this.cancelled) this.terminate();
         if (req.timeoutMs) {
           timeout = setTimeout(() => {
