@@ -69,8 +69,8 @@ export const ENTRY_FIELDS = { type: 'type', version: 'v', data: 'data' } as cons
 /** Stream entry fields as Redis returns them (`[k1, v1, k2, v2]`) or as a record. */
 export type EntryFields = readonly string[] | Readonly<Record<string, string>>;
 
-/** A schema's validation, compiled from its DTO classes (see compile.ts). */
-type SchemaValidator<T> = (value: object) => { value: T; paths: string[] };
+/** A schema's validation, compiled from its DTO classes (see compile.ts): failing paths go to `paths`. */
+type SchemaValidator<T> = (value: object, paths: string[]) => T;
 const compiled = new WeakMap<Schema<unknown>, SchemaValidator<unknown>>();
 
 /** Owns-only lookup: the tag may be anything (e.g. `constructor`) when the entry is invalid. */
@@ -90,8 +90,7 @@ function compileSchema<T>(schema: Schema<T>): SchemaValidator<T> {
   const union = schema.union;
   const variants = new Map<new () => object, CompiledClass<object>>();
   for (const cls of Object.values(union?.classes ?? {})) variants.set(cls, compileClass(cls));
-  return (value) => {
-    const paths: string[] = [];
+  return (value, paths) => {
     const instance = own(value, paths) as Record<string, unknown>;
     // The union runs even when a decorator failed, so every failing path is named at once.
     const cls = union && unionClass(union, instance[union.tag]);
@@ -100,7 +99,7 @@ function compileSchema<T>(schema: Schema<T>): SchemaValidator<T> {
       const payload = variants.get(cls)!(instance[union.property] as object, paths, union.property);
       if (paths.length === before) instance[union.property] = payload;
     }
-    return { value: instance as T, paths };
+    return instance as T;
   };
 }
 
@@ -125,25 +124,37 @@ export function fieldsToRecord(fields: EntryFields): Record<string, string> {
   return out;
 }
 
-/** UTF-16 code units of `[k, v, k, v]`, duplicates included (so never fewer than the record's). */
-function unitsOf(fields: readonly string[]): number {
-  let units = 0;
-  for (let i = 0; i < fields.length; i++) units += fields[i].length;
-  return units;
+/** The three entry fields of a record or of `[k, v, k, v]` (the last of a repeated name wins). */
+interface EntryParts {
+  type: string | undefined;
+  version: string | undefined;
+  data: string | undefined;
 }
 
-/** The three entry fields of `[k, v, k, v]` (the last of a repeated name wins, as in fieldsToRecord). */
-function lastWins(fields: readonly string[]): Partial<Record<string, string>> {
+/**
+ * The entry fields of `[k, v, k, v]` in one pass, or null when the entry may be over `limit` and
+ * needs an exact byte count. A UTF-16 code unit is at most 3 bytes of UTF-8, so an entry whose
+ * code units (names included, duplicates too) times 3 fit the limit is certainly within it.
+ */
+function shortEntryParts(fields: readonly string[], limit: number): EntryParts | null {
   let type: string | undefined;
   let version: string | undefined;
   let data: string | undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
+  let units = 0;
+  const n = fields.length;
+  for (let i = 0; i < n; i += 2) {
     const k = fields[i];
-    if (k === ENTRY_FIELDS.type) type = fields[i + 1];
-    else if (k === ENTRY_FIELDS.version) version = fields[i + 1];
-    else if (k === ENTRY_FIELDS.data) data = fields[i + 1];
+    if (i + 1 === n) {
+      units += k.length; // a dangling name: counted, never a field
+      break;
+    }
+    const v = fields[i + 1];
+    units += k.length + v.length;
+    if (k === ENTRY_FIELDS.data) data = v;
+    else if (k === ENTRY_FIELDS.type) type = v;
+    else if (k === ENTRY_FIELDS.version) version = v;
   }
-  return { [ENTRY_FIELDS.type]: type, [ENTRY_FIELDS.version]: version, [ENTRY_FIELDS.data]: data };
+  return units * 3 <= limit ? { type, version, data } : null;
 }
 
 /** The entry's size in bytes (UTF-8), or 0 when it is certainly within `limit`. */
@@ -193,7 +204,8 @@ export class EnvelopeCodec {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new InvalidError(`${schema.name} must be a JSON object`, ['(root): not an object']);
     }
-    const { value: instance, paths } = validatorOf(schema)(value);
+    const paths: string[] = [];
+    const instance = validatorOf(schema)(value, paths);
     if (paths.length) throw new InvalidError(`invalid ${schema.name}`, paths);
     return instance;
   }
@@ -220,19 +232,27 @@ export class EnvelopeCodec {
 
   /** Decodes and validates stream-entry fields written for `schema`. */
   decode<T>(schema: Schema<T>, fields: EntryFields): T {
-    // The record only when the size needs an exact count: the common short entry skips it.
     const limit = this.limitFor(schema);
-    const record =
-      Array.isArray(fields) && unitsOf(fields) * 3 <= limit ? lastWins(fields) : fieldsToRecord(fields);
-    const size = entrySize(record, limit);
-    if (size > limit) throw new TooLargeError(size, limit);
-    const type = record[ENTRY_FIELDS.type];
+    // The common short entry needs neither a record nor a byte count.
+    let parts = Array.isArray(fields) ? shortEntryParts(fields, limit) : null;
+    if (!parts) {
+      const record = fieldsToRecord(fields);
+      const size = entrySize(record, limit);
+      if (size > limit) throw new TooLargeError(size, limit);
+      parts = {
+        type: record[ENTRY_FIELDS.type],
+        version: record[ENTRY_FIELDS.version],
+        data: record[ENTRY_FIELDS.data],
+      };
+    }
+    const { type, version: rawVersion, data } = parts;
     if (type !== undefined && type !== schema.name) {
       throw new InvalidError(`expected a ${schema.name} entry`, [`type: is ${JSON.stringify(type)}`]);
     }
-    const rawVersion = record[ENTRY_FIELDS.version];
     if (rawVersion !== undefined) {
-      const version = /^\d+$/.test(rawVersion) ? Number(rawVersion) : NaN;
+      // One digit is every version written so far; anything longer takes the full check.
+      const digit = rawVersion.length === 1 ? rawVersion.charCodeAt(0) - 48 : -1;
+      const version = digit >= 0 && digit <= 9 ? digit : /^\d+$/.test(rawVersion) ? Number(rawVersion) : NaN;
       if (!Number.isSafeInteger(version)) {
         throw new InvalidError(`invalid ${schema.name} entry`, [
           `v: ${JSON.stringify(rawVersion)} is not a version`,
@@ -240,7 +260,6 @@ export class EnvelopeCodec {
       }
       if (version > schema.major) throw new SchemaMismatchError(schema.name, version, schema.major);
     }
-    const data = record[ENTRY_FIELDS.data];
     if (data === undefined) throw new InvalidError(`invalid ${schema.name} entry`, ['data: missing']);
     let parsed: unknown;
     try {
