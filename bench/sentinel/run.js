@@ -11,12 +11,15 @@
  *    XREADGROUP + XACK loop doing no decoding and no observation writes;
  *  - cull latency: last heartbeat -> `session.dereg` (ttl-expired) event, against the TTL.
  * Everything runs on a private redis-server on a free port, so nothing else is disturbed.
+ * `--quick` runs the baseline and one replica only (for profiling: BENCH_CPU_PROF_DIR=<dir>).
  */
 const Redis = require('ioredis').default;
 const {
   arg,
   dist,
+  hasFlag,
   hrtime,
+  procCpuMs,
   quantile,
   report,
   requireBuilt,
@@ -24,6 +27,7 @@ const {
   sleep,
   startRedis,
   startService,
+  stopProcess,
 } = require('../lib');
 
 requireBuilt('apps/sentinel-subscriber/main.js');
@@ -94,7 +98,8 @@ async function publish(redis, keyspace) {
   }
 }
 
-async function throughput(url, replicas) {
+/** Events/s with `replicas` sentinels, and CPU per event (/proc) of the sentinels and of redis-server. */
+async function throughput(url, replicas, redisPid) {
   const keyspace = new env.Keyspace(`bench-tp-${replicas}-${Date.now()}`);
   const redis = new Redis(url);
   const procs = await startSentinels(
@@ -103,13 +108,19 @@ async function throughput(url, replicas) {
     Array.from({ length: replicas }, (_, i) => ({ SENTINEL_CULL: '0', COORDBUS_CONSUMER: `r${i}` })),
   );
   await waitReady(redis, keyspace);
+  const cpu = () => procs.reduce((a, p) => a + procCpuMs(p.pid), 0);
+  const cpu0 = cpu();
+  const redisCpu0 = redisPid ? procCpuMs(redisPid) : 0;
   const t0 = hrtime();
   await publish(redis, keyspace);
   while ((await redis.xlen(keyspace.sentinelObservations)) < EVENTS) await sleep(20);
   const secs = secondsSince(t0);
-  procs.forEach((p) => p.kill('SIGKILL'));
+  const usPerEvent = ((cpu() - cpu0) * 1000) / EVENTS;
+  const redisUsPerEvent = redisPid ? ((procCpuMs(redisPid) - redisCpu0) * 1000) / EVENTS : NaN;
+  // SIGTERM, not SIGKILL: a sentinel started with --cpu-prof writes its profile on a clean exit.
+  await Promise.all(procs.map((p) => stopProcess(p)));
   redis.disconnect();
-  return EVENTS / secs;
+  return { rate: EVENTS / secs, usPerEvent, redisUsPerEvent };
 }
 
 async function floor(url) {
@@ -187,30 +198,40 @@ async function cullLatency(url) {
   encodedEvents();
   const redis = await startRedis({ useEnv: false });
   try {
+    const quick = hasFlag('quick');
     const base = await floor(redis.url);
-    const one = await throughput(redis.url, 1);
-    const two = await throughput(redis.url, 2);
-    const cull = await cullLatency(redis.url);
-    const ttlMs = TTL_S * 1000;
+    const one = await throughput(redis.url, 1, redis.pid);
+    const two = quick ? null : await throughput(redis.url, 2, redis.pid);
+    const cpu = (r) =>
+      `CPU/event: sentinel ${r.usPerEvent.toFixed(1)} us, redis-server ${r.redisUsPerEvent.toFixed(1)} us`;
     console.log(`sentinel benchmark (${EVENTS} events, node ${process.version})`);
     console.log(`  baseline: bare XREADGROUP+XACK loop          ${base.toFixed(0).padStart(8)} events/s`);
-    console.log(`  sentinel, 1 replica (decode+dedup+observe)   ${one.toFixed(0).padStart(8)} events/s`);
     console.log(
-      `  sentinel, 2 replicas                         ${two.toFixed(0).padStart(8)} events/s  (x${(two / one).toFixed(2)})`,
+      `  sentinel, 1 replica (decode+dedup+observe)   ${one.rate.toFixed(0).padStart(8)} events/s  ${cpu(one)}`,
     );
-    console.log(
-      `cull latency, last heartbeat -> session.dereg event, TTL ${ttlMs} ms, ${cull.n}/${SESSIONS} sessions, 2 replicas, cull interval ${Math.max(250, ttlMs / 10)} ms:`,
-    );
-    console.log(
-      `  p50 ${cull.p50} ms (TTL + ${cull.p50 - ttlMs} ms)   p99 ${cull.p99} ms (TTL + ${cull.p99 - ttlMs} ms)   max ${cull.max} ms`,
-    );
+    if (two) {
+      console.log(
+        `  sentinel, 2 replicas                         ${two.rate.toFixed(0).padStart(8)} events/s  (x${(two.rate / one.rate).toFixed(2)})  ${cpu(two)}`,
+      );
+    }
+    if (!quick) {
+      const cull = await cullLatency(redis.url);
+      const ttlMs = TTL_S * 1000;
+      console.log(
+        `cull latency, last heartbeat -> session.dereg event, TTL ${ttlMs} ms, ${cull.n}/${SESSIONS} sessions, 2 replicas, cull interval ${Math.max(250, ttlMs / 10)} ms:`,
+      );
+      console.log(
+        `  p50 ${cull.p50} ms (TTL + ${cull.p50 - ttlMs} ms)   p99 ${cull.p99} ms (TTL + ${cull.p99 - ttlMs} ms)   max ${cull.max} ms`,
+      );
+    }
     report({
       bench: 'sentinel',
       name: 'sentinel, 1 replica',
-      value: one,
+      value: one.rate,
       unit: 'events/s',
       baseline: { name: 'bare XREADGROUP+XACK loop', value: base },
       target: '>= 0.4',
+      note: cpu(one),
     });
   } finally {
     redis.stop();

@@ -65,9 +65,9 @@ export class SentinelLoop {
    */
   async runOnce(): Promise<{ polled: number; handled: number; outage: boolean }> {
     const events = await this.source.poll(this.abort.signal);
-    // Handled concurrently: the observation writes of one batch pipeline on one connection (in
-    // order), which is what makes a replica fast; each event's dedup is independent of the others.
-    const results = await Promise.allSettled(events.map((event) => this.service.handleEvent(event)));
+    // Handled as one batch: the observation writes of a poll go out in one pipeline (in order),
+    // which is what makes a replica fast; each event's dedup and outcome are its own.
+    const results = events.length ? await this.service.handleEvents(events) : [];
     const done: CoordEvent[] = [];
     const outage: CoordEvent[] = [];
     results.forEach((r, i) => {

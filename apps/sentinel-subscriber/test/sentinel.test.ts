@@ -89,6 +89,38 @@ describe('sentinel business logic (real Redis)', () => {
     expect(await observations()).toHaveLength(2);
   });
 
+  it('handles a batch in one go with the outcome handleEvent gives each event', async () => {
+    const { service, registry } = replica();
+    const seen = ev(0);
+    expect(await service.handleEvent(seen)).toBe('observed');
+    const culled = {
+      ...ev(1, 'session.dereg'),
+      payload: { reason: 'ttl-expired' },
+    } as unknown as CoordEvent;
+    const fresh = ev(2);
+    const bad = { ...ev(3), ts: 'yesterday' } as CoordEvent; // its observation fails validation
+    const results = await service.handleEvents([{ ...seen }, culled, fresh, { ...fresh }, bad]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual([
+      'duplicate',
+      'observed',
+      'observed',
+      'duplicate',
+      'rejected',
+    ]);
+    expect(String((results[4] as PromiseRejectedResult).reason)).toMatch(/ts/);
+    expect((await observations()).map((o) => o.tx_id)).toEqual([seen.tx_id, culled.tx_id, fresh.tx_id]);
+    // The cull also reached the live views, once, as handleEvent puts it there.
+    const live = await redis.xrange(keyspace.coordIngest, '-', '+');
+    expect(live.map(([, f]) => codec.decode(Schemas.coordOp, f).target)).toEqual(['coord::cull']);
+    expect(await service.handleEvents([{ ...culled }])).toEqual([
+      { status: 'fulfilled', value: 'duplicate' },
+    ]);
+    expect(await redis.xlen(keyspace.coordIngest)).toBe(1);
+    const text = await registry.metrics();
+    expect(text).toContain('coordbus_sentinel_events_handled_total{kind="dispatch.issue"} 2');
+    expect(text).toContain('coordbus_sentinel_duplicates_dropped_total{kind="dispatch.issue"} 2');
+  });
+
   it('three replicas racing on the same 200 events write each observation exactly once', async () => {
     const events = Array.from({ length: 200 }, (_, i) => ev(i));
     const replicas = [replica(), replica(), replica()];
@@ -106,15 +138,17 @@ describe('sentinel business logic (real Redis)', () => {
     const source = new InMemorySource('in-memory', { maxBatch: 10 });
     const { service, metrics } = replica();
     let failOnce = true;
+    // The real service's batch handling, with s3's first handling failing on its own.
     const flaky = {
-      handleEvent: async (e: CoordEvent) => {
-        if (e.session_id === 's3' && failOnce) {
-          failOnce = false;
-          throw new Error('redis hiccup');
-        }
-        return service.handleEvent(e);
+      handleEvents: async (events: CoordEvent[]) => {
+        const failing = failOnce ? events.find((e) => e.session_id === 's3') : undefined;
+        if (failing) failOnce = false;
+        const rest = await service.handleEvents(events.filter((e) => e !== failing));
+        return events.map((e) =>
+          e === failing ? { status: 'rejected', reason: new Error('redis hiccup') } : rest.shift()!,
+        );
       },
-    } as SentinelService;
+    } as unknown as SentinelService;
     const loop = new SentinelLoop(source, flaky, metrics, logger, { idleDelayMs: 5, maxBatch: 10 });
     source.push(...Array.from({ length: 25 }, (_, i) => ev(i, 'dispatch.issue', 'in-memory')));
     loop.start();
