@@ -1,5 +1,6 @@
 import type { DurationUnit } from './duration';
 import { formatDuration } from './duration';
+import { SERVICES } from './services';
 
 /**
  * Every environment variable a coordbus service reads, defined once with its parser, bounds,
@@ -666,6 +667,52 @@ export const TAILER_VARS = {
   ),
 } as const;
 
+/**
+ * `npm start`'s name for a service's port: `HTTP_PORT` is one value per process, and `npm start`
+ * runs every service, so each gets its own (`FANOUT_PUBLISHER_HTTP_PORT`, ...).
+ */
+export function startPortVarName(service: string): string {
+  return `${service.toUpperCase().replace(/-/g, '_')}_HTTP_PORT`;
+}
+
+/** Read by `npm start` (scripts/start.mjs), never by a service. */
+export const START_VARS: Record<string, Var> = {
+  COORDBUS_DATA_DIR: {
+    kind: 'string',
+    name: 'COORDBUS_DATA_DIR',
+    default: '.coordbus-data',
+    defaultDoc: '`.coordbus-data` in the checkout',
+    doc: 'what `npm start` keeps: the local Redis data, the SQLite archive, the service logs (`service-logs/<service>.log`), the operator token, the tailer config',
+  } as StringVar,
+  COORDBUS_START_VERBOSE: bool(
+    'COORDBUS_START_VERBOSE',
+    false,
+    'stream every service log line to the terminal too, prefixed with its service (as `npm start -- --verbose`)',
+  ),
+  COORDBUS_START_TIMEOUT: {
+    kind: 'duration',
+    name: 'COORDBUS_START_TIMEOUT',
+    default: 120_000,
+    minMs: 1000,
+    maxMs: 3_600_000,
+    bareUnit: 's',
+    expected: 'a number of seconds or a duration like 90s, 5m, from 1s to 1h',
+    doc: "how long `npm start` waits for every service's `/readyz` to answer 200; then it names the one that is not, prints the end of its log and stops the rest",
+  } as DurationVar,
+  ...Object.fromEntries(
+    SERVICES.map((s) => [
+      startPortVarName(s.name),
+      int(
+        startPortVarName(s.name),
+        s.port,
+        0,
+        65535,
+        `${s.name}'s \`HTTP_PORT\` under \`npm start\` (0 picks a free port; \`HTTP_PORT=0\` does it for every service)`,
+      ),
+    ]),
+  ),
+};
+
 /** The README's configuration tables, in order. */
 export const VARIABLE_SECTIONS: readonly { title: string; vars: Record<string, Var> }[] = [
   { title: 'Every service', vars: SHARED_VARS },
@@ -677,6 +724,7 @@ export const VARIABLE_SECTIONS: readonly { title: string; vars: Record<string, V
   { title: '`coord` and `coord-with-fanout`', vars: COORD_VARS },
   { title: '`coordbus` command line', vars: CLI_VARS },
   { title: 'Claude Code hook (carried by `coordbus hooks install`)', vars: HOOK_VARS },
+  { title: '`npm start`', vars: START_VARS },
 ];
 
 /** The default as the README shows it. */
