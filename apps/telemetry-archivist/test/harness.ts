@@ -1,15 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { CoordOpEnvelope, EnvelopeCodec, Keyspace, Schema, newUlid } from '@coordbus/envelope';
-import { ServiceProcess, startService, waitFor } from '@coordbus/testing';
+import { ServiceProcess, startService, TEST_DATABASE_URL, waitFor } from '@coordbus/testing';
 
 export const codec = new EnvelopeCodec();
 
 /** Local PostgreSQL (trust auth); each test uses its own schema and drops it. */
-export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://127.0.0.1:5432/test';
+export const PG_URL = TEST_DATABASE_URL;
 
 /** A built archivist process with its own data directory (removed by dispose). */
 export interface Archivist {
@@ -130,48 +129,4 @@ export async function waitForCount(
   });
 }
 
-/**
- * A TCP proxy in front of PostgreSQL that a test can cut and restore: a database outage (refused
- * and reset connections) without stopping the shared server.
- */
-export class PgProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  async start(): Promise<this> {
-    const pg = new URL(PG_URL);
-    this.server = createServer((client) => {
-      const upstream = connect(Number(pg.port || 5432), pg.hostname);
-      this.sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-    });
-    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', () => r()));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  /** PG_URL through this proxy. */
-  get url(): string {
-    const u = new URL(PG_URL);
-    u.host = `127.0.0.1:${this.port}`;
-    return u.toString();
-  }
-
-  /** Refuses new connections and resets the open ones (the port stays reserved for restart). */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-  }
-}
+export { PgProxy } from '@coordbus/testing';

@@ -4,3 +4,4 @@ export * from './service-process';
 export * from './redis-cluster';
 export * from './streams-audit';
 export * from './service-test';
+export * from './pg-proxy';
