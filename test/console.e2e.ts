@@ -226,7 +226,26 @@ describe('fleet console in a real browser (built services)', () => {
     expect(await dead.innerText()).toMatch(/Invalid/);
     expect(await dead.locator('.reason').innerText()).toMatch(/level|service|fields/);
     await page.locator('[data-testid="stream-row-coordIngest"]').first().waitFor();
-    await page.waitForTimeout(5000); // three polls: the sparklines have rates to draw
+    // Throughput sparklines from the groups' counters: messages make coord events the sentinel
+    // group acks; its sparkline (uPlot) shows a rate above zero within a few samples.
+    const store = new CoordStore(redis, { keyspace: ks });
+    for (let i = 0; i < 5; i++) await store.send('alice', 'bob', `ping ${i}`);
+    const acked = page.locator(
+      '[data-testid="stream-row-coordEvents"][data-group="sentinel"] [data-testid="acked-rate"] .spark',
+    );
+    await waitFor(
+      async () =>
+        Number((await acked.getAttribute('data-max', { timeout: 1000 }).catch(() => null)) ?? 0) > 0,
+      "a non-zero acked rate on the sentinel group's sparkline",
+      30_000,
+      250,
+    );
+    expect(await acked.locator('canvas').count()).toBeGreaterThan(0);
+    const added = page
+      .locator('[data-testid="stream-row-coordEvents"]')
+      .first()
+      .locator('[data-testid="in-rate"] .spark');
+    expect(Number(await added.getAttribute('data-max'))).toBeGreaterThan(0);
     await shot('streams');
 
     // Replay: the entry goes back to its stream once, and leaves the dead-letter stream.

@@ -663,7 +663,6 @@ function NeedsYou() {
   </section>`;
 }
 
-const rates = new Map();
 function Streams() {
   useTick();
   const [data, setData] = useState(null);
@@ -673,24 +672,16 @@ function Streams() {
     let stop = false;
     const load = () =>
       getJson('/v1/console/streams').then(
-        (d) => {
-          if (stop) return;
-          for (const s of d.streams) {
-            const r = rates.get(s.key) ?? { last: null, values: [] };
-            if (r.last)
-              r.values.push(Math.max(0, (s.entries_added - r.last.n) / ((d.now - r.last.t) / 1000)));
-            r.values = r.values.slice(-60);
-            r.last = { n: s.entries_added ?? 0, t: d.now };
-            rates.set(s.key, r);
-          }
-          setData(d);
-        },
-        (e) => setErr(e.message),
+        (d) => stop || (setData(d), setErr(null)),
+        (e) => stop || setErr(e.message),
       );
     load();
     const t = setInterval(load, 2000);
     return () => ((stop = true), clearInterval(t));
   }, []);
+  const t = data?.rates_t ?? [];
+  const spark = (testid, series) =>
+    t.length > 1 ? html`<span data-testid=${testid}><${Sparkline} t=${t} series=${series} /></span>` : '';
   const dead = [...state.dead.values()].sort((a, b) => (a.id < b.id ? 1 : -1));
   const deadStream = {
     dci: 'coordIngest',
@@ -706,8 +697,11 @@ function Streams() {
         <tr>
           <th>stream</th>
           <th>length</th>
-          <th>rate</th>
+          <th title="entries added per second (for a :dead stream: dead-lettered)">in/s</th>
           <th>group</th>
+          <th title="entries the group acked per second (all replicas), and this archivist's archived rows">
+            processed/s
+          </th>
           <th>lag</th>
           <th>pending</th>
           <th>oldest pending</th>
@@ -717,16 +711,18 @@ function Streams() {
       <tbody>
         ${(data?.streams ?? []).flatMap((s) => {
           const groups = s.groups.length ? s.groups : [null];
-          const r = rates.get(s.key);
           return groups.map(
             (g, i) =>
-              html`<tr data-testid=${`stream-row-${s.key}`}>
+              html`<tr data-testid=${`stream-row-${s.key}`} data-group=${g?.group ?? ''}>
                 <td>${i === 0 ? s.key : ''}</td>
                 <td class="num">${i === 0 ? (s.exists ? s.length : 'absent') : ''}</td>
                 <td>
-                  ${i === 0 && r && r.values.length > 1 ? html`<${Sparkline} values=${r.values} />` : ''}
+                  ${i === 0 && s.added_rate ? spark('in-rate', [{ label: s.key.endsWith(':dead') ? 'dead-lettered' : 'added', values: s.added_rate, stroke: s.key.endsWith(':dead') ? '#ef4444' : '#60a5fa', fill: s.key.endsWith(':dead') ? '#ef444433' : '#60a5fa33' }]) : ''}
                 </td>
                 <td>${g?.group ?? '—'}</td>
+                <td>
+                  ${g ? spark('acked-rate', [{ label: 'acked', values: g.acked_rate, stroke: '#34d399', fill: '#34d39933' }, ...(g.group === 'archivist' && s.archived_rate ? [{ label: 'archived here', values: s.archived_rate, stroke: '#a78bfa' }] : [])]) : ''}
+                </td>
                 <td class="num">${g ? (g.lag ?? '?') : ''}</td>
                 <td class="num">${g ? g.pending : ''}</td>
                 <td class="num">${g?.oldest_pending_age_ms != null ? age(g.oldest_pending_age_ms) : ''}</td>

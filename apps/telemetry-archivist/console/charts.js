@@ -37,11 +37,16 @@ export function StageChart({ title, points, width = 640, height = 180 }) {
   return html`<div class="chart" ref=${ref}></div>`;
 }
 
-/** A tiny line of recent rates (entries/s) for a stream. */
-export function Sparkline({ values, width = 140, height = 32 }) {
+/**
+ * A small chart of recent rates (per second) over time: `t` in epoch ms, each series one line
+ * (`null` is a gap). The largest value and the number of points are on the element, for tests and
+ * for the tooltip.
+ */
+export function Sparkline({ t, series, width = 160, height = 34 }) {
   const ref = useRef(null);
+  const max = Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v !== null)));
+  const key = JSON.stringify([t.length ? t[t.length - 1] : 0, series.map((s) => s.values)]);
   useEffect(() => {
-    const xs = values.map((_, i) => i);
     const plot = new uPlot(
       {
         width,
@@ -49,14 +54,38 @@ export function Sparkline({ values, width = 140, height = 32 }) {
         cursor: { show: false },
         legend: { show: false },
         select: { show: false },
-        scales: { x: { time: false } },
+        scales: { x: { time: true }, y: { range: (_u, _min, hi) => [0, Math.max(1, hi)] } },
         axes: [{ show: false }, { show: false }],
-        series: [{}, { stroke: '#60a5fa', fill: '#60a5fa33', width: 1 }],
+        series: [
+          {},
+          ...series.map((s) => ({
+            label: s.label,
+            stroke: s.stroke,
+            fill: s.fill,
+            width: 1,
+            spanGaps: false,
+          })),
+        ],
       },
-      [xs, values],
+      [t.map((ms) => ms / 1000), ...series.map((s) => s.values)],
       ref.current,
     );
     return () => plot.destroy();
-  }, [values.join(','), width, height]);
-  return html`<span class="spark" ref=${ref}></span>`;
+  }, [key, width, height]);
+  const title = series
+    .map(
+      (s) =>
+        `${s.label}: ${fmtRate(last(s.values))}/s now, ${fmtRate(Math.max(0, ...s.values.filter((v) => v !== null)))}/s peak`,
+    )
+    .join('\n');
+  return html`<span class="spark" ref=${ref} title=${title} data-points=${t.length} data-max=${max}></span>`;
+}
+
+function last(values) {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return values[i];
+  return 0;
+}
+
+function fmtRate(v) {
+  return v >= 100 ? Math.round(v).toString() : v.toFixed(1);
 }

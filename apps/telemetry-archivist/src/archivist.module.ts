@@ -19,6 +19,11 @@ import {
 import { ConsoleReadService } from './console/console-read.service';
 import { ConsoleRedis } from './console/console-redis';
 import { DEFAULT_LIVE_FEED_OPTIONS, LIVE_FEED_OPTIONS, LiveFeed } from './console/live-feed.service';
+import {
+  DEFAULT_STREAM_RATES_OPTIONS,
+  STREAM_RATES_OPTIONS,
+  StreamRates,
+} from './console/stream-rates.service';
 import { ArchiveQueryController } from './query/archive-query.controller';
 import { ArchiveQueryService } from './query/archive-query.service';
 import { ApiIndex, ApiIndexController } from './query/api-index';
@@ -116,6 +121,8 @@ export class ArchivistModule {
           useValue: { ...DEFAULT_LIVE_FEED_OPTIONS, pollMs: config.consolePollMs },
         },
         LiveFeed,
+        { provide: STREAM_RATES_OPTIONS, useValue: DEFAULT_STREAM_RATES_OPTIONS },
+        StreamRates,
         ConsoleReadService,
         ConsoleActionsService,
       ],

@@ -18,6 +18,7 @@ import {
 } from './console-views';
 import { FEED_STREAM_KEYS, FeedStreamKey, formatCursor } from './feed-cursor';
 import { LiveFeed } from './live-feed.service';
+import { StreamRates, healthStreams } from './stream-rates.service';
 
 /** Bounds of every read the console makes: what one page load may cost, whatever the fleet size. */
 export const CONSOLE_LIMITS = {
@@ -95,6 +96,7 @@ export class ConsoleReadService {
     private readonly redis: ConsoleRedis,
     private readonly feed: LiveFeed,
     private readonly archive: ArchiveQueryService,
+    private readonly rates: StreamRates,
     @Inject(ARCHIVIST_CONFIG) private readonly config: ArchivistConfig,
   ) {
     this.coord = new CoordStore(redis.redis, { keyspace: redis.keyspace });
@@ -298,29 +300,19 @@ export class ConsoleReadService {
    */
   async streams(): Promise<Record<string, unknown>> {
     const ks = this.redis.keyspace;
-    const names: [string, string][] = [
-      ['coordIngest', ks.coordIngest],
-      ['coordReplay', ks.coordReplay],
-      ['coordEvents', ks.coordEvents],
-      ['sentinelObservations', ks.sentinelObservations],
-      ['telemetryEvents', ks.telemetryEvents],
-      ['jobEvents', ks.jobEvents],
-      ['activity', ks.activityStream],
-      ['audit', ks.auditStream],
-    ];
-    // Every stream a consumer group reads has a dead-letter stream (the replay stream has none).
-    const dead: [string, string][] = names
-      .filter(([k]) => !['coordReplay', 'activity', 'audit'].includes(k))
-      .map(([k, n]) => [`${k}:dead`, ks.deadLetter(n)]);
+    const all = healthStreams(ks);
+    const dead = all.filter(([k]) => k.endsWith(':dead'));
     const now = await this.redis.time();
-    const all = [...names, ...dead];
     const infos = await Promise.all(all.map(([, n]) => this.redis.streamInfo(n)));
     const deadEntries = await Promise.all(
       dead.map(([, n]) => this.redis.latest(n, CONSOLE_LIMITS.deadPerStream)),
     );
     const idMs = (id: string | null) => (id ? Number(id.split('-')[0]) : null);
+    const rates = this.rates.series();
     return {
       now,
+      // Per-second rates from the streams' and groups' counters, sampled by StreamRates.
+      rates_t: rates.t,
       streams: all.map(([key, name], i) => {
         const info = infos[i];
         if (!info) return { key, exists: false, length: 0, groups: [] };
@@ -329,6 +321,8 @@ export class ConsoleReadService {
           exists: true,
           length: Number(info.stream.length ?? 0),
           entries_added: Number(info.stream['entries-added'] ?? info.stream.length ?? 0),
+          added_rate: rates.streams[key]?.added ?? [],
+          archived_rate: rates.streams[key]?.archived ?? null,
           last_id: info.stream['last-generated-id'] ?? null,
           groups: info.groups.map((g) => {
             const oldest = idMs(g.oldestPendingId);
@@ -337,6 +331,8 @@ export class ConsoleReadService {
               pending: Number(g.group.pending ?? 0),
               lag: g.group.lag === null || g.group.lag === undefined ? null : Number(g.group.lag),
               last_delivered: g.group['last-delivered-id'] ?? null,
+              acked_rate: rates.streams[key]?.groups[String(g.group.name)]?.acked ?? [],
+              delivered_rate: rates.streams[key]?.groups[String(g.group.name)]?.delivered ?? [],
               oldest_pending_age_ms: oldest === null ? null : Math.max(0, now - oldest),
               consumers: g.consumers.map((c) => ({
                 name: c.name,

@@ -11,6 +11,14 @@ function toRecord(flat: string[]): Record<string, string> {
   return out;
 }
 
+/** The counters of one stream: entries ever added, and per group entries read and pending. */
+export interface GroupCounters {
+  /** XINFO STREAM entries-added; null when the stream does not exist. */
+  added: number | null;
+  /** By group name: XINFO GROUPS entries-read (null when Redis cannot tell) and pending. */
+  groups: Map<string, { read: number | null; pending: number }>;
+}
+
 /**
  * Every Redis read and write of the console, as small methods (one command or one pipeline each),
  * so the services above hold the logic and tests can override a method to inject a fault.
@@ -182,6 +190,41 @@ export class ConsoleRedis {
       }),
     );
     return { stream: info, groups };
+  }
+
+  /** GroupCounters of each stream, in one pipeline (two commands per stream). */
+  async groupCounters(streams: string[]): Promise<GroupCounters[]> {
+    const pipe = this.redis.pipeline();
+    for (const s of streams) {
+      pipe.call('XINFO', 'STREAM', s);
+      pipe.call('XINFO', 'GROUPS', s);
+    }
+    const res = (await pipe.exec()) ?? [];
+    const num = (v: unknown) => (v === null || v === undefined || v === '' ? null : Number(v));
+    return streams.map((_, i) => {
+      const [infoErr, info] = res[2 * i] ?? [];
+      const [groupsErr, groups] = res[2 * i + 1] ?? [];
+      // A stream that does not exist yet answers "no such key": no counters, not an error.
+      if (infoErr || groupsErr) {
+        const err = (infoErr ?? groupsErr) as Error;
+        if (/no such key/i.test(err.message)) return { added: null, groups: new Map() };
+        throw err;
+      }
+      const stream = toRecord(info as string[]);
+      const added = num(stream['entries-added']);
+      return {
+        added,
+        groups: new Map(
+          (groups as string[][]).map((g) => {
+            const r = toRecord(g) as Record<string, unknown>;
+            // A group created at 0 reports entries-read as nil until it reads; lag says it then.
+            const lag = num(r.lag);
+            const read = num(r['entries-read']) ?? (added !== null && lag !== null ? added - lag : null);
+            return [String(r.name), { read, pending: Number(r.pending ?? 0) }];
+          }),
+        ),
+      };
+    });
   }
 
   async xlen(stream: string): Promise<number> {
