@@ -99,6 +99,7 @@ function setup(
   handler: (data: unknown) => Promise<void>,
   options: Partial<RedisStreamsServerOptions> = {},
   schema?: LoopDefinition['schema'],
+  batch = false,
 ) {
   const group = new FakeGroup();
   const errors: StreamErrorInfo[] = [];
@@ -125,7 +126,7 @@ function setup(
     stream: 'telemetry:{events}',
     group: 'g',
     schema,
-    batch: false,
+    batch,
     handler: (() => undefined) as unknown as LoopDefinition['handler'],
   };
   const conn: LoopConnection = { status: 'ready', disconnect: () => undefined };
@@ -251,4 +252,77 @@ describe('StreamLoop (fake consumer group, no network)', () => {
     expect(n).toBe(8);
     expect(mocks.group.dead[0]).toMatchObject({ id, deliveries: 3 });
   }, 20_000);
+
+  describe('a batch handler', () => {
+    type Batch = { entries: Array<{ id: string }> };
+    const ids = (b: unknown) => (b as Batch).entries.map((e) => e.id);
+
+    it('reads the next batch while one runs, and starts it only after that one resolved', async () => {
+      const gates: Array<() => void> = [];
+      const batches: string[][] = [];
+      let running = 0;
+      let most = 0;
+      const { mocks } = start(
+        setup(
+          (b) => {
+            batches.push(ids(b));
+            most = Math.max(most, ++running);
+            return new Promise<void>((r) => gates.push(() => (running--, r())));
+          },
+          { batchSize: 2 },
+          undefined,
+          true,
+        ),
+      );
+      const all = Array.from({ length: 5 }, (_, i) => mocks.group.add(['n', String(i)]));
+      await until(() => batches.length === 1, 'the first batch');
+      // The second batch is read (delivered to us) while the first still runs...
+      await until(() => mocks.group.pending.has(all[3]), 'the read ahead');
+      await new Promise((r) => setTimeout(r, 30));
+      expect(batches).toEqual([all.slice(0, 2)]);
+      expect(mocks.group.pending.has(all[4])).toBe(false); // ...and no third one
+      // ...and handed over only once the first resolved, in stream order.
+      gates.shift()!();
+      await until(() => batches.length === 2, 'the second batch');
+      expect(batches[1]).toEqual(all.slice(2, 4));
+      gates.shift()!();
+      await until(() => batches.length === 3, 'the third batch');
+      gates.shift()!();
+      await until(() => mocks.group.acked.length === 5, 'every entry acked');
+      expect(most).toBe(1);
+      expect(batches.flat()).toEqual(all);
+      expect(mocks.group.pending.size).toBe(0);
+    });
+
+    it('keeps a batch read ahead unhandled through an outage, then handles it once (no delivery lost or dead-lettered)', async () => {
+      let down = true;
+      const handled: string[][] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const { sut, mocks } = start(
+        setup(
+          async (b) => {
+            handled.push(ids(b));
+            if (handled.length === 1) await gate;
+            if (down) throw new UnavailableError('database unavailable');
+          },
+          { batchSize: 2 },
+          undefined,
+          true,
+        ),
+      );
+      const all = Array.from({ length: 4 }, (_, i) => mocks.group.add(['n', String(i)]));
+      await until(() => mocks.group.pending.has(all[3]), 'the read ahead');
+      release(); // the first batch fails for the outage, with the second one in hand
+      await until(() => sut.waitingForDependency, 'the outage');
+      await new Promise((r) => setTimeout(r, 50));
+      // While the dependency is down only the kept batch is tried again; the one read ahead waits.
+      expect(handled.every((b) => b.join() === all.slice(0, 2).join())).toBe(true);
+      down = false;
+      await until(() => mocks.group.acked.length === 4, 'every entry acked', 10_000);
+      expect(handled.slice(-2).flat().sort()).toEqual([...all].sort());
+      expect(mocks.group.dead).toEqual([]);
+      expect(sut.isReady()).toBe(true);
+    }, 20_000);
+  });
 });

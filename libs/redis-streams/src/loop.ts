@@ -101,6 +101,8 @@ export class StreamLoop {
   private reclaimCursor = '0-0';
   private draining = true;
   private drainCursor = '0';
+  /** A batch read ahead while the previous one ran: decoded and held, started when that one settles. */
+  private queued?: Array<{ entry: RawEntry; data: unknown }>;
   private running?: Promise<void>;
   private readonly opts: ResolvedServerOptions;
   private readonly m: {
@@ -217,6 +219,10 @@ export class StreamLoop {
           continue;
         }
         if (this.capacity() <= 0) {
+          if (this.canReadAhead()) {
+            await this.readAhead();
+            continue;
+          }
           const due = this.retries.nextDue();
           await this.waitForSlot(due === undefined ? 0 : due - Date.now());
           continue;
@@ -255,6 +261,40 @@ export class StreamLoop {
     }
   }
 
+  /**
+   * A batch loop reads its next batch while the current one runs (its handler waits on a
+   * database, Redis prepares the next reply meanwhile). The batch read ahead is held, not handed
+   * to the handler, until the current one has settled: one batch at a time, in stream order.
+   * Only new entries are read ahead, and never while a dependency is down or retries wait.
+   */
+  private canReadAhead(): boolean {
+    return (
+      this.def.batch &&
+      !this.closed &&
+      !this.draining &&
+      !this.queued &&
+      this.inFlight > 0 &&
+      this.reserved === 0 &&
+      this.outageFailures === 0 &&
+      this.retries.waiting === 0
+    );
+  }
+
+  private async readAhead(): Promise<void> {
+    const now = Date.now();
+    const nextDue = Math.min(this.nextReclaimAt, this.retries.nextDue() ?? Infinity);
+    const blockMs = Math.max(1, Math.min(this.opts.blockMs, nextDue - now));
+    const count = this.opts.batchSize;
+    this.reserved += count;
+    let entries: RawEntry[];
+    try {
+      entries = await this.readNew(count, blockMs);
+    } finally {
+      this.reserved -= count;
+    }
+    this.dispatch(entries, true);
+  }
+
   private async readNew(count: number, blockMs: number): Promise<RawEntry[]> {
     return this.group.read(this.conn, count, '>', blockMs);
   }
@@ -278,8 +318,11 @@ export class StreamLoop {
     return fresh;
   }
 
-  /** Validates entries and starts their handlers (or dead-letters them). Never throws. */
-  private dispatch(entries: RawEntry[]): void {
+  /**
+   * Validates entries and starts their handlers (or dead-letters them). Never throws. A batch
+   * read `ahead` waits in `queued` while the previous batch still runs.
+   */
+  private dispatch(entries: RawEntry[], ahead = false): void {
     if (!entries.length) return;
     const valid: Array<{ entry: RawEntry; data: unknown }> = [];
     const { schema } = this.def;
@@ -316,7 +359,10 @@ export class StreamLoop {
     }
     if (!valid.length) return;
     this.m.delivered.inc(valid.length);
-    if (this.def.batch) {
+    if (this.def.batch && ahead && this.inFlight > 0) {
+      for (const v of valid) this.held.add(v.entry.id);
+      this.queued = valid;
+    } else if (this.def.batch) {
       this.runBatch(valid);
     } else {
       for (const v of valid) this.runOne(v.entry, v.data);
@@ -389,7 +435,20 @@ export class StreamLoop {
 
   private release(n: number): void {
     this.inFlight -= n;
-    if (this.capacity() > 0) this.wakeUp();
+    const queued = this.inFlight === 0 ? this.queued : undefined;
+    if (queued) {
+      this.queued = undefined;
+      if (this.closed || this.outageFailures > 0) {
+        // Not started: left pending here, read again from our pending list once reading resumes
+        // (a stopping replica's next start, or another replica's reclaim, takes them otherwise).
+        for (const v of queued) this.held.delete(v.entry.id);
+        this.draining = true;
+        this.drainCursor = '0';
+      } else {
+        this.runBatch(queued);
+      }
+    }
+    if (this.capacity() > 0 || this.canReadAhead()) this.wakeUp();
     if (this.inFlight === 0 && this.tasks.size === 0) this.notifyIdle();
   }
 
