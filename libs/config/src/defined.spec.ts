@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Var, VARIABLE_SECTIONS } from './variables';
 
@@ -33,19 +33,10 @@ function sources(): string[] {
   for (const top of ['apps', 'libs']) {
     for (const pkg of readdirSync(join(ROOT, top))) {
       if (top === 'libs' && pkg === 'testing') continue;
-      const src = join(ROOT, top, pkg, 'src');
-      if (statSync(join(ROOT, top, pkg)).isDirectory() && safeIsDir(src)) walk(src);
+      if (existsSync(join(ROOT, top, pkg, 'src'))) walk(join(ROOT, top, pkg, 'src'));
     }
   }
   return out;
-}
-
-function safeIsDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** Every `<env>.NAME` / `<env>['NAME']` read of an upper-case variable name, by file. */

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { SessionRecord } from './types';
 
 /*
  * The reading side of the COORD_ROOT file layout that FileMirror (file-mirror.ts) writes, in the
@@ -27,15 +28,10 @@ export const COORD_LAYOUT = {
 } as const;
 
 /** What a reader keeps of one `sessions/<id>.json`. */
-export interface SessionFileState {
-  session_id: string;
-  role: string;
-  task: string;
-  blob: unknown;
-  phase: string | null;
-  registered_at: string;
-  last_heartbeat: string;
-}
+export type SessionFileState = Pick<
+  SessionRecord,
+  'session_id' | 'role' | 'task' | 'blob' | 'phase' | 'registered_at' | 'last_heartbeat'
+>;
 
 /** What a reader keeps of one `locks/<resource>/record.json`. */
 export interface LockFileState {

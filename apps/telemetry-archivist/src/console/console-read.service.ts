@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CoordStore } from '@coordbus/coord';
-import { decodeMeta, JobMeta } from '@coordbus/jobs';
+import { decodeMeta, jobIdentity, JobMeta, jobOutcome } from '@coordbus/jobs';
 import { ArchiveQueryService } from '../query/archive-query.service';
 import { ARCHIVIST_CONFIG } from '../tokens';
 import type { ArchivistConfig } from '../config';
@@ -45,21 +45,7 @@ const DEAD_KEYS = FEED_STREAM_KEYS.filter((k) => k.startsWith('d')) as FeedStrea
 
 /** A job as the page may see it: no argv, env, cwd or secret names. */
 export function jobView(j: JobMeta): Record<string, unknown> {
-  return {
-    job: j.id,
-    name: j.name,
-    hook: j.hook,
-    worktree: j.worktree,
-    tags: j.tags,
-    status: j.status,
-    exit_code: j.exit_code,
-    signal: j.signal,
-    reason: j.reason,
-    created_at: j.created_at,
-    started_at: j.started_at,
-    finished_at: j.finished_at,
-    host: j.host,
-  };
+  return { job: j.id, ...jobIdentity(j), ...jobOutcome(j), host: j.host };
 }
 
 function lockView(h: Record<string, string>): Record<string, unknown> | null {

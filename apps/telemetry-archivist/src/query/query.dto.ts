@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
 import {
   IsIn,
@@ -44,6 +45,25 @@ const IsTimePoint = () =>
     },
   });
 
+// Class-validator decorators composed once (applyDecorators registers them in the order a
+// stacked `@A @B` would, bottom first), so each kind of parameter is checked one way everywhere.
+
+/** `limit`: 1 to MAX_PAGE, plain decimal digits. */
+const PageLimit = () =>
+  applyDecorators(
+    Max(MAX_PAGE),
+    Min(1),
+    IsInt({ message: 'limit must be a decimal integer' }),
+    DecimalInt(),
+    IsOptional(),
+  );
+/** `order` of a keyset page. */
+const PageOrder = () => applyDecorators(IsIn(['asc', 'desc']), IsOptional());
+/** `cursor` of a keyset page (opaque, as the previous page returned it). */
+const PageCursor = () => applyDecorators(MaxLength(2000), IsString(), IsOptional());
+/** A free-text filter of 1 to `max` characters. */
+const OptionalText = (max: number) => applyDecorators(MaxLength(max), MinLength(1), IsString(), IsOptional());
+
 /** Query of `GET /v1/events`. Lists are comma-separated. */
 export class EventsQueryDto {
   /** Stream keys: coordIngest, coordEvents, sentinelObservations, telemetryEvents, jobEvents, each optionally with :dead. */
@@ -63,16 +83,16 @@ export class EventsQueryDto {
   @Matches(LIST, { message: 'op must be a comma-separated list of names' })
   @MaxLength(2000)
   op?: string;
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) session?: string;
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(1000) resource?: string;
+  @OptionalText(500) session?: string;
+  @OptionalText(1000) resource?: string;
   @IsOptional() @IsIn(LEVELS) level?: string;
   @IsOptional()
   @Matches(LIST, { message: 'status must be a comma-separated list' })
   @MaxLength(500)
   status?: string;
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) source?: string;
+  @OptionalText(500) source?: string;
   /** Text search: entries holding every word of it (ticket, note, subject, resource, log line...). */
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) q?: string;
+  @OptionalText(500) q?: string;
   /** Event time lower bound (inclusive): RFC 3339, epoch ms, or a duration back from now (`2h`). */
   @IsOptional() @IsTimePoint() since?: string;
   /** Event time upper bound (inclusive), in the same forms as since. */
@@ -81,32 +101,22 @@ export class EventsQueryDto {
   @IsOptional()
   @Matches(/^\d{1,15}-\d{1,15}$/, { message: 'until_id must be a stream entry id like 1700000000000-0' })
   until_id?: string;
-  @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
-  @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
-  @IsOptional()
-  @DecimalInt()
-  @IsInt({ message: 'limit must be a decimal integer' })
-  @Min(1)
-  @Max(MAX_PAGE)
-  limit?: number;
+  @PageOrder() order?: 'asc' | 'desc';
+  @PageCursor() cursor?: string;
+  @PageLimit() limit?: number;
 }
 
 export class SessionsQueryDto {
   @IsOptional() @IsIn(['active', 'ended']) state?: 'active' | 'ended';
   /** Only sessions last seen at or after this time. */
   @IsOptional() @IsTimePoint() since?: string;
-  @IsOptional()
-  @DecimalInt()
-  @IsInt({ message: 'limit must be a decimal integer' })
-  @Min(1)
-  @Max(MAX_PAGE)
-  limit?: number;
+  @PageLimit() limit?: number;
 }
 
 export class EpisodesQueryDto {
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) source?: string;
+  @OptionalText(500) source?: string;
   /** The observer's event (`headroom.overhead`) or its episodes' (`headroom.overhead.episode`). */
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(500) event?: string;
+  @OptionalText(500) event?: string;
   /** Default stall,degraded. */
   @IsOptional()
   @Matches(new RegExp(`^(${TELEMETRY_STATUSES.join('|')})(,(${TELEMETRY_STATUSES.join('|')}))*$`), {
@@ -115,12 +125,7 @@ export class EpisodesQueryDto {
   status?: string;
   @IsOptional() @IsTimePoint() since?: string;
   @IsOptional() @IsTimePoint() until?: string;
-  @IsOptional() @IsIn(['asc', 'desc']) order?: 'asc' | 'desc';
-  @IsOptional() @IsString() @MaxLength(2000) cursor?: string;
-  @IsOptional()
-  @DecimalInt()
-  @IsInt({ message: 'limit must be a decimal integer' })
-  @Min(1)
-  @Max(MAX_PAGE)
-  limit?: number;
+  @PageOrder() order?: 'asc' | 'desc';
+  @PageCursor() cursor?: string;
+  @PageLimit() limit?: number;
 }

@@ -7,15 +7,9 @@ between replicas (exactly one of them sees 'removed'). Each lock is released exa
 session's lock set is read and deleted in this one step, and a lock another session took since is
 left alone.
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
-  KEYS[3] the session hash
-  KEYS[4] the sessions zset
-  KEYS[5] the session's lock set
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
+  KEYS[3] the session hash   KEYS[4] the sessions zset   KEYS[5] the session's lock set
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] session_id   ARGV[7] dereg reason   ARGV[8] lock release reason
   ARGV[9] '1' for a cull (only when expired), '' to remove unconditionally
 Returns:

@@ -4,14 +4,10 @@ Issues a work order (`dispatch.issue`) in state `pending`, and adds it to the as
 orders (`orders-open:<assignee>`, scored by issue time, which `coord orders` reads oldest first).
 Re-issuing an identical order is a no-op; a different order under the same id is a conflict.
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
   KEYS[3] the order hash (prefix .. 'dispatch:' .. id; ignored when the id is generated here)
   KEYS[4] the orders zset
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] order_id, or '' to make a ULID   ARGV[7] assignee   ARGV[8] ticket
   ARGV[9] issuer session
 Returns:

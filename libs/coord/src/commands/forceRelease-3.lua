@@ -5,13 +5,9 @@ session's lock), as `lock.release` reason `forced`. When an expected owner is gi
 is now held by someone else, nothing changes: the operator acted on what they saw, not on a lock
 taken since.
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
   KEYS[3] the lock hash
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] resource   ARGV[7] expected owner session ('' = whoever holds it)
 Returns:
   {'missing'} | {'other-owner', owner} | {'released', tx_id, owner}

@@ -5,14 +5,9 @@ changed: the phase, or the previous heartbeat is at least TTL/3 old (the deploym
 heartbeating shows up on the event stream at least about every TTL/3, enough for an event-only
 reader to judge liveness, while a busy session's every-few-seconds heartbeats stay off it).
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
-  KEYS[3] the session hash
-  KEYS[4] the sessions zset
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
+  KEYS[3] the session hash   KEYS[4] the sessions zset
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] session_id   ARGV[7] phase   ARGV[8] '1' when a phase was given (else it is kept)
 Returns:
   {'missing'} | {'ok', tx_id or '', HGETALL session}

@@ -15,15 +15,9 @@ never the caller's); otherwise (or 'force') each conflicting owner gets `lock.re
 A caller with no session record is registered here first (`session.register`, blob
 {"auto_registered":true}), so that every lock belongs to a session the cull can see.
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
-  KEYS[3] the lock hash
-  KEYS[4] the locks zset
-  KEYS[5] the caller's lock set
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
+  KEYS[3] the lock hash   KEYS[4] the locks zset   KEYS[5] the caller's lock set
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] session_id   ARGV[7] pid   ARGV[8] resource   ARGV[9] lock TTL in ms or ''
   ARGV[10] reason   ARGV[11] mode 'lock' | 'steal' | 'force'   ARGV[12] host (auto-register)
 Returns:

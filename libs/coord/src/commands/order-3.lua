@@ -6,13 +6,9 @@ the order hash's `state` (pending|ack|done|reject), `state_at` and `note`. Only 
 act. Repeating the current step is a no-op (no event); a step back, or any step after done or
 reject, is refused. done and reject take the order out of the assignee's open orders.
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
   KEYS[3] the order hash
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] order_id   ARGV[7] action 'ack' | 'done' | 'reject'   ARGV[8] calling session
   ARGV[9] note ('' = none)
 Returns:

@@ -3,14 +3,9 @@
 Registers a session. Idempotent on (host, pid, session_id): the same triple only refreshes the
 record and last_heartbeat; a new triple writes `session.register`.
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
-  KEYS[3] the session hash
-  KEYS[4] the sessions zset (score = last heartbeat ms)
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
+  KEYS[3] the session hash   KEYS[4] the sessions zset (score = last heartbeat ms)
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] session_id   ARGV[7] host   ARGV[8] pid   ARGV[9] role   ARGV[10] task
   ARGV[11] blob (JSON text)
 Returns:

@@ -2,14 +2,9 @@
 --[[
 Appends a message to a peer's inbox and writes `inbox.deliver` (the envelope only, never the body).
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
-  KEYS[3] the peer's inbox list
-  KEYS[4] the peer's session hash
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
+  KEYS[3] the peer's inbox list   KEYS[4] the peer's session hash
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] from   ARGV[7] to   ARGV[8] kind   ARGV[9] subject   ARGV[10] body
   ARGV[11] '1' to require a registered peer
   ARGV[12] the most bytes a body may have   ARGV[13] the most messages an inbox may hold

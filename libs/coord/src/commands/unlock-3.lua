@@ -3,13 +3,9 @@
 Releases a lock; only its owner may (`lock.release` reason `unlock`). A lock past its expiry is
 released as `expired` and reported missing.
 
-KEYS:
-  KEYS[1] the coord events stream
-  KEYS[2] the tx_id sequence key
+KEYS: the prelude's two (events stream, tx_id sequence; see includes/prelude.lua), then
   KEYS[3] the lock hash
-ARGV:
-  ARGV[1..5] the prelude's: key prefix, event source, ULID randomness, events MAXLEN cap, now
-            (see includes/prelude.lua)
+ARGV: the prelude's first five (see includes/prelude.lua), then
   ARGV[6] session_id   ARGV[7] resource
 Returns:
   {'missing'} | {'not-owner', owner} | {'released', tx_id}

@@ -341,22 +341,24 @@ export function decodeMeta(h: Record<string, string>): JobMeta {
   };
 }
 
+/** Which job it is (`jobs ls --json` and the console's views share these fields and their order). */
+export function jobIdentity(j: JobMeta) {
+  return { name: j.name, hook: j.hook, worktree: j.worktree, tags: j.tags };
+}
+
+/** How it went: status, exit, reason and its three times (nothing secret). */
+export function jobOutcome(j: JobMeta) {
+  const { status, exit_code, signal, reason, created_at, started_at, finished_at } = j;
+  return { status, exit_code, signal, reason, created_at, started_at, finished_at };
+}
+
 /** The JSON row `jobs ls --json` prints. */
 export function publicRow(j: JobMeta): Record<string, unknown> {
   return {
     id: j.id,
-    name: j.name,
-    hook: j.hook,
-    worktree: j.worktree,
-    tags: j.tags,
+    ...jobIdentity(j),
     invocation_id: j.invocation_id,
-    status: j.status,
-    exit_code: j.exit_code,
-    signal: j.signal,
-    reason: j.reason,
-    created_at: j.created_at,
-    started_at: j.started_at,
-    finished_at: j.finished_at,
+    ...jobOutcome(j),
     background: j.background,
     argv: j.argv,
     shell: j.shell,
