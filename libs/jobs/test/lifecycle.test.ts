@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { TERMINAL_JOB_STATUSES } from '@coordbus/envelope';
 import { waitFor } from '@coordbus/testing';
 import { processStartTime } from '../src/exec/proc';
+import { SCRUBBED } from '../src/domain/env-scrub';
+import { eventIdentity } from '../src/domain/job';
 import { newJob } from '../src/queue/submit';
 import { cancelJobs } from '../src/ops/cancel';
 import { reconcileHost } from '../src/ops/reconcile';
@@ -177,6 +179,42 @@ describe('job lifecycle', () => {
     });
     expect(again).toMatchObject({ ok: false, status: 'succeeded' });
     expect(await terminalRecords(job.id)).toEqual(['succeeded']);
+  });
+
+  it('a worker holding the BullMQ identity claims in one trip: same records, events and secrets as reading first', async () => {
+    const events = async (id: string) =>
+      ((await h.redis.xrange(h.keyspace.jobEvents, '-', '+')) as [string, string[]][])
+        .map(([, f]) => JSON.parse(f[5]) as Record<string, unknown>)
+        .filter((e) => e.job_id === id)
+        // Everything but when, and which job.
+        .map((e): Record<string, unknown> => ({ ...e, ts: undefined, job_id: undefined }));
+    const runBackground = async (identity: boolean) => {
+      const { meta, secrets } = newJob(
+        h.request({ tags: ['trip'], argv: ['sh', '-c', 'echo "$A_TOKEN"'], env: { A_TOKEN: 'tok-1' } }),
+        'inv-trip',
+      );
+      await h.redis.set(h.store.keys.secrets(meta.id), JSON.stringify(secrets));
+      await h.submitter.recordForeground(meta);
+      const final = await h.executor.execute(meta.id, identity ? { identity: eventIdentity(meta) } : {});
+      return { meta, final: final! };
+    };
+    const [one, two] = [await runBackground(true), await runBackground(false)];
+    for (const { meta, final } of [one, two]) {
+      expect(final).toMatchObject({ status: 'succeeded', host: h.runner.host, runner_id: h.runner.id });
+      expect(await h.redis.exists(h.store.keys.secrets(meta.id))).toBe(0);
+      expect((await h.log(meta.id)).map((r) => r.line ?? r.status)).toEqual([
+        'queued',
+        'running',
+        SCRUBBED,
+        'succeeded',
+      ]);
+    }
+    expect(await events(one.meta.id)).toEqual(await events(two.meta.id));
+    expect((await events(one.meta.id)).map((e) => e.status)).toEqual(['queued', 'running', 'succeeded']);
+    // A job that is not queued any more is refused, as by a read-then-claim.
+    const gone = await h.executor.execute(one.meta.id, { identity: eventIdentity(one.meta) });
+    expect(gone).toMatchObject({ id: one.meta.id, status: 'succeeded' });
+    expect(await h.executor.execute('no-such-job', { identity: eventIdentity(one.meta) })).toBeNull();
   });
 
   it('writes a lifecycle event per status change to the job events stream', async () => {

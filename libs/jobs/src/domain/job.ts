@@ -50,6 +50,16 @@ export interface JobMeta extends JobSpec {
   kill_grace_ms: number | null;
 }
 
+/** The fields of a job's lifecycle events that never change after it is created (no secrets). */
+export type JobEventIdentityField = 'invocation_id' | 'hook' | 'name' | 'worktree' | 'tags';
+export type JobEventIdentity = Pick<JobMeta, JobEventIdentityField>;
+
+/** A job's event identity, as its BullMQ job carries it. */
+export function eventIdentity(meta: JobMeta): JobEventIdentity {
+  const { invocation_id, hook, name, worktree, tags } = meta;
+  return { invocation_id, hook, name, worktree, tags };
+}
+
 export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'cancelling'];
 
 export function isTerminal(status: JobStatus): boolean {

@@ -3,10 +3,10 @@ import type Redis from 'ioredis';
 import { KillFailedError } from '@coordbus/envelope';
 import { JOBS_VARS } from '@coordbus/config';
 import { jobBaseEnv, SCRUBBED, scrubArgv, secretRedactor, unpackSecrets } from '../domain/env-scrub';
-import type { JobMeta } from '../domain/job';
+import type { JobEventIdentity, JobMeta } from '../domain/job';
 import { outcomeOf, ProcessEnd } from '../domain/outcome';
 import { JobLogWriter } from '../store/job-log';
-import type { JobStore } from '../store/job-store';
+import type { JobStore, TransitionResult } from '../store/job-store';
 import type { CancelBus } from './control';
 import { RunningProcess } from './process-runner';
 import type { RunnerIdentity } from './runner';
@@ -33,6 +33,8 @@ export interface ExecuteOptions {
   tee?: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
   /** Called once the process started (pid known). */
   onStarted?: (meta: JobMeta) => void;
+  /** The job's event identity when the caller has it (its BullMQ job): read and claim in one trip. */
+  identity?: JobEventIdentity;
 }
 
 /**
@@ -52,28 +54,33 @@ export class JobExecutor {
 
   async execute(id: string, opts: ExecuteOptions = {}): Promise<JobMeta | null> {
     const { store } = this;
-    // Secrets live in Redis only until the job starts: taken and deleted as the job is read.
-    const taken = await store.takeForStart(id);
-    const meta = taken.meta;
-    const { env: secrets, argv: realArgv, stdin: realStdin } = unpackSecrets(opts.secrets ?? taken.secrets);
-    if (!meta) return null;
-    const startedAt = new Date().toISOString();
-    const claimFields: Partial<JobMeta> = {
-      started_at: startedAt,
+    const claimFields = (): Partial<JobMeta> => ({
+      started_at: new Date().toISOString(),
       host: this.runner.host,
       runner_id: this.runner.id,
       runner_pid: this.runner.pid,
       runner_start: this.runner.start,
       kill_grace_ms: this.options.killGraceMs,
-    };
-    const claim = await store.transition(id, {
-      from: ['queued'],
-      to: 'running',
-      fields: claimFields,
-      event: meta,
     });
-    if (!claim.ok) return store.get(id);
-    Object.assign(meta, claimFields, { status: 'running' });
+    // Secrets live in Redis only until the job starts: taken and deleted as the job is read.
+    let meta: JobMeta;
+    let taken: Record<string, string>;
+    let claim: TransitionResult;
+    if (opts.identity) {
+      // One round trip: the event comes from what the caller holds, not from the metadata.
+      const claimed = await store.claim(id, claimFields(), opts.identity);
+      if (!claimed.meta) return claimed.claim.missing ? null : store.get(id);
+      ({ meta, secrets: taken, claim } = claimed);
+    } else {
+      const read = await store.takeForStart(id);
+      if (!read.meta) return null;
+      ({ meta, secrets: taken } = read);
+      const fields = claimFields();
+      claim = await store.transition(id, { from: ['queued'], to: 'running', fields, event: meta });
+      if (!claim.ok) return store.get(id);
+      Object.assign(meta, fields, { status: 'running' });
+    }
+    const { env: secrets, argv: realArgv, stdin: realStdin } = unpackSecrets(opts.secrets ?? taken);
     const missing = meta.secret_names.filter((n) => !(n in secrets));
     if (!realArgv && meta.argv.some((a) => a.includes(SCRUBBED))) missing.push('its command line');
     if (realStdin === null && meta.stdin?.includes(SCRUBBED)) missing.push('its stdin');

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { JobStatus, newUlid, UnavailableError } from '@coordbus/envelope';
 import { ARGV_SECRET_KEY, scrubArgv, splitSecrets, STDIN_SECRET_KEY } from '../domain/env-scrub';
-import type { JobMeta, JobSpec } from '../domain/job';
+import { eventIdentity, JobMeta, JobSpec } from '../domain/job';
 import { WorkspaceRegistry } from '../exec/workspace';
 import type { JobStore } from '../store/job-store';
 import { BULL_JOB_OPTIONS, BullJobData } from './bull-types';
@@ -86,7 +86,11 @@ export class JobSubmitter {
     }
     await this.store.create(meta);
     try {
-      await this.queue().add('hook-job', { id: meta.id }, { ...BULL_JOB_OPTIONS, jobId: meta.id });
+      await this.queue().add(
+        'hook-job',
+        { id: meta.id, event: eventIdentity(meta) },
+        { ...BULL_JOB_OPTIONS, jobId: meta.id },
+      );
     } catch (err) {
       const reason = `could not enqueue: ${(err as Error).message}`;
       const now = new Date().toISOString();

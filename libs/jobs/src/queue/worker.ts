@@ -42,7 +42,7 @@ export class JobWorkerHost {
     const w = new Worker<BullJobData>(
       this.keyspace.jobQueue,
       async (job) => {
-        const final = await this.executor.execute(job.data.id);
+        const final = await this.executor.execute(job.data.id, { identity: job.data.event });
         if (final) {
           const latency = final.started_at
             ? Date.parse(final.started_at) - Date.parse(final.created_at)

@@ -11,7 +11,7 @@ import {
   SchemaMismatchError,
   TERMINAL_JOB_STATUSES,
 } from '@coordbus/envelope';
-import { isJobStatus, JobMeta } from '../domain/job';
+import { isJobStatus, JobEventIdentity, JobEventIdentityField, JobMeta } from '../domain/job';
 import { bindCommand, BoundCommand } from '@coordbus/lua';
 import { COMMANDS } from '../commands';
 
@@ -61,7 +61,7 @@ export interface TransitionOptions {
   /** Lowest seq the record may take: the job's writer's next seq. */
   minSeq?: number;
   /** Emit a lifecycle event built from this metadata (after the change). */
-  event?: JobMeta;
+  event?: JobEventSource;
   procs?: { host: string; op: 'add' | 'rem' };
 }
 
@@ -73,6 +73,17 @@ export interface TransitionResult {
   nextSeq: number;
   /** Status before (ok) or current status (refused). */
   status: JobStatus | null;
+}
+
+/** What a job's lifecycle event is built from: its metadata, or the part of it a BullMQ job carries. */
+export type JobEventSource = Pick<JobMeta, 'id' | 'status' | JobEventIdentityField> &
+  Partial<Pick<JobMeta, 'exit_code' | 'signal' | 'host' | 'reason'>>;
+
+/** A claimed job: its metadata (after the claim), its taken secrets and the claim's result. */
+export interface ClaimResult {
+  meta: JobMeta | null;
+  secrets: Record<string, string>;
+  claim: TransitionResult;
 }
 
 /** Version of the job metadata hash layout (field `meta_v`). */
@@ -119,6 +130,40 @@ export class JobStore {
   }
 
   async transition(id: string, opts: TransitionOptions): Promise<TransitionResult> {
+    return transitionResult(await this.jobTransition(...this.transitionCall(id, opts)));
+  }
+
+  /**
+   * Takes a queued job for a runner in one round trip: its waiting secrets (deleted as they are
+   * read), its metadata, and `queued → running` with `fields` and the `running` event — built
+   * from `identity`, what the BullMQ job carries, since the metadata is read in the same trip.
+   * A job that is not queued any more is refused as by transition() (its secrets are gone all the
+   * same: nothing will run it).
+   */
+  async claim(id: string, fields: Partial<JobMeta>, identity: JobEventIdentity): Promise<ClaimResult> {
+    const call = this.transitionCall(id, {
+      from: ['queued'],
+      to: 'running',
+      fields,
+      event: { ...identity, id, status: 'queued' },
+    });
+    const pipe = this.redis.pipeline().getdel(this.keys.secrets(id)).hgetall(this.keys.job(id));
+    // bindCommand defined the script on this client, so its pipelines have it too.
+    (pipe as unknown as Record<string, (...a: (string | number)[]) => unknown>)[COMMANDS.jobTransition.name](
+      ...call[0],
+      ...call[1],
+    );
+    const res = (await pipe.exec()) ?? [];
+    for (const [err] of res) if (err) throw err;
+    const raw = res[0]?.[1] as string | null;
+    const h = res[1]?.[1] as Record<string, string>;
+    const claim = transitionResult(res[2]?.[1] as [number, number, string]);
+    const meta = claim.ok ? Object.assign(decodeMeta(h), fields, { status: 'running' as const }) : null;
+    return { meta, secrets: raw ? (JSON.parse(raw) as Record<string, string>) : {}, claim };
+  }
+
+  /** The keys and arguments of commands/jobTransition-15.lua for one change. */
+  private transitionCall(id: string, opts: TransitionOptions): [(string | number)[], (string | number)[]] {
     const k = this.keys;
     const fields: Record<string, string | null> = {};
     for (const [key, value] of Object.entries(opts.fields ?? {})) fields[key] = encodeField(key, value);
@@ -156,7 +201,7 @@ export class JobStore {
     const from = opts.from === 'create' ? '-' : opts.from.join(',');
     const created =
       opts.from === 'create' ? Date.parse(opts.fields?.created_at ?? new Date().toISOString()) : 0;
-    const [code, nextSeq, status] = await this.jobTransition(
+    return [
       [
         k.job(id),
         k.log(id),
@@ -183,13 +228,7 @@ export class JobStore {
         Schemas.jobEvent.name,
         Schemas.jobEvent.major,
       ],
-    );
-    return {
-      ok: code === 1,
-      missing: code === -1,
-      nextSeq: Number(nextSeq),
-      status: status && isJobStatus(status) ? status : null,
-    };
+    ];
   }
 
   /** Creates a job record (status queued or skipped) with its first status record and event. */
@@ -282,6 +321,15 @@ export class JobStore {
   async forgetProc(host: string, id: string): Promise<void> {
     await this.redis.srem(this.keys.procs(host), id);
   }
+}
+
+function transitionResult([code, nextSeq, status]: [number, number, string]): TransitionResult {
+  return {
+    ok: code === 1,
+    missing: code === -1,
+    nextSeq: Number(nextSeq),
+    status: status && isJobStatus(status) ? status : null,
+  };
 }
 
 function encodeField(key: string, value: unknown): string | null {
