@@ -59,7 +59,8 @@ const BENCHMARKS = [
     script: 'hooks/run.js',
     args: ['--calls', '100', '--runs', '10'],
     timeoutS: 240,
-    targets: 'coord heartbeat p50 wall <= 1.5x node -e 0',
+    targets:
+      'PostToolUse hook (throttled) above the same-run spawn floor: CPU <= 1.7x, p50 wall <= 2x that floor; absolute (issue #14 §5) CPU <= 3 ms, p50 wall <= 5 ms; coord heartbeat p50 wall <= 1.5x node -e 0',
   },
   {
     name: 'jobs',

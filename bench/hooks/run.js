@@ -26,7 +26,11 @@ const RUNS = arg('runs', 25);
  * stdin from a file, output discarded; bash times each call with EPOCHREALTIME and reports the
  * children's CPU with `times`. Returns wall p50/p90 per call and CPU per call (waited tree).
  */
-function measure(cmd, args, { n = CALLS, input = '', env = {}, gapMs = 0, sessionPerCall = false } = {}) {
+function measure(
+  cmd,
+  args,
+  { n = CALLS, input = '', env = {}, gapMs = 0, sessionPerCall = false, cwd = root } = {},
+) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-m-'));
   const inFile = path.join(dir, 'in');
   fs.writeFileSync(inFile, input);
@@ -47,7 +51,7 @@ times
 `;
   const out = spawnSync('bash', ['-c', script], {
     env: { ...process.env, ...env },
-    cwd: root,
+    cwd,
     maxBuffer: 64 << 20,
   }).stdout.toString();
   fs.rmSync(dir, { recursive: true, force: true });
@@ -145,6 +149,17 @@ exit $rc
     'coordbus hook, PreToolUse (activity spooled)',
     measure(hook, ['PreToolUse'], { input: toolCall.replace('"PostToolUse"', '"PreToolUse"'), gapMs }),
   ]);
+  // A project with job hooks: the hook reads .coordbus/hooks.yml on every call (builtins, no grep).
+  const project = path.join(dir, 'project');
+  fs.mkdirSync(path.join(project, '.coordbus'), { recursive: true });
+  fs.writeFileSync(
+    path.join(project, '.coordbus', 'hooks.yml'),
+    'Stop:\n  - run: npm test\n    timeout: 10m\nSessionEnd:\n  - run: make clean\n',
+  );
+  rows.push([
+    'coordbus hook, PostToolUse, throttled, project with .coordbus/hooks.yml',
+    measure(hook, ['PostToolUse'], { input: toolCall, gapMs, cwd: project }),
+  ]);
   rows.push([
     'coordbus hook, PostToolUse, 1 MiB stdin',
     measure(hook, ['PostToolUse'], { input: bigCall, n: Math.min(CALLS, 100), gapMs }),
@@ -170,27 +185,34 @@ exit $rc
   for (const [name, m] of rows)
     console.log(`| ${name} | ${m.p50.toFixed(2)} | ${m.p90.toFixed(2)} | ${m.cpu.toFixed(2)} |`);
 
-  // Issue #14 §5's budget is absolute (per call, on this benchmark), so no ratio: the same-run
-  // spawn floor goes in the note.
+  // Issue #14 §5's budget (<= 5 ms wall, <= 3 ms CPU) was set on a machine where one spawn cost
+  // 1.6 ms wall / 1.1 ms CPU; the spawn floor differs threefold between machines and loads, so the
+  // target applies to what the hook costs above the same-run floor, in floors: CPU <= 1.7x, wall
+  // <= 2x (the budget over that floor, minus the floor). The absolute figures go beside them.
   const [floorName, floor] = rows[0];
   const [, typical] = rows[1];
   const note = `same-run ${floorName}: p50 ${floor.p50.toFixed(2)} ms, CPU ${floor.cpu.toFixed(2)} ms`;
-  report({
-    bench: 'hooks',
-    name: 'PostToolUse hook (throttled), p50 wall',
-    value: typical.p50,
-    unit: 'ms',
-    target: '<= 5',
-    note,
-  });
-  report({
-    bench: 'hooks',
-    name: 'PostToolUse hook (throttled), CPU per call',
-    value: typical.cpu,
-    unit: 'ms',
-    target: '<= 3',
-    note,
-  });
+  for (const [what, key, aboveFloor, absolute] of [
+    ['p50 wall', 'p50', '<= 2', '<= 5'],
+    ['CPU per call', 'cpu', '<= 1.7', '<= 3'],
+  ]) {
+    report({
+      bench: 'hooks',
+      name: `PostToolUse hook (throttled), ${what} minus the spawn floor`,
+      value: typical[key] - floor[key],
+      unit: 'ms',
+      baseline: { name: `spawn floor (/bin/true) ${what}`, value: floor[key] },
+      target: aboveFloor,
+    });
+    report({
+      bench: 'hooks',
+      name: `PostToolUse hook (throttled), ${what}`,
+      value: typical[key],
+      unit: 'ms',
+      target: absolute,
+      note,
+    });
+  }
 
   // Background work each design leaves per op (waited here, so its CPU is counted).
   const cli = measure(

@@ -60,12 +60,12 @@ describe.each([
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const hook = (event: string, input: object | string) => {
+  const hook = (event: string, input: object | string, extra: NodeJS.ProcessEnv = {}) => {
     const r = spawnSync(shell[0], [...shell.slice(1), script, event], {
       cwd: join(dir, 'project'),
       input: typeof input === 'string' ? input : JSON.stringify(input),
       // Only what Claude Code is sure to give: no REDIS_URL, no namespace.
-      env: { PATH: process.env.PATH, HOME: dir },
+      env: { PATH: process.env.PATH, HOME: dir, ...extra },
     });
     expect({ code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() }).toEqual({
       code: 0,
@@ -153,6 +153,52 @@ describe.each([
       message: 'Claude needs your permission to use Bash',
     });
     expect(readFileSync(coordLog, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  it('starts `coordbus hooks run` only for events keyed in .coordbus/hooks.yml, read without grep', async () => {
+    const runs = join(dir, 'runs.log');
+    const coordbus = join(dir, 'coordbus');
+    writeFileSync(coordbus, `#!/bin/sh\nprintf '%s|%s\\n' "$*" "$(cat)" >> '${runs}'\n`);
+    chmodSync(coordbus, 0o755);
+    mkdirSync(join(dir, 'project', '.coordbus'));
+    // What the old `grep -E '^[[:space:]]*["']?Event["']?[[:space:]]*:'` matched, and what it did not:
+    // comments, list items, longer names, a key on a last line without a newline, CRLF.
+    writeFileSync(
+      join(dir, 'project', '.coordbus', 'hooks.yml'),
+      [
+        'Stop:',
+        '  - run: npm test',
+        '# SessionStart: not a key',
+        '- run: echo PreToolUse:',
+        'hooks:',
+        '  "PostToolUse" :',
+        "\t'Notification':\r",
+        'StopFailureX:',
+        'PreCompact:',
+      ].join('\n'),
+    );
+    const env = { COORDBUS_HOOK_COORDBUS: coordbus };
+    const events = [
+      'Stop',
+      'SessionStart',
+      'PreToolUse',
+      'PostToolUse',
+      'Notification',
+      'StopFailure',
+      'PreCompact',
+    ];
+    for (const event of events) hook(event, { session_id: 's-3', hook_event_name: event }, env);
+    await waitFor(
+      () => existsSync(runs) && readFileSync(runs, 'utf8').split('\n').filter(Boolean).length >= 4,
+      'hooks run',
+    );
+    await new Promise((r) => setTimeout(r, 300)); // would-be extra background starts have had time to log
+    const started = readFileSync(runs, 'utf8').split('\n').filter(Boolean).sort();
+    expect(started).toEqual(
+      ['Notification', 'PostToolUse', 'PreCompact', 'Stop']
+        .map((event) => `hooks run ${event}|${JSON.stringify({ session_id: 's-3', hook_event_name: event })}`)
+        .sort(),
+    );
   });
 
   it('ignores input without a usable session id and never writes outside its state', async () => {

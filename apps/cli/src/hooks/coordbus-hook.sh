@@ -6,7 +6,10 @@
 # builtins plus one `head`: read a prefix of the hook JSON, pull session_id, tool_name, the file
 # path or command out with parameter expansion, append one line to the session's activity spool,
 # and decide the heartbeat throttle from a clock read with `read` (/proc/uptime; `date +%s`
-# where there is no /proc) against the due time stored in the session's stamp file. Only when the
+# where there is no /proc) against the due time stored in the session's stamp file. The `head`
+# is the one process it cannot do without: `read` takes a byte per system call up to a newline,
+# and the hook JSON is one line that can be megabytes long (tool output). It runs with LC_ALL=C
+# (a byte count needs no locale; loading one is a dozen more files per call). Only when the
 # window (THROTTLE seconds) has passed does it start, detached and silenced, `coord heartbeat
 # --ensure` and one redis-cli that sends the spool (commands/activity-2.lua writes the activity
 # stream and each session's latest entry). Every other event (Notification, Stop, ...) is rare:
@@ -32,12 +35,24 @@ STATE=${COORDBUS_HOOK_STATE:-${HOME:-/tmp}/.cache/coordbus/heartbeat}
 event=$1
 case $event in '' | *[!A-Za-z]*) exit 0 ;; esac
 
+# jobs=1 when a line of .coordbus/hooks.yml keys this event (`  "Stop" :`): read with builtins,
+# not grep, as this runs on every tool call in a project that has the file.
 jobs=
-if [ -f .coordbus/hooks.yml ] && grep -Eq "^[[:space:]]*[\"']?${event}[\"']?[[:space:]]*:" .coordbus/hooks.yml 2>/dev/null; then jobs=1; fi
+if [ -f .coordbus/hooks.yml ]; then
+  while IFS= read -r l || [ -n "$l" ]; do
+    l=${l#"${l%%[![:space:]]*}"}
+    l=${l#[\"\']}
+    case $l in "$event"*) ;; *) continue ;; esac
+    l=${l#"$event"}
+    l=${l#[\"\']}
+    l=${l#"${l%%[![:space:]]*}"}
+    case $l in :*) jobs=1; break ;; esac
+  done 2>/dev/null <.coordbus/hooks.yml
+fi
 
 case $event in PreToolUse | PostToolUse | MessageDisplay) hot=1 ;; *) hot= ;; esac
 # The hot path reads only a prefix: the fields it needs come first, tool output can be megabytes.
-if [ -n "$hot" ] && [ -z "$jobs" ]; then input=$(head -c 4096 2>/dev/null); else input=$(cat 2>/dev/null); fi
+if [ -n "$hot" ] && [ -z "$jobs" ]; then input=$(LC_ALL=C head -c 4096 2>/dev/null); else input=$(LC_ALL=C cat 2>/dev/null); fi
 
 # v= the raw (still JSON-escaped) string value of the first "$1": "..." in the input, '' if none.
 # A value cut by the prefix ends where the prefix does.
