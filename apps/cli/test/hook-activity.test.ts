@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { Keyspace } from '@coordbus/envelope';
 import { cleanupNamespace, testKeyspace, testRedisUrl, waitFor } from '@coordbus/testing';
-import { COMMANDS } from '../src/hooks/commands';
+import { COORD_COMMANDS } from '@coordbus/coord';
 import { hookPaths, installHooks } from '../src/hooks/installer';
 
 jest.setTimeout(60_000);
@@ -224,7 +224,7 @@ describe('activity-2.lua', () => {
   });
 
   it('keeps the stream near MAXLEN, dates spooled lines back by their clock, and cuts long fields', async () => {
-    const { lua } = COMMANDS.activity;
+    const { lua } = COORD_COMMANDS.activity;
     const lines = Array.from(
       { length: 500 },
       (_, i) => `100.5\tPostToolUse\ts-${i % 3}\tBash\t\tls ${i}\t\t`,

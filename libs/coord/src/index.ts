@@ -8,3 +8,4 @@ export * from './store';
 export * from './fanout';
 export * from './resource-name';
 export * from './live-view';
+export { COORD_COMMANDS } from './commands';

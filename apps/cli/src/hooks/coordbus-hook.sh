@@ -11,7 +11,7 @@
 # and the hook JSON is one line that can be megabytes long (tool output). It runs with LC_ALL=C
 # (a byte count needs no locale; loading one is a dozen more files per call). Only when the
 # window (THROTTLE seconds) has passed does it start, detached and silenced, `coord heartbeat
-# --ensure` and one redis-cli that sends the spool (commands/activity-2.lua writes the activity
+# --ensure` and one redis-cli that sends the spool (libs/coord's activity-2.lua writes the activity
 # stream and each session's latest entry). Every other event (Notification, Stop, ...) is rare:
 # it sends the spool at once. SessionStart registers (task = first line of .claude-task, else
 # "session"), SessionEnd deregisters, and any event named as a key of `.coordbus/hooks.yml` in

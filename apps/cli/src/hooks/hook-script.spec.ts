@@ -12,7 +12,7 @@ describe('renderHookScript', () => {
     expect(script).toContain(`COORD=\${COORDBUS_HOOK_COORD:-'/opt/it'\\''s here/bin/coord'}`);
     expect(script).toContain(`COORDBUS=\${COORDBUS_HOOK_COORDBUS:-'/usr/bin/coordbus'}`);
     expect(script).toContain(`ENVFILE=\${COORDBUS_HOOK_ENV:-'/h/coordbus-hook.env'}`);
-    expect(script).toContain("ACTIVITY_LUA='--[[");
+    expect(script).toContain("ACTIVITY_LUA='#!lua\n--[[");
     const file = join(mkdtempSync(join(tmpdir(), 'hook-')), 'coordbus-hook.sh');
     writeFileSync(file, script);
     execFileSync('sh', ['-n', file]);

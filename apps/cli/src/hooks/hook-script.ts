@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COORD_SESSION_TTL, HOOK_VARS, SHARED_VARS } from '@coordbus/config';
-import { COMMANDS } from './commands';
+import { COORD_COMMANDS } from '@coordbus/coord';
 
 /** File name of the installed hook; every settings entry whose command names it is ours. */
 export const HOOK_SCRIPT_NAME = 'coordbus-hook.sh';
@@ -59,9 +59,9 @@ export const TOOL_EVENTS: readonly HookEvent[] = [
 /** The hook's source beside this file (scripts/build.mjs copies it into dist/). */
 export const HOOK_TEMPLATE_PATH = join(__dirname, HOOK_SCRIPT_NAME);
 
-/** The Lua the hook sends with redis-cli to write the activity stream (commands/activity-2.lua). */
+/** The Lua the hook sends with redis-cli to write the activity stream (libs/coord commands/activity-2.lua). */
 export function activityLua(): string {
-  return COMMANDS.activity.lua;
+  return COORD_COMMANDS.activity.lua;
 }
 
 function shQuote(s: string): string {

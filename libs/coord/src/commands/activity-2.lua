@@ -1,7 +1,8 @@
+#!lua
 --[[
-Writes the agent activity the hook (coordbus-hook.sh) spooled since its last flush: one stream
-entry per event and, per session, the latest one in a hash (what the fleet console's "now" and
-"needs you" views read). The hook runs this with redis-cli, so the JSON is built here (cjson
+Writes the agent activity the Claude Code hook (apps/cli/src/hooks/coordbus-hook.sh) spooled
+since its last flush: one stream entry per event and, per session, the latest one in a hash (what
+the fleet console's "now" and "needs you" views read). The hook runs this with redis-cli, so the JSON is built here (cjson
 escapes it correctly) rather than in sh. A line's clock is the hook's own (seconds since boot
 from /proc/uptime, or epoch seconds where there is no /proc); with ARGV[2], the same clock when
 the batch was sent, it dates each event against the server's TIME, so a spooled event keeps the
@@ -40,23 +41,7 @@ local function text(raw, max)
   return s
 end
 
-local function rfc3339(ms)
-  local secs = math.floor(ms / 1000)
-  local days = math.floor(secs / 86400)
-  local sod = secs - days * 86400
-  -- Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-  local z = days + 719468
-  local era = math.floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
-  local d = doy - math.floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
-  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, math.floor(sod / 3600),
-    math.floor((sod % 3600) / 60), sod % 60, ms - secs * 1000)
-end
+--- @include "includes/iso"
 
 local written = 0
 for line in string.gmatch(ARGV[3] or '', '[^\n]+') do
@@ -77,7 +62,7 @@ for line in string.gmatch(ARGV[3] or '', '[^\n]+') do
     local ms = now_ms
     local clock = tonumber(f[1])
     if clock and clock <= clock_now then ms = now_ms - math.floor((clock_now - clock) * 1000) end
-    local entry = { session_id = sid, event = event, ts = rfc3339(ms) }
+    local entry = { session_id = sid, event = event, ts = iso(ms) }
     entry.tool = text(f[4], 200)
     entry.path = text(f[5], 1024)
     entry.command = text(f[6], 1024)
