@@ -85,6 +85,14 @@ const BENCHMARKS = [
     targets: 'no target: cluster mode beside a single node, for the record',
   },
   {
+    name: 'console',
+    script: 'console/run.js',
+    args: ['--sessions', '1000', '--events', '100000', '--loads', '5', '--window', '8'],
+    timeoutS: 360,
+    targets:
+      'console at 1 000 live sessions + 100 000 archived events: initial page p50 <= 1 000 ms; live feed CPU per tick (10 changing) <= 2x a 10-session fleet; all 1 000 changing <= 25 % core; <= 100 session rows in the DOM',
+  },
+  {
     name: 'fleet',
     script: 'fleet/run.js',
     args: [],

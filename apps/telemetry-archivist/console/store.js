@@ -1,6 +1,9 @@
 // The page's model of the fleet: a snapshot, then every live feed item applied in order.
 // Every list is bounded (the page never holds an unbounded list).
 const MAX = { activity: 300, conflicts: 100, messages: 200, telemetry: 500, audit: 200, dead: 500 };
+// Maps the feed adds to: a page left open for days drops what finished first (ended sessions,
+// finished orders and jobs), so it holds at most the snapshot's bounds plus a margin.
+const MAX_MAP = { sessions: 5200, orders: 1000, jobs: 1000, dead: 500 };
 
 const listeners = new Set();
 let scheduled = false;
@@ -219,8 +222,25 @@ export function applyItem(it) {
   }
 }
 
+/** Deletes the oldest entries of `map` past `max`, those `done` says are finished first. */
+function cap(map, max, done) {
+  if (map.size <= max) return;
+  for (const [k, v] of map) {
+    if (map.size <= max) return;
+    if (done(v)) map.delete(k);
+  }
+  for (const k of map.keys()) {
+    if (map.size <= max) return;
+    map.delete(k);
+  }
+}
+
 export function applyBatch(items) {
   for (const it of items) applyItem(it);
+  cap(state.sessions, MAX_MAP.sessions, (s) => s.state === 'culled' || s.state === 'deregistered');
+  cap(state.orders, MAX_MAP.orders, (o) => o.state !== 'pending' && o.state !== 'issue');
+  cap(state.jobs, MAX_MAP.jobs, (j) => TERMINAL.has(j.status));
+  cap(state.dead, MAX_MAP.dead, () => true);
   changed();
 }
 

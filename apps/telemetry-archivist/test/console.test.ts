@@ -113,6 +113,42 @@ describe('fleet console API (built service)', () => {
     expect(snap.text).not.toContain(READ);
   });
 
+  it('lists the sessions that ended last with role, task and reason, not one registered again', async () => {
+    await store.register({ sessionId: 'gone-a', host: 'h', pid: 1, role: 'dev', task: 'finished work' });
+    await store.register({ sessionId: 'gone-b', host: 'h', pid: 2, role: 'tester', task: 'went silent' });
+    await store.register({ sessionId: 'back-c', host: 'h', pid: 3, task: 'first run' });
+    await store.dereg('gone-a');
+    await store.dereg('gone-b', 'ttl-expired');
+    await store.dereg('back-c');
+    await store.register({ sessionId: 'back-c', host: 'h', pid: 4, task: 'second run' });
+    type Snap = {
+      sessions: { session: string }[];
+      ended: { session: string; role: string | null; task: string | null; state: string }[];
+    };
+    const snap = async () => JSON.parse((await get('/v1/console/snapshot', bearer(READ))).text) as Snap;
+    // The archivist archives asynchronously: wait for both ends.
+    await waitFor(
+      async () => (await snap()).ended.filter((e) => e.session.startsWith('gone-')).length === 2,
+      'both ended sessions in the snapshot',
+      20_000,
+      100,
+    );
+    const s = await snap();
+    expect(s.ended).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          session: 'gone-a',
+          role: 'dev',
+          task: 'finished work',
+          state: 'deregistered',
+        }),
+        expect.objectContaining({ session: 'gone-b', role: 'tester', task: 'went silent', state: 'culled' }),
+      ]),
+    );
+    expect(s.ended.map((e) => e.session)).not.toContain('back-c');
+    expect(s.sessions.map((x) => x.session)).toContain('back-c');
+  });
+
   it('searches the archive by ticket, subject words or session id, newest first, a page at a time', async () => {
     await store.register({ sessionId: 'searcher', host: 'h', pid: 1, task: 'find things' });
     await store.register({ sessionId: 'worker', host: 'h', pid: 1, task: 'do things' });

@@ -110,9 +110,7 @@ export class ConsoleReadService {
         r.latest(r.keyspace.activityStream, CONSOLE_LIMITS.activity),
         r.latest(r.keyspace.auditStream, CONSOLE_LIMITS.audit),
         Promise.all(DEAD_KEYS.map((k) => r.latest(r.streams[k], CONSOLE_LIMITS.deadPerStream))),
-        this.archive
-          .sessions({ state: 'ended', limit: CONSOLE_LIMITS.ended })
-          .catch(() => ({ sessions: [] })),
+        this.archive.recentlyEnded(CONSOLE_LIMITS.ended).catch(() => []),
         r.latest(r.keyspace.coordIngest, CONSOLE_LIMITS.conflictScan),
       ]);
     const failed = ingest.flatMap((e) => feedItem('ci', e) ?? []).reverse();
@@ -155,7 +153,7 @@ export class ConsoleReadService {
       // The deployment's TTL as stored with the coord state (what the sentinel culls by).
       session_ttl_ms: await this.coord.sessionTtl().catch(() => this.config.sessionTtlMs),
       sessions,
-      ended: ended.sessions
+      ended: ended
         .filter((s) => !liveIds.has(s.session))
         .map((s) => ({
           session: s.session,

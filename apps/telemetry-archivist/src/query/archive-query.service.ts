@@ -42,6 +42,9 @@ export interface SessionView {
   task: string | null;
 }
 
+/** An ended session as the console lists it. */
+export type EndedSession = Pick<SessionView, 'session' | 'ended_at' | 'end_reason' | 'role' | 'task'>;
+
 export interface EpisodeView {
   id: string;
   ts: string;
@@ -61,6 +64,16 @@ function parseData(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+const text = (v: unknown) => (typeof v === 'string' ? v : null);
+
+/** A coord event's `payload` object ({} when the row holds none). */
+function payloadOf(e: StoredEvent): Record<string, unknown> {
+  const data = parseData(e.data);
+  const payload =
+    typeof data === 'object' && data !== null ? (data as { payload?: unknown }).payload : undefined;
+  return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : {};
 }
 
 /** Reads the archive for the HTTP API: filters, keyset pagination, sessions, telemetry episodes. */
@@ -240,16 +253,8 @@ export class ArchiveQueryService {
     const latest = new Map<string, Record<string, unknown>>();
     for (const d of details) {
       const k = `${d.session}\u0000${d.kind}`;
-      if (latest.has(k)) continue;
-      const data = parseData(d.data);
-      const payload =
-        typeof data === 'object' && data !== null ? (data as { payload?: unknown }).payload : undefined;
-      latest.set(
-        k,
-        typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : {},
-      );
+      if (!latest.has(k)) latest.set(k, payloadOf(d));
     }
-    const text = (v: unknown) => (typeof v === 'string' ? v : null);
     return {
       sessions: aggregates.map((a) => {
         const ended =
@@ -270,6 +275,51 @@ export class ArchiveQueryService {
         };
       }),
     };
+  }
+
+  /**
+   * The sessions that ended last (newest `session.dereg` first), with role and task from their
+   * latest register: two index reads whose cost follows `limit`, where `sessions({state:'ended'})`
+   * groups every coord event of the archive (the console's page load must not grow with it).
+   */
+  async recentlyEnded(limit: number): Promise<EndedSession[]> {
+    const stream = this.streamName('coordEvents');
+    const ends = new Map<string, StoredEvent>();
+    const deregs = await this.store.queryEvents({
+      streams: [stream],
+      kinds: ['session.dereg'],
+      order: 'desc',
+      limit,
+    });
+    for (const d of deregs) if (d.session && !ends.has(d.session)) ends.set(d.session, d);
+    if (!ends.size) return [];
+    // By session only, the stream checked here: with the stream in the filter the planner walks
+    // every row of the stream instead of the session index.
+    const registers = new Map<string, StoredEvent>();
+    const regs = await this.store.queryEvents({
+      kinds: ['session.register'],
+      sessions: [...ends.keys()],
+      order: 'desc',
+      limit: 10 * limit,
+    });
+    for (const r of regs) {
+      if (r.stream === stream && r.session && !registers.has(r.session)) registers.set(r.session, r);
+    }
+    return [...ends.values()].flatMap((d) => {
+      const reg = registers.get(d.session as string);
+      // Registered again since: not ended (live, or its end is not archived yet).
+      if (reg && reg.tsMs > d.tsMs) return [];
+      const p = reg ? payloadOf(reg) : {};
+      return [
+        {
+          session: d.session as string,
+          ended_at: iso(d.tsMs),
+          end_reason: text(payloadOf(d).reason) ?? 'unknown',
+          role: text(p.role),
+          task: text(p.task),
+        },
+      ];
+    });
   }
 
   /**
