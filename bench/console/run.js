@@ -249,6 +249,8 @@ async function pageLoad(browser, url, want) {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('Performance.enable');
+  const profile = process.env.BENCH_CONSOLE_PAGE_PROFILE;
+  if (profile) await cdp.send('Profiler.enable').then(() => cdp.send('Profiler.start'));
   await page.addInitScript(stampRows, want);
   await page.goto(`${url}/#/sessions`);
   await page.waitForFunction(() => window.__rendered !== undefined, null, { timeout: 60_000, polling: 50 });
@@ -256,6 +258,12 @@ async function pageLoad(browser, url, want) {
   // The renderer's main-thread busy time so far: what the page cost the browser, whatever the load.
   const { metrics } = await cdp.send('Performance.getMetrics');
   const taskMs = 1000 * (metrics.find((m) => m.name === 'TaskDuration')?.value ?? NaN);
+  // BENCH_CONSOLE_PAGE_PROFILE=<file>: the page's V8 CPU profile (the last load of each fleet).
+  if (profile)
+    fs.writeFileSync(
+      `${profile}-${want}.cpuprofile`,
+      JSON.stringify((await cdp.send('Profiler.stop')).profile),
+    );
   await context.close();
   return { ms, taskMs };
 }
