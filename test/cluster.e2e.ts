@@ -379,7 +379,7 @@ describe('coordbus on a Redis Cluster (3 masters)', () => {
     const cancelled = await run(COORDBUS, ['jobs', 'cancel', longId], { env, timeoutMs: 20_000 });
     expect({ code: cancelled.code, stderr: cancelled.stderr }).toEqual({ code: 0, stderr: '' });
     const followed = await follow;
-    expect(followed.code).toBe(0);
+    expect(followed.code).toBe(1); // the followed job was cancelled: it did not succeed
     expect(followed.stdout).toContain('started');
     const final = await run(COORDBUS, ['jobs', 'ls', '--json'], { env, timeoutMs: 20_000 });
     expect(

@@ -129,6 +129,7 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
 
   it('cancel reaches jobs running on two different replicas; the reply lists count and names', async () => {
     [a, b] = await Promise.all([replica(), replica()]);
+    // Long enough to still run when a CLI started at load 30 (tens of seconds) cancels it.
     const j1 = await submit([
       '--hook',
       'SessionStart',
@@ -138,7 +139,7 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
       'one',
       '--',
       'sleep',
-      '30',
+      '300',
     ]);
     const j2 = await submit([
       '--hook',
@@ -149,7 +150,7 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
       'two',
       '--',
       'sleep',
-      '30',
+      '300',
     ]);
     const [r1, r2] = await Promise.all([
       waitJob(j1.id, (j) => j.status === 'running' && !!j.pgid, 'job one running'),
@@ -160,6 +161,14 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
 
     const res = await cli(['jobs', 'cancel', '--tag', 'long', '--hook', 'SessionStart']);
     expect(res.code).toBe(0);
+    // Following a cancelled job: exit 1 (it did not succeed), stdout only the records.
+    const followed = await cli(['jobs', 'logs', j1.id, '--follow', '--json']);
+    expect(followed.code).toBe(1);
+    expect(JSON.parse(followed.stdout.trim().split('\n').at(-1)!)).toMatchObject({
+      kind: 'status',
+      status: 'cancelled',
+    });
+    expect(followed.stderr).toContain(`coordbus: job ${j1.id} cancelled`);
     expect(res.stdout).toMatch(/^cancelled 2 job\(s\): /);
     expect(res.stdout).toContain(`one (${j1.id})`);
     expect(res.stdout).toContain(`two (${j2.id})`);
@@ -196,7 +205,7 @@ describe('job-coordinator processes + coordbus jobs CLI', () => {
     expect(crashed.reason).toMatch(/stall|its runner is gone/);
     await waitFor(() => groupGone(running.pgid!), 'the orphaned group to be killed');
     const f = await follow;
-    expect(f.code).toBe(0);
+    expect(f.code).toBe(1); // the job did not succeed
     expect(f.stdout).toContain('started');
     expect(f.stderr).toMatch(
       /coordbus: job crashed: (its coordinator replica stopped answering|its runner is gone)/,
@@ -413,6 +422,31 @@ hooks:
     ) as { evicted: string[] };
     expect(real.evicted).toContain(job.id);
     expect(await redis.exists(store.keys.job(job.id), store.keys.log(job.id))).toBe(0);
+  });
+
+  it('jobs logs --follow exits 1 when the job did not succeed (failed, timed-out), 0 without --follow; --help says so', async () => {
+    // --follow of a job that fails exits 1 (not the job's own 5: that reads as "Redis
+    // unavailable"), and says why on stderr even when only stdout records are shown.
+    const failing = await submit(['--', 'sh', '-c', 'echo before; sleep 0.3; echo oops >&2; exit 5']);
+    const followFail = await cli(['jobs', 'logs', failing.id, '--follow', '--stdout']);
+    expect(followFail).toMatchObject({ code: 1, stdout: 'before\n' });
+    expect(followFail.stderr).toBe(`coordbus: job ${failing.id} failed: exit code 5\n`);
+    // Without --follow it is a read of the log: exit 0 whatever the job did.
+    const readFailed = await cli(['jobs', 'logs', failing.id]);
+    expect(readFailed.code).toBe(0);
+    expect(readFailed.stdout).toBe('before\n');
+    expect(readFailed.stderr).toMatch(/oops\n.*\] failed exit 5/s);
+    // The mapping is documented where users look for it.
+    const help = await cli(['jobs', 'logs', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(
+      /exit status:\n\s+--follow\s+0 the job succeeded \(or was skipped\); 1 it did not succeed/,
+    );
+    // A job stopped by its --timeout did not succeed either.
+    const slow = await submit(['--timeout', '300ms', '--', 'sleep', '10']);
+    const followSlow = await cli(['jobs', 'logs', slow.id, '--follow']);
+    expect(followSlow.code).toBe(1);
+    expect(followSlow.stderr).toMatch(/\] timed-out\b.*\ncoordbus: job \w+ timed-out/s);
   });
 
   it('SIGTERM: the replica stops taking jobs, cancels what still runs after the shutdown grace, and exits 0', async () => {

@@ -249,8 +249,28 @@ export async function logsCommand(ref: string, flags: LogsFlags): Promise<number
       localHost: hostname(),
     });
     if (res.message) process.stderr.write(`coordbus: ${res.message}\n`);
-    return 0;
+    // Without --follow this is a read of the log: it succeeds whatever the job did (collecting a
+    // failed job's output must not fail a script). --follow waits for the outcome and reports it.
+    if (!flags.follow) return 0;
+    const final = res.terminal ?? (await ctx.store.get(job.id));
+    const code = followExitCode(final?.status);
+    if (code && !res.message) {
+      const why = final?.reason ?? (final?.exit_code ? `exit code ${final.exit_code}` : final?.signal);
+      process.stderr.write(`coordbus: job ${job.id} ${final?.status}${why ? `: ${why}` : ''}\n`);
+    }
+    return code;
   });
+}
+
+/**
+ * The exit code of `jobs logs --follow` once the job has ended (README, `jobs logs --help`):
+ * 0 when it succeeded or was skipped by its conditions; 1 when it did not succeed (failed,
+ * signaled, timed-out, cancelled, crashed). Not the job's own exit code, unlike `jobs run
+ * --foreground`: the codes 2-10 keep their table meaning (usage, not found, Redis unavailable...),
+ * so a script can tell "the job failed" from "coordbus could not tell".
+ */
+export function followExitCode(status: JobStatus | undefined): number {
+  return status === 'succeeded' || status === 'skipped' ? 0 : 1;
 }
 
 export interface CancelFlags {

@@ -79,7 +79,16 @@ export function registerJobsCommands(program: Command): void {
     .option('--since-seq <n>', 'only records after this seq')
     .option('--since <dur>', 'only records from the last <dur> (e.g. 10m)')
     .option('-f, --follow', 'keep streaming until the job ends (or is found crashed)')
-    .option('--json', 'one JSON record per line');
+    .option('--json', 'one JSON record per line')
+    .addHelpText(
+      'after',
+      `
+exit status:
+  --follow        0 the job succeeded (or was skipped); 1 it did not succeed: failed, signaled,
+                  timed-out, cancelled or crashed (stderr says which, and why)
+  without it      0 once the log is printed, whatever the job's status (jobs ls shows it)
+  either way      2 usage, 4 no such job, 5 Redis unavailable`,
+    );
   logs.action(act(logs, (ref: string, flags) => actions().logsCommand(ref, flags)));
 
   const cancel = jobs
