@@ -26,6 +26,8 @@ export interface SentinelConfig {
   sessionTtlSet: boolean;
   /** `SENTINEL_CULL_INTERVAL_MS`: how often the cull pass runs (default TTL/10, between 250 ms and 30 s). */
   cullIntervalMs: number;
+  /** SENTINEL_CULL_INTERVAL_MS was not given: each pass takes its interval from the stored TTL. */
+  cullIntervalFollowsTtl: boolean;
   /** `SENTINEL_DEDUP_TTL`: how long a handled `(source, tx_id)` is remembered (default 7d). */
   dedupTtlMs: number;
   /** `SENTINEL_CLAIM_IDLE_MS`: a dead replica's pending events are reclaimed after this (default 30 s). */
@@ -42,6 +44,11 @@ export const SENTINEL_SERVICE = 'sentinel-subscriber';
 export const SENTINEL_HTTP_PORT = servicePort(SENTINEL_SERVICE);
 
 /** Reads and validates the sentinel's configuration; throws a ConfigError naming every bad variable. */
+/** The default cull interval for a session TTL: a tenth of it, between 250 ms and 30 s. */
+export function cullIntervalFor(sessionTtlMs: number): number {
+  return Math.min(30_000, Math.max(250, Math.round(sessionTtlMs / 10)));
+}
+
 export function loadSentinelConfig(envVars: NodeJS.ProcessEnv = process.env): SentinelConfig {
   const env = new EnvReader(envVars);
   const base = baseConfig(env, { service: SENTINEL_SERVICE, defaultHttpPort: SENTINEL_HTTP_PORT });
@@ -59,10 +66,8 @@ export function loadSentinelConfig(envVars: NodeJS.ProcessEnv = process.env): Se
     sessionTtlMs,
     sessionTtlSet: env.isSet(V.COORD_SESSION_TTL),
     cull: env.get(V.SENTINEL_CULL),
-    cullIntervalMs: env.get(
-      V.SENTINEL_CULL_INTERVAL_MS,
-      Math.min(30_000, Math.max(250, Math.round(sessionTtlMs / 10))),
-    ),
+    cullIntervalMs: env.get(V.SENTINEL_CULL_INTERVAL_MS, cullIntervalFor(sessionTtlMs)),
+    cullIntervalFollowsTtl: !env.isSet(V.SENTINEL_CULL_INTERVAL_MS),
     dedupTtlMs: env.get(V.SENTINEL_DEDUP_TTL),
     claimIdleMs: env.get(V.SENTINEL_CLAIM_IDLE_MS),
     blockMs: env.get(V.SENTINEL_BLOCK_MS),

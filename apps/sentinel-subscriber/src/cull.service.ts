@@ -1,6 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '@coordbus/runtime';
+import { cullIntervalFor } from './config';
 import { SentinelMetrics } from './metrics';
 import { SESSION_EVICTOR, SESSION_TTL_SEED_MS } from './tokens';
 
@@ -14,6 +15,8 @@ export interface SessionEvictor {
   ): Promise<{ evicted: true; releasedLocks: string[] } | { evicted: false; reason: string }>;
   /** Stores the TTL only when none is stored yet; true when it did. */
   seedSessionTtl(ms: number): Promise<boolean>;
+  /** The stored session TTL (ms). */
+  sessionTtl(): Promise<number>;
 }
 
 /**
@@ -75,20 +78,45 @@ export class CullService {
     return { evicted, locksReleased };
   }
 
-  start(intervalMs: number): void {
+  /**
+   * @param followTtl SENTINEL_CULL_INTERVAL_MS was not set: the interval is a tenth of the STORED
+   * TTL, re-read at least every second (one HGET), so `coordbus config set session-ttl 10s` culls
+   * within seconds rather than at the interval derived from the TTL this process started with.
+   */
+  start(intervalMs: number, followTtl = false): void {
+    let interval = intervalMs;
+    let lastPass = Date.now();
     const schedule = () => {
       if (this.stopped) return;
       const jitter = 0.75 + Math.random() * 0.5;
+      const wait = followTtl ? Math.min(interval * jitter, 1000) : interval * jitter;
       this.timer = setTimeout(() => {
-        this.pass = this.cullOnce()
+        this.pass = this.tick(followTtl, lastPass, interval)
+          .then((r) => {
+            interval = r.interval;
+            if (r.ran) lastPass = Date.now();
+          })
           .catch((err: unknown) => {
             this.metrics.cullErrors.inc();
             this.logger.warn({ err }, 'cull pass failed; retrying next interval');
           })
           .finally(schedule);
-      }, intervalMs * jitter);
+      }, wait);
     };
     schedule();
+  }
+
+  private async tick(
+    followTtl: boolean,
+    lastPass: number,
+    interval: number,
+  ): Promise<{ ran: boolean; interval: number }> {
+    if (followTtl) {
+      interval = cullIntervalFor(await this.evictor.sessionTtl());
+      if (Date.now() - lastPass < interval * 0.75) return { ran: false, interval };
+    }
+    await this.cullOnce();
+    return { ran: true, interval };
   }
 
   async stop(): Promise<void> {

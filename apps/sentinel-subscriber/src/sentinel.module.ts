@@ -121,7 +121,7 @@ class SentinelRunner implements OnApplicationBootstrap, BeforeApplicationShutdow
     this.loop.start();
     // Seeded even when this replica does not cull; a failure is retried by the next cull pass.
     this.cull.seed().catch(() => undefined);
-    if (this.config.cull) this.cull.start(this.config.cullIntervalMs);
+    if (this.config.cull) this.cull.start(this.config.cullIntervalMs, this.config.cullIntervalFollowsTtl);
   }
 
   /** Before the shared Redis connection closes (that happens in onApplicationShutdown). */

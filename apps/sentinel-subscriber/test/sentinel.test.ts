@@ -218,6 +218,25 @@ describe('sentinel business logic (real Redis)', () => {
       await s.lock('busy', 'repo'); // free to take
     });
 
+    it('with no SENTINEL_CULL_INTERVAL_MS it follows the stored TTL: set to 1 s later, culls within seconds, not at the 30 s interval it started with', async () => {
+      const s = store();
+      await s.setSessionTtl(300_000);
+      await s.register({ sessionId: 'quiet', host: 'h', pid: 1 });
+      const c = new CullService(s, undefined, replica().metrics, logger);
+      c.start(30_000, true);
+      try {
+        await s.setSessionTtl(TTL);
+        await waitFor(
+          async () => (await redis.exists(keyspace.coordKey('session:quiet'))) === 0,
+          'quiet culled',
+          15_000,
+          100,
+        );
+      } finally {
+        await c.stop();
+      }
+    });
+
     it('three replicas culling 30 idle sessions: each culled exactly once', async () => {
       const s = store();
       for (let i = 0; i < 30; i++) {

@@ -386,7 +386,7 @@ export const SENTINEL_VARS = {
   SENTINEL_CULL: bool('SENTINEL_CULL', true, 'run the liveness cull pass'),
   SENTINEL_CULL_INTERVAL_MS: {
     ...int('SENTINEL_CULL_INTERVAL_MS', 30_000, 50, 3_600_000, 'how often the cull pass runs (ms)'),
-    defaultDoc: '`COORD_SESSION_TTL`/10, between 250 ms and 30 s',
+    defaultDoc: 'a tenth of the stored session TTL (re-read each pass), between 250 ms and 30 s',
   },
   SENTINEL_DEDUP_TTL: ms(
     'SENTINEL_DEDUP_TTL',
