@@ -300,7 +300,7 @@ describe('fleet console API (built service)', () => {
     removeDir(b.dataDir);
   });
 
-  it('loads the snapshot of 1 000 live sessions with locks in well under a second', async () => {
+  it('loads the snapshot of 1 000 live sessions and their locks whole: every session, every lock with its owner (speed: bench/console)', async () => {
     const pipe = redis.pipeline();
     const now = Date.now();
     for (let i = 0; i < 1000; i++) {
@@ -326,16 +326,13 @@ describe('fleet console API (built service)', () => {
       }
     }
     await pipe.exec();
-    await get('/v1/console/snapshot', bearer(READ));
-    const times: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      const snap = await get('/v1/console/snapshot', bearer(READ));
-      times.push(performance.now() - t0);
-      expect((JSON.parse(snap.text) as { sessions: unknown[] }).sessions.length).toBeGreaterThanOrEqual(1000);
-    }
-    const median = times.sort((x, y) => x - y)[1];
-    process.stdout.write(`console snapshot of 1000 sessions + 500 locks: median ${median.toFixed(0)} ms\n`);
-    expect(median).toBeLessThan(1000);
+    const snap = JSON.parse((await get('/v1/console/snapshot', bearer(READ))).text) as {
+      sessions: { session: string }[];
+      locks: { resource: string; owner: string }[];
+    };
+    const ids = new Set(snap.sessions.map((s) => s.session));
+    for (let i = 0; i < 1000; i++) expect(ids.has(`fleet-${i}`)).toBe(true);
+    const owners = new Map(snap.locks.map((l) => [l.resource, l.owner]));
+    for (let i = 1; i < 1000; i += 2) expect(owners.get(`r-${i}`)).toBe(`fleet-${i}`);
   });
 });
