@@ -54,6 +54,8 @@ export function consoleAssetsDir(): string {
   const candidates = [
     new EnvReader().get(ARCHIVIST_VARS.ARCHIVIST_CONSOLE_DIR),
     resolve(__dirname, '..', '..', '..', '..', 'console'),
+    // `nest start` runs dist/nest/apps/...: the page is still the one `npm run build` made.
+    resolve(__dirname, '..', '..', '..', '..', '..', 'console'),
     resolve(__dirname, '..', '..', '..', '..', 'dist', 'console'),
   ].filter((d): d is string => !!d);
   return candidates.find((d) => existsSync(join(d, 'index.html'))) ?? candidates[candidates.length - 1];
