@@ -70,7 +70,9 @@ describe('Dockerfile', () => {
     expect(runtime.from).toBe('${NODE_IMAGE}');
     // The Node LTS package.json's engines starts at (22), the one the README names.
     expect(dockerfile.args.find((a) => a.op === 'ARG')?.args).toMatch(/^NODE_IMAGE=node:22[\w.-]*-slim$/);
-    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node).toMatch(/^>=22\.\d+(\.\d+)?$/);
+    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node).toMatch(
+      /^>=22\.\d+(\.\d+)?$/,
+    );
     expect(runs(runtime).join('\n')).not.toMatch(/g\+\+|make|python3|npm (ci|install)/);
   });
 
