@@ -30,6 +30,29 @@ function walkthroughBlocks(readme: string): Block[] {
   }));
 }
 
+/** The ```text blocks of the README section that holds the walkthrough: the output it shows. */
+function shownOutput(readme: string): string[] {
+  const start = readme.indexOf('## Three sessions');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  return [...section.matchAll(/^```text\n([\s\S]*?)^```$/gm)].flatMap((m) =>
+    m[1].split('\n').filter((l) => l.trim() !== '' && l.trim() !== '…'),
+  );
+}
+
+/**
+ * A shown line as a pattern over a real one: `…` elides anything (with the id it cuts), and the
+ * values that differ per run or machine (numbers, the host name) match any value.
+ */
+function shownLinePattern(line: string): RegExp {
+  const parts = line.split(/[0-9A-Z]*…/).map((part) =>
+    part
+      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/\d+/g, '\\d+')
+      .replace(/(host=|@)vm\b/g, '$1\\S+'),
+  );
+  return new RegExp(`^${parts.join('.*')}$`, 'm');
+}
+
 /**
  * README "Three sessions" as a user follows it: every command of its `sh walkthrough` blocks runs
  * through `sh` with bin/ on PATH against the built sentinel and fan-out started as `npm start`
@@ -65,7 +88,8 @@ describe('README walkthrough: three sessions', () => {
   });
 
   it('culls, orders, locks and activity show in tail, events and status', async () => {
-    const blocks = walkthroughBlocks(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const blocks = walkthroughBlocks(readme);
     expect(blocks.map((b) => b.shell)).toEqual(['watch', 'A', 'B', 'C', 'A', 'B', 'A']);
 
     const svcEnv = { REDIS_URL: testRedisUrl(), COORDBUS_NAMESPACE: ks.namespace };
@@ -216,5 +240,13 @@ describe('README walkthrough: three sessions', () => {
     expect(tail.stdout).toMatch(/ INFO {2}coord\.order o-42 ack by bob /);
     expect(tail.stdout).toMatch(/ INFO {2}coord\.order o-42 done by bob: tests green /);
     expect(tail.stdout).not.toMatch(/coord\.cull session (alice|bob) /);
+
+    // Every output line the README shows is one a command or the watcher really printed.
+    const printed = [tail.stdout, ...results.flatMap((x) => [x.r.stdout, x.r.stderr])].join('\n');
+    const shown = shownOutput(readme);
+    expect(shown.length).toBeGreaterThan(20);
+    const missing = shown.filter((l) => !shownLinePattern(l).test(printed));
+    // On a mismatch the diff shows what was printed instead.
+    expect({ missing, printed }).toEqual({ missing: [], printed });
   });
 });
