@@ -70,6 +70,38 @@ describe('coordbus replay --archive (built archivist)', () => {
     for (let i = from; i <= to; i++) await xadd(redis, keyspace.coordIngest, Schemas.coordOp, op(i));
   };
 
+  it('sends the read token to an archivist that requires one, and says which variable is missing', async () => {
+    await publish(1, 5);
+    const token = 'replay-read-token-0123456789';
+    archivist = await startArchivist(keyspace, testRedisUrl(), { COORDBUS_API_TOKEN: token });
+    dataDir = archivist.dataDir;
+    const env = { ...envFor(archivist), COORDBUS_API_TOKEN: token };
+    let lines: string[] = [];
+    await waitFor(
+      async () => {
+        const got = sink();
+        if ((await runArchiveReplay({ json: true }, got.out, { env, err: got.err })) !== 0) return false;
+        lines = got.lines;
+        return lines.length === 5;
+      },
+      'the 5 entries through the token-guarded API',
+      30_000,
+    );
+    expect(lines.map((l) => (JSON.parse(l) as CoordOpEnvelope).msg)).toEqual(
+      [1, 2, 3, 4, 5].map((i) => `op ${i}`),
+    );
+
+    const without = sink();
+    expect(await runArchiveReplay({}, without.out, { env: envFor(archivist), err: without.err })).toBe(2);
+    expect(without.errText()).toMatch(/requires a token \(401\): set COORDBUS_API_TOKEN/);
+    expect(without.lines).toEqual([]);
+    const wrong = sink();
+    const wrongEnv = { ...envFor(archivist), COORDBUS_API_TOKEN: 'not-the-right-token-000' };
+    expect(await runArchiveReplay({}, wrong.out, { env: wrongEnv, err: wrong.err })).toBe(2);
+    expect(wrong.errText()).toMatch(/refused the token \(401\)/);
+    expect(wrong.errText()).not.toContain('not-the-right-token-000');
+  });
+
   it('prints archived envelopes in the replay line format or as JSON, with filters and --count', async () => {
     await publish(1, 40);
     archivist = await startArchivist(keyspace, testRedisUrl());

@@ -8,7 +8,8 @@ import {
   checkPattern,
   checkUrl,
 } from './values';
-import type { ValueOf, Var } from './variables';
+import { readFileSync } from 'node:fs';
+import type { SecretVar, ValueOf, Var } from './variables';
 
 /** Thrown by `EnvReader.finish()`; its message lists every bad variable and what it expects (exit 2). */
 export class ConfigError extends Error {
@@ -26,6 +27,40 @@ export function problemText(name: string, expected: string, raw: unknown): strin
 function rawOf(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v === '' ? undefined : v;
+}
+
+/**
+ * A defined credential (variables.ts) from `NAME` or from the file named by `NAME_FILE` (a mounted
+ * secret; one trailing newline is ignored): what a service checks incoming tokens against and what
+ * a client sends. Both set, an unreadable file or a value shorter than `minLength` is a problem;
+ * the value itself never appears in a problem message.
+ */
+export function readSecret(
+  env: NodeJS.ProcessEnv,
+  v: SecretVar,
+): { ok: true; value: string | undefined } | { ok: false; problem: string } {
+  const { name, minLength } = v;
+  const direct = rawOf(env, name);
+  const file = rawOf(env, `${name}_FILE`);
+  if (direct !== undefined && file !== undefined)
+    return { ok: false, problem: `${name} and ${name}_FILE are both set: give one` };
+  let value = direct;
+  if (file !== undefined) {
+    try {
+      value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      return { ok: false, problem: `${name}_FILE names a file that cannot be read (${code}: ${file})` };
+    }
+  }
+  if (value === undefined) return { ok: true, value: undefined };
+  if (value.length < minLength || /\s/.test(value)) {
+    return {
+      ok: false,
+      problem: `${name}${file !== undefined ? '_FILE' : ''} must hold at least ${minLength} characters without spaces (got ${value.length} characters; value not shown)`,
+    };
+  }
+  return { ok: true, value };
 }
 
 /**
@@ -83,7 +118,7 @@ export function readVar<V extends Var>(
 export class EnvReader {
   private readonly problems: string[] = [];
 
-  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+  constructor(protected readonly env: NodeJS.ProcessEnv = process.env) {}
 
   /** A defined variable (see variables.ts); `fallback` replaces a default computed at run time. */
   get<V extends Var>(v: V, fallback?: ValueOf<V>): ValueOf<V> {

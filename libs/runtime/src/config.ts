@@ -1,6 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { EnvReader as CoreEnvReader, LogLevel, SecretVar, SHARED_VARS as V } from '@coordbus/config';
+import {
+  EnvReader as CoreEnvReader,
+  LogLevel,
+  readSecret,
+  SecretVar,
+  SHARED_VARS as V,
+} from '@coordbus/config';
 import { Keyspace } from '@coordbus/envelope';
 import { Secret } from './secret';
 
@@ -16,32 +21,12 @@ export class EnvReader extends CoreEnvReader {
    * shorter than its `minLength` is a problem; the value itself never appears in a problem message.
    */
   secret(v: SecretVar): Secret | undefined {
-    const { name, minLength } = v;
-    const direct = this.optionalString(name);
-    const file = this.optionalString(`${name}_FILE`);
-    if (direct !== undefined && file !== undefined) {
-      this.problem(`${name} and ${name}_FILE are both set: give one`);
+    const read = readSecret(this.env, v);
+    if (!read.ok) {
+      this.problem(read.problem);
       return undefined;
     }
-    let value = direct;
-    if (file !== undefined) {
-      try {
-        value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-      } catch (err) {
-        this.problem(
-          `${name}_FILE names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}: ${file})`,
-        );
-        return undefined;
-      }
-    }
-    if (value === undefined) return undefined;
-    if (value.length < minLength || /\s/.test(value)) {
-      this.problem(
-        `${name}${file !== undefined ? '_FILE' : ''} must hold at least ${minLength} characters without spaces (got ${value.length} characters; value not shown)`,
-      );
-      return undefined;
-    }
-    return new Secret(value);
+    return read.value === undefined ? undefined : new Secret(read.value);
   }
 }
 

@@ -1,5 +1,13 @@
 import type Redis from 'ioredis';
-import { CLI_VARS, parseTimePoint, readVar, SHARED_VARS, TIME_POINT_FORMS } from '@coordbus/config';
+import {
+  ARCHIVIST_VARS,
+  CLI_VARS,
+  parseTimePoint,
+  readSecret,
+  readVar,
+  SHARED_VARS,
+  TIME_POINT_FORMS,
+} from '@coordbus/config';
 import { redisClusterFromEnv } from '@coordbus/coord';
 import { openRedis } from '@coordbus/redis-streams';
 import {
@@ -84,11 +92,28 @@ interface EventsPage {
   next_cursor: string | null;
 }
 
-async function fetchPage(base: string, params: URLSearchParams): Promise<EventsPage> {
+/**
+ * The bearer token for the archive API: the archivist's own read token (`COORDBUS_API_TOKEN` or
+ * `_FILE`), else its operator token, which also grants reads. None when neither is set (a loopback
+ * archivist needs none).
+ */
+function archiveToken(env: NodeJS.ProcessEnv): string | undefined {
+  for (const v of [ARCHIVIST_VARS.COORDBUS_API_TOKEN, ARCHIVIST_VARS.COORDBUS_OPERATOR_TOKEN]) {
+    const read = readSecret(env, v);
+    if (!read.ok) throw new ReplayError(read.problem, EXIT_CODES.usage);
+    if (read.value !== undefined) return read.value;
+  }
+  return undefined;
+}
+
+async function fetchPage(base: string, params: URLSearchParams, token?: string): Promise<EventsPage> {
   const url = `${base.replace(/\/+$/, '')}/v1/events?${params}`;
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+    res = await fetch(url, {
+      signal: AbortSignal.timeout(30_000),
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
   } catch (err) {
     const c = (err as { cause?: { code?: string; message?: string } }).cause;
     const cause = c?.code ?? c?.message ?? (err as Error).message;
@@ -98,6 +123,14 @@ async function fetchPage(base: string, params: URLSearchParams): Promise<EventsP
     );
   }
   const body = (await res.json().catch(() => null)) as (EventsPage & { message?: string | string[] }) | null;
+  if (res.status === 401 || res.status === 403) {
+    throw new ReplayError(
+      token
+        ? `the archivist at ${base} refused the token (${res.status}): check COORDBUS_API_TOKEN (or COORDBUS_API_TOKEN_FILE)`
+        : `the archivist at ${base} requires a token (${res.status}): set COORDBUS_API_TOKEN (or COORDBUS_API_TOKEN_FILE) to its read token`,
+      EXIT_CODES.usage,
+    );
+  }
   if (res.status === 400) {
     const why = Array.isArray(body?.message) ? body.message.join('; ') : (body?.message ?? 'bad request');
     throw new ReplayError(`the archivist refused the query: ${why}`, EXIT_CODES.usage);
@@ -213,6 +246,7 @@ export async function runArchiveReplay(
     const archivist = readVar(env, CLI_VARS.ARCHIVIST_URL);
     if (!archivist.ok) throw new ReplayError(archivist.problem, EXIT_CODES.usage);
     const base = archivist.value;
+    const token = archiveToken(env);
     const since = opts.since === undefined ? undefined : resolveTime('since', opts.since);
     const until = opts.until === undefined ? undefined : resolveTime('until', opts.until);
     const keyspace: Keyspace = keyspaceFromEnv(env);
@@ -262,7 +296,7 @@ export async function runArchiveReplay(
       do {
         if (cursor) params.set('cursor', cursor);
         params.set('limit', String(Math.min(PAGE, opts.count - collected.length)));
-        const page = await fetchPage(base, params);
+        const page = await fetchPage(base, params, token);
         collected.push(...page.events);
         cursor = page.next_cursor;
       } while (cursor && collected.length < opts.count);
@@ -275,7 +309,7 @@ export async function runArchiveReplay(
       let cursor: string | null = null;
       do {
         if (cursor) params.set('cursor', cursor);
-        const page = await fetchPage(base, params);
+        const page = await fetchPage(base, params, token);
         for (const e of page.events) print(e.data);
         cursor = page.next_cursor;
       } while (cursor);
