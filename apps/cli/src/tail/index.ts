@@ -8,6 +8,15 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** Runs a following command until Ctrl-C or SIGTERM, which end it cleanly (its exit code stands). */
+function untilInterrupted(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return run(ac.signal);
+}
+
 /** `coordbus tail` and `coordbus replay`: the live coord fan-out and its replay stream (and, with --archive, the archive). */
 export function registerTailCommands(program: Command): void {
   program
@@ -18,11 +27,7 @@ export function registerTailCommands(program: Command): void {
     .option('--session <id>', 'only this session')
     .option('--json', 'one envelope per line as JSON')
     .action(async (opts: { level?: string; op?: string; session?: string; json?: boolean }) => {
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      process.exitCode = await runTail(opts, process.stdout, { signal: ac.signal });
+      process.exitCode = await untilInterrupted((signal) => runTail(opts, process.stdout, { signal }));
     });
 
   program
@@ -45,11 +50,7 @@ export function registerTailCommands(program: Command): void {
         observations?: boolean;
         json?: boolean;
       }) => {
-        const ac = new AbortController();
-        const stop = () => ac.abort();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        process.exitCode = await runEvents(opts, process.stdout, { signal: ac.signal });
+        process.exitCode = await untilInterrupted((signal) => runEvents(opts, process.stdout, { signal }));
       },
     );
 

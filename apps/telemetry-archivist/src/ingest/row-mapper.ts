@@ -1,5 +1,5 @@
 import { DEAD_LETTER_SUFFIX, ENTRY_FIELDS, Keyspace, SchemaKey } from '@coordbus/envelope';
-import { ArchiveRow } from '../store/archive-store';
+import { ArchiveRow, FilterColumns } from '../store/archive-store';
 import { searchText } from '../store/search-text';
 
 /** The five durable source streams, by their Keyspace getter name. */
@@ -81,16 +81,7 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
-interface Extracted {
-  ts: string | null;
-  kind: string | null;
-  session: string | null;
-  resource: string | null;
-  level: string | null;
-  status: string | null;
-  source: string | null;
-  naturalKey: string | null;
-}
+type Extracted = { ts: string | null } & Pick<ArchiveRow, FilterColumns | 'naturalKey'>;
 
 const NONE: Extracted = {
   ts: null,

@@ -1,14 +1,22 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { parseTimePoint, TIME_POINT_FORMS } from '@coordbus/config';
 import { episodeEventName, TELEMETRY_EPISODE_SUFFIX } from '@coordbus/envelope';
-import { ARCHIVE_STORE, ArchiveStore, EventFilter, EventPosition, StoredEvent } from '../store/archive-store';
+import {
+  ARCHIVE_STORE,
+  ArchiveRow,
+  ArchiveStore,
+  EventFilter,
+  EventPosition,
+  FilterColumns,
+  StoredEvent,
+} from '../store/archive-store';
 import { StreamRef, parseEntryId } from '../ingest/row-mapper';
 import { STREAM_REFS } from '../tokens';
 import { decodeCursor, encodeCursor } from './cursor';
 import { DEFAULT_PAGE, EpisodesQueryDto, EventsQueryDto, SessionsQueryDto } from './query.dto';
 
 /** One archived entry as the API returns it. */
-export interface EventView {
+export interface EventView extends Pick<ArchiveRow, FilterColumns> {
   /** Stream key: `coordIngest`, `telemetryEvents:dead`, ... */
   stream: string;
   /** Stream entry id. */
@@ -17,12 +25,6 @@ export interface EventView {
   ts: string;
   type: string | null;
   v: number | null;
-  kind: string | null;
-  session: string | null;
-  resource: string | null;
-  level: string | null;
-  status: string | null;
-  source: string | null;
   archived_at: string;
   /** The entry's payload (the envelope, event, dead letter...). */
   data: unknown;

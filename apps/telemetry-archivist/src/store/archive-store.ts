@@ -9,6 +9,9 @@ import { searchTextOfData } from './search-text';
  */
 
 /** One archived stream entry, with the columns extracted for filtering. */
+/** The filter columns every stored row has besides its identity, payload and times. */
+export type FilterColumns = 'kind' | 'session' | 'resource' | 'level' | 'status' | 'source';
+
 export interface ArchiveRow {
   /** The full Redis stream name (namespace included), e.g. `coord:{ingest}` or `coord:{ingest}:dead`. */
   stream: string;
