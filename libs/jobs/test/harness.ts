@@ -23,13 +23,22 @@ export class Harness {
   private queueInstance: Queue<BullJobData> | undefined;
   readonly submitter: JobSubmitter;
   private extra: Redis[] = [];
+  readonly url: string;
 
   constructor(
     label: string,
-    options: { killGraceMs?: number; logLineMaxBytes?: number; logMaxBytes?: number } = {},
+    options: {
+      killGraceMs?: number;
+      logLineMaxBytes?: number;
+      logMaxBytes?: number;
+      /** A Redis of the test's own (default: the shared test Redis). */
+      redisUrl?: string;
+      onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
+    } = {},
   ) {
     this.keyspace = testKeyspace(label);
-    this.redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    this.url = options.redisUrl ?? testRedisUrl();
+    this.redis = new Redis(this.url, { maxRetriesPerRequest: null });
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec());
     this.bus = new CancelBus(this.redis, this.keyspace, this.store, 200);
     this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
@@ -37,6 +46,7 @@ export class Harness {
       logMaxLen: 10_000,
       logLineMaxBytes: options.logLineMaxBytes,
       logMaxBytes: options.logMaxBytes,
+      onWarn: options.onWarn,
     });
     this.submitter = new JobSubmitter(this.redis, this.store, this.queue);
   }
@@ -50,7 +60,7 @@ export class Harness {
   }
 
   connection(): Redis {
-    const c = new Redis(testRedisUrl());
+    const c = new Redis(this.url);
     this.extra.push(c);
     return c;
   }

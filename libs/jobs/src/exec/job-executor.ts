@@ -7,6 +7,7 @@ import type { JobEventIdentity, JobMeta } from '../domain/job';
 import { outcomeOf, ProcessEnd } from '../domain/outcome';
 import { JobLogWriter } from '../store/job-log';
 import type { JobStore, TransitionResult } from '../store/job-store';
+import { waitOutOutage } from '../store/outage';
 import type { CancelBus } from './control';
 import { RunningProcess } from './process-runner';
 import type { RunnerIdentity } from './runner';
@@ -54,6 +55,12 @@ export class JobExecutor {
 
   async execute(id: string, opts: ExecuteOptions = {}): Promise<JobMeta | null> {
     const { store } = this;
+    // A Redis outage (full, restarting) met on the way is waited out: the job is not at fault, and
+    // a claim or terminal record given up on would leave it queued or running for ever.
+    const outage = {
+      onRetry: (err: Error) =>
+        this.options.onWarn?.('job waits out a Redis outage', { job: id, err: err.message }),
+    };
     const claimFields = (): Partial<JobMeta> => ({
       started_at: new Date().toISOString(),
       host: this.runner.host,
@@ -68,16 +75,22 @@ export class JobExecutor {
     let claim: TransitionResult;
     if (opts.identity) {
       // One round trip: the event comes from what the caller holds, not from the metadata.
-      const claimed = await store.claim(id, claimFields(), opts.identity);
-      if (!claimed.meta) return claimed.claim.missing ? null : store.get(id);
+      const fields = claimFields();
+      const held: { secrets?: Record<string, string> } = {};
+      const identity = opts.identity;
+      const claimed = await waitOutOutage(() => store.claim(id, fields, identity, held), outage);
+      if (!claimed.meta) return claimed.claim.missing ? null : waitOutOutage(() => store.get(id), outage);
       ({ meta, secrets: taken, claim } = claimed);
     } else {
       const read = await store.takeForStart(id);
       if (!read.meta) return null;
       ({ meta, secrets: taken } = read);
       const fields = claimFields();
-      claim = await store.transition(id, { from: ['queued'], to: 'running', fields, event: meta });
-      if (!claim.ok) return store.get(id);
+      claim = await waitOutOutage(
+        () => store.transition(id, { from: ['queued'], to: 'running', fields, event: meta }),
+        outage,
+      );
+      if (!claim.ok) return waitOutOutage(() => store.get(id), outage);
       Object.assign(meta, fields, { status: 'running' });
     }
     const { env: secrets, argv: realArgv, stdin: realStdin } = unpackSecrets(opts.secrets ?? taken);
@@ -88,14 +101,18 @@ export class JobExecutor {
       // Its secrets waited past JOBS_SECRET_TTL: running without them would fail in stranger ways.
       const reason = `its secrets expired before it started (${missing.join(', ')}); submit it again`;
       const now = new Date().toISOString();
-      await store.transition(id, {
-        from: ['running', 'cancelling'],
-        to: 'failed',
-        fields: { reason, finished_at: now },
-        record: { ts: now, kind: 'status', status: 'failed', reason },
-        minSeq: claim.nextSeq,
-        event: meta,
-      });
+      await waitOutOutage(
+        () =>
+          store.transition(id, {
+            from: ['running', 'cancelling'],
+            to: 'failed',
+            fields: { reason, finished_at: now },
+            record: { ts: now, kind: 'status', status: 'failed', reason },
+            minSeq: claim.nextSeq,
+            event: meta,
+          }),
+        outage,
+      );
       return { ...meta, status: 'failed', reason, finished_at: now };
     }
 
@@ -163,18 +180,23 @@ export class JobExecutor {
           // reserved now, before any output exists; the script is sent on the writer's connection
           // ahead of the writer's first flush, so Redis applies them in seq order.
           const seq = writer.reserve();
-          const running = store.transition(id, {
-            from: ['running', 'cancelling'],
-            fields: { pgid: pid, proc_start: startTime },
-            record: {
-              ts: new Date().toISOString(),
-              kind: 'status',
-              status: 'running',
-              reason: `pid ${pid} on ${this.runner.host}`,
-            },
-            minSeq: seq,
-            procs: { host: this.runner.host, op: 'add' },
-          });
+          // Retried across an outage: the process set is what lets a reconcile reap the group.
+          const running = waitOutOutage(
+            () =>
+              store.transition(id, {
+                from: ['running', 'cancelling'],
+                fields: { pgid: pid, proc_start: startTime },
+                record: {
+                  ts: new Date().toISOString(),
+                  kind: 'status',
+                  status: 'running',
+                  reason: `pid ${pid} on ${this.runner.host}`,
+                },
+                minSeq: seq,
+                procs: { host: this.runner.host, op: 'add' },
+              }),
+            outage,
+          );
           opts.onStarted?.(meta);
           try {
             await running;
@@ -211,20 +233,22 @@ export class JobExecutor {
       ...(outcome.reason ? { reason: outcome.reason } : {}),
     };
     try {
-      const res = await withRetry(() =>
-        store.transition(id, {
-          from: ['running', 'cancelling'],
-          to: outcome.status,
-          fields,
-          record,
-          minSeq: writer.nextSeq,
-          event: meta,
-          procs: { host: this.runner.host, op: 'rem' },
-        }),
+      const res = await waitOutOutage(
+        () =>
+          store.transition(id, {
+            from: ['running', 'cancelling'],
+            to: outcome.status,
+            fields,
+            record,
+            minSeq: writer.nextSeq,
+            event: meta,
+            procs: { host: this.runner.host, op: 'rem' },
+          }),
+        outage,
       );
       if (!res.ok) {
         this.options.onWarn?.('job was already finished by someone else', { job: id, status: res.status });
-        return await store.get(id);
+        return await waitOutOutage(() => store.get(id), outage);
       }
     } finally {
       this.bus.unregister(id);
@@ -244,18 +268,6 @@ export class JobExecutor {
           fields: { reason: `kill failed: ${reason}` },
         })
         .catch(() => undefined);
-    }
-  }
-}
-
-/** Retries a Redis write across a short outage (a restart), so a finished job still gets its record. */
-async function withRetry<T>(fn: () => Promise<T>, attempts = 12): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(250 * i, 3000)));
     }
   }
 }

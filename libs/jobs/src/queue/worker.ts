@@ -7,6 +7,7 @@ import type { JobExecutor } from '../exec/job-executor';
 import type { RunnerIdentity } from '../exec/runner';
 import { crashJob } from '../ops/liveness';
 import type { JobStore } from '../store/job-store';
+import { waitOutOutage } from '../store/outage';
 import type { BullJobData } from './bull';
 
 export interface WorkerHostOptions {
@@ -42,7 +43,14 @@ export class JobWorkerHost {
     const w = new Worker<BullJobData>(
       this.keyspace.jobQueue,
       async (job) => {
-        const final = await this.executor.execute(job.data.id, { identity: job.data.event });
+        let final;
+        try {
+          final = await this.executor.execute(job.data.id, { identity: job.data.event });
+        } catch (err) {
+          // attempts is 1: nobody will run it after this, so it must not stay queued or running.
+          await this.markUnrun(job.data.id, err as Error);
+          throw err;
+        }
         if (final) {
           const latency = final.started_at
             ? Date.parse(final.started_at) - Date.parse(final.created_at)
@@ -75,18 +83,52 @@ export class JobWorkerHost {
     return !!this.worker?.isRunning();
   }
 
+  private readonly outage = {
+    onRetry: (err: Error) => this.options.onWarn?.('waiting out a Redis outage', { err: err.message }),
+  };
+
   private async markStalled(id: string): Promise<void> {
     try {
-      const job = await this.store.get(id);
-      if (!job || !ACTIVE_JOB_STATUSES.includes(job.status)) return;
-      await crashJob(
-        this.store,
-        job,
-        'its coordinator replica stopped answering (BullMQ stall detection)',
-        this.runner.host,
-      );
+      // A stall is often found right after an outage (locks could not be extended): waited out too.
+      await waitOutOutage(async () => {
+        const job = await this.store.get(id);
+        if (!job || !ACTIVE_JOB_STATUSES.includes(job.status)) return;
+        await crashJob(
+          this.store,
+          job,
+          'its coordinator replica stopped answering (BullMQ stall detection)',
+          this.runner.host,
+        );
+      }, this.outage);
     } catch (err) {
       this.options.onWarn?.('could not mark a stalled job crashed', { job: id, err: String(err) });
+    }
+  }
+
+  /**
+   * A job whose run threw (an outage longer than the executor waits, or a fault) ends `failed`
+   * with the error as its reason, unless it is already over or another runner holds it.
+   */
+  private async markUnrun(id: string, cause: Error): Promise<void> {
+    try {
+      await waitOutOutage(async () => {
+        const job = await this.store.get(id);
+        if (!job || !ACTIVE_JOB_STATUSES.includes(job.status)) return;
+        if (job.runner_id && job.runner_id !== this.runner.id) return;
+        if (this.bus.running.includes(id)) return;
+        const reason = `the job-coordinator could not run it: ${cause.message}`;
+        const now = new Date().toISOString();
+        await this.store.transition(id, {
+          from: ['queued', 'running', 'cancelling'],
+          to: 'failed',
+          fields: { reason, finished_at: now },
+          record: { ts: now, kind: 'status', status: 'failed', reason },
+          event: job,
+          procs: job.host === this.runner.host ? { host: this.runner.host, op: 'rem' } : undefined,
+        });
+      }, this.outage);
+    } catch (err) {
+      this.options.onWarn?.('could not mark a job that failed to run', { job: id, err: String(err) });
     }
   }
 

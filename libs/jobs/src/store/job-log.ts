@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
-import { EnvelopeCodec, JobLogRecord, Schemas } from '@coordbus/envelope';
+import { EnvelopeCodec, isRetryable, JobLogRecord, Schemas } from '@coordbus/envelope';
 import { keepRecord } from '../domain/outcome';
+import { JOB_OUTAGE_WAIT_MS, outagePauseMs } from './outage';
 
 /** Longest line stored in one record; longer lines are split (the codec caps an entry at 64 KiB). */
 export const MAX_LINE_CHARS = 16 * 1024;
@@ -35,6 +36,8 @@ export class JobLogWriter {
       maxBytes?: number;
       redact?: (line: string) => string;
       onError?: (err: Error) => void;
+      /** How long a write waits out a Redis outage before the rest of the log is given up (default JOB_OUTAGE_WAIT_MS). */
+      outageWaitMs?: number;
     },
   ) {}
 
@@ -101,22 +104,46 @@ export class JobLogWriter {
   }
 
   private async write(batch: JobLogRecord[]): Promise<void> {
-    if (this.failed) return;
-    const pipe = this.redis.pipeline();
-    for (const rec of batch) {
-      const fields = this.codec.encode(Schemas.jobLog, rec, { validate: false });
-      pipe.xadd(this.key, 'MAXLEN', '~', this.options.maxLen, `${rec.seq}-0`, ...fields);
-    }
-    try {
-      const res = (await pipe.exec()) ?? [];
-      const err = res.find(([e]) => e)?.[0];
-      if (err) throw err;
-      this.written += batch.length;
-    } catch (err) {
-      // Usually: someone else wrote a terminal record (a reconcile decided this runner was dead).
+    let pending = batch;
+    const deadline = Date.now() + (this.options.outageWaitMs ?? JOB_OUTAGE_WAIT_MS);
+    for (let attempt = 1; !this.failed && pending.length; attempt++) {
+      let err: unknown;
+      try {
+        if (attempt > 1) pending = await this.unwritten(pending);
+        if (!pending.length) return;
+        const pipe = this.redis.pipeline();
+        for (const rec of pending) {
+          const fields = this.codec.encode(Schemas.jobLog, rec, { validate: false });
+          pipe.xadd(this.key, 'MAXLEN', '~', this.options.maxLen, `${rec.seq}-0`, ...fields);
+        }
+        const res = (await pipe.exec()) ?? [];
+        const first = res.findIndex(([e]) => e);
+        if (first < 0) {
+          this.written += pending.length;
+          return;
+        }
+        this.written += first;
+        pending = pending.slice(first);
+        err = res[first][0];
+      } catch (e) {
+        err = e;
+      }
+      if (isRetryable(err) && Date.now() < deadline) {
+        // Redis full or restarting: the lines wait (in order) instead of being dropped.
+        await new Promise((r) => setTimeout(r, outagePauseMs(attempt)));
+        continue;
+      }
+      // Otherwise usually: someone else wrote a terminal record (a reconcile decided this runner was dead).
       this.failed = err as Error;
       this.options.onError?.(err as Error);
     }
+  }
+
+  /** The records of `batch` not in the stream yet (an attempt whose reply was lost may have written some). */
+  private async unwritten(batch: JobLogRecord[]): Promise<JobLogRecord[]> {
+    const last = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)) as StreamEntry[];
+    const top = last.length ? Number(last[0][0].split('-')[0]) : 0;
+    return batch.filter((r) => r.seq > top);
   }
 }
 

@@ -139,8 +139,17 @@ export class JobStore {
    * from `identity`, what the BullMQ job carries, since the metadata is read in the same trip.
    * A job that is not queued any more is refused as by transition() (its secrets are gone all the
    * same: nothing will run it).
+   *
+   * Safe to call again after it threw (an outage): secrets taken by an earlier attempt are kept in
+   * `held` (the caller passes the same object), and a claim that was applied although its reply
+   * was lost (a restart) is recognised by its own `runner_id` and `started_at`, not refused.
    */
-  async claim(id: string, fields: Partial<JobMeta>, identity: JobEventIdentity): Promise<ClaimResult> {
+  async claim(
+    id: string,
+    fields: Partial<JobMeta>,
+    identity: JobEventIdentity,
+    held: { secrets?: Record<string, string> } = {},
+  ): Promise<ClaimResult> {
     const call = this.transitionCall(id, {
       from: ['queued'],
       to: 'running',
@@ -154,12 +163,21 @@ export class JobStore {
       ...call[1],
     );
     const res = (await pipe.exec()) ?? [];
+    // GETDEL is not refused at maxmemory while the script is: what it took must outlive this attempt.
+    const raw = res[0] && !res[0][0] ? (res[0][1] as string | null) : null;
+    if (raw) held.secrets = JSON.parse(raw) as Record<string, string>;
     for (const [err] of res) if (err) throw err;
-    const raw = res[0]?.[1] as string | null;
     const h = res[1]?.[1] as Record<string, string>;
     const claim = transitionResult(res[2]?.[1] as [number, number, string]);
+    const ours =
+      !claim.ok &&
+      claim.status === 'running' &&
+      !!fields.runner_id &&
+      h.runner_id === fields.runner_id &&
+      h.started_at === fields.started_at;
+    if (ours) claim.ok = true;
     const meta = claim.ok ? Object.assign(decodeMeta(h), fields, { status: 'running' as const }) : null;
-    return { meta, secrets: raw ? (JSON.parse(raw) as Record<string, string>) : {}, claim };
+    return { meta, secrets: held.secrets ?? {}, claim };
   }
 
   /** The keys and arguments of commands/jobTransition-15.lua for one change. */
