@@ -87,6 +87,31 @@ describe('PostgresArchiveStore failures: the data or the database', () => {
     expect(isPgDataError(refused)).toBe(false); // ECONNREFUSED
   });
 
+  it('a database that stops answering mid-query (no reset) fails the insert as UnavailableError within the query timeout', async () => {
+    const { UnavailableError } = await import('@coordbus/envelope');
+    const { coordOpRow } = await import('./store-conformance');
+    const proxy = await new PgProxy().start();
+    const schema = `archivist_test_${newUlid().toLowerCase()}`;
+    const store = new PostgresArchiveStore({ url: proxy.url, schema, queryTimeoutMs: 1500 });
+    try {
+      await store.open();
+      expect(await store.insertBatch([coordOpRow(1)])).toBe(1);
+      proxy.stall();
+      const started = Date.now();
+      const err = await store.insertBatch([coordOpRow(2)]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect((err as InstanceType<typeof UnavailableError>).retryable).toBe(true);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // Back once the partition heals: a new connection carries the row.
+      proxy.resume();
+      expect(await store.insertBatch([coordOpRow(2)])).toBe(1);
+    } finally {
+      await store.close().catch(() => undefined);
+      await proxy.cut();
+      await withClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+    }
+  });
+
   it('a database that goes away mid-run is UnavailableError (retryable), never a row error', async () => {
     const { UnavailableError } = await import('@coordbus/envelope');
     const { ArchiveRowError } = await import('../src/store/archive-store');

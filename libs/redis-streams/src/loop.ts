@@ -558,7 +558,20 @@ export class StreamLoop {
       // Ids not returned were claimed by another consumer meanwhile or deleted: no longer ours.
       for (const id of ids) this.held.delete(id);
       this.dispatch(claimed);
+      if (item.kind === 'outage') this.endOutageWithoutWitness();
     }
+  }
+
+  /**
+   * Only a handler that succeeds ends an outage, and reads stay stopped until one does. When the
+   * entries kept through it are gone (another replica reclaimed and handled them, or the stream
+   * was trimmed) and nothing else runs or waits, no handler is left to succeed: resume reading,
+   * and let the next failure, if the dependency is still down, mark the outage again.
+   */
+  private endOutageWithoutWitness(): void {
+    if (this.outageFailures === 0 || this.inFlight > 0 || this.retries.has('outage')) return;
+    this.outageFailures = 0;
+    this.wakeUp();
   }
 
   private async claimAgain(item: RetryItem, ids: string[]): Promise<RawEntry[]> {

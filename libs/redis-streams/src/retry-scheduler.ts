@@ -44,6 +44,11 @@ export class RetryScheduler {
     return min;
   }
 
+  /** True while an item of this kind waits. */
+  has(kind: RetryKind): boolean {
+    return this.items.some((r) => r.kind === kind);
+  }
+
   hasDue(now: number): boolean {
     return this.items.some((r) => r.due <= now);
   }

@@ -57,6 +57,51 @@ describe('RedisStreamsServer and retryable failures (real Redis)', () => {
     expect(await f.redis.exists(f.keyspace.deadLetter(stream))).toBe(0);
   });
 
+  // The soak's database cut left both archivists not ready for good: another replica reclaimed
+  // and archived the entries one was keeping through the outage, so no handler of its own could
+  // succeed again, and reads stayed stopped.
+  it.each([
+    [
+      'another replica handled them',
+      (f: StreamsFixture, stream: string, id: string) => f.redis.xack(stream, 'g', id),
+    ],
+    ['the stream was trimmed', (f: StreamsFixture, stream: string, id: string) => f.redis.xdel(stream, id)],
+  ])(
+    'ends the outage when the entries it kept are gone (%s): ready again, and new entries are read',
+    async (_label, takeAway) => {
+      const f = fixture('rs-outage-gone');
+      const stream = f.keyspace.telemetryEvents;
+      const kept = await f.client.publishRaw(stream, ['n', 'kept']);
+      let down = true;
+      let failures = 0;
+      const done: string[] = [];
+      const server = f.server({ consumer: 'a', retryDelayMs: 20, reclaimIdleMs: 60_000 });
+      server.addStreamHandler(
+        { stream: 'telemetryEvents', group: 'g' },
+        async (_d, ctx: RedisStreamsContext) => {
+          if (down) {
+            failures++;
+            throw new UnavailableError('archive database unavailable');
+          }
+          done.push(ctx.getEntryId());
+        },
+      );
+      await new Promise<void>((resolve, reject) =>
+        server.listen((e?: unknown) => (e ? reject(e) : resolve())),
+      );
+      await waitFor(() => failures >= 2, 'the outage seen twice');
+      expect(server.isReady()).toBe(false);
+
+      await takeAway(f, stream, kept);
+      down = false;
+      await waitFor(() => server.isReady(), 'ready again without the kept entry', 15_000);
+      const next = await f.client.publishRaw(stream, ['n', 'next']);
+      await waitFor(() => done.includes(next), 'an entry written after the outage handled');
+      expect(done).not.toContain(kept);
+      expect(await f.redis.exists(f.keyspace.deadLetter(stream))).toBe(0);
+    },
+  );
+
   it('never writes a dead letter of a dead letter: a failing entry of a :dead stream is acked and stays there', async () => {
     const f = fixture('rs-deaddead');
     const dead = f.keyspace.deadLetter(f.keyspace.telemetryEvents);

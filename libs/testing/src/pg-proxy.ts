@@ -11,6 +11,7 @@ export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://
 export class PgProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private stalled = false;
   port = 0;
 
   constructor(private readonly upstream = TEST_DATABASE_URL) {}
@@ -21,7 +22,9 @@ export class PgProxy {
     this.server = createServer((client) => {
       const upstream = connect(Number(pg.port || 5432), pg.hostname);
       this.sockets.add(client).add(upstream);
-      client.pipe(upstream).pipe(client);
+      // Bytes are dropped, not buffered, while stalled: a partition loses them too.
+      client.on('data', (b) => this.stalled || upstream.write(b));
+      upstream.on('data', (b) => this.stalled || client.write(b));
       const drop = () => {
         client.destroy();
         upstream.destroy();
@@ -41,6 +44,18 @@ export class PgProxy {
     const u = new URL(this.upstream);
     u.host = `127.0.0.1:${this.port}`;
     return u.toString();
+  }
+
+  /**
+   * A network partition: connections stay open but nothing gets through either way, with no
+   * reset for the client to notice. {@link resume} lets traffic through again.
+   */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  resume(): void {
+    this.stalled = false;
   }
 
   /** Refuses new connections and resets the open ones (the port stays reserved for restart). */

@@ -85,6 +85,10 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Pool size (default 4). */
   poolSize?: number;
+  /** How long to wait for a connection (default 10 s). */
+  connectTimeoutMs?: number;
+  /** How long a statement may wait for its reply before it fails as an outage (default 60 s). */
+  queryTimeoutMs?: number;
 }
 
 /**
@@ -127,6 +131,12 @@ export class PostgresArchiveStore implements ArchiveStore {
       max: this.options.poolSize ?? 4,
       // Every connection resolves unqualified names in the archive's schema.
       options: `-c search_path=${this.schema}`,
+      // A connection that dies without a reset (a network partition, a proxy gone) must fail its
+      // query rather than hang it: a handler that never settles keeps its consumer not ready for
+      // good. Each failure is an outage the ingest waits out, never a dead letter.
+      connectionTimeoutMillis: this.options.connectTimeoutMs ?? 10_000,
+      query_timeout: this.options.queryTimeoutMs ?? 60_000,
+      keepAlive: true,
     });
     // An idle client losing its connection must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
@@ -199,16 +209,19 @@ export class PostgresArchiveStore implements ArchiveStore {
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await this.handle.connect();
+    let failure: Error | undefined;
     try {
       await c.query('BEGIN');
       const out = await fn(c);
       await c.query('COMMIT');
       return out;
     } catch (err) {
+      failure = err as Error;
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      c.release();
+      // A client that failed (a timed-out query may still answer late) is closed, not reused.
+      c.release(failure);
     }
   }
 
