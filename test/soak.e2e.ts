@@ -17,6 +17,7 @@ import {
 } from '@coordbus/envelope';
 import {
   metricSum,
+  PgProxy,
   seededRandom,
   ServiceProcess,
   startService,
@@ -38,8 +39,12 @@ import { COORD, COORDBUS, run, RunResult } from './coord-helpers';
  * `coordbus jobs run`, and a log file growing with headroom STAGE_TIMINGS lines. Meanwhile the
  * test SIGKILLs a random replica of each service (and starts a new process in its place),
  * restarts Redis once per cycle (SIGTERM: AOF is fsynced on shutdown, nothing acked is lost) and
- * SIGSTOPs a replica for three times the reclaim idle time. At the end it waits (bounded) for the
- * system to drain and checks the promises the system makes exactly:
+ * SIGSTOPs a replica for three times the reclaim idle time. Once per cycle it also takes the archive
+ * database away (the archivists reach PostgreSQL through a proxy the test cuts) and fills Redis
+ * (`maxmemory` below what it uses, `noeviction`: every write that would grow it is refused with
+ * OOM): both are outages to wait out, not-ready meanwhile, never a reason to dead-letter (issue 13
+ * §1). At the end it waits (bounded) for the system to drain and checks the promises the system
+ * makes exactly:
  *
  *  - every op envelope the fleet's coord calls produced (a `pre` and a `post` per call) and every
  *    entry of every durable stream is in the archive exactly once;
@@ -48,11 +53,13 @@ import { COORD, COORDBUS, run, RunResult } from './coord-helpers';
  *  - no session that kept heartbeating was culled; every session that stopped was culled exactly
  *    once and its lock released exactly once;
  *  - every job reached exactly one terminal status (none lost, none doubled);
+ *  - nothing was dead-lettered, and /readyz said 503 during the outages and 200 after them;
  *  - every breaching log line produced exactly one telemetry event, no other line produced one;
  *  - no consumer group holds pending entries or lags behind.
  *
  * `SOAK_SECONDS` (default 50) is the length of the workload phase; each fault cycle lasts about
- * 50 s, so a longer soak repeats the cycle (including a Redis restart per cycle). `SOAK_SEED`
+ * 60 s, so a longer soak repeats the cycle (a Redis restart, a database outage and a full Redis
+ * per cycle). `SOAK_SEED`
  * replays the same random choices. Run `npm run build` first.
  */
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 50);
@@ -71,9 +78,13 @@ const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://127.0.0.1:5432/tes
 /**
  * Session liveness. Keepers heartbeat every 2–3 s when the machine is idle, but on a loaded
  * 2-core machine (ten services plus the fleet's node processes) one coord call can take seconds:
- * gaps of 12 s were measured. The TTL leaves room for that, so a keeper culled is a real fault.
+ * gaps of 12 s were measured, and the fleet waits at the gate while Redis restarts or is full.
+ * The TTL leaves room for that, so a keeper culled is a real fault.
  */
-const SESSION_TTL_S = 15;
+const SESSION_TTL_S = 20;
+/** How long the archive database is cut, and how long Redis stays full. */
+const PG_DOWN_MS = 5000;
+const REDIS_FULL_MS = 3000;
 /** Reclaim idle time of every consumer (transport, fan-out, archivist, sentinel). */
 const RECLAIM_MS = 2000;
 const KEEPERS = 10;
@@ -108,6 +119,9 @@ interface Figures {
   kills: string[];
   pauses: string[];
   redisRestarts: number;
+  /** Per outage: which processes answered /readyz 503 during it, and how long all took to be 200 again. */
+  pgOutages: Array<{ notReady: string[]; readyAgainMs: number }>;
+  redisFull: Array<{ notReady: string[]; readyAgainMs: number; maxmemory: number }>;
 }
 
 /** `key -> count` of a list of keys. */
@@ -145,6 +159,8 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
   const namespace = testNamespace('soak');
   const keyspace = new Keyspace(namespace);
   const pgSchema = `soak_${newUlid().toLowerCase()}`;
+  // The archivists' PostgreSQL, which the test takes away and gives back (same port).
+  const pgProxy = new PgProxy(PG_URL);
   const dir = mkdtempSync(join(tmpdir(), 'coordbus-soak-'));
   const logPath = join(dir, 'logs', 'headroom.log');
   let client: Redis;
@@ -197,7 +213,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     // Several archivist replicas share PostgreSQL (the documented multi-replica setup): SQLite is
     // one writer, and a SIGSTOPped replica holding its write lock would stall the other one.
     'telemetry-archivist': () => ({
-      DATABASE_URL: PG_URL,
+      DATABASE_URL: pgProxy.url,
       ARCHIVIST_PG_SCHEMA: pgSchema,
       ARCHIVIST_DATA_DIR: join(dir, 'archive'),
       ARCHIVIST_RECLAIM_IDLE_MS: String(RECLAIM_MS),
@@ -232,6 +248,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
 
   beforeAll(async () => {
     await redis.start();
+    await pgProxy.start();
     client = new Redis(redis.url, { maxRetriesPerRequest: null });
     mkdirSync(join(dir, 'logs'));
     writeFileSync(logPath, '');
@@ -249,6 +266,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     await Promise.all(everyProcess.map((p) => p.stop('SIGKILL').catch(() => undefined)));
     client?.disconnect();
     await redis.dispose();
+    await pgProxy.cut();
     const pg = new Client(pgConnectionConfig(PG_URL));
     await pg.connect();
     await pg.query(`DROP SCHEMA IF EXISTS "${pgSchema}" CASCADE`);
@@ -256,7 +274,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('loses nothing, doubles nothing and culls exactly the silent sessions across SIGKILL, SIGSTOP and a Redis restart', async () => {
+  it('loses nothing, doubles nothing and culls exactly the silent sessions across SIGKILL, SIGSTOP, a Redis restart, the database down and Redis full', async () => {
     const t0 = Date.now();
     console.log(
       `soak: seed ${SEED} (SOAK_SEED replays it), workload ${SOAK_SECONDS} s, namespace ${namespace}`,
@@ -268,16 +286,18 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     const tStarted = Date.now();
 
     // ---- the fleet ------------------------------------------------------------------------
-    // Coord ops and job submissions wait at this gate while Redis restarts: a coord call whose
-    // envelope XADD races the shutdown may legitimately lose it (fire-and-forget, bounded), and a
-    // job submission may fail with Unavailable. Both are documented behaviour, not what this test
-    // is about; pausing the callers keeps the fleet's own ledger exact.
+    // Coord ops and job submissions wait at this gate while Redis restarts or is full: a coord call
+    // whose envelope XADD races the shutdown (or meets OOM) may legitimately lose it
+    // (fire-and-forget, bounded), and a coord op or job submission fails with Unavailable (exit 5).
+    // Both are documented behaviour, not what this test is about; pausing the callers keeps the
+    // fleet's own ledger exact. The services and the log writer keep going.
     let gate: Promise<void> | undefined;
     let openGate = () => {};
     let inflight = 0;
     const passGate = async () => {
       while (gate) await gate;
     };
+
     const calls: CoordCall[] = [];
     const coordEnv = (session: string): NodeJS.ProcessEnv => ({
       ...commonEnv(),
@@ -403,7 +423,7 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
     };
 
     // ---- the faults -----------------------------------------------------------------------
-    const figures: Figures = { kills: [], pauses: [], redisRestarts: 0 };
+    const figures: Figures = { kills: [], pauses: [], redisRestarts: 0, pgOutages: [], redisFull: [] };
     /** Entries delivered to a replica's consumer (`<host>-<pid>`) and not acked, over every stream and group. */
     const pendingOf = async (pid: number): Promise<number> => {
       const consumer = `${hostname()}-${pid}`;
@@ -491,8 +511,88 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
         openGate();
       }
     };
-    // One cycle (~45 s): a SIGKILL of every consumer service and of the tailer, a SIGSTOP of a
-    // stream consumer and of a job-coordinator, one Redis restart, in a shuffled order. Cycles
+    // Every service process alive now, by a readable name.
+    const services = (): Array<[string, ServiceProcess]> => [
+      ...CONSUMERS.flatMap((n) =>
+        replicas[n].map((p) => [`${n}#${p.child.pid}`, p] as [string, ServiceProcess]),
+      ),
+      [`log-tailer#${tailer!.child.pid}`, tailer!],
+    ];
+    const readyz = (p: ServiceProcess) =>
+      fetch(`${p.url}/readyz`, { signal: AbortSignal.timeout(5000) }).then(
+        (r) => r.status,
+        () => 0,
+      );
+    /** Polls /readyz of every service for `ms`: the names of those that answered 503. */
+    const notReadyDuring = async (ms: number): Promise<string[]> => {
+      const seen = new Set<string>();
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        await Promise.all(
+          services().map(async ([name, p]) => {
+            if ((await readyz(p)) === 503) seen.add(name);
+          }),
+        );
+        await sleep(200);
+      }
+      return [...seen].sort();
+    };
+    /** Waits until every service answers /readyz 200; how long that took. */
+    const allReadyAgain = async (what: string): Promise<number> => {
+      const began = Date.now();
+      let last: string[] = [];
+      await waitFor(
+        async () => {
+          const statuses = await Promise.all(services().map(async ([n, p]) => [n, await readyz(p)] as const));
+          last = statuses.filter(([, st]) => st !== 200).map(([n, st]) => `${n} ${st}`);
+          return last.length === 0;
+        },
+        `every service ready again after ${what}`,
+        60_000,
+        250,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}: ${last.join(', ')}`);
+      });
+      return Date.now() - began;
+    };
+    // The archive database goes away: the archivists keep their entries pending (uncounted), are
+    // not ready while it is gone, and archive everything once it is back. Coord ops go on.
+    const databaseOutage = async () => {
+      await pgProxy.cut();
+      let notReady: string[];
+      try {
+        notReady = await notReadyDuring(PG_DOWN_MS);
+      } finally {
+        await pgProxy.start();
+      }
+      figures.pgOutages.push({ notReady, readyAgainMs: await allReadyAgain('the database outage') });
+    };
+    // Redis full: maxmemory below what it uses, so every write that would grow it is refused (OOM)
+    // while reads, acks and trims still run. The fleet waits at the gate, as for the restart.
+    const redisFull = async () => {
+      gate = new Promise((r) => (openGate = r));
+      let notReady: string[];
+      let maxmemory: number;
+      try {
+        await waitFor(() => inflight === 0, 'the fleet to pause before Redis fills up', 60_000, 10);
+        const used = Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);
+        maxmemory = Math.floor(used / 2);
+        await client.config('SET', 'maxmemory-policy', 'noeviction');
+        await client.config('SET', 'maxmemory', String(maxmemory));
+        try {
+          notReady = await notReadyDuring(REDIS_FULL_MS);
+        } finally {
+          await client.config('SET', 'maxmemory', '0');
+        }
+      } finally {
+        gate = undefined;
+        openGate();
+      }
+      figures.redisFull.push({ notReady, readyAgainMs: await allReadyAgain('Redis was full'), maxmemory });
+    };
+    // One cycle (~60 s): a SIGKILL of every consumer service and of the tailer, a SIGSTOP of a
+    // stream consumer and of a job-coordinator, one Redis restart, the database down, Redis full,
+    // in a shuffled order. Cycles
     // repeat while at least 40 s of the workload remain; the first always runs to its end.
     const faults = async () => {
       const stepMs = 4000;
@@ -504,6 +604,8 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
           () => pauseOne(['fanout-publisher', 'sentinel-subscriber', 'telemetry-archivist']),
           () => pauseOne(['job-coordinator']),
           restartRedis,
+          databaseOutage,
+          redisFull,
         ];
         for (let i = steps.length - 1; i > 0; i--) {
           const j = Math.floor(faultRandom() * (i + 1));
@@ -669,6 +771,14 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
             .join(', ')}; job events ${jobEvents.length}`,
           `  log lines ${seq}, breaching ${breaching.length}, telemetry events ${telemetry.length}`,
           `  faults: ${figures.kills.length} SIGKILLs [${figures.kills.join(', ')}], SIGSTOP [${figures.pauses.join(', ')}], Redis restarts ${figures.redisRestarts}`,
+          ...figures.pgOutages.map(
+            (o) =>
+              `  database down ${PG_DOWN_MS} ms: /readyz 503 from [${o.notReady.join(', ')}], all 200 again ${o.readyAgainMs} ms after`,
+          ),
+          ...figures.redisFull.map(
+            (o) =>
+              `  Redis full ${REDIS_FULL_MS} ms (maxmemory ${o.maxmemory} B): /readyz 503 from [${o.notReady.join(', ')}], all 200 again ${o.readyAgainMs} ms after`,
+          ),
           `  reclaimed (coordbus_stream_reclaimed_total, surviving replicas) ${reclaimed}`,
           `  dead letters ${JSON.stringify(deadLetters)}`,
         ].join('\n'),
@@ -679,6 +789,8 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
       expect(figures.kills.length).toBeGreaterThanOrEqual(CONSUMERS.length + 1);
       expect(figures.pauses.length).toBeGreaterThanOrEqual(2);
       expect(figures.redisRestarts).toBeGreaterThanOrEqual(1);
+      expect(figures.pgOutages.length).toBeGreaterThanOrEqual(1);
+      expect(figures.redisFull.length).toBeGreaterThanOrEqual(1);
       expect(stoppersSilentAt).toBeGreaterThan(0);
 
       // Every broken property is collected, so one failing run reports all of them at once.
@@ -853,7 +965,26 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
         ),
       );
 
-      // 7. No consumer group holds pending entries, on any stream, after the drain.
+      // 7. The outages were seen and waited out: every archivist said not ready while its database
+      // was gone (and nobody else did: the database is the archivists' alone), the tailer while
+      // Redis refused its writes; every service was ready again after each (waited for above).
+      // Nothing was dead-lettered: an outage never counts toward an entry's delivery limit.
+      check(
+        'not ready during the database outage (expected = every archivist, only they)',
+        figures.pgOutages
+          .map((o) => o.notReady.map((n) => n.replace(/#\d+$/, '')))
+          .filter(
+            (names) =>
+              names.join() !== Array(REPLICAS['telemetry-archivist']).fill('telemetry-archivist').join(),
+          ),
+      );
+      check(
+        'not ready while Redis was full (expected: the log-tailer among them)',
+        figures.redisFull.filter((o) => !o.notReady.some((n) => n.startsWith('log-tailer#'))),
+      );
+      check('dead letters (expected none)', Object.entries(deadLetters));
+
+      // 8. No consumer group holds pending entries, on any stream, after the drain.
       const stuck: string[] = [];
       for (const st of keyspace.archivedStreams)
         for (const g of await streamGroups(client, st)) {
