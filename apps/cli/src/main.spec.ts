@@ -22,10 +22,10 @@ describe('coordbus --version and --help', () => {
     expect(parse(['--version'])).toEqual({ out: `${pkg.version}\n`, code: 0 });
   });
 
-  it('--help lists the exit codes 0-9', () => {
+  it('--help lists the exit codes 0-10', () => {
     const { out, code } = parse(['--help']);
     expect(code).toBe(0);
     expect(out).toContain('exit codes: 0 ok, 1 internal, 2 usage, 3 conflict');
-    expect(out).toContain('9 kill failed');
+    expect(out).toContain('9 kill failed, 10 too large');
   });
 });

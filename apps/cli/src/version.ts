@@ -22,7 +22,11 @@ export function coordbusVersion(from = __dirname): string {
   return 'unknown';
 }
 
-/** The exit codes every coordbus and coord command uses (README "Exit codes"). */
+/**
+ * The exit codes every coordbus and coord command uses (README "Exit codes"; EXIT_CODES of
+ * @coordbus/envelope, which this text is checked against: not imported, as the coord bundle
+ * stays free of the envelope's validators).
+ */
 export const EXIT_CODES_HELP =
   'exit codes: 0 ok, 1 internal, 2 usage, 3 conflict (lock held), 4 not found, 5 redis unavailable, ' +
-  '6 no match, 7 invalid input, 8 schema mismatch, 9 kill failed';
+  '6 no match, 7 invalid input, 8 schema mismatch, 9 kill failed, 10 too large';
