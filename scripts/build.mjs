@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Compiles every app and lib with SWC (type checking is `npm run typecheck`, part of lint).
 // Output mirrors the source tree under dist/, and each app gets dist/apps/<app>/main.js.
-// Files the code reads at run time beside itself (Lua commands, the agent hook, the service table) are copied as is.
+// Files the code reads at run time beside itself (Lua commands, the agent hook, the service table,
+// worker-thread scripts) are copied as is.
 import { copyFileSync, readdirSync, statSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { createRequire } from 'node:module';
@@ -12,7 +13,7 @@ const { swcOptions, root } = require('./swc-options.cjs');
 
 const outDir = join(root, 'dist');
 const skip = (name) => name.endsWith('.spec.ts') || name.endsWith('.test.ts') || name.endsWith('.d.ts');
-const ASSETS = ['.lua', '.sh', '.json'];
+const ASSETS = ['.lua', '.sh', '.json', '.cjs'];
 
 function* walk(dir, wanted) {
   for (const name of readdirSync(dir)) {
