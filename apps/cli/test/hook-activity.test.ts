@@ -155,6 +155,31 @@ describe.each([
     expect(readFileSync(coordLog, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
   });
 
+  it("takes a tool call's path and command from its input (escapes and all), never from its response", async () => {
+    // Backslashes before quotes: the value is cut at the first quote that is not escaped.
+    const command = 'printf "%s\\\\" "a\\"b" \\\\';
+    hook('PreToolUse', {
+      session_id: 's-5',
+      hook_event_name: 'PreToolUse',
+      tool_name: 'Bash',
+      tool_input: { command, description: 'd "q"' },
+    });
+    // A tool whose input has no path: a "file_path" in what it returned is not the call's.
+    hook('PostToolUse', {
+      session_id: 's-5',
+      hook_event_name: 'PostToolUse',
+      tool_name: 'mcp__files__stat',
+      tool_input: { name: 'x' },
+      tool_response: { file_path: '/from/the/response', command: 'not this' },
+    });
+    await waitFor(async () => (await redis.xlen(ks.activityStream)) === 2, 'the spool to be sent');
+    const [pre, post] = await entries();
+    expect(pre).toMatchObject({ event: 'PreToolUse', tool: 'Bash', command });
+    expect(post).toMatchObject({ event: 'PostToolUse', tool: 'mcp__files__stat' });
+    expect(post.path).toBeUndefined();
+    expect(post.command).toBeUndefined();
+  });
+
   it('starts `coordbus hooks run` only for events keyed in .coordbus/hooks.yml, read without grep', async () => {
     const runs = join(dir, 'runs.log');
     const coordbus = join(dir, 'coordbus');
