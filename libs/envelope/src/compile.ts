@@ -91,12 +91,20 @@ interface ClassPlan {
   accept?: (object: object) => boolean;
   /** The generated `build`, made on first use. */
   build?: (value: object) => object;
+  /** The generated reader of JSON text (see `generateTextReader`), made with `accept`. */
+  read?: (text: string) => object | undefined;
 }
 
 /** A compiled DTO: builds the instance and appends `path: messages` lines for what fails. */
 export interface CompiledClass<T> {
   /** Returns the DTO instance; `errors` receives the failing paths exactly as class-validator's. */
   (value: object, errors: string[], path?: string): T;
+  /**
+   * The same for JSON text: what `this(JSON.parse(text), errors)` returns, or `undefined` when the
+   * text is not in the shape the reader takes (see `generateTextReader`); the caller then parses
+   * it with JSON.parse, which also names the error of text that is no JSON at all.
+   */
+  fromJson(text: string, errors: string[]): T | undefined;
 }
 
 const plans = new Map<Class, ClassPlan>();
@@ -437,6 +445,161 @@ function accepts(plan: ClassPlan, object: object): boolean {
   return (plan.accept ??= generate(plan))(object);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reading JSON text straight into the instance. JSON.parse is most of a decode, and `build` then
+// copies its intermediate object into the DTO. For the shape producers write — what
+// JSON.stringify makes of a DTO: no whitespace, the class's properties in declaration order, each
+// at most once, strings without escapes — one generated regular expression per class matches the
+// whole text (V8 runs it as native code) and its captures become the instance directly. The
+// expression takes only text whose JSON.parse + build gives exactly that instance; anything else
+// (other key orders, unknown or repeated keys, whitespace, escapes, a value of another JSON type
+// than the property's declared TypeScript type, text that is no JSON) does not match, and the
+// caller parses it with JSON.parse as before. A property's declared type only picks the pattern
+// tried first: it never decides a verdict, validation still does (compile.spec.ts holds both
+// ways to the same outcome on valid and broken text).
+
+/** A JSON string without escapes (no `"`, `\`, control characters inside): its content is its value. */
+const STRING = '"([^"\\\\\\x00-\\x1f]*)"';
+/** The JSON number grammar exactly (no `+`, no leading zeros, digits after `.` and `e`). */
+const NUMBER = '-?(?:0|[1-9]\\d*)(?:\\.\\d+)?(?:[eE][+-]?\\d+)?';
+/** Any JSON scalar, captured with its quotes (a property typed `string | null` or `unknown`). */
+const SCALAR = `("[^"\\\\\\x00-\\x1f]*"|${NUMBER}|true|false|null)`;
+
+/** The class's properties in the order JSON.stringify writes an instance (its own keys' order). */
+function wireOrder(plan: ClassPlan): Property[] {
+  const byName = new Map(plan.properties.map((p) => [p.name, p]));
+  const order: Property[] = [];
+  for (const key of Object.keys(new plan.cls())) {
+    const p = byName.get(key);
+    if (!p) continue;
+    order.push(p);
+    byName.delete(key);
+  }
+  return [...order, ...byName.values()];
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+}
+
+/** A scalar capture (quotes kept) as JSON.parse reads it. */
+function scalarValue(token: string): unknown {
+  const c = token.charCodeAt(0);
+  if (c === 34) return token.slice(1, -1);
+  if (c === 116) return true;
+  if (c === 102) return false;
+  if (c === 110) return null;
+  return +token;
+}
+
+/**
+ * The JSON type a property's values are expected to have: its declared TypeScript type, or for a
+ * literal union (emitted as Object) what its constraints take. Only a hint for which pattern to try.
+ */
+function declared(p: Property, type: unknown): unknown {
+  if (p.conditions.length) return undefined; // @ValidateIf: typically `null` too
+  if (type === String || type === Number || type === Boolean) return type;
+  for (const rule of p.rules) {
+    if (rule.each) continue;
+    if (rule.type === 'isString') return String;
+    if (rule.type === 'isInt' || rule.type === 'isNumber') return Number;
+    const c = rule.meta.constraints?.[0];
+    const values = rule.type === 'isIn' && Array.isArray(c) ? c : rule.type === 'equals' ? [c] : [];
+    if (values.length && values.every((x) => typeof x === 'string')) return String;
+    if (values.length && values.every((x) => typeof x === 'number')) return Number;
+  }
+  return undefined;
+}
+
+interface TextShape {
+  /** The expression's source for one object of the class (no anchors). */
+  pattern: string;
+  /** Statements that build the instance into `target` from the match `m`. */
+  code: string[];
+}
+
+/**
+ * The pattern and builder of `plan`'s objects, its groups numbered from `groups.next`; undefined
+ * when a property holds objects or arrays the expression cannot describe (free-form payloads,
+ * arrays, a class that contains itself): such a class is always read with JSON.parse.
+ */
+function textShape(
+  plan: ClassPlan,
+  target: string,
+  groups: { next: number },
+  deps: unknown[],
+  open: Set<ClassPlan>,
+): TextShape | undefined {
+  if (open.has(plan)) return undefined;
+  open.add(plan);
+  const parts: string[] = [];
+  const code = [
+    `${target} = new d[${deps.push(plan.cls) - 1}]();`,
+    ...plan.strip.map((key) => `delete ${target}[${JSON.stringify(key)}];`),
+  ];
+  const properties = wireOrder(plan);
+  for (const [n, p] of properties.entries()) {
+    const set = `${target}[${JSON.stringify(p.name)}]`;
+    const type = Reflect.getMetadata('design:type', plan.cls.prototype, p.name) as unknown;
+    let value: string;
+    if (p.nestedPlan) {
+      // `()` marks the object present; its properties follow with their own groups.
+      const present = groups.next++;
+      const child = `o${open.size}`;
+      const nested = textShape(p.nestedPlan, child, groups, deps, open);
+      if (!nested) return undefined;
+      value = `\\{()${nested.pattern}\\}`;
+      code.push(`if (m[${present}] !== undefined) {`, `  let ${child};`, ...nested.code.map((l) => `  ${l}`));
+      code.push(`  ${set} = ${child};`, '}');
+    } else if (
+      type === Array ||
+      p.rules.some((r) => r.type === 'isObject' || r.type === 'isArray') ||
+      p.nested.length
+    ) {
+      return undefined;
+    } else if (declared(p, type) === String) {
+      value = STRING;
+      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = v;`);
+    } else if (declared(p, type) === Number) {
+      value = `(${NUMBER})`;
+      // The conversion JSON.parse makes: both are the correctly rounded string-to-double.
+      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = +v;`);
+    } else if (declared(p, type) === Boolean) {
+      value = '(true|false)';
+      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = v === 'true';`);
+    } else {
+      value = SCALAR;
+      const scalar = deps.push(scalarValue) - 1;
+      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = d[${scalar}](v);`);
+    }
+    const key = escapeRegExp(`${JSON.stringify(p.name)}:`);
+    // The first property is required (it carries no comma); every later one may be absent.
+    parts.push(n === 0 ? `${key}${value}` : `(?:,${key}${value})?`);
+  }
+  open.delete(plan);
+  if (!parts.length) return undefined;
+  return { pattern: parts.join(''), code };
+}
+
+/** `text` → the instance `build(plan, JSON.parse(text))` makes, or undefined (see above). */
+type TextReader = (text: string) => object | undefined;
+
+function generateTextReader(plan: ClassPlan): TextReader {
+  const deps: unknown[] = [];
+  const shape = textShape(plan, 'o0', { next: 1 }, deps, new Set());
+  if (!shape) return () => undefined;
+  const expression = new RegExp(`^\\{${shape.pattern}\\}$`);
+  const exec = deps.push(expression) - 1;
+  const body = [
+    `const m = d[${exec}].exec(text);`,
+    'if (m === null) return undefined;',
+    'let o0, v;',
+    ...shape.code,
+    'return o0;',
+  ];
+  return compileFunction(`read${plan.cls.name}`, 'text', body.join('\n'), deps) as TextReader;
+}
+
 /**
  * Compiles `cls` (and the classes its `@ValidateNested` properties name): the result does what
  * `plainToInstance(cls, value)` then `validateSync(instance, { whitelist: true,
@@ -445,9 +608,16 @@ function accepts(plan: ClassPlan, object: object): boolean {
 export function compileClass<T extends object>(cls: new () => T): CompiledClass<T> {
   const plan = planFor(cls as Class);
   plan.accept ??= generate(plan);
-  return (value, errors, path = '') => {
+  plan.read ??= generateTextReader(plan);
+  const compiled = (value: object, errors: string[], path = ''): T => {
     const instance = build(plan, value);
     if (!plan.accept!(instance)) validateObject(plan, instance, path, errors);
     return instance as T;
   };
+  compiled.fromJson = (text: string, errors: string[]): T | undefined => {
+    const instance = plan.read!(text);
+    if (instance !== undefined && !plan.accept!(instance)) validateObject(plan, instance, '', errors);
+    return instance as T | undefined;
+  };
+  return compiled;
 }
