@@ -65,7 +65,7 @@ export class SentinelLoop {
    */
   async runOnce(): Promise<{ polled: number; handled: number; outage: boolean }> {
     const events = await this.source.poll(this.abort.signal);
-    // Handled as one batch: the observation writes of a poll go out in one pipeline (in order),
+    // Handled as one batch: the observation writes of a poll go out in one script call (in order),
     // which is what makes a replica fast; each event's dedup and outcome are its own.
     const results = events.length ? await this.service.handleEvents(events) : [];
     const done: CoordEvent[] = [];

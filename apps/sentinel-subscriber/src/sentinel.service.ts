@@ -29,25 +29,29 @@ export class SentinelService {
     // A state change nobody typed (cull, forced release, ...) goes to the live views too. Both
     // writes are once-only on their own, so a redelivery after a crash between them completes
     // the missing one and duplicates neither.
-    const live = this.stamp(event);
+    const now = this.clock();
+    const live = this.stamp(event, now, new Date(now).toISOString());
     if (live) await this.observations.ingestOnce(event.source, event.tx_id, live);
     const { written } = await this.observations.recordOnce(toObservation(event));
     return this.count(event, written);
   }
 
   /**
-   * {@link handleEvent} for a batch, with the same outcome per event (one result each, in order;
-   * a failure is that event's alone), in two round trips instead of one or two per event: the
-   * live-view envelopes of the batch in one pipeline, then the observations of every event whose
-   * envelope is written (or that has none) in another. Per event the order stays envelope, then
-   * observation.
+   * {@link handleEvent} for a batch, one result per event, in order, in two script calls instead
+   * of one or two per event: the live-view envelopes of the batch, then the observations of every
+   * event whose envelope is written (or that has none). An event that cannot be stamped or
+   * encoded fails alone; a failed call fails the events it carried (retried: the markers make
+   * each write happen once). Per event the order stays envelope, then observation.
    */
   async handleEvents(events: readonly CoordEvent[]): Promise<PromiseSettledResult<HandleOutcome>[]> {
     const results: PromiseSettledResult<HandleOutcome>[] = new Array(events.length);
     const lives: { at: number; source: string; txId: string; env: CoordOpEnvelope }[] = [];
+    // One "seen" time for the batch: the events of one poll were seen together.
+    const now = this.clock();
+    const ingressTs = new Date(now).toISOString();
     events.forEach((event, at) => {
       try {
-        const env = this.stamp(event);
+        const env = this.stamp(event, now, ingressTs);
         if (env) lives.push({ at, source: event.source, txId: event.tx_id, env });
       } catch (err) {
         results[at] = { status: 'rejected', reason: err };
@@ -82,10 +86,9 @@ export class SentinelService {
   }
 
   /** Stamps `ingress_ts`, observes the lag; returns the event's live-view envelope, if it has one. */
-  private stamp(event: CoordEvent): CoordOpEnvelope | undefined {
-    const now = this.clock();
+  private stamp(event: CoordEvent, now: number, ingressTs: string): CoordOpEnvelope | undefined {
     // "When we saw it", next to the source's "when it happened" (seed 002 RFC question 2).
-    event.ingress_ts = new Date(now).toISOString();
+    event.ingress_ts = ingressTs;
     const lagMs = now - Date.parse(event.ts);
     if (Number.isFinite(lagMs)) this.lag(event.source).observe(Math.max(0, lagMs) / 1000);
     return liveEnvelope(event, this.reporter);
@@ -100,7 +103,7 @@ export class SentinelService {
     return 'observed';
   }
 
-  /** A pipeline that failed as a whole (connection lost) fails each of its items with that error. */
+  /** A call that failed as a whole (connection lost, script error) fails each of its items with that error. */
   private async settleAll<R>(run: () => Promise<(R | Error)[]>, n: number): Promise<(R | Error)[]> {
     if (!n) return [];
     try {

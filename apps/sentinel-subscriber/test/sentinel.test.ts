@@ -134,6 +134,29 @@ describe('sentinel business logic (real Redis)', () => {
     expect(new Set(obs.map((o) => o.tx_id)).size).toBe(200);
   });
 
+  it('three replicas racing with whole batches (one script call each) write each observation exactly once', async () => {
+    const events = Array.from({ length: 200 }, (_, i) => ev(i));
+    const replicas = [replica(), replica(), replica()];
+    // Overlapping, differently cut batches: each replica's calls interleave with the others'.
+    const outcomes = await Promise.all(
+      replicas.map(async (r, k) => {
+        const out: string[] = [];
+        for (let at = 0; at < events.length; at += 30 + k * 7) {
+          const batch = events.slice(at, at + 30 + k * 7).map((e) => ({ ...e }));
+          for (const res of await r.service.handleEvents(batch)) {
+            out.push(res.status === 'fulfilled' ? res.value : 'rejected');
+          }
+        }
+        return out;
+      }),
+    );
+    expect(outcomes.flat().filter((o) => o === 'rejected')).toEqual([]);
+    expect(outcomes.flat().filter((o) => o === 'observed')).toHaveLength(200);
+    const obs = await observations();
+    expect(obs).toHaveLength(200);
+    expect(new Set(obs.map((o) => o.tx_id)).size).toBe(200);
+  });
+
   it('the loop polls, handles and commits; an event whose handling failed is retried, once observed', async () => {
     const source = new InMemorySource('in-memory', { maxBatch: 10 });
     const { service, metrics } = replica();

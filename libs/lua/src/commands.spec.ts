@@ -13,10 +13,17 @@ describe('buildCommands', () => {
     expect(Object.keys(commands)).toEqual(['doIt']);
     const c = commands.doIt;
     expect(c.numberOfKeys).toBe(2);
+    expect(c.variadic).toBe(false);
     expect(c.lua).toBe(
       '-- head\nlocal function a() return 1 end\n\n-- (a included above)\nlocal function b() return a() end\n\nreturn a() + b()\n',
     );
     expect(c.sha).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it('reads `<name>-<n>+.lua` as a command taking n keys or more', () => {
+    const commands = buildCommands({ 'many-1+.lua': 'return #KEYS\n', 'other-1x.lua': 'return 0\n' });
+    expect(Object.keys(commands)).toEqual(['many']);
+    expect(commands.many).toMatchObject({ numberOfKeys: 1, variadic: true });
   });
 
   it('refuses a #! line in an included file (Redis reads flags only on the first line)', () => {

@@ -5,10 +5,14 @@ import { join, posix } from 'node:path';
 /**
  * A Redis Lua script loaded from `<dir>/<name>-<numberOfKeys>.lua` (BullMQ's layout): the file
  * name says how many of the arguments are KEYS, so callers pass keys and args as two lists.
+ * `<name>-<n>+.lua` takes n keys or more (a batch with one key per item: every key a script
+ * touches is still passed as a key, as Redis Cluster requires), `variadic`.
  */
 export interface LuaCommand {
   readonly name: string;
+  /** The keys it takes; the least it takes when `variadic`. */
   readonly numberOfKeys: number;
+  readonly variadic: boolean;
   /** The script with every `--- @include` resolved. */
   readonly lua: string;
   /** SHA1 of `lua`, for EVALSHA. */
@@ -18,7 +22,7 @@ export interface LuaCommand {
 /** The `.lua` files of one commands directory, by path relative to it (`lock-5.lua`, `includes/prelude.lua`). */
 export type LuaFiles = Readonly<Record<string, string>>;
 
-const COMMAND_FILE = /^([A-Za-z][A-Za-z0-9]*)-(\d+)\.lua$/;
+const COMMAND_FILE = /^([A-Za-z][A-Za-z0-9]*)-(\d+)(\+?)\.lua$/;
 const INCLUDE = /^--- @include "([^"]+)"[ \t]*$/gm;
 
 /** Every `.lua` file under `dir` (recursively), keyed by its `/`-separated path relative to `dir`. */
@@ -36,7 +40,7 @@ export function readLuaFiles(dir: string): LuaFiles {
 }
 
 /**
- * Builds one command per top-level `<name>-<numberOfKeys>.lua` of `files`. A command's first line
+ * Builds one command per top-level `<name>-<numberOfKeys>[+].lua` of `files`. A command's first line
  * is its `#!lua` shebang, kept first: with it Redis 7 refuses the whole script with OOM at
  * `maxmemory` before it runs (unless `flags=allow-oom`), where a script without one is checked only
  * until its first write, so a script opening with a delete would write on past the limit. A line
@@ -54,6 +58,7 @@ export function buildCommands(files: LuaFiles, where = 'commands'): Record<strin
     commands[m[1]] = {
       name: m[1],
       numberOfKeys: Number(m[2]),
+      variadic: m[3] === '+',
       lua,
       sha: createHash('sha1').update(lua).digest('hex'),
     };

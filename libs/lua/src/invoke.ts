@@ -4,7 +4,8 @@ type Arg = string | number | Buffer;
 
 /** What {@link bindCommand} needs of an ioredis client (`Redis` or `Cluster`). */
 export interface CommandDefiner {
-  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+  /** Without `numberOfKeys`, each call passes its key count first (a variadic command). */
+  defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void;
 }
 
 /** A command bound to a client: keys and arguments as two lists. */
@@ -28,20 +29,30 @@ export function bindCommand<T = unknown>(redis: CommandDefiner, command: LuaComm
         `cannot define Lua command ${command.name}: the client already has a method of that name`,
       );
     }
-    redis.defineCommand(command.name, { numberOfKeys: command.numberOfKeys, lua: command.lua });
+    redis.defineCommand(
+      command.name,
+      command.variadic ? { lua: command.lua } : { numberOfKeys: command.numberOfKeys, lua: command.lua },
+    );
     defined.set(command.name, command.sha);
   } else if (sha !== command.sha) {
     throw new Error(`Lua command ${command.name} is defined twice with different scripts on one client`);
   }
   const fn = target[command.name] as (...a: Arg[]) => Promise<T>;
   return (keys, args = []) => {
-    if (keys.length !== command.numberOfKeys) {
-      return Promise.reject(
-        new RangeError(`Lua command ${command.name} takes ${command.numberOfKeys} keys (got ${keys.length})`),
-      );
-    }
-    return fn.call(redis, ...keys, ...args);
+    const wrong = keyCountError(command, keys.length);
+    if (wrong) return Promise.reject(wrong);
+    return command.variadic
+      ? fn.call(redis, keys.length, ...keys, ...args)
+      : fn.call(redis, ...keys, ...args);
   };
+}
+
+/** A RangeError when `command` cannot take `n` keys. */
+function keyCountError(command: LuaCommand, n: number): RangeError | undefined {
+  if (command.variadic ? n >= command.numberOfKeys : n === command.numberOfKeys) return undefined;
+  return new RangeError(
+    `Lua command ${command.name} takes ${command.variadic ? 'at least ' : ''}${command.numberOfKeys} keys (got ${n})`,
+  );
 }
 
 /** What {@link evalCommand} needs: a generic command call (the `coord` RESP client, ioredis `call`). */
@@ -59,11 +70,8 @@ export async function evalCommand(
   keys: readonly Arg[],
   args: readonly Arg[] = [],
 ): Promise<unknown> {
-  if (keys.length !== command.numberOfKeys) {
-    throw new RangeError(
-      `Lua command ${command.name} takes ${command.numberOfKeys} keys (got ${keys.length})`,
-    );
-  }
+  const wrong = keyCountError(command, keys.length);
+  if (wrong) throw wrong;
   try {
     return await client.call('EVALSHA', command.sha, keys.length, ...keys, ...args);
   } catch (err) {

@@ -51,4 +51,23 @@ describe('running Lua commands (real Redis)', () => {
     expect(() => bindCommand(redis, fresh())).toThrow(/defined twice with different scripts/);
     await redis.del(k);
   });
+
+  it('a variadic command (`<name>-<n>+.lua`) takes n keys or more, by bindCommand and evalCommand alike', async () => {
+    const cmd = buildCommands({
+      [`setAll${randomBytes(4).toString('hex')}-1+.lua`]:
+        "for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end\nreturn #KEYS\n",
+    });
+    const c = Object.values(cmd)[0];
+    expect(c).toMatchObject({ numberOfKeys: 1, variadic: true });
+    const ks = testKeyspace('lua');
+    const keys = [ks.coordKey('a'), ks.coordKey('b'), ks.coordKey('c')];
+    const run = bindCommand<number>(redis, c);
+    expect(await run(keys, ['1', '2', '3'])).toBe(3);
+    expect(await redis.mget(...keys)).toEqual(['1', '2', '3']);
+    expect(await run(keys.slice(0, 1), ['9'])).toBe(1);
+    expect(await evalCommand(resp, c, keys.slice(1), ['8', '7'])).toBe(2);
+    expect(await redis.mget(...keys)).toEqual(['9', '8', '7']);
+    await expect(run([], [])).rejects.toThrow(`Lua command ${c.name} takes at least 1 keys (got 0)`);
+    await redis.del(...keys);
+  });
 });

@@ -15,12 +15,12 @@ export interface ObservationRepositoryOptions {
 
 /**
  * Writes observations to the observations stream, at most once per `(source, tx_id)`: marker and
- * entry in one script (commands/observeOnce-2.lua).
+ * entry in one script (commands/observeMany-1+.lua), one call per batch.
  */
 @Injectable()
 export class ObservationRepository {
   private readonly codec: EnvelopeCodec;
-  private readonly observe: BoundCommand<string | null>;
+  private readonly observe: BoundCommand<(string | null)[]>;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -28,7 +28,7 @@ export class ObservationRepository {
     @Inject(OBSERVATION_OPTIONS) private readonly options: ObservationRepositoryOptions,
   ) {
     this.codec = options.codec ?? new EnvelopeCodec();
-    this.observe = bindCommand(redis, COMMANDS.observeOnce);
+    this.observe = bindCommand(redis, COMMANDS.observeMany);
   }
 
   /**
@@ -36,83 +36,89 @@ export class ObservationRepository {
    * it is there already (same script, ingest-slot keys); returns whether it wrote.
    */
   async ingestOnce(source: string, txId: string, env: CoordOpEnvelope): Promise<boolean> {
-    const id = await this.observe(
-      [this.keyspace.coordIngestFromEvent(source, txId), this.keyspace.coordIngest],
-      [this.options.dedupTtlMs, DEFAULT_INGEST_MAXLEN, ...envelopeFields(env)],
-    );
-    return id !== null;
+    const [written] = await this.ingestMany([{ source, txId, env }]);
+    if (written instanceof Error) throw written;
+    return written;
   }
 
   /** Appends the observation unless `(source, tx_id)` was already observed; returns whether it wrote. */
   async recordOnce(observation: SentinelObservation): Promise<{ written: boolean; id: string | null }> {
-    const id = await this.observe(...this.recordArgs(observation));
-    return { written: id !== null, id };
+    const [result] = await this.recordMany([observation]);
+    if (result instanceof Error) throw result;
+    return result;
   }
 
   /**
-   * {@link ingestOnce} for several events in one round trip (one pipeline: the same script per
-   * event, in order). One result per item, in order: whether it wrote, or the error of that item.
+   * {@link ingestOnce} for several events in one script call (in order; every key shares the
+   * ingest stream's hash tag, so it is one slot in a cluster too). One result per item, in order:
+   * whether it wrote. A failed call rejects (every item of it is to be retried: the markers make
+   * the retry write each envelope once).
    */
-  ingestMany(
+  async ingestMany(
     items: readonly { source: string; txId: string; env: CoordOpEnvelope }[],
   ): Promise<(boolean | Error)[]> {
-    return this.pipelined(
+    const ids = await this.observeBatch(
+      this.keyspace.coordIngest,
+      DEFAULT_INGEST_MAXLEN,
       items.map(({ source, txId, env }) => [
-        [this.keyspace.coordIngestFromEvent(source, txId), this.keyspace.coordIngest],
-        [this.options.dedupTtlMs, DEFAULT_INGEST_MAXLEN, ...envelopeFields(env)],
+        this.keyspace.coordIngestFromEvent(source, txId),
+        envelopeFields(env),
       ]),
-      (id) => id !== null,
     );
+    return ids.map((id) => id !== null);
   }
 
   /**
-   * {@link recordOnce} for several observations in one round trip (one pipeline, in order; every
-   * key shares the observations hash tag, so it is one slot in a cluster too). One result per
-   * observation: whether it wrote and the entry id, or the error of that observation alone (its
-   * encoding or its script).
+   * {@link recordOnce} for several observations in one script call (in order; every key shares
+   * the observations hash tag). One result per observation: whether it wrote and the entry id, or
+   * the error of that observation alone (its encoding). A failed call rejects, as in ingestMany.
    */
-  recordMany(
+  async recordMany(
     observations: readonly SentinelObservation[],
   ): Promise<({ written: boolean; id: string | null } | Error)[]> {
-    return this.pipelined(
-      observations.map((o) => {
-        try {
-          return this.recordArgs(o);
-        } catch (err) {
-          return err as Error;
-        }
-      }),
-      (id) => ({ written: id !== null, id }),
-    );
-  }
-
-  private recordArgs(observation: SentinelObservation): [string[], (string | number)[]] {
-    const fields = this.codec.encode(Schemas.observation, observation);
-    return [
-      [this.keyspace.sentinelSeen(observation.source, observation.tx_id), this.keyspace.sentinelObservations],
-      [this.options.dedupTtlMs, this.options.maxLen, ...fields],
-    ];
-  }
-
-  /** Runs the observe script once per call (an Error stands for a call that could not be built) in one pipeline. */
-  private async pipelined<R>(
-    calls: ([string[], (string | number)[]] | Error)[],
-    result: (id: string | null) => R,
-  ): Promise<(R | Error)[]> {
-    const sent = calls.filter((c): c is [string[], (string | number)[]] => !(c instanceof Error));
-    let replies: [Error | null, unknown][] = [];
-    if (sent.length) {
-      const pipeline = this.redis.pipeline() as unknown as Record<string, (...a: unknown[]) => void> & {
-        exec(): Promise<[Error | null, unknown][] | null>;
-      };
-      for (const [keys, args] of sent) pipeline[COMMANDS.observeOnce.name](...keys, ...args);
-      replies = (await pipeline.exec()) ?? [];
-    }
-    let i = 0;
-    return calls.map((c) => {
-      if (c instanceof Error) return c;
-      const [err, id] = replies[i++] ?? [new Error('no reply from the pipeline'), null];
-      return err ?? result((id as string | null) ?? null);
+    const encoded = observations.map((o): [string, string[]] | Error => {
+      try {
+        return [this.keyspace.sentinelSeen(o.source, o.tx_id), this.codec.encode(Schemas.observation, o)];
+      } catch (err) {
+        return err as Error;
+      }
     });
+    const ids = await this.observeBatch(
+      this.keyspace.sentinelObservations,
+      this.options.maxLen,
+      encoded.filter((e): e is [string, string[]] => !(e instanceof Error)),
+    );
+    let i = 0;
+    return encoded.map((e) => {
+      if (e instanceof Error) return e;
+      const id = ids[i++];
+      return { written: id !== null, id };
+    });
+  }
+
+  /** One script call for `items` ([marker, stream fields] each); resolves to each item's entry id or null. */
+  private async observeBatch(
+    stream: string,
+    maxLen: number,
+    items: readonly [string, string[]][],
+  ): Promise<(string | null)[]> {
+    if (!items.length) return [];
+    const width = items[0][1].length;
+    const keys = [stream];
+    const args: (string | number)[] = [this.options.dedupTtlMs, maxLen, width];
+    for (const [marker, fields] of items) {
+      // Every encoder here writes the same fields (type, v, data); the script relies on it.
+      if (fields.length !== width)
+        throw new Error(`stream fields differ in count (${fields.length} vs ${width})`);
+      keys.push(marker);
+      for (const f of fields) args.push(f);
+    }
+    const ids = await this.observe(keys, args);
+    if (!Array.isArray(ids) || ids.length !== items.length) {
+      throw new Error(
+        `observeMany returned ${Array.isArray(ids) ? ids.length : typeof ids} replies for ${items.length} items`,
+      );
+    }
+    return ids.map((id) => id ?? null);
   }
 }
