@@ -1,0 +1,221 @@
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * The cgroup v2 directory this process belongs to: the cgroup2 mount (`/sys/fs/cgroup`, or
+ * `/sys/fs/cgroup/unified` on a hybrid host) joined with the `0::` line of /proc/self/cgroup.
+ * Null where there is no cgroup2 mount or no v2 membership (a v1-only host, no /proc).
+ */
+export function ownCgroupDir(
+  mounts: string = readOr('/proc/self/mounts'),
+  membership: string = readOr('/proc/self/cgroup'),
+): string | null {
+  const mount = mounts
+    .split('\n')
+    .map((l) => l.split(' '))
+    .find((f) => f[2] === 'cgroup2')?.[1];
+  const line = membership.split('\n').find((l) => l.startsWith('0::'));
+  if (!mount || !line) return null;
+  // Mount points with spaces are octal-escaped in /proc/self/mounts.
+  const dir = mount.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return join(dir, line.slice(3).trim()).replace(/(.)\/$/, '$1');
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+const poll = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One job's cgroup: every process the job starts is born in it (a child inherits its parent's
+ * cgroup, and no unprivileged process can leave it), so its membership is exact, unlike a
+ * process group, a session or a parent chain, all of which a daemon can escape.
+ */
+export class JobCgroup {
+  constructor(readonly dir: string) {}
+
+  /** Moves `pid` in (with all its threads; not its existing children). */
+  add(pid: number): void {
+    writeFileSync(join(this.dir, 'cgroup.procs'), `${pid}\n`);
+  }
+
+  /**
+   * What to spawn so that the job's first process joins this cgroup before any of the job's own
+   * code runs: moving it after the spawn is too late, a job can fork in the first microseconds.
+   * A shell job's shell writes its own pid first; a command is started through `/bin/sh`, which
+   * does the same and then execs it (`exec "$@"`: same argv, same PATH lookup). A failed write
+   * leaves the job running outside (process groups and the sweep still contain it).
+   */
+  spawnArgs(file: string, args: readonly string[], shell: boolean): [string, string[]] {
+    const join1 = `echo $$ >${shQuote(join(this.dir, 'cgroup.procs'))} 2>/dev/null`;
+    if (shell && file === '/bin/sh' && args[0] === '-c' && args.length === 2) {
+      return ['/bin/sh', ['-c', `${join1}\n${args[1]}`]];
+    }
+    return ['/bin/sh', ['-c', `${join1}; exec "$@"`, 'sh', file, ...args]];
+  }
+
+  /** The pids in it now (empty once it is gone). */
+  pids(): number[] {
+    return readOr(join(this.dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+  }
+
+  /** Whether any process is still in it (`populated` of cgroup.events; false once removed). */
+  populated(): boolean {
+    return /^populated 1$/m.test(readOr(join(this.dir, 'cgroup.events')));
+  }
+
+  /** Sends `signal` to every member; a member gone meanwhile is not an error. */
+  signal(signal: NodeJS.Signals): void {
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+  }
+
+  /** SIGKILL to every member at once (cgroup.kill, Linux 5.14+), else member by member. */
+  kill(): void {
+    try {
+      writeFileSync(join(this.dir, 'cgroup.kill'), '1');
+    } catch {
+      this.signal('SIGKILL');
+    }
+  }
+
+  /** Resolves true once no process is left, false after `ms`. */
+  async drained(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.populated()) {
+      if (Date.now() >= deadline) return false;
+      await poll(20);
+    }
+    return true;
+  }
+
+  /**
+   * Ends whatever is still in it: SIGTERM, `graceMs` to exit, then SIGKILL; removes the cgroup and
+   * resolves with the pids that outlived even that (none, unless the kernel refused a kill).
+   */
+  async end(graceMs: number): Promise<number[]> {
+    if (this.populated()) {
+      this.signal('SIGTERM');
+      if (!(await this.drained(graceMs))) {
+        this.kill();
+        await this.drained(1000);
+      }
+    }
+    const left = this.pids();
+    if (!left.length) this.remove();
+    return left;
+  }
+
+  remove(): void {
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      /* still populated, or gone already */
+    }
+  }
+}
+
+/**
+ * The cgroups of one job-coordinator replica: `coordbus-jobs/<pid>` under the replica's own cgroup
+ * (replicas on one host share that cgroup, so each keeps to its own directory), one child per
+ * running job. Usable where cgroup v2 is mounted and writable by this process (root, a delegated
+ * systemd unit, a container given its cgroup); elsewhere {@link JobCgroups.open} says why and the
+ * runner relies on process groups and the sweep.
+ */
+export class JobCgroups {
+  private constructor(readonly dir: string) {}
+
+  /**
+   * Opens (creating) this replica's cgroup directory, after ending what replicas no longer
+   * running left behind (a crash between a job's end and its cleanup; a container restarted
+   * with the same pid). Resolves with the reason instead when cgroup v2 cannot be used here.
+   */
+  static async open(base: string | null = ownCgroupDir()): Promise<JobCgroups | { unavailable: string }> {
+    if (!base) return { unavailable: 'no cgroup v2 mount (cgroup2 in /proc/self/mounts)' };
+    const root = join(base, 'coordbus-jobs');
+    const dir = join(root, String(process.pid));
+    try {
+      mkdirSync(root, { recursive: true });
+    } catch (err) {
+      return { unavailable: `cannot create ${root}: ${(err as NodeJS.ErrnoException).code ?? err}` };
+    }
+    for (const name of subdirs(root)) {
+      const pid = Number(name);
+      if (pid !== process.pid && processExists(pid)) continue;
+      for (const job of subdirs(join(root, name))) await new JobCgroup(join(root, name, job)).end(0);
+      new JobCgroup(join(root, name)).remove();
+    }
+    try {
+      mkdirSync(dir);
+    } catch (err) {
+      return { unavailable: `cannot create ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}` };
+    }
+    // A cgroup whose parent enables controllers cannot take a process (no internal processes),
+    // and a read-only or foreign mount refuses the move: try once with a short-lived cgroup.
+    const groups = new JobCgroups(dir);
+    const probe = groups.create('probe');
+    if (!probe) return { unavailable: `cannot create a cgroup under ${dir}` };
+    try {
+      probe.add(process.pid);
+      writeFileSync(join(base, 'cgroup.procs'), `${process.pid}\n`);
+    } catch (err) {
+      probe.remove();
+      return {
+        unavailable: `cannot move a process into ${probe.dir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      };
+    }
+    probe.remove();
+    return groups;
+  }
+
+  /** A new empty cgroup for one job, or null when it cannot be made (the job still runs). */
+  create(name: string): JobCgroup | null {
+    const dir = join(this.dir, name);
+    try {
+      mkdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
+    }
+    return new JobCgroup(dir);
+  }
+
+  /** Ends every job cgroup still here and removes the replica's directory (shutdown). */
+  async close(graceMs: number): Promise<void> {
+    for (const job of subdirs(this.dir)) await new JobCgroup(join(this.dir, job)).end(graceMs);
+    new JobCgroup(this.dir).remove();
+  }
+}
+
+function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
+  } catch {
+    return [];
+  }
+}
+
+function processExists(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,150 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '@coordbus/testing';
+import { JobCgroups, ownCgroupDir } from '../src/exec/cgroup';
+
+/** Running (a zombie has ended and only waits to be reaped). */
+const alive = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The cgroup v2 path of job containment, on this host's real cgroup2 mount. The tests run as root
+ * on a host with cgroup2 mounted (the development machine and CI); elsewhere the first test
+ * checks that the reason is given instead.
+ */
+describe('job cgroups (cgroup v2)', () => {
+  const base = ownCgroupDir();
+  const usable = base !== null && process.getuid?.() === 0;
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'jobs-cgroup-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('opens under this process’s own cgroup, or says why it cannot', async () => {
+    const groups = await JobCgroups.open();
+    if (!usable) {
+      expect(groups).toEqual({ unavailable: expect.any(String) });
+      return;
+    }
+    expect(groups).toBeInstanceOf(JobCgroups);
+    expect((groups as JobCgroups).dir).toBe(join(base!, 'coordbus-jobs', String(process.pid)));
+    // The probe left nothing behind, and this process is back in its own cgroup.
+    expect(ownCgroupDir()).toBe(base);
+    expect(existsSync(join((groups as JobCgroups).dir, 'probe'))).toBe(false);
+  });
+
+  it('ends a daemon that left the process group and the session and cleared its environment', async () => {
+    if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+    const groups = (await JobCgroups.open()) as JobCgroups;
+    // The job double-forks: the daemon calls setsid, clears its environment and outlives the job.
+    const script = `setsid -f env -i /bin/sh -c 'echo $$ > ${dir}/daemon.pid; exec sleep 300'; exit 0`;
+    // It forks at once: only a job born in its cgroup keeps the daemon in it.
+    const cg = groups.create('job-daemon')!;
+    const job = spawn(...cg.spawnArgs('/bin/sh', ['-c', script], true), { detached: true, stdio: 'ignore' });
+    await new Promise((r) => job.once('exit', r));
+    const daemon = await waitFor<number>(
+      () =>
+        (existsSync(join(dir, 'daemon.pid')) && Number(readFileSync(join(dir, 'daemon.pid'), 'utf8'))) || 0,
+      'the daemon to start',
+    );
+    expect(alive(daemon)).toBe(true);
+    expect(cg.pids()).toContain(daemon);
+    expect(await cg.end(300)).toEqual([]);
+    await waitFor(() => !alive(daemon), 'the daemon to be gone', 3000);
+    expect(existsSync(cg.dir)).toBe(false);
+  });
+
+  it('a command job is born in its cgroup: same argv, same PATH lookup, its exit code kept', async () => {
+    if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+    const groups = (await JobCgroups.open()) as JobCgroups;
+    const cg = groups.create('job-argv')!;
+    const args = [
+      '-c',
+      'cat /proc/self/cgroup > "$1"; printf "%s|" "$@" >> "$1"; exit 3',
+      'x',
+      join(dir, 'out'),
+      "it's",
+      '$HOME',
+    ];
+    const child = spawn(...cg.spawnArgs('sh', args, false), { stdio: 'ignore' });
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(3);
+    const out = readFileSync(join(dir, 'out'), 'utf8');
+    expect(out).toMatch(new RegExp(`^0::(/.*)?/coordbus-jobs/${process.pid}/job-argv$`, 'm'));
+    expect(out).toContain(`${join(dir, 'out')}|it's|$HOME|`);
+    expect(await cg.end(100)).toEqual([]);
+  });
+
+  it('gives a member that ignores SIGTERM the grace, then kills it; an empty cgroup ends at once', async () => {
+    if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+    const groups = (await JobCgroups.open()) as JobCgroups;
+    const stubborn = spawn(
+      '/bin/sh',
+      ['-c', `trap '' TERM; : > ${dir}/ready; while :; do sleep 0.05; done`],
+      {
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
+    const cg = groups.create(`job-${stubborn.pid}`)!;
+    cg.add(stubborn.pid!);
+    await waitFor(() => existsSync(join(dir, 'ready')), 'SIGTERM ignored');
+    const started = Date.now();
+    expect(await cg.end(400)).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+    await waitFor(() => !alive(stubborn.pid!), 'the stubborn member to be gone', 3000);
+
+    const empty = groups.create('job-empty')!;
+    const t = Date.now();
+    expect(await empty.end(5000)).toEqual([]);
+    expect(Date.now() - t).toBeLessThan(1000);
+    expect(existsSync(empty.dir)).toBe(false);
+  });
+
+  it('a replica ends what a replica no longer running left in its cgroups, never a live replica’s jobs', async () => {
+    if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+    const root = join(base!, 'coordbus-jobs');
+    // A replica that crashed (its pid is free) and one still running (this test's parent jest).
+    const gonePid = spawnSync('true').pid!;
+    const leftBehind = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+    const running = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+    for (const [replica, child] of [
+      [gonePid, leftBehind],
+      [process.ppid, running],
+    ] as const) {
+      mkdirSync(join(root, String(replica), 'job-x'), { recursive: true });
+      writeFileSync(join(root, String(replica), 'job-x', 'cgroup.procs'), `${child.pid}\n`);
+    }
+    try {
+      await JobCgroups.open();
+      await waitFor(() => !alive(leftBehind.pid!), 'the crashed replica’s job to be gone', 3000);
+      expect(existsSync(join(root, String(gonePid)))).toBe(false);
+      expect(alive(running.pid!)).toBe(true);
+    } finally {
+      running.kill('SIGKILL');
+      await waitFor(() => !alive(running.pid!), 'cleanup');
+      rmdirSync(join(root, String(process.ppid), 'job-x'));
+      rmdirSync(join(root, String(process.ppid)));
+    }
+  });
+
+  it('finds the cgroup2 mount on a hybrid host and on a pure v2 host', () => {
+    const hybrid =
+      'cgroup /sys/fs/cgroup/memory cgroup rw 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n';
+    expect(ownCgroupDir(hybrid, '4:memory:/x\n0::/\n')).toBe('/sys/fs/cgroup/unified');
+    const v2 = 'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n';
+    expect(ownCgroupDir(v2, '0::/system.slice/coordbus.service\n')).toBe(
+      '/sys/fs/cgroup/system.slice/coordbus.service',
+    );
+    expect(ownCgroupDir('cgroup /sys/fs/cgroup/memory cgroup rw 0 0\n', '4:memory:/x\n')).toBeNull();
+  });
+});
