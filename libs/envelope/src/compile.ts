@@ -572,9 +572,11 @@ function textShape(
       const scalar = deps.push(scalarValue) - 1;
       code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = d[${scalar}](v);`);
     }
-    const key = escapeRegExp(`${JSON.stringify(p.name)}:`);
-    // The first property is required (it carries no comma); every later one may be absent.
-    parts.push(n === 0 ? `${key}${value}` : `(?:,${key}${value})?`);
+    const key = `${n === 0 ? '' : ','}${escapeRegExp(`${JSON.stringify(p.name)}:`)}${value}`;
+    // A property that only a condition (@ValidateIf, @IsOptional) lets be absent may be absent
+    // here; any other is required, as without it the entry is invalid anyway (and JSON.parse
+    // names why). Either way only the speed changes, never the outcome.
+    parts.push(p.conditions.length && n > 0 ? `(?:${key})?` : key);
   }
   open.delete(plan);
   if (!parts.length) return undefined;
