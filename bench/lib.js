@@ -373,6 +373,26 @@ function procCpuTicks(pid) {
 }
 
 /**
+ * utime + stime of each thread of a process in milliseconds, by thread id (Linux /proc): the
+ * main thread's id is the pid. Threads that ended meanwhile are simply missing.
+ * @param {number} pid
+ * @returns {Map<number, number>}
+ */
+function threadCpuMs(pid) {
+  const out = new Map();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), ((Number(f[11]) + Number(f[12])) * 1000) / clkTck());
+    } catch {
+      // ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/**
  * utime + stime of a process in milliseconds (Linux /proc).
  * @param {number} pid
  * @param {number} [ifGone] returned instead of throwing when the process cannot be read
@@ -478,5 +498,6 @@ module.exports = {
   clkTck,
   procCpuTicks,
   procCpuMs,
+  threadCpuMs,
   procCpuSeconds,
 };

@@ -31,6 +31,7 @@ const {
   startService,
   stopProcess,
   procCpuMs,
+  threadCpuMs,
   report: reportTarget,
 } = require('../lib');
 
@@ -261,7 +262,22 @@ async function groupProgress(redis, stream) {
   return { read: 0, pending: 0 };
 }
 
-async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
+/**
+ * CPU per row of the archivist's main thread, of its busiest other thread (the SQLite writer
+ * thread; GC helpers and libuv's pool come far behind) and of redis-server, between two samples.
+ */
+function cpuSplit(pid, redisPid) {
+  return { threads: threadCpuMs(pid), redis: redisPid ? procCpuMs(redisPid) : NaN };
+}
+function cpuSplitLine(pid, a, b, rows) {
+  let other = 0;
+  for (const [tid, ms] of b.threads) if (tid !== pid) other = Math.max(other, ms - (a.threads.get(tid) ?? 0));
+  const us = (ms) => ((ms * 1000) / rows).toFixed(1);
+  const main = b.threads.get(pid) - a.threads.get(pid);
+  return `CPU/row: archivist main thread ${us(main)} us, busiest other thread ${us(other)} us, redis-server ${us(b.redis - a.redis)} us`;
+}
+
+async function benchE2e(redisUrl, label, extraEnv, baselineByBatch, redisPid) {
   console.log(
     `\nEnd to end from the stream into ${label} (up to ${fmt(E2E_ROWS)} coord ops already in the stream; the built service; from first insert to last)`,
   );
@@ -287,6 +303,7 @@ async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
     let first = 0;
     let t0 = now();
     let cpu0 = 0;
+    let split0;
     for (;;) {
       const { read, pending } = await groupProgress(redis, ks.coordIngest);
       const n = read - pending;
@@ -294,10 +311,12 @@ async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
         first = n;
         t0 = now();
         cpu0 = procCpuMs(child.pid);
+        split0 = cpuSplit(child.pid, redisPid);
       }
       if (n >= total) break;
       await sleep(20);
     }
+    const split1 = cpuSplit(child.pid, redisPid);
     const inserted = await insertedSoFar(url);
     if (inserted !== total) throw new Error(`archivist inserted ${inserted} of ${total} entries`);
     report(
@@ -309,6 +328,7 @@ async function benchE2e(redisUrl, label, extraEnv, baselineByBatch) {
       baselineByBatch[batch],
       procCpuMs(child.pid) - cpu0,
     );
+    console.log(`    ${cpuSplitLine(child.pid, split0, split1, total - first)}`);
     await stopProcess(child);
     fs.rmSync(dataDir, { recursive: true, force: true });
     await deleteKeys(redis, `${ns}:*`);
@@ -359,7 +379,7 @@ async function e2eBaselines(redisUrl) {
     const redis = await startRedis();
     try {
       const baselines = await e2eBaselines(redis.url);
-      await benchE2e(redis.url, 'SQLite', () => ({}), baselines);
+      await benchE2e(redis.url, 'SQLite', () => ({}), baselines, redis.pid);
       if (WITH_PG) {
         const schema = `bench_archivist_e2e_${process.pid}`;
         const admin = new Pool({ ...pgConnectionConfig(PG_URL), max: 1 });
@@ -369,6 +389,7 @@ async function e2eBaselines(redisUrl) {
             'PostgreSQL',
             (batch) => ({ DATABASE_URL: PG_URL, ARCHIVIST_PG_SCHEMA: `${schema}_${batch}` }),
             baselines,
+            redis.pid,
           );
         } finally {
           for (const b of BATCHES)
