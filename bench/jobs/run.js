@@ -41,6 +41,40 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** utime + stime of a process, in ms (0 once it is gone). */
 const cpuTimeMs = (pid) => procCpuMs(pid, 0);
 
+/** [utime, stime] of a process in ms ([0, 0] once it is gone): user code vs kernel (fork, exec, pipes). */
+function cpuSplitMs(pid) {
+  try {
+    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const perTick = procCpuMs(pid, 0) / (Number(f[11]) + Number(f[12]) || 1);
+    return [Number(f[11]) * perTick, Number(f[12]) * perTick];
+  } catch {
+    return [0, 0];
+  }
+}
+/**
+ * A replica's pid and its job spawner helper's (libs/jobs exec/spawner): the helper's CPU is the
+ * replica's too. Jobs themselves (also its children) are not counted, as for the plain worker.
+ */
+function withHelpers(pid) {
+  const fs = require('node:fs');
+  let kids = [];
+  try {
+    kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    /* gone */
+  }
+  const helpers = kids.filter((k) => {
+    try {
+      return fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'coordbus-spawn';
+    } catch {
+      return false;
+    }
+  });
+  return [pid, ...helpers.map(Number)];
+}
+const splitOf = (pids) => pids.map(cpuSplitMs).reduce((a, b) => [a[0] + b[0], a[1] + b[1]], [0, 0]);
+
 function spawnTrue() {
   return new Promise((resolve, reject) => {
     const c = spawn('true', [], { stdio: 'ignore', detached: true });
@@ -85,6 +119,7 @@ async function plainBullmq() {
     for (let i = 0; i < 10; i++) await queue.add('noop', { id: newUlid() });
     await done(10);
     const cpu0 = cpuTimeMs(child.pid);
+    const split0 = splitOf([child.pid]);
     const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
     const t0 = hrtime();
     let next = 0;
@@ -98,6 +133,7 @@ async function plainBullmq() {
     return {
       rate: N / secs,
       cpuPerJob: (cpuTimeMs(child.pid) - cpu0) / N,
+      split: splitOf([child.pid]).map((v, i) => (v - split0[i]) / N),
       submitCpuPerJob: ((process.cpuUsage().user + process.cpuUsage().system) / 1000 - bench0) / N,
     };
   } finally {
@@ -159,7 +195,11 @@ async function scenario(replicas) {
     while ((await redis.scard(store.keys.status('succeeded'))) < 10) await sleep(5);
 
     const inv = newUlid();
-    const cpu0 = procs.reduce((sum, p) => sum + cpuTimeMs(p.pid), 0);
+    const pids = procs.flatMap((p) => withHelpers(p.pid));
+    const cpu0 = pids.reduce((sum, p) => sum + cpuTimeMs(p), 0);
+    const split0 = splitOf(pids);
+    const helpers = pids.filter((p) => !procs.some((c) => c.pid === p));
+    const helperCpu0 = helpers.reduce((sum, p) => sum + cpuTimeMs(p), 0);
     const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
     const t0 = hrtime();
     let next = 0;
@@ -173,7 +213,9 @@ async function scenario(replicas) {
     );
     while ((await redis.scard(store.keys.status('succeeded'))) < N + 10) await sleep(2);
     const secs = secondsSince(t0);
-    const cpuMs = procs.reduce((sum, p) => sum + cpuTimeMs(p.pid), 0) - cpu0;
+    const cpuMs = pids.reduce((sum, p) => sum + cpuTimeMs(p), 0) - cpu0;
+    const split = splitOf(pids).map((v, i) => (v - split0[i]) / N);
+    const helperCpuMs = helpers.reduce((sum, p) => sum + cpuTimeMs(p), 0) - helperCpu0;
     const benchCpuMs = (process.cpuUsage().user + process.cpuUsage().system) / 1000 - bench0;
     const failed =
       (await redis.scard(store.keys.status('failed'))) + (await redis.scard(store.keys.status('crashed')));
@@ -181,9 +223,20 @@ async function scenario(replicas) {
     // Where a job's time went during the throughput run (means over the N jobs).
     const jobs = (await store.list(['succeeded'])).filter((j) => j.invocation_id === inv);
     const mean = (f) => jobs.reduce((a, j) => a + f(j), 0) / jobs.length;
+    // The `running` status record (seq 2) is written once the process exists.
+    const pipe = redis.pipeline();
+    for (const j of jobs) pipe.xrange(store.keys.log(j.id), '2-0', '2-0');
+    const spawnedAt = new Map(
+      ((await pipe.exec()) ?? []).map(([, entries], i) => [
+        jobs[i].id,
+        entries?.[0] ? Date.parse(JSON.parse(entries[0][1][5]).ts) : NaN,
+      ]),
+    );
     const phases = {
       queued: mean((j) => Date.parse(j.started_at) - Date.parse(j.created_at)),
       running: mean((j) => Date.parse(j.finished_at) - Date.parse(j.started_at)),
+      spawning: mean((j) => spawnedAt.get(j.id) - Date.parse(j.started_at)),
+      ending: mean((j) => Date.parse(j.finished_at) - spawnedAt.get(j.id)),
     };
     let latency = null;
     if (replicas === 1) {
@@ -209,6 +262,8 @@ async function scenario(replicas) {
       latency,
       phases,
       cpuPerJob: cpuMs / N,
+      split,
+      helperCpuPerJob: helpers.length ? helperCpuMs / N : null,
       submitCpuPerJob: benchCpuMs / N,
     };
   } finally {
@@ -231,12 +286,12 @@ async function scenario(replicas) {
   const plainRun = await plainBullmq();
   const plain = plainRun.rate;
   console.log(
-    `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms, submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms`,
+    `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms (user ${plainRun.split[0].toFixed(1)} / kernel ${plainRun.split[1].toFixed(1)}), submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms`,
   );
   const one = await scenario(1);
   const line = (label, r) =>
     console.log(
-      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms, submitter ${r.submitCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms`,
+      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms (user ${r.split[0].toFixed(1)} / kernel ${r.split[1].toFixed(1)}${r.helperCpuPerJob === null ? '' : `; of it spawner helpers ${r.helperCpuPerJob.toFixed(1)}`}), submitter ${r.submitCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms (claim->spawned ${r.phases.spawning.toFixed(1)}, spawned->finished ${r.phases.ending.toFixed(1)})`,
     );
   line('1 replica ', one);
   const two = await scenario(2);

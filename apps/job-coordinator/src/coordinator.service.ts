@@ -10,6 +10,7 @@ import {
   CancelBus,
   JOB_RUNNER,
   JOB_STORE,
+  HelperSpawner,
   JobExecutor,
   JobStore,
   JobWorkerHost,
@@ -33,6 +34,7 @@ export const BULL_REDIS = Symbol('coordbus:jobs:bull-redis');
 export class CoordinatorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly workspaces: WorkspaceRegistry;
   private worker: JobWorkerHost | undefined;
+  private spawner: HelperSpawner | undefined;
   private timers: NodeJS.Timeout[] = [];
   private booting: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -103,7 +105,11 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     // Reconcile before taking jobs: what a dead predecessor on this host left running is crashed first.
     await this.reconcile();
     if (this.stopping) return;
+    // Jobs are forked by a small helper process, not by this one (libs/jobs exec/spawner).
+    this.spawner = new HelperSpawner(warn);
+    if (!(await this.spawner.start())) warn('job spawner process did not start: jobs are spawned in process');
     const executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
+      spawner: this.spawner,
       killGraceMs: this.config.killGraceMs,
       logMaxLen: this.config.logMaxLen,
       logLineMaxBytes: this.config.logLineMaxBytes,
@@ -195,6 +201,7 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     for (const t of this.timers) clearInterval(t);
     await this.workspaces.withdraw(this.runner.id).catch(() => undefined);
     await this.worker?.close();
+    this.spawner?.close();
     await this.bus.stop();
     await this.runner.stopHeartbeat(this.redis, this.store.keys);
     await this.bullConnection.quit().catch(() => this.bullConnection.disconnect());

@@ -7,12 +7,15 @@ import { cancelJobs } from '../src/ops/cancel';
 import { newJob } from '../src/queue/submit';
 import { Harness } from './harness';
 
-/** Real processes: everything a job starts ends with it, and what it prints is bounded. */
-describe('jobs are contained', () => {
+/**
+ * Real processes: everything a job starts ends with it, and what it prints is bounded — whether
+ * the job is forked here (the CLI) or by the replica's spawner helper process.
+ */
+describe.each(['in-process', 'helper'] as const)('jobs are contained (spawned %s)', (spawner) => {
   let h: Harness;
   let dir: string;
   beforeAll(async () => {
-    h = await new Harness('jobs-contain', { killGraceMs: 300 }).start();
+    h = await new Harness('jobs-contain', { killGraceMs: 300, spawner }).start();
   });
   afterAll(() => h.close());
   beforeEach(() => {

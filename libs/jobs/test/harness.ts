@@ -7,6 +7,7 @@ import { JobMeta, isTerminal } from '../src/domain/job';
 import { CancelBus } from '../src/exec/control';
 import { JobExecutor } from '../src/exec/job-executor';
 import { RunnerIdentity } from '../src/exec/runner';
+import { HelperSpawner } from '../src/exec/spawner';
 import { createJobQueue, BullJobData } from '../src/queue/bull';
 import { JobRequest, JobSubmitter, newJob } from '../src/queue/submit';
 import { JobStore } from '../src/store/job-store';
@@ -24,6 +25,7 @@ export class Harness {
   readonly submitter: JobSubmitter;
   private extra: Redis[] = [];
   readonly url: string;
+  readonly spawner: HelperSpawner | undefined;
 
   constructor(
     label: string,
@@ -34,6 +36,8 @@ export class Harness {
       /** A Redis of the test's own (default: the shared test Redis). */
       redisUrl?: string;
       onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
+      /** 'helper': fork jobs from a HelperSpawner, as a replica does (default: in this process). */
+      spawner?: 'in-process' | 'helper';
     } = {},
   ) {
     this.keyspace = testKeyspace(label);
@@ -41,7 +45,9 @@ export class Harness {
     this.redis = new Redis(this.url, { maxRetriesPerRequest: null });
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec());
     this.bus = new CancelBus(this.redis, this.keyspace, this.store, 200);
+    if (options.spawner === 'helper') this.spawner = new HelperSpawner(options.onWarn);
     this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
+      spawner: this.spawner,
       killGraceMs: options.killGraceMs ?? 500,
       logMaxLen: 10_000,
       logLineMaxBytes: options.logLineMaxBytes,
@@ -56,6 +62,8 @@ export class Harness {
   async start(): Promise<this> {
     await this.runner.startHeartbeat(this.redis, this.store.keys);
     await this.bus.start();
+    if (this.spawner && !(await this.spawner.start()))
+      throw new Error('the job spawner process did not start');
     return this;
   }
 
@@ -68,6 +76,7 @@ export class Harness {
   async close(): Promise<void> {
     await this.bus.stop();
     await this.runner.stopHeartbeat(this.redis, this.store.keys);
+    this.spawner?.close();
     await this.queueInstance?.close();
     await cleanupNamespace(this.redis, this.keyspace);
     for (const c of this.extra) c.disconnect();

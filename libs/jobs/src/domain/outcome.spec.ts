@@ -15,6 +15,10 @@ describe('outcomeOf', () => {
     expect(outcomeOf({ ...end, exitCode: 143, cancelled: true }).status).toBe('cancelled');
     expect(outcomeOf({ ...end, signal: 'SIGKILL', timedOut: true }).status).toBe('timed-out');
   });
+  it('ends a job whose exit status was lost with its parent crashed, with why', () => {
+    const lost = 'the spawner ended';
+    expect(outcomeOf({ ...end, lost, cancelled: true })).toMatchObject({ status: 'crashed', reason: lost });
+  });
 });
 
 describe('keepRecord (sampling)', () => {

@@ -10,6 +10,8 @@ export interface ProcessEnd {
   timedOut: boolean;
   /** The process could not be started (errno code such as ENOENT). */
   spawnError?: string;
+  /** Its exit status can never be known (why): the process that was its parent died. */
+  lost?: string;
   /** Processes the job started that could not be ended with it (described for the job's record). */
   survivors?: string;
 }
@@ -41,6 +43,7 @@ function baseOutcome(end: ProcessEnd): Outcome {
     const code = end.spawnError === 'ENOENT' ? 127 : 126;
     return { status: 'failed', exit_code: code, signal: null, reason: `could not start: ${end.spawnError}` };
   }
+  if (end.lost) return { status: 'crashed', ...base, reason: end.lost };
   if (end.cancelled) return { status: 'cancelled', ...base, reason: 'cancelled by request' };
   if (end.timedOut) return { status: 'timed-out', ...base, reason: 'ran past its timeout' };
   if (end.signal) return { status: 'signaled', ...base, reason: `killed by ${end.signal}` };

@@ -129,7 +129,7 @@ const RANGE_TRUST_MS = Math.min(60_000, readPidMax() / 32);
  * fail to hold, never hold falsely.
  */
 export class PidClock {
-  private own = 0;
+  protected own = 0;
 
   constructor(
     private readonly lastPid: () => number | null = readLastPid,
@@ -310,13 +310,15 @@ export class JobProcesses {
 
   /**
    * Ends everything the job started: SIGTERM, up to `graceMs` for them to exit, then SIGKILL;
-   * returns what is still alive after that (reported on the job).
+   * returns what is still alive after that (reported on the job). The leader too, when
+   * `leaderMayLive`.
    */
-  async sweep(graceMs: number): Promise<Survivor[]> {
+  async sweep(graceMs: number, leaderMayLive = false): Promise<Survivor[]> {
     this.stop();
-    // Called once the leader has exited and been reaped: if no process was created since it was
+    // Once the leader has exited and been reaped: if no process was created since it was
     // spawned, nothing it started can exist (the group, the session, any escaped descendant).
-    if (this.clock.quietSince(this.spawnMark)) return [];
+    // Not when its end was never seen (`leaderMayLive`: its parent, the spawner, died).
+    if (!leaderMayLive && this.clock.quietSince(this.spawnMark)) return [];
     let members = this.sample(undefined, true);
     if (!members.length) return [];
     this.signal('SIGTERM', members);

@@ -11,6 +11,7 @@ import { waitOutOutage } from '../store/outage';
 import type { CancelBus } from './control';
 import { RunningProcess } from './process-runner';
 import type { RunnerIdentity } from './runner';
+import type { Spawner } from './spawner';
 import { servesPath } from './workspace';
 
 export interface ExecutorOptions {
@@ -24,6 +25,8 @@ export interface ExecutorOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** Directories this runner can run jobs in (JOBS_WORKSPACE_ROOTS); default everything. */
   workspaceRoots?: readonly string[];
+  /** Where job processes are forked (default: this process; a replica uses its HelperSpawner). */
+  spawner?: Spawner;
   onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -169,6 +172,7 @@ export class JobExecutor {
         killGraceMs: this.options.killGraceMs,
         lineMaxBytes: this.options.logLineMaxBytes ?? JOBS_VARS.JOBS_LOG_LINE_MAX_BYTES.default,
         marker: `COORDBUS_JOB_ID=${meta.id}`,
+        spawner: this.options.spawner,
         onLine: (kind, line) => {
           writer.line(kind, line);
           opts.tee?.[kind].write(`${line}\n`);

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
-import { describeSurvivors, JobProcesses, pidClock, PidMark, readStat } from './containment';
+import { describeSurvivors, JobProcesses } from './containment';
 import { killGroup } from './proc';
+import { InProcessSpawner, type SpawnedProcess, type Spawner } from './spawner';
 import type { ProcessEnd } from '../domain/outcome';
 
 export interface RunRequest {
@@ -18,6 +17,8 @@ export interface RunRequest {
   /** Longest line kept, in bytes: the rest of a longer line is counted and dropped (see LineBounder). */
   lineMaxBytes: number;
   onLine: (kind: 'stdout' | 'stderr', line: string) => void;
+  /** Where the process is forked (default: this process). */
+  spawner?: Spawner;
   /** Called once the process exists (its pid leads its own process group). */
   onStart?: (info: { pid: number; startTime: string | null }) => void | Promise<void>;
 }
@@ -60,72 +61,13 @@ export class RunningProcess {
     this.killTimer.unref();
   }
 
-  /**
-   * Starts tracking the job's processes; returns the leader's start time too (one /proc read for
-   * both). Nothing tracked where /proc is missing: the group kill remains.
-   */
-  private track(pid: number, spawnMark: PidMark | null): string | null {
-    const leader = readStat(pid);
-    if (!leader) return null;
-    this.procs = new JobProcesses(leader, this.req.marker ?? `COORDBUS_JOB_PID=${pid}`, 250, spawnMark);
-    return leader.start;
-  }
-
   private start(): Promise<ProcessEnd> {
     const { req } = this;
+    const spawner = req.spawner ?? inProcess;
     return new Promise<ProcessEnd>((resolve) => {
       const [file, ...args] = req.shell ? ['/bin/sh', '-c', req.argv.join(' ')] : req.argv;
-      let child;
-      // Read before the fork: if no other process is created after it, the job forked nothing.
-      const spawnMark = pidClock.mark();
-      try {
-        // detached: the child leads a new process group, so cancel/timeout can kill everything it started.
-        child = spawn(file, args, {
-          cwd: req.cwd,
-          env: req.env,
-          detached: true,
-          stdio: [req.stdin == null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        });
-        // A job that never reads its stdin (or exits first) must not fail the runner with EPIPE.
-        child.stdin?.on('error', () => undefined);
-        child.stdin?.end(req.stdin);
-      } catch (err) {
-        resolve({
-          exitCode: null,
-          signal: null,
-          cancelled: false,
-          timedOut: false,
-          spawnError: (err as NodeJS.ErrnoException).code ?? 'EINVAL',
-        });
-        return;
-      }
       let spawnError: string | undefined;
       let timeout: NodeJS.Timeout | undefined;
-      const streams = [
-        pump(child.stdout, 'stdout', req.lineMaxBytes, req.onLine),
-        pump(child.stderr, 'stderr', req.lineMaxBytes, req.onLine),
-      ];
-      child.on('error', (err: NodeJS.ErrnoException) => {
-        spawnError = err.code ?? 'EINVAL';
-      });
-      if (child.pid !== undefined) {
-        pidClock.spawned();
-        this.pid = child.pid;
-        const startTime = this.track(child.pid, spawnMark);
-        if (this.cancelled) this.terminate();
-        if (req.timeoutMs) {
-          timeout = setTimeout(() => {
-            if (this.cancelled) return;
-            this.timedOut = true;
-            try {
-              this.terminate();
-            } catch {
-              /* the group is gone already */
-            }
-          }, req.timeoutMs);
-        }
-        void req.onStart?.({ pid: child.pid, startTime });
-      }
       let finished = false;
       const finish = (end: ProcessEnd) => {
         if (finished) return;
@@ -133,49 +75,92 @@ export class RunningProcess {
         clearTimeout(timeout);
         resolve(end);
       };
-      if (child.pid === undefined) {
-        child.once('error', (err: NodeJS.ErrnoException) =>
-          finish({
-            exitCode: null,
-            signal: null,
-            cancelled: false,
-            timedOut: false,
-            spawnError: err.code ?? 'EINVAL',
-          }),
-        );
-        return;
-      }
-      child.once('exit', (code, signal) => {
-        // The job is over: whatever it started ends now (SIGTERM, the grace, SIGKILL).
-        const swept = this.procs ? this.procs.sweep(req.killGraceMs) : Promise.resolve([]);
-        let survivors: string | undefined;
-        const end = () =>
-          void swept.then((left) => {
-            if (left.length) survivors = describeSurvivors(left);
-            finish({
-              exitCode: code,
-              signal: signal ?? null,
-              cancelled: this.cancelled,
-              timedOut: this.timedOut,
-              spawnError,
-              survivors,
-            });
-          });
-        // A grandchild that inherited stdout can hold the pipe open long after the job exited:
-        // wait briefly for the rest of the output, then stop reading.
-        const bound = setTimeout(() => {
-          child.stdout?.destroy();
-          child.stderr?.destroy();
-          end();
-        }, 2000);
-        void Promise.all(streams).then(() => {
-          clearTimeout(bound);
-          end();
-        });
-      });
+      const lines = {
+        stdout: new LineBounder(req.lineMaxBytes, (line) => req.onLine('stdout', line)),
+        stderr: new LineBounder(req.lineMaxBytes, (line) => req.onLine('stderr', line)),
+      };
+      let open = 2;
+      let streamsDone: (() => void) | undefined;
+      const ended = { stdout: false, stderr: false };
+      const handle: SpawnedProcess = spawner.spawn(
+        { file, args, cwd: req.cwd, env: req.env, stdin: req.stdin ?? null },
+        {
+          started: ({ pid, leader, mark }) => {
+            this.pid = pid;
+            // Nothing tracked where /proc is missing: the group kill remains.
+            if (leader)
+              this.procs = new JobProcesses(
+                leader,
+                req.marker ?? `COORDBUS_JOB_PID=${pid}`,
+                250,
+                mark,
+                spawner.clock,
+              );
+            if (this.cancelled) this.terminate();
+            if (req.timeoutMs) {
+              timeout = setTimeout(() => {
+                if (this.cancelled) return;
+                this.timedOut = true;
+                try {
+                  this.terminate();
+                } catch {
+                  /* the group is gone already */
+                }
+              }, req.timeoutMs);
+            }
+            void req.onStart?.({ pid, startTime: leader?.start ?? null });
+          },
+          failed: (code) =>
+            finish({ exitCode: null, signal: null, cancelled: false, timedOut: false, spawnError: code }),
+          error: (code) => {
+            spawnError = code;
+          },
+          data: (kind, chunk) => {
+            if (!ended[kind]) lines[kind].push(chunk);
+          },
+          end: (kind) => {
+            if (ended[kind]) return;
+            ended[kind] = true;
+            lines[kind].end();
+            if (--open === 0) streamsDone?.();
+          },
+          exit: (code, signal, lost) => {
+            // The job is over: whatever it started ends now (SIGTERM, the grace, SIGKILL).
+            const swept = this.procs ? this.procs.sweep(req.killGraceMs, !!lost) : Promise.resolve([]);
+            let survivors: string | undefined;
+            const end = () =>
+              void swept.then((left) => {
+                if (left.length) survivors = describeSurvivors(left);
+                finish({
+                  exitCode: code,
+                  signal: signal ?? null,
+                  cancelled: this.cancelled,
+                  timedOut: this.timedOut,
+                  spawnError,
+                  survivors,
+                  lost,
+                });
+              });
+            if (open === 0) return end();
+            // A grandchild that inherited stdout can hold the pipe open long after the job exited:
+            // wait briefly for the rest of the output, then stop reading.
+            const bound = setTimeout(() => {
+              ended.stdout = ended.stderr = true;
+              handle.closeOutput();
+              end();
+            }, 2000);
+            streamsDone = () => {
+              clearTimeout(bound);
+              end();
+            };
+          },
+        },
+      );
     });
   }
 }
+
+const inProcess = new InProcessSpawner();
 
 /** What replaces the dropped tail of an over-long line. */
 export function truncationMarker(droppedBytes: number): string {
@@ -248,24 +233,4 @@ export class LineBounder {
     this.over = 0;
     this.emit(text);
   }
-}
-
-/** Splits a stream into bounded lines (a trailing partial line is emitted at the end). */
-function pump(
-  stream: Readable | null,
-  kind: 'stdout' | 'stderr',
-  lineMaxBytes: number,
-  onLine: RunRequest['onLine'],
-): Promise<void> {
-  if (!stream) return Promise.resolve();
-  const lines = new LineBounder(lineMaxBytes, (line) => onLine(kind, line));
-  return new Promise((resolve) => {
-    stream.on('data', (chunk: Buffer) => lines.push(chunk));
-    const end = () => {
-      lines.end();
-      resolve();
-    };
-    stream.once('end', end);
-    stream.once('error', end);
-  });
 }

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { newUlid } from '@coordbus/envelope';
+import { waitFor } from '@coordbus/testing';
+import { newJob } from '../src/queue/submit';
+import { Harness } from './harness';
+
+/** Jobs forked by the replica's spawner helper process leave the same records as jobs forked here. */
+describe('jobs through the spawner helper', () => {
+  let h: Harness;
+  const warnings: string[] = [];
+  beforeAll(async () => {
+    h = await new Harness('jobs-spawner', {
+      spawner: 'helper',
+      killGraceMs: 300,
+      onWarn: (msg) => warnings.push(msg),
+    }).start();
+  });
+  afterAll(() => h.close());
+
+  const alive = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+    } catch {
+      return false;
+    }
+  };
+
+  it('output, stdin, exit code and environment arrive as from an in-process spawn', async () => {
+    const job = await h.run({
+      argv: ['cat; echo "[$COORDBUS_JOB_NAME:$HOME_SET]"; echo oops >&2; exit 4'],
+      shell: true,
+      stdin: 'from stdin\n',
+      name: 'spawned',
+      env: { HOME_SET: 'yes' },
+    });
+    expect(job.status).toBe('failed');
+    expect(job.exit_code).toBe(4);
+    const log = await h.log(job.id);
+    expect(log.filter((r) => r.kind === 'stdout').map((r) => r.line)).toEqual([
+      'from stdin',
+      '[spawned:yes]',
+    ]);
+    expect(log.filter((r) => r.kind === 'stderr').map((r) => r.line)).toEqual(['oops']);
+    expect(log.filter((r) => r.kind === 'status').map((r) => r.status)).toEqual([
+      'queued',
+      'running',
+      'failed',
+    ]);
+    // The pid recorded is the job's own (it led its group), not the helper's.
+    expect(job.pgid).not.toBe(h.spawner!.pid);
+  });
+
+  it('a command that does not exist fails with 127 and the helper stays', async () => {
+    const pid = h.spawner!.pid;
+    const job = await h.run({ argv: ['/nonexistent/command'] });
+    expect(job.status).toBe('failed');
+    expect(job.exit_code).toBe(127);
+    expect(h.spawner!.pid).toBe(pid);
+  });
+
+  it('the helper dying ends its running jobs crashed (their groups swept); the next job gets a new helper', async () => {
+    const { meta, secrets } = newJob(h.request({ argv: ['sleep', '300'] }), newUlid());
+    await h.submitter.recordForeground(meta);
+    const running = h.executor.execute(meta.id, { secrets });
+    const started = await h
+      .waitStatus(meta.id, () => true, 'pid recorded')
+      .then(() => waitFor(async () => (await h.store.get(meta.id))?.pgid ?? 0, 'job pid'));
+    const helper = h.spawner!.pid!;
+    process.kill(helper, 'SIGKILL');
+    const final = await running;
+    expect(final!.status).toBe('crashed');
+    expect(final!.reason).toMatch(/spawner process \(its parent\) ended \(killed by SIGKILL\)/);
+    // The orphaned job was swept with its group (though nothing else was created since its spawn,
+    // it never exited: the no-process-created shortcut must not apply).
+    await waitFor(() => !alive(started), `pid ${started} to be gone`, 5000);
+    expect(warnings).toContain('job spawner process ended');
+
+    const next = await h.run({ argv: ['true'] });
+    expect(next.status).toBe('succeeded');
+    expect(h.spawner!.pid).not.toBe(helper);
+  }, 15_000);
+});
