@@ -427,8 +427,21 @@ function generate(plan: ClassPlan): (object: object) => boolean {
     const checks = [...p.defined, ...p.rules].map((rule) => `  if (!${ruleExpr(rule, deps)}) return false;`);
     if (p.nestedPlan) {
       const n = deps.push(acceptNested, p.nestedPlan) - 2;
+      const cls = p.nestedPlan.cls;
+      // An instance of the class (what build makes of an object) goes straight to its check:
+      // acceptNested would do the same for it, unless the class were itself a collection.
+      const direct = !(
+        cls.prototype instanceof Array ||
+        cls.prototype instanceof Set ||
+        cls.prototype instanceof Map
+      );
+      const c = deps.push(cls, accepts) - 2;
       for (let i = 0; i < p.nested.length; i++) {
-        checks.push(`  if (v !== undefined && !d[${n}](d[${n + 1}], v)) return false;`);
+        checks.push(
+          direct
+            ? `  if (v !== undefined && !(v instanceof d[${c}] ? d[${c + 1}](d[${n + 1}], v) : d[${n}](d[${n + 1}], v))) return false;`
+            : `  if (v !== undefined && !d[${n}](d[${n + 1}], v)) return false;`,
+        );
       }
     }
     if (!checks.length) continue;
