@@ -4,6 +4,8 @@
 # Every tool call runs it twice (PreToolUse, PostToolUse), so their path comes first and exits
 # before the code for everything else: dash parses a script as it runs it, and a throttled tool
 # call never parses what follows its exit. What the hook does and why: the notes at the end.
+# Nothing it runs may write to Claude Code's view of the hook: stderr goes nowhere, once.
+exec 2>/dev/null
 COORD=${COORDBUS_HOOK_COORD:-'@COORD@'}
 COORDBUS=${COORDBUS_HOOK_COORDBUS:-'@COORDBUS@'}
 ENVFILE=${COORDBUS_HOOK_ENV:-'@ENVFILE@'}
@@ -25,13 +27,13 @@ if [ -f .coordbus/hooks.yml ]; then
     l=${l#[\"\']}
     l=${l#"${l%%[![:space:]]*}"}
     case $l in :*) jobs=1; break ;; esac
-  done 2>/dev/null <.coordbus/hooks.yml
+  done <.coordbus/hooks.yml
 fi
 
 # A tool call reads a prefix (tool output can be megabytes) and looks its fields up before the
 # tool's response: session, tool and tool input come first.
 case $event in PreToolUse | PostToolUse | MessageDisplay) hot=1 ;; *) hot= ;; esac
-if [ -n "$hot" ] && [ -z "$jobs" ]; then input=$(LC_ALL=C head -c 4096 2>/dev/null); else input=$(LC_ALL=C cat 2>/dev/null); fi
+if [ -n "$hot" ] && [ -z "$jobs" ]; then input=$(LC_ALL=C head -c 4096); else input=$(LC_ALL=C cat); fi
 if [ -n "$hot" ]; then src=${input%%'"tool_response"'*}; else src=$input; fi
 
 # Field splitting at '"' is the one linear pass over a string a POSIX shell has: `${src#*"key"}`
@@ -45,7 +47,6 @@ jget() {
   v='' sep=''
   pre=${src%%"\"$1\""*}
   [ "${#pre}" -lt "${#src}" ] || return 0
-  k=$1
   IFS='"'
   # shellcheck disable=SC2086 # split at '"' on purpose (globbing is off)
   nf $pre
@@ -56,7 +57,6 @@ jget() {
   case $pre in '' | *'"') n=$((n + 1)) ;; esac
   [ "$#" -gt $((n + 1)) ] || return 0
   shift "$n"
-  [ "$1" = "$k" ] || return 0
   sep=$2
   case $sep in '' | *[!\ :]*) return 0 ;; esac
   shift 2
@@ -85,8 +85,8 @@ if [ -n "$jobs" ] && [ -x "$COORDBUS" ]; then
   ( printf '%s' "$input" | COORD_SESSION_ID=$sid "$COORDBUS" hooks run "$event" >/dev/null 2>&1 & )
 fi
 
-[ -d "$STATE" ] || mkdir -p "$STATE" 2>/dev/null || exit 0
-if [ -r /proc/uptime ]; then read -r now _ </proc/uptime; else now=$(date +%s 2>/dev/null); fi
+[ -d "$STATE" ] || mkdir -p "$STATE" || exit 0
+if [ -r /proc/uptime ]; then read -r now _ </proc/uptime; else now=$(date +%s); fi
 case $now in '' | *[!0-9.]*) exit 0 ;; esac
 secs=${now%.*}
 
@@ -114,7 +114,7 @@ if [ -z "$hot" ]; then
   [ -n "$msg" ] || { jget error; msg=$v; }
 fi
 spool=$STATE/$sid.activity
-printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$now" "$event" "$sid" "$tool" "$path" "$cmd" "$code" "$msg" >>"$spool" 2>/dev/null || exit 0
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$now" "$event" "$sid" "$tool" "$path" "$cmd" "$code" "$msg" >>"$spool" || exit 0
 
 # The throttle: the stamp holds the clock second the next heartbeat is due; one further ahead
 # than a window (a reboot reset the uptime clock) counts as due.
@@ -141,7 +141,7 @@ bg() { ( COORD_SESSION_ID=$sid COORD_PID=$PPID exec "$@" </dev/null >/dev/null 2
 flush() {
   command -v redis-cli >/dev/null 2>&1 || { true >"$spool"; return 0; }
   f=$spool.$$
-  mv -f "$spool" "$f" 2>/dev/null || return 0
+  mv -f "$spool" "$f" || return 0
   ns=${COORDBUS_NAMESPACE:+$COORDBUS_NAMESPACE:}
   ( (redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379}" -x EVAL "$ACTIVITY_LUA" 2 \
     "${ns}activity:{activity}" "${ns}activity:{activity}:last" \
@@ -149,7 +149,7 @@ flush() {
 }
 
 if [ -n "$hot" ]; then
-  printf '%s\n' $((secs + THROTTLE)) >"$STATE/$sid" 2>/dev/null || exit 0
+  printf '%s\n' $((secs + THROTTLE)) >"$STATE/$sid" || exit 0
   flush
   [ -x "$COORD" ] && bg "$COORD" heartbeat --ensure
   exit 0
