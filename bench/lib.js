@@ -436,9 +436,11 @@ function meets(actual, target) {
  * ratios from one run, never absolute figures across runs).
  *
  * The target applies to the ratio figure/baseline when there is a baseline, else to the figure
- * itself; where lower is better (latency, CPU) it is written with `<=`.
+ * itself; where lower is better (latency, CPU) it is written with `<=`. `context` is a same-run
+ * figure printed beside an absolute target (what the figure stands on, e.g. a spawn floor) without
+ * entering it: no ratio, the target stays on the figure.
  * @param {{bench: string, name: string, value: number, unit: string, baseline?: {name: string,
- *   value: number}, target: string, note?: string}} r
+ *   value: number}, context?: {name: string, value: number}, target: string, note?: string}} r
  * @returns {{met: boolean, ratio: number|null}}
  */
 function report(r) {
@@ -448,7 +450,9 @@ function report(r) {
   const num = (x) => (Math.abs(x) >= 100 ? fmt(Math.round(x)) : String(Number(x.toPrecision(3))));
   const vs = r.baseline
     ? ` vs ${r.baseline.name} ${num(r.baseline.value)} ${r.unit} = ${ratio.toFixed(2)}x`
-    : '';
+    : r.context
+      ? `, beside the same-run ${r.context.name} ${num(r.context.value)} ${r.unit}`
+      : '';
   console.log(
     `[target] ${r.name}: ${num(r.value)} ${r.unit}${vs} (target ${r.target}${r.baseline ? 'x' : ` ${r.unit}`}): ` +
       `${met ? 'met' : 'NOT met'} (load ${load.toFixed(2)})`,
@@ -461,6 +465,7 @@ function report(r) {
       value: r.value,
       unit: r.unit,
       baseline: r.baseline ?? null,
+      context: r.context ?? null,
       ratio,
       target: r.target,
       met,

@@ -117,7 +117,11 @@ function summaryMarkdown(run, file) {
       continue;
     }
     for (const f of b.figures) {
-      const baseline = f.baseline ? `${f.baseline.name}: ${num(f.baseline.value)}` : '—';
+      const baseline = f.baseline
+        ? `${f.baseline.name}: ${num(f.baseline.value)}`
+        : f.context
+          ? `${f.context.name}: ${num(f.context.value)} (context)`
+          : '—';
       lines.push(
         `| ${b.name} | ${f.name} | ${num(f.value)} ${f.unit} | ${baseline} | ${f.ratio === null ? '—' : `${f.ratio.toFixed(2)}×`} | ` +
           `${f.target}${f.baseline ? '×' : ` ${f.unit}`} | ${f.met ? 'met' : '**not met**'} | ${f.load1.toFixed(1)} |`,

@@ -185,33 +185,33 @@ exit $rc
   for (const [name, m] of rows)
     console.log(`| ${name} | ${m.p50.toFixed(2)} | ${m.p90.toFixed(2)} | ${m.cpu.toFixed(2)} |`);
 
-  // Issue #14 §5's budget (<= 5 ms wall, <= 3 ms CPU) was set on a machine where one spawn cost
-  // 1.6 ms wall / 1.1 ms CPU; the spawn floor differs threefold between machines and loads, so the
-  // target applies to what the hook costs above the same-run floor, in floors: CPU <= 1.7x, wall
-  // <= 2x (the budget over that floor, minus the floor). The absolute figures go beside them.
-  const [floorName, floor] = rows[0];
+  // Issue #14 §5's budget is absolute: median <= 5 ms wall and <= 3 ms CPU per throttled
+  // PostToolUse call, and that is the target. The same-run spawn floor (/bin/true) stands beside
+  // it as context only: this VM's floor has measured from 0.88 to 3.7 ms CPU per spawn (about 4x)
+  // from one state of the VM to another, and the hook is two spawns (dash, then head) plus its
+  // own work, so across runs compare the hook minus the floor, never the raw figures.
+  const [, floor] = rows[0];
   const [, typical] = rows[1];
-  const note = `same-run ${floorName}: p50 ${floor.p50.toFixed(2)} ms, CPU ${floor.cpu.toFixed(2)} ms`;
-  for (const [what, key, aboveFloor, absolute] of [
-    ['p50 wall', 'p50', '<= 2', '<= 5'],
-    ['CPU per call', 'cpu', '<= 1.7', '<= 3'],
+  for (const [what, key, budget] of [
+    ['p50 wall', 'p50', '<= 5'],
+    ['CPU per call', 'cpu', '<= 3'],
   ]) {
-    report({
-      bench: 'hooks',
-      name: `PostToolUse hook (throttled), ${what} minus the spawn floor`,
-      value: typical[key] - floor[key],
-      unit: 'ms',
-      baseline: { name: `spawn floor (/bin/true) ${what}`, value: floor[key] },
-      target: aboveFloor,
-    });
+    const above = typical[key] - floor[key];
     report({
       bench: 'hooks',
       name: `PostToolUse hook (throttled), ${what}`,
       value: typical[key],
       unit: 'ms',
-      target: absolute,
-      note,
+      target: budget,
+      context: { name: `spawn floor (/bin/true) ${what}`, value: floor[key] },
+      note:
+        `hook minus the same-run floor ${above.toFixed(2)} ms; the floor itself varies ~4x between ` +
+        "this VM's states (0.88-3.7 ms CPU per spawn seen), so compare runs by that difference",
     });
+    console.log(
+      `  ${what}: hook ${typical[key].toFixed(2)} ms = floor ${floor[key].toFixed(2)} ms + ${above.toFixed(2)} ms` +
+        " (the floor varies ~4x between this VM's states; compare runs by the part above it)",
+    );
   }
 
   // Background work each design leaves per op (waited here, so its CPU is counted).
