@@ -44,9 +44,8 @@ nf() { n=$#; }
 # v= the raw (still JSON-escaped) string value of the first "$1": "..." in src ('' if none, a
 # value cut by the prefix ends where it does); sep= the text between that key and its value.
 jget() {
-  v='' sep=''
   pre=${src%%"\"$1\""*}
-  [ "${#pre}" -lt "${#src}" ] || return 0
+  [ "${#pre}" -lt "${#src}" ] || { v='' sep=''; return 0; }
   IFS='"'
   # shellcheck disable=SC2086 # split at '"' on purpose (globbing is off)
   nf $pre
@@ -55,24 +54,20 @@ jget() {
   unset IFS
   # A field ends at each '"': none ends at a '"' that starts the text or follows another.
   case $pre in '' | *'"') n=$((n + 1)) ;; esac
-  [ "$#" -gt $((n + 1)) ] || return 0
-  shift "$n"
-  sep=$2
-  case $sep in '' | *[!\ :]*) return 0 ;; esac
-  shift 2
-  [ "$#" -gt 0 ] || return 0
-  v=$1
-  shift
+  # Fields n+1, n+2, n+3: the key, what follows it, the value. eval sees only the indices.
+  n=$((n + 2))
+  eval "sep=\${$n-} v=\${$((n + 1))-}"
+  case $sep in '' | *[!\ :]*) v=''; return 0 ;; esac
   # A field ending in an odd number of backslashes ended at an escaped quote: the string goes on.
   while :; do
     case $v in *\\) ;; *) return 0 ;; esac
     t=$v
     while :; do case $t in *\\\\) t=${t%\\\\} ;; *) break ;; esac; done
     case $t in *\\) ;; *) return 0 ;; esac
+    n=$((n + 1))
     v=$v'"'
-    [ "$#" -gt 0 ] || return 0
-    v=$v$1
-    shift
+    [ "$#" -gt "$n" ] || return 0
+    eval "v=\$v\${$((n + 1))}"
   done
 }
 
@@ -104,10 +99,13 @@ esac
 # A tool's exit status is known once it ran (PostToolUse, in its response) and on the non-tool
 # events that carry one.
 if [ "$event" = PostToolUse ] || [ -z "$hot" ]; then
-  src=$input
-  jget exit_code
-  r=${sep#"${sep%%[! :]*}"}
-  code=${r%%[!0-9-]*}
+  case $input in
+    *'"exit_code"'*)
+      src=$input
+      jget exit_code
+      r=${sep#"${sep%%[! :]*}"}
+      code=${r%%[!0-9-]*} ;;
+  esac
 fi
 if [ -z "$hot" ]; then
   jget message; msg=$v
