@@ -294,6 +294,35 @@ describe('StreamLoop (fake consumer group, no network)', () => {
       expect(mocks.group.pending.size).toBe(0);
     });
 
+    it('sends the read of the batch after a queued one before that handler runs', async () => {
+      const gates: Array<() => void> = [];
+      const readsAtStart: number[] = [];
+      const reads = { count: () => 0 };
+      const { mocks } = start(
+        setup(
+          () => {
+            readsAtStart.push(reads.count());
+            return new Promise<void>((r) => gates.push(r));
+          },
+          { batchSize: 2 },
+          undefined,
+          true,
+        ),
+      );
+      reads.count = () => mocks.group.calls.filter((c) => c === 'read >').length;
+      for (let i = 0; i < 6; i++) mocks.group.add(['n', String(i)]);
+      await until(() => readsAtStart.length === 1, 'the first batch');
+      await until(() => reads.count() >= 2, 'the read ahead');
+      gates.shift()!();
+      await until(() => readsAtStart.length === 2, 'the second batch');
+      // Redis builds the third batch's reply while the second is handled, not after.
+      expect(readsAtStart[1]).toBeGreaterThanOrEqual(3);
+      gates.shift()!();
+      await until(() => readsAtStart.length === 3, 'the third batch');
+      gates.shift()!();
+      await until(() => mocks.group.acked.length === 6, 'every entry acked');
+    });
+
     it('keeps a batch read ahead unhandled through an outage, then handles it once (no delivery lost or dead-lettered)', async () => {
       let down = true;
       const handled: string[][] = [];

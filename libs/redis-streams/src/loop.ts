@@ -439,17 +439,39 @@ export class StreamLoop {
     if (queued) {
       this.queued = undefined;
       if (this.closed || this.outageFailures > 0) {
-        // Not started: left pending here, read again from our pending list once reading resumes
-        // (a stopping replica's next start, or another replica's reclaim, takes them otherwise).
-        for (const v of queued) this.held.delete(v.entry.id);
-        this.draining = true;
-        this.drainCursor = '0';
+        this.leaveUnstarted(queued);
       } else {
-        this.runBatch(queued);
+        // Its slots are taken now and its handler starts on the next turn of the event loop: the
+        // loop, woken below, first sends its read of the batch after it, so Redis builds that
+        // reply while this batch is handled rather than after (its handler's synchronous part,
+        // the archivist's row mapping, would otherwise run before the read goes out).
+        this.inFlight += queued.length;
+        setImmediate(() => this.startQueued(queued));
       }
     }
     if (this.capacity() > 0 || this.canReadAhead()) this.wakeUp();
     if (this.inFlight === 0 && this.tasks.size === 0) this.notifyIdle();
+  }
+
+  private startQueued(queued: Array<{ entry: RawEntry; data: unknown }>): void {
+    this.inFlight -= queued.length;
+    if (!this.closed && this.outageFailures === 0) {
+      this.runBatch(queued);
+      return;
+    }
+    this.leaveUnstarted(queued);
+    if (this.inFlight === 0 && this.tasks.size === 0) this.notifyIdle();
+  }
+
+  /**
+   * A batch read ahead and never started: left pending here, read again from our pending list
+   * once reading resumes (a stopping replica's next start, or another replica's reclaim, takes
+   * them otherwise).
+   */
+  private leaveUnstarted(queued: Array<{ entry: RawEntry; data: unknown }>): void {
+    for (const v of queued) this.held.delete(v.entry.id);
+    this.draining = true;
+    this.drainCursor = '0';
   }
 
   /** Resolves when a slot frees up (or after `ms` when positive, for a retry coming due). */
