@@ -540,6 +540,22 @@ describe('decode from text agrees with JSON.parse + class-validator', () => {
     });
   });
 
+  it('reads every decimal of up to 17 digits to the same double as JSON.parse', () => {
+    const schema = Schemas.coordOp as Schema<unknown>;
+    const base = JSON.stringify(VALID_COORD_OP);
+    const decimal = fc
+      .tuple(fc.boolean(), fc.stringMatching(/^(0|[1-9]\d{0,8})$/), fc.stringMatching(/^\d{0,9}$/))
+      .map(([minus, int, frac]) => `${minus ? '-' : ''}${int}${frac ? `.${frac}` : ''}`);
+    fc.assert(
+      fc.property(fc.oneof(decimal, fc.double().map(String)), (n) => {
+        fc.pre(/^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(n));
+        expectSameOutcome(schema, base.replace('"duration_ms":3.2', `"duration_ms":${n}`));
+        expectSameOutcome(schema, base.replace('"exit_code":0', `"exit_code":${n}`));
+      }),
+      { numRuns: RUNS * 2 },
+    );
+  });
+
   it('reads numbers, escapes, whitespace and repeated keys as JSON.parse does', () => {
     const schema = Schemas.coordOp as Schema<unknown>;
     const base = JSON.stringify(VALID_COORD_OP);

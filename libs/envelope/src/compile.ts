@@ -495,6 +495,40 @@ function escapeRegExp(text: string): string {
   return text.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 }
 
+/** 10^0 … 10^15, each exact (parsed, not computed). */
+const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => Number(`1e${k}`));
+
+/**
+ * A token of the JSON number grammar as JSON.parse reads it. Up to 15 digits without an exponent
+ * (every number a producer writes: pids, exit codes, durations like 3.2), the digits are an exact
+ * integer and 10^decimals an exact double, so their quotient is one correctly rounded division:
+ * the double nearest the decimal, which is what JSON.parse returns too (Clinger's fast path, taken
+ * by every correct string-to-double conversion). V8's general conversion of `+token` costs more
+ * than the rest of the property. Anything else goes through it.
+ */
+function jsonNumber(token: string): number {
+  const n = token.length;
+  if (n > 17) return +token;
+  let i = 0;
+  const negative = token.charCodeAt(0) === 45;
+  if (negative) i = 1;
+  let digits = 0;
+  let count = 0;
+  let scale = -1; // digits after the point, -1 before it
+  for (; i < n; i++) {
+    const c = token.charCodeAt(i);
+    if (c === 46) scale = 0;
+    else if (c >= 48 && c <= 57) {
+      digits = digits * 10 + (c - 48);
+      count++;
+      if (scale >= 0) scale++;
+    } else return +token; // an exponent
+  }
+  if (count > 15) return +token;
+  const value = scale > 0 ? digits / POWERS_OF_TEN[scale] : digits;
+  return negative ? -value : value;
+}
+
 /** A scalar capture (quotes kept) as JSON.parse reads it. */
 function scalarValue(token: string): unknown {
   const c = token.charCodeAt(0);
@@ -502,7 +536,7 @@ function scalarValue(token: string): unknown {
   if (c === 116) return true;
   if (c === 102) return false;
   if (c === 110) return null;
-  return +token;
+  return jsonNumber(token);
 }
 
 /**
@@ -575,8 +609,8 @@ function textShape(
       code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = v;`);
     } else if (declared(p, type) === Number) {
       value = `(${NUMBER})`;
-      // The conversion JSON.parse makes: both are the correctly rounded string-to-double.
-      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = +v;`);
+      const number = deps.push(jsonNumber) - 1;
+      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = d[${number}](v);`);
     } else if (declared(p, type) === Boolean) {
       value = '(true|false)';
       code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = v === 'true';`);
