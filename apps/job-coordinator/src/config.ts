@@ -5,6 +5,8 @@ import { parseWorkspaceRoots } from '@coordbus/jobs';
 export interface JobsConfig {
   /** `JOBS_CONCURRENCY`: jobs one replica runs at once (default 4). */
   concurrency: number;
+  /** `JOBS_CGROUP`: each job in a cgroup v2 of its own where that is possible (default on). */
+  cgroup: boolean;
   /** `JOBS_KILL_GRACE`: SIGTERM -> SIGKILL grace on cancel/timeout (default 5s). */
   killGraceMs: number;
   /** `JOBS_LOCK_DURATION`: BullMQ lock; a replica silent this long is considered stalled (default 30s). */
@@ -38,6 +40,7 @@ export interface JobsConfig {
 export function jobsConfig(env: EnvReader): JobsConfig {
   return {
     concurrency: env.get(V.JOBS_CONCURRENCY),
+    cgroup: env.get(V.JOBS_CGROUP),
     killGraceMs: env.get(V.JOBS_KILL_GRACE),
     lockDurationMs: env.get(V.JOBS_LOCK_DURATION),
     stalledIntervalMs: env.get(V.JOBS_STALLED_INTERVAL),

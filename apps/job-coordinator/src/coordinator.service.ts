@@ -11,6 +11,7 @@ import {
   JOB_RUNNER,
   JOB_STORE,
   HelperSpawner,
+  JobCgroups,
   JobExecutor,
   JobStore,
   JobWorkerHost,
@@ -35,6 +36,7 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
   private readonly workspaces: WorkspaceRegistry;
   private worker: JobWorkerHost | undefined;
   private spawner: HelperSpawner | undefined;
+  private cgroups: JobCgroups | undefined;
   private timers: NodeJS.Timeout[] = [];
   private booting: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -108,8 +110,18 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     // Jobs are forked by a small helper process, not by this one (libs/jobs exec/spawner).
     this.spawner = new HelperSpawner(warn);
     if (!(await this.spawner.start())) warn('job spawner process did not start: jobs are spawned in process');
+    const cgroups = this.config.cgroup ? await JobCgroups.open() : { unavailable: 'JOBS_CGROUP=0' };
+    if (cgroups instanceof JobCgroups) this.cgroups = cgroups;
+    if (cgroups instanceof JobCgroups)
+      this.logger.info({ dir: cgroups.dir }, 'each job runs in a cgroup v2 of its own');
+    else
+      this.logger.info(
+        { reason: cgroups.unavailable },
+        'jobs are contained by process groups and a descendant sweep (no cgroup v2 here)',
+      );
     const executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
       spawner: this.spawner,
+      cgroups: cgroups instanceof JobCgroups ? cgroups : undefined,
       killGraceMs: this.config.killGraceMs,
       logMaxLen: this.config.logMaxLen,
       logLineMaxBytes: this.config.logLineMaxBytes,
@@ -201,6 +213,9 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     for (const t of this.timers) clearInterval(t);
     await this.workspaces.withdraw(this.runner.id).catch(() => undefined);
     await this.worker?.close();
+    // What a job left running past the shutdown grace ends with the replica, as the next start
+    // on this host would end it anyway.
+    await this.cgroups?.close(this.config.killGraceMs);
     this.spawner?.close();
     await this.bus.stop();
     await this.runner.stopHeartbeat(this.redis, this.store.keys);

@@ -245,6 +245,11 @@ export const COORDBUS_REDIS_TIMEOUT: DurationVar = {
 /** The job-coordinator's settings; the `coordbus jobs` CLI reads the ones it shares with it. */
 export const JOBS_VARS = {
   JOBS_CONCURRENCY: int('JOBS_CONCURRENCY', 4, 1, 256, 'jobs one replica runs at once'),
+  JOBS_CGROUP: bool(
+    'JOBS_CGROUP',
+    true,
+    'each job in a cgroup v2 of its own, ended with it (where cgroup v2 is writable: root, a delegated unit, a container given its cgroup; else process groups and a descendant sweep); `0` turns it off',
+  ),
   JOBS_KILL_GRACE: ms('JOBS_KILL_GRACE', 5_000, 0, 'SIGTERM → SIGKILL grace on cancel or timeout', {
     maxMs: 600_000,
   }),

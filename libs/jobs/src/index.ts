@@ -9,6 +9,7 @@ export * from './domain/retention';
 export * from './store/job-store';
 export * from './store/job-log';
 export * from './store/outage';
+export * from './exec/cgroup';
 export * from './exec/containment';
 export * from './exec/control';
 export * from './exec/job-executor';

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@coordbus/testing';
 import { JobCgroups, ownCgroupDir } from '../src/exec/cgroup';
+import { Harness } from './harness';
 
 /** Running (a zombie has ended and only waits to be reaped). */
 const alive = (pid: number) => {
@@ -148,3 +149,44 @@ describe('job cgroups (cgroup v2)', () => {
     expect(ownCgroupDir('cgroup /sys/fs/cgroup/memory cgroup rw 0 0\n', '4:memory:/x\n')).toBeNull();
   });
 });
+
+/** Through the executor, as a replica runs jobs where cgroup v2 is writable. */
+describe('a job in its cgroup (executor)', () => {
+  const usable = ownCgroupDir() !== null && process.getuid?.() === 0;
+  let h: Harness;
+  let dir: string;
+  beforeAll(async () => {
+    const cgroups = usable ? ((await JobCgroups.open()) as JobCgroups) : undefined;
+    h = await new Harness('jobs-cgroup', { killGraceMs: 300, cgroups, spawner: 'helper' }).start();
+  });
+  afterAll(() => h.close());
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'jobs-cgroup-run-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const pidIn = (file: string) =>
+    waitFor<number>(() => (existsSync(file) && Number(readFileSync(file, 'utf8'))) || 0, file);
+
+  // The one escape the sweep cannot see: a daemon that leaves the group and the session, clears
+  // its environment (no job marker) and is orphaned before any sample finds its parent chain.
+  it.each([
+    ['a shell job', (d: string) => ({ argv: [escape(d)], shell: true, cwd: d })],
+    ['a command job', (d: string) => ({ argv: ['/bin/sh', '-c', escape(d)], shell: false, cwd: d })],
+  ])('%s: a daemon that escaped everything else ends with the job', async (_kind, request) => {
+    if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+    const job = await h.run(request(dir));
+    expect(job.status).toBe('succeeded');
+    const daemon = await pidIn(join(dir, 'daemon.pid'));
+    await waitFor(() => !alive(daemon), `the daemon ${daemon} to be gone`, 5000);
+  });
+
+  it('a command that does not exist still fails to start (ENOENT), not as a shell that exited 127', async () => {
+    const job = await h.run({ argv: ['coordbus-no-such-command'], shell: false, cwd: dir });
+    expect(job).toMatchObject({ status: 'failed', exit_code: 127, reason: 'could not start: ENOENT' });
+  });
+});
+
+function escape(d: string): string {
+  return `setsid -f env -i /bin/sh -c 'echo $$ > ${d}/daemon.pid; exec sleep 300'; exit 0`;
+}

@@ -7,6 +7,7 @@ import { JobMeta, isTerminal } from '../src/domain/job';
 import { CancelBus } from '../src/exec/control';
 import { JobExecutor } from '../src/exec/job-executor';
 import { RunnerIdentity } from '../src/exec/runner';
+import type { JobCgroups } from '../src/exec/cgroup';
 import { HelperSpawner } from '../src/exec/spawner';
 import { createJobQueue, BullJobData } from '../src/queue/bull';
 import { JobRequest, JobSubmitter, newJob } from '../src/queue/submit';
@@ -38,6 +39,8 @@ export class Harness {
       onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
       /** 'helper': fork jobs from a HelperSpawner, as a replica does (default: in this process). */
       spawner?: 'in-process' | 'helper';
+      /** Each job in a cgroup v2 of its own, as a replica does where it can. */
+      cgroups?: JobCgroups;
     } = {},
   ) {
     this.keyspace = testKeyspace(label);
@@ -48,6 +51,7 @@ export class Harness {
     if (options.spawner === 'helper') this.spawner = new HelperSpawner(options.onWarn);
     this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
       spawner: this.spawner,
+      cgroups: options.cgroups,
       killGraceMs: options.killGraceMs ?? 500,
       logMaxLen: 10_000,
       logLineMaxBytes: options.logLineMaxBytes,

@@ -1,5 +1,14 @@
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 
 /**
  * The cgroup v2 directory this process belongs to: the cgroup2 mount (`/sys/fs/cgroup`, or
@@ -51,11 +60,19 @@ export class JobCgroup {
    * does the same and then execs it (`exec "$@"`: same argv, same PATH lookup). A failed write
    * leaves the job running outside (process groups and the sweep still contain it).
    */
-  spawnArgs(file: string, args: readonly string[], shell: boolean): [string, string[]] {
+  spawnArgs(
+    file: string,
+    args: readonly string[],
+    shell: boolean,
+    where: { cwd: string; path?: string } = { cwd: process.cwd(), path: process.env.PATH },
+  ): [string, string[]] {
     const join1 = `echo $$ >${shQuote(join(this.dir, 'cgroup.procs'))} 2>/dev/null`;
     if (shell && file === '/bin/sh' && args[0] === '-c' && args.length === 2) {
       return ['/bin/sh', ['-c', `${join1}\n${args[1]}`]];
     }
+    // A command that cannot be run is spawned as it is, so it fails the way it always has
+    // (ENOENT, EACCES), not as a shell's exit 127.
+    if (!executable(file, where.cwd, where.path)) return [file, [...args]];
     return ['/bin/sh', ['-c', `${join1}; exec "$@"`, 'sh', file, ...args]];
   }
 
@@ -178,8 +195,10 @@ export class JobCgroups {
     return groups;
   }
 
+  private seq = 0;
+
   /** A new empty cgroup for one job, or null when it cannot be made (the job still runs). */
-  create(name: string): JobCgroup | null {
+  create(name = `job-${++this.seq}`): JobCgroup | null {
     const dir = join(this.dir, name);
     try {
       mkdirSync(dir);
@@ -194,6 +213,21 @@ export class JobCgroups {
     for (const job of subdirs(this.dir)) await new JobCgroup(join(this.dir, job)).end(graceMs);
     new JobCgroup(this.dir).remove();
   }
+}
+
+/** Whether `file` names an executable regular file, as execvp finds it (PATH when it has no `/`). */
+function executable(file: string, cwd: string, path: string | undefined): boolean {
+  const candidates = file.includes('/')
+    ? [isAbsolute(file) ? file : resolve(cwd, file)]
+    : (path ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).map((dir) => resolve(cwd, dir || '.', file));
+  return candidates.some((c) => {
+    try {
+      accessSync(c, constants.X_OK);
+      return statSync(c).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 function shQuote(s: string): string {

@@ -11,6 +11,7 @@ import { waitOutOutage } from '../store/outage';
 import type { CancelBus } from './control';
 import { RunningProcess } from './process-runner';
 import type { RunnerIdentity } from './runner';
+import type { JobCgroups } from './cgroup';
 import type { Spawner } from './spawner';
 import { servesPath } from './workspace';
 
@@ -27,6 +28,8 @@ export interface ExecutorOptions {
   workspaceRoots?: readonly string[];
   /** Where job processes are forked (default: this process; a replica uses its HelperSpawner). */
   spawner?: Spawner;
+  /** Each job in a cgroup of its own (JobCgroups.open); without, process groups and the sweep. */
+  cgroups?: JobCgroups;
   onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
 }
 
@@ -173,6 +176,7 @@ export class JobExecutor {
         lineMaxBytes: this.options.logLineMaxBytes ?? JOBS_VARS.JOBS_LOG_LINE_MAX_BYTES.default,
         marker: `COORDBUS_JOB_ID=${meta.id}`,
         spawner: this.options.spawner,
+        cgroups: this.options.cgroups,
         onLine: (kind, line) => {
           writer.line(kind, line);
           opts.tee?.[kind].write(`${line}\n`);

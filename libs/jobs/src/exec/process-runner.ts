@@ -1,4 +1,5 @@
-import { describeSurvivors, JobProcesses } from './containment';
+import type { JobCgroup, JobCgroups } from './cgroup';
+import { describeSurvivors, JobProcesses, readStat, type Survivor } from './containment';
 import { killGroup } from './proc';
 import { InProcessSpawner, type SpawnedProcess, type Spawner } from './spawner';
 import type { ProcessEnd } from '../domain/outcome';
@@ -19,6 +20,8 @@ export interface RunRequest {
   onLine: (kind: 'stdout' | 'stderr', line: string) => void;
   /** Where the process is forked (default: this process). */
   spawner?: Spawner;
+  /** The replica's cgroups (cgroup v2): the job is born in one of its own, which ends with it. */
+  cgroups?: JobCgroups;
   /** Called once the process exists (its pid leads its own process group). */
   onStart?: (info: { pid: number; startTime: string | null }) => void | Promise<void>;
 }
@@ -31,6 +34,7 @@ export class RunningProcess {
   pid: number | undefined;
   readonly done: Promise<ProcessEnd>;
   private procs: JobProcesses | undefined;
+  private cgroup: JobCgroup | null = null;
 
   constructor(private readonly req: RunRequest) {
     this.done = this.start();
@@ -48,11 +52,13 @@ export class RunningProcess {
     const pgid = this.pid;
     // Members outside the group too (a setsid'd grandchild); the sweep at exit gets the rest.
     this.procs?.signal('SIGTERM');
+    this.cgroup?.signal('SIGTERM');
     killGroup(pgid, 'SIGTERM');
     // SIGKILL the group after the grace even if the leader exited: its children may linger.
     this.killTimer = setTimeout(() => {
       try {
         this.procs?.signal('SIGKILL');
+        this.cgroup?.kill();
         killGroup(pgid, 'SIGKILL');
       } catch {
         /* reported by the first signal already */
@@ -65,7 +71,11 @@ export class RunningProcess {
     const { req } = this;
     const spawner = req.spawner ?? inProcess;
     return new Promise<ProcessEnd>((resolve) => {
-      const [file, ...args] = req.shell ? ['/bin/sh', '-c', req.argv.join(' ')] : req.argv;
+      const [command, ...commandArgs] = req.shell ? ['/bin/sh', '-c', req.argv.join(' ')] : req.argv;
+      const cgroup = (this.cgroup = req.cgroups?.create() ?? null);
+      const [file, args] = cgroup
+        ? cgroup.spawnArgs(command, commandArgs, req.shell, { cwd: req.cwd, path: req.env.PATH })
+        : [command, commandArgs];
       let spawnError: string | undefined;
       let timeout: NodeJS.Timeout | undefined;
       let finished = false;
@@ -110,8 +120,10 @@ export class RunningProcess {
             }
             void req.onStart?.({ pid, startTime: leader?.start ?? null });
           },
-          failed: (code) =>
-            finish({ exitCode: null, signal: null, cancelled: false, timedOut: false, spawnError: code }),
+          failed: (code) => {
+            cgroup?.remove();
+            finish({ exitCode: null, signal: null, cancelled: false, timedOut: false, spawnError: code });
+          },
           error: (code) => {
             spawnError = code;
           },
@@ -126,7 +138,13 @@ export class RunningProcess {
           },
           exit: (code, signal, lost) => {
             // The job is over: whatever it started ends now (SIGTERM, the grace, SIGKILL).
-            const swept = this.procs ? this.procs.sweep(req.killGraceMs, !!lost) : Promise.resolve([]);
+            const swept = Promise.all([
+              this.procs ? this.procs.sweep(req.killGraceMs, !!lost) : [],
+              cgroup ? cgroup.end(req.killGraceMs).then(cgroupSurvivors) : [],
+            ]).then(([known, held]) => [
+              ...known,
+              ...held.filter((h) => !known.some((k) => k.pid === h.pid)),
+            ]);
             let survivors: string | undefined;
             const end = () =>
               void swept.then((left) => {
@@ -161,6 +179,14 @@ export class RunningProcess {
 }
 
 const inProcess = new InProcessSpawner();
+
+function cgroupSurvivors(pids: number[]): Survivor[] {
+  return pids.map((pid) => ({
+    pid,
+    comm: readStat(pid)?.comm ?? '?',
+    why: 'still in the job cgroup after SIGKILL',
+  }));
+}
 
 /** What replaces the dropped tail of an over-long line. */
 export function truncationMarker(droppedBytes: number): string {
