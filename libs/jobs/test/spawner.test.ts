@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { newUlid } from '@coordbus/envelope';
 import { waitFor } from '@coordbus/testing';
+import { RunningProcess } from '../src/exec/process-runner';
+import { HelperSpawner } from '../src/exec/spawner';
 import { newJob } from '../src/queue/submit';
 import { Harness } from './harness';
 
@@ -49,6 +51,12 @@ describe('jobs through the spawner helper', () => {
     ]);
     // The pid recorded is the job's own (it led its group), not the helper's.
     expect(job.pgid).not.toBe(h.spawner!.pid);
+    // The helper holds none of the runner's environment (a job could read its /proc environ).
+    const environ = readFileSync(`/proc/${h.spawner!.pid}/environ`, 'utf8').split('\0').filter(Boolean);
+    expect(environ.map((v) => v.slice(0, v.indexOf('='))).sort()).toEqual([
+      'NODE_CHANNEL_FD',
+      'NODE_CHANNEL_SERIALIZATION_MODE',
+    ]);
   });
 
   it('a command that does not exist fails with 127 and the helper stays', async () => {
@@ -80,4 +88,32 @@ describe('jobs through the spawner helper', () => {
     expect(next.status).toBe('succeeded');
     expect(h.spawner!.pid).not.toBe(helper);
   }, 15_000);
+});
+
+describe('a spawner helper that never becomes ready', () => {
+  it('is ended after the start timeout and its queued job runs in the next one', async () => {
+    const warnings: string[] = [];
+    const spawner = new HelperSpawner((msg) => warnings.push(msg), 300);
+    const lines: string[] = [];
+    const proc = new RunningProcess({
+      argv: ['echo', 'ran'],
+      shell: false,
+      cwd: process.cwd(),
+      env: { PATH: process.env.PATH },
+      timeoutMs: null,
+      killGraceMs: 300,
+      lineMaxBytes: 1000,
+      onLine: (_kind, line) => lines.push(line),
+      spawner,
+    });
+    // Frozen before it could read its program: it never says it is ready.
+    const stuck = spawner.pid!;
+    process.kill(stuck, 'SIGSTOP');
+    const end = await proc.done;
+    expect(end).toMatchObject({ exitCode: 0, signal: null });
+    expect(lines).toEqual(['ran']);
+    expect(warnings).toContain('job spawner process ended');
+    expect(spawner.pid).not.toBe(stuck);
+    spawner.close();
+  });
 });

@@ -48,6 +48,9 @@ export interface Spawner {
 
 const STREAMS = ['stdout', 'stderr'] as const;
 
+/** How long a new helper process may take to start (a bare Node: well under a second). */
+const HELPER_START_TIMEOUT_MS = 10_000;
+
 /**
  * Spawns from this process (the CLI's foreground jobs, and the fallback when the helper process
  * cannot run). Every event but `failed` comes from the child's own events.
@@ -191,7 +194,11 @@ export class HelperSpawner implements Spawner {
   /** Consecutive helper starts that ended before it was ready: past a few, spawn in process. */
   private failedStarts = 0;
 
-  constructor(private readonly onWarn?: (msg: string, extra?: Record<string, unknown>) => void) {}
+  constructor(
+    private readonly onWarn?: (msg: string, extra?: Record<string, unknown>) => void,
+    /** How long a new helper may take to say it is ready before it is ended. */
+    private readonly startTimeoutMs = HELPER_START_TIMEOUT_MS,
+  ) {}
 
   /** The helper's pid (undefined until it was started). */
   get pid(): number | undefined {
@@ -262,7 +269,8 @@ export class HelperSpawner implements Spawner {
       helper = spawn(process.execPath, ['-'], {
         stdio: ['pipe', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
-        env: process.env,
+        // Nothing of the replica's environment (its Redis URL, tokens): each job brings its own.
+        env: {},
       });
       helper.stdin!.end(`(${spawnerMain.toString()})();\n`);
     } catch (err) {
@@ -276,6 +284,13 @@ export class HelperSpawner implements Spawner {
     helper.on('message', (m: HelperMessage) => this.onMessage(m));
     helper.on('error', (err) => this.onWarn?.('job spawner process error', { err: err.message }));
     helper.once('exit', (code, signal) => this.onHelperExit(helper, code, signal));
+    // A helper that never says it is ready would hold its queued jobs for ever: it is ended, and
+    // its jobs go to the next helper (or in process).
+    const startTimer = setTimeout(() => {
+      if (this.helper === helper && !this.ready) helper.kill('SIGKILL');
+    }, this.startTimeoutMs);
+    startTimer.unref();
+    helper.once('exit', () => clearTimeout(startTimer));
     helper.unref();
     this.refresh();
     return helper;
