@@ -380,10 +380,18 @@ const INLINE: Record<string, { message: string; expr: (k: string, c: unknown) =>
     message: 'must be longer than or equal to $constraint1 characters',
     expr: (k, c) =>
       typeof c === 'number'
-        ? `(typeof v === 'string' && (/[\\uD800-\\uDBFF\\uFE0E\\uFE0F]/.test(v) ? CALL : v.length >= ${k}))`
+        ? `(typeof v === 'string' && (UNCOUNTED.test(v) ? CALL : v.length >= ${k}))`
         : undefined,
   },
 };
+
+/**
+ * What makes validator's isLength differ from `.length`. One shared object: a regular expression
+ * literal in the generated code would be a new RegExp each time it runs (no `g`/`y`, so `test`
+ * keeps no state between calls).
+ */
+// eslint-disable-next-line no-misleading-character-class -- code units on purpose, as validator.js counts them
+const UNCOUNTED = /[\uD800-\uDBFF\uFE0E\uFE0F]/;
 
 function isBuiltIn(rule: Rule, message: string): boolean {
   const args = { ...rule.args, value: undefined, object: {} };
@@ -402,6 +410,7 @@ function ruleExpr(rule: Rule, deps: unknown[]): string {
     const c = rule.meta.constraints?.[0];
     const k = dep(rule.type === 'isIn' && Array.isArray(c) ? new Set(c) : c);
     expr = inline.expr(k, c)?.replace('CALL', call);
+    if (expr?.includes('UNCOUNTED')) expr = expr.replace('UNCOUNTED', dep(UNCOUNTED));
   }
   if (!expr) expr = rule.each ? `${dep(runRule)}(${dep(rule)}, o, v)` : call;
   if (rule.meta.validateIf) expr = `(!${dep(rule.meta.validateIf)}(o, v) || ${expr})`;
