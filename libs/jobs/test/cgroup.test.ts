@@ -111,6 +111,31 @@ describe('job cgroups (cgroup v2)', () => {
     expect(existsSync(empty.dir)).toBe(false);
   });
 
+  it('a job cgroup that ended empty is kept for the next job; the old handle can no longer touch it', async () => {
+    if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+    const groups = (await JobCgroups.open()) as JobCgroups;
+    const first = groups.create()!;
+    const ran = spawn(...first.spawnArgs('true', [], false), { stdio: 'ignore' });
+    await new Promise((r) => ran.once('exit', r));
+    expect(await first.end(100)).toEqual([]);
+    expect(existsSync(first.dir)).toBe(true);
+    // The next job is born in the same (empty) directory, through a new handle.
+    const second = groups.create()!;
+    expect(second).not.toBe(first);
+    expect(second.dir).toBe(first.dir);
+    const next = spawn(...second.spawnArgs('sleep', ['300'], false), { detached: true, stdio: 'ignore' });
+    await waitFor(() => second.pids().includes(next.pid!), 'the next job in the kept cgroup');
+    // A late kill or removal from the first job's handle (a kill timer after a cancel) is a no-op.
+    first.kill();
+    first.remove();
+    expect(await first.end(0)).toEqual([]);
+    expect(alive(next.pid!)).toBe(true);
+    expect(await second.end(300)).toEqual([]);
+    await waitFor(() => !alive(next.pid!), 'the next job to be gone', 3000);
+    await groups.close(0);
+    expect(existsSync(first.dir)).toBe(false);
+  });
+
   it('a replica ends what a replica no longer running left in its cgroups, never a live replica’s jobs', async () => {
     if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
     const root = join(base!, 'coordbus-jobs');

@@ -46,10 +46,26 @@ const poll = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * process group, a session or a parent chain, all of which a daemon can escape.
  */
 export class JobCgroup {
-  constructor(readonly dir: string) {}
+  /**
+   * Set once it was handed back for another job: from then on this handle does nothing, so a late
+   * call from the job that had it (a kill timer after its cancel) never reaches the next job.
+   */
+  private released = false;
+
+  /** @param recycle takes it back once it ended empty (its JobCgroups' pool); default: removed. */
+  constructor(
+    readonly dir: string,
+    private readonly recycle?: (group: JobCgroup) => void,
+  ) {}
+
+  /** This handle lets go of the directory (see `released`). */
+  release(): void {
+    this.released = true;
+  }
 
   /** Moves `pid` in (with all its threads; not its existing children). */
   add(pid: number): void {
+    if (this.released) throw new Error(`cgroup ${this.dir} was released`);
     writeFileSync(join(this.dir, 'cgroup.procs'), `${pid}\n`);
   }
 
@@ -78,11 +94,13 @@ export class JobCgroup {
 
   /** The pids in it now (empty once it is gone). */
   pids(): number[] {
+    if (this.released) return [];
     return readOr(join(this.dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
   }
 
   /** Whether any process is still in it (`populated` of cgroup.events; false once removed). */
   populated(): boolean {
+    if (this.released) return false;
     return /^populated 1$/m.test(readOr(join(this.dir, 'cgroup.events')));
   }
 
@@ -99,6 +117,7 @@ export class JobCgroup {
 
   /** SIGKILL to every member at once (cgroup.kill, Linux 5.14+), else member by member. */
   kill(): void {
+    if (this.released) return;
     try {
       writeFileSync(join(this.dir, 'cgroup.kill'), '1');
     } catch {
@@ -121,6 +140,7 @@ export class JobCgroup {
    * resolves with the pids that outlived even that (none, unless the kernel refused a kill).
    */
   async end(graceMs: number): Promise<number[]> {
+    if (this.released) return [];
     if (this.populated()) {
       this.signal('SIGTERM');
       if (!(await this.drained(graceMs))) {
@@ -129,11 +149,15 @@ export class JobCgroup {
       }
     }
     const left = this.pids();
-    if (!left.length) this.remove();
+    if (!left.length) {
+      if (this.recycle) this.recycle(this);
+      else this.remove();
+    }
     return left;
   }
 
   remove(): void {
+    if (this.released) return;
     try {
       rmdirSync(this.dir);
     } catch {
@@ -196,20 +220,45 @@ export class JobCgroups {
   }
 
   private seq = 0;
+  /**
+   * Job cgroups that ended empty, kept for the next jobs: creating and removing a cgroup is a
+   * kernel operation costing ≈ 0.7 ms of the replica's event loop per job (issue #15 §2), and an
+   * empty cgroup is as good as a new one (no process, and none can enter it but by its path).
+   */
+  private readonly free: string[] = [];
 
-  /** A new empty cgroup for one job, or null when it cannot be made (the job still runs). */
-  create(name = `job-${++this.seq}`): JobCgroup | null {
-    const dir = join(this.dir, name);
+  /**
+   * An empty cgroup for one job (a kept one, unless `name` is given), or null when none can be
+   * made (the job still runs).
+   */
+  create(name?: string): JobCgroup | null {
+    const recycle = (g: JobCgroup) => this.keep(g);
+    if (name === undefined) {
+      const kept = this.free.pop();
+      if (kept) return new JobCgroup(kept, recycle);
+    }
+    const dir = join(this.dir, name ?? `job-${++this.seq}`);
     try {
       mkdirSync(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
     }
-    return new JobCgroup(dir);
+    return new JobCgroup(dir, name === undefined ? recycle : undefined);
   }
+
+  private keep(group: JobCgroup): void {
+    if (this.free.length >= MAX_KEPT || this.closed) return group.remove();
+    // The next job gets a new handle on the directory; this one is dead from now on.
+    group.release();
+    this.free.push(group.dir);
+  }
+
+  private closed = false;
 
   /** Ends every job cgroup still here and removes the replica's directory (shutdown). */
   async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    this.free.length = 0;
     for (const job of subdirs(this.dir)) await new JobCgroup(join(this.dir, job)).end(graceMs);
     new JobCgroup(this.dir).remove();
   }
@@ -229,6 +278,9 @@ function executable(file: string, cwd: string, path: string | undefined): boolea
     }
   });
 }
+
+/** Empty job cgroups a replica keeps for reuse (more than its concurrency is rarely needed). */
+const MAX_KEPT = 16;
 
 function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
