@@ -66,6 +66,8 @@ describe.each([
       input: typeof input === 'string' ? input : JSON.stringify(input),
       // Only what Claude Code is sure to give: no REDIS_URL, no namespace.
       env: { PATH: process.env.PATH, HOME: dir, ...extra },
+      // Claude Code gives a hook 10 s by default; a hook still running after 30 s has stalled.
+      timeout: 30_000,
     });
     expect({ code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() }).toEqual({
       code: 0,
@@ -178,6 +180,37 @@ describe.each([
     expect(post).toMatchObject({ event: 'PostToolUse', tool: 'mcp__files__stat' });
     expect(post.path).toBeUndefined();
     expect(post.command).toBeUndefined();
+  });
+
+  it('records an event whose JSON is megabytes of quoted text, cut, and its job gets all of it', async () => {
+    const bytes = join(dir, 'job-bytes');
+    const coordbus = join(dir, 'coordbus');
+    writeFileSync(coordbus, `#!/bin/sh\nwc -c > '${bytes}'\n`);
+    chmodSync(coordbus, 0o755);
+    mkdirSync(join(dir, 'project', '.coordbus'));
+    writeFileSync(join(dir, 'project', '.coordbus', 'hooks.yml'), 'PostToolUseFailure:\n  - run: true\n');
+    // One escaped quote every 4 bytes: the hook before this took hours over it (a lookup copied
+    // the rest of the value once per quote).
+    const input = JSON.stringify({
+      session_id: 's-6',
+      hook_event_name: 'PostToolUseFailure',
+      tool_name: 'Bash',
+      tool_input: { command: 'make' },
+      error: 'x"y '.repeat(300_000),
+    });
+    hook('PostToolUseFailure', input, { COORDBUS_HOOK_COORDBUS: coordbus });
+    hook('Notification', {
+      session_id: 's-6',
+      hook_event_name: 'Notification',
+      message: 'x'.repeat(200_000),
+    });
+    await waitFor(async () => (await redis.xlen(ks.activityStream)) === 2, 'both events');
+    const [failure, note] = await entries();
+    expect(failure).toMatchObject({ event: 'PostToolUseFailure', tool: 'Bash', command: 'make' });
+    expect(failure.message).toBe('x"y '.repeat(256));
+    expect(note.message).toBe('x'.repeat(1024));
+    await waitFor(() => existsSync(bytes) && readFileSync(bytes, 'utf8').trim() !== '', 'the job');
+    expect(Number(readFileSync(bytes, 'utf8').trim())).toBe(Buffer.byteLength(input));
   });
 
   it('starts `coordbus hooks run` only for events keyed in .coordbus/hooks.yml, read without grep', async () => {

@@ -30,11 +30,17 @@ if [ -f .coordbus/hooks.yml ]; then
   done <.coordbus/hooks.yml
 fi
 
-# A tool call reads a prefix (tool output can be megabytes) and looks its fields up before the
-# tool's response: session, tool and tool input come first.
-case $event in PreToolUse | PostToolUse | MessageDisplay) hot=1 ;; *) hot= ;; esac
-if [ -n "$hot" ] && [ -z "$jobs" ]; then input=$(LC_ALL=C head -c 4096); else input=$(LC_ALL=C cat); fi
-if [ -n "$hot" ]; then src=${input%%'"tool_response"'*}; else src=$input; fi
+# Only a job gets the whole hook JSON (input), which can be megabytes (tool output, a long
+# message): the lookups read a prefix (text), 4 KB for a tool call, 64 KB for any other event. A
+# tool call's fields are looked up before the tool's response: session, tool and input come first.
+case $event in PreToolUse | PostToolUse | MessageDisplay) hot=1 lim=4096 ;; *) hot='' lim=65536 ;; esac
+if [ -n "$jobs" ]; then
+  input=$(LC_ALL=C cat)
+  text=$(printf '%s' "$input" | LC_ALL=C head -c "$lim")
+else
+  text=$(LC_ALL=C head -c "$lim")
+fi
+if [ -n "$hot" ]; then src=${text%%'"tool_response"'*}; else src=$text; fi
 
 # Field splitting at '"' is the one linear pass over a string a POSIX shell has: `${src#*"key"}`
 # costs dash time quadratic in the key's offset (0.1-0.2 ms for a tool input 250 bytes in).
@@ -58,7 +64,8 @@ jget() {
   n=$((n + 2))
   eval "sep=\${$n-} v=\${$((n + 1))-}"
   case $sep in '' | *[!\ :]*) v=''; return 0 ;; esac
-  # A field ending in an odd number of backslashes ended at an escaped quote: the string goes on.
+  # A field ending in an odd number of backslashes ended at an escaped quote: the string goes on,
+  # up to 8 KB (the stream keeps 1024 characters of a value; each turn here copies it).
   while :; do
     case $v in *\\) ;; *) return 0 ;; esac
     t=$v
@@ -66,7 +73,7 @@ jget() {
     case $t in *\\) ;; *) return 0 ;; esac
     n=$((n + 1))
     v=$v'"'
-    [ "$#" -gt "$n" ] || return 0
+    [ "$#" -gt "$n" ] && [ "${#v}" -lt 8192 ] || return 0
     eval "v=\$v\${$((n + 1))}"
   done
 }
@@ -99,9 +106,9 @@ esac
 # A tool's exit status is known once it ran (PostToolUse, in its response) and on the non-tool
 # events that carry one.
 if [ "$event" = PostToolUse ] || [ -z "$hot" ]; then
-  case $input in
+  case $text in
     *'"exit_code"'*)
-      src=$input
+      src=$text
       jget exit_code
       r=${sep#"${sep%%[! :]*}"}
       code=${r%%[!0-9-]*} ;;
