@@ -259,6 +259,22 @@ describe.each([
     );
   });
 
+  // Exit 2 from a PreToolUse hook blocks the tool call: a hand-damaged env file must not do that.
+  it('still exits 0, silent, when its env file is damaged', () => {
+    const envFile = join(dir, '.claude', 'hooks', 'coordbus-hook.env');
+    expect(existsSync(envFile)).toBe(true);
+    writeFileSync(envFile, 'REDIS_URL=redis://x\nif then fi (\n');
+    const call = {
+      session_id: 'damaged-env',
+      hook_event_name: 'PreToolUse',
+      tool_name: 'Read',
+      tool_input: {},
+    };
+    hook('PreToolUse', call);
+    hook('PostToolUse', { ...call, hook_event_name: 'PostToolUse' });
+    hook('Stop', { session_id: 'damaged-env', hook_event_name: 'Stop' });
+  });
+
   it('ignores input without a usable session id and never writes outside its state', async () => {
     hook('Stop', { session_id: '../../etc', hook_event_name: 'Stop' });
     hook('Stop', 'not json at all');

@@ -9,8 +9,10 @@ exec 2>/dev/null
 COORD=${COORDBUS_HOOK_COORD:-'@COORD@'}
 COORDBUS=${COORDBUS_HOOK_COORDBUS:-'@COORDBUS@'}
 ENVFILE=${COORDBUS_HOOK_ENV:-'@ENVFILE@'}
+# `command .`: a damaged env file is an error of the `.`, not the end of the shell (dash exits 2
+# on it otherwise, and exit 2 from a PreToolUse hook blocks the tool call).
 # shellcheck source=/dev/null
-[ -f "$ENVFILE" ] && . "$ENVFILE"
+[ -f "$ENVFILE" ] && command . "$ENVFILE"
 STATE=${COORDBUS_HOOK_STATE:-${HOME:-/tmp}/.cache/coordbus/heartbeat}
 event=$1
 case $event in '' | *[!A-Za-z]*) exit 0 ;; esac
