@@ -24,10 +24,32 @@ const list = (name) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+/**
+ * The host's CPU time counters (/proc/stat, first line), or null where there is none. On a VM the
+ * hypervisor's `steal` (time this machine's vCPUs wanted to run and could not) slows everything
+ * a benchmark does and its baseline unevenly, yet it does not show in the load average: seen here
+ * from about 0 % to 75 % within one day.
+ */
+function cpuTimes() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+  } catch {
+    return null;
+  }
+}
+
+/** Steal as a share of all CPU time between two cpuTimes() readings (null when unknown). */
+function stealShare(a, b) {
+  if (!a || !b || b.total <= a.total) return null;
+  return (b.steal - a.steal) / (b.total - a.total);
+}
+
 /** Runs one entry; resolves with what happened (never rejects: one broken bench must not hide the rest). */
 function runOne(entry, resultsFile) {
   const started = Date.now();
   const load1Before = os.loadavg()[0];
+  const cpuBefore = cpuTimes();
   const args = [path.join(__dirname, entry.script), ...(entry.args ?? [])];
   console.log(`\n=== ${entry.name}: node bench/${entry.script} ${(entry.args ?? []).join(' ')}`);
   console.log(`    target: ${entry.targets}; bound ${entry.timeoutS} s; load ${load1Before.toFixed(2)}\n`);
@@ -66,12 +88,19 @@ function runOne(entry, resultsFile) {
   return new Promise((resolve) => {
     child.on('error', (err) => {
       clearTimeout(timer);
-      resolve({ exitCode: null, error: err.message, timedOut, started, load1Before });
+      resolve({ exitCode: null, error: err.message, timedOut, started, load1Before, steal: null });
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       process.off('exit', stopOnExit);
-      resolve({ exitCode: code, signal, timedOut, started, load1Before });
+      resolve({
+        exitCode: code,
+        signal,
+        timedOut,
+        started,
+        load1Before,
+        steal: stealShare(cpuBefore, cpuTimes()),
+      });
     });
   });
 }
@@ -93,6 +122,8 @@ const num = (x) =>
       ? Math.round(x).toLocaleString('en-US')
       : String(Number(x.toPrecision(3)));
 
+const pct = (x) => (x === null || x === undefined ? '—' : `${Math.round(x * 100)} %`);
+
 /** The generated section of docs/benchmarks.md for one run. */
 function summaryMarkdown(run, file) {
   const lines = [
@@ -101,10 +132,11 @@ function summaryMarkdown(run, file) {
     '',
     `Raw figures: \`${path.relative(root, file)}\`. The machine is shared: absolute figures are noisy,` +
       ' so each figure stands beside a baseline measured in the same run, and the ratio is what the' +
-      ' target applies to; "load" is the 1-minute load average when the figure was taken.',
+      ' target applies to; "load" is the 1-minute load average when the figure was taken, "steal"' +
+      ' the share of CPU time the hypervisor took from this VM during that benchmark (/proc/stat).',
     '',
-    '| bench | figure | value | same-run baseline | ratio | target | met | load |',
-    '|---|---|---|---|---|---|---|---|',
+    '| bench | figure | value | same-run baseline | ratio | target | met | load | steal |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const b of run.benches) {
     if (!b.figures.length) {
@@ -113,7 +145,9 @@ function summaryMarkdown(run, file) {
         : b.exitCode !== 0
           ? `failed (exit ${b.exitCode ?? b.signal})`
           : 'no target reported';
-      lines.push(`| ${b.name} | ${why} | — | — | — | — | — | ${b.load1Before.toFixed(1)} |`);
+      lines.push(
+        `| ${b.name} | ${why} | — | — | — | — | — | ${b.load1Before.toFixed(1)} | ${pct(b.steal)} |`,
+      );
       continue;
     }
     for (const f of b.figures) {
@@ -124,7 +158,7 @@ function summaryMarkdown(run, file) {
           : '—';
       lines.push(
         `| ${b.name} | ${f.name} | ${num(f.value)} ${f.unit} | ${baseline} | ${f.ratio === null ? '—' : `${f.ratio.toFixed(2)}×`} | ` +
-          `${f.target}${f.baseline ? '×' : ` ${f.unit}`} | ${f.met ? 'met' : '**not met**'} | ${f.load1.toFixed(1)} |`,
+          `${f.target}${f.baseline ? '×' : ` ${f.unit}`} | ${f.met ? 'met' : '**not met**'} | ${f.load1.toFixed(1)} | ${pct(b.steal)} |`,
       );
     }
   }
@@ -192,6 +226,7 @@ async function main() {
       seconds: Math.round((Date.now() - r.started) / 100) / 10,
       load1Before: r.load1Before,
       load1After: os.loadavg()[0],
+      steal: r.steal ?? null,
       figures: readFigures(resultsFile, entry.name),
     });
   }
