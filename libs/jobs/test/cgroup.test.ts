@@ -2,19 +2,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@coordbus/testing';
+import { processRunning, waitFor } from '@coordbus/testing';
 import { JobCgroups, ownCgroupDir } from '../src/exec/cgroup';
 import { Harness } from './harness';
 
-/** Running (a zombie has ended and only waits to be reaped). */
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-};
+const alive = processRunning;
 
 /**
  * The cgroup v2 path of job containment, on this host's real cgroup2 mount. The tests run as root

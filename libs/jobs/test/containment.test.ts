@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newUlid } from '@coordbus/envelope';
-import { waitFor } from '@coordbus/testing';
+import { processRunning, waitFor } from '@coordbus/testing';
 import { cancelJobs } from '../src/ops/cancel';
 import { newJob } from '../src/queue/submit';
 import { Harness } from './harness';
@@ -23,15 +23,7 @@ describe.each(['in-process', 'helper'] as const)('jobs are contained (spawned %s
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** Running (a zombie has ended: an orphan's is reaped by init whenever init gets to it). */
-  const alive = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-    } catch {
-      return false;
-    }
-  };
+  const alive = processRunning;
   const pidFrom = (file: string) =>
     waitFor<number>(() => Number(readFileSync(file, 'utf8').trim()) || 0, file);
   const gone = (pid: number) => waitFor(() => !alive(pid), `pid ${pid} to be gone`, 5000);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { newUlid } from '@coordbus/envelope';
-import { waitFor } from '@coordbus/testing';
+import { processRunning, waitFor } from '@coordbus/testing';
 import { RunningProcess } from '../src/exec/process-runner';
 import { HelperSpawner } from '../src/exec/spawner';
 import { newJob } from '../src/queue/submit';
@@ -19,14 +19,7 @@ describe('jobs through the spawner helper', () => {
   });
   afterAll(() => h.close());
 
-  const alive = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-    } catch {
-      return false;
-    }
-  };
+  const alive = processRunning;
 
   it('output, stdin, exit code and environment arrive as from an in-process spawn', async () => {
     const job = await h.run({

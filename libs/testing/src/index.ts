@@ -5,3 +5,4 @@ export * from './redis-cluster';
 export * from './streams-audit';
 export * from './service-test';
 export * from './pg-proxy';
+export * from './process-state';
