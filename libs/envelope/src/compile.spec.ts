@@ -252,8 +252,13 @@ function edit(root: Plain, { at, op, value }: Edit): void {
       node = child as Record<string, unknown>;
       continue;
     }
-    // A copy: constantFrom hands out the same object every time, and later edits descend into it.
-    const fresh = typeof value === 'object' && value !== null ? structuredClone(value) : value;
+    // Without prototype-named keys (fast-check generates `toString` and the like on purpose):
+    // inside a free-form value they are the one deliberate difference (see withoutPrototypeKeys).
+    // Filtered before the copy: structuredClone's objects come from another realm than this
+    // test's Object.prototype. A copy, as constantFrom hands out the same object every time, and
+    // later edits descend into it.
+    const kept = withoutPrototypeKeys(value);
+    const fresh = typeof kept === 'object' && kept !== null ? structuredClone(kept) : kept;
     // Arrays lose an element, not get a hole: JSON never has holes, and plainToInstance skips them.
     if (op === 'delete' && Array.isArray(node)) node.splice(Number(key), 1);
     else if (op === 'delete') delete node[key];
