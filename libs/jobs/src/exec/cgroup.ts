@@ -1,14 +1,7 @@
-import {
-  accessSync,
-  constants,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { readSmallProcFile } from './containment';
+import { processAlive } from './proc';
 
 /**
  * The cgroup v2 directory this process belongs to: the cgroup2 mount (`/sys/fs/cgroup`, or
@@ -30,12 +23,9 @@ export function ownCgroupDir(
   return join(dir, line.slice(3).trim()).replace(/(.)\/$/, '$1');
 }
 
+/** A pseudo-file's text (/proc, cgroupfs), '' when it cannot be read (gone, or no such file). */
 function readOr(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
+  return readSmallProcFile(path) ?? '';
 }
 
 const poll = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -174,6 +164,15 @@ export class JobCgroup {
  * runner relies on process groups and the sweep.
  */
 export class JobCgroups {
+  private seq = 0;
+  /**
+   * Job cgroups that ended empty, kept for the next jobs: creating and removing a cgroup is a
+   * kernel operation costing ≈ 0.7 ms of the replica's event loop per job (issue #15 §2), and an
+   * empty cgroup is as good as a new one (no process, and none can enter it but by its path).
+   */
+  private readonly free: string[] = [];
+  private closed = false;
+
   private constructor(readonly dir: string) {}
 
   /**
@@ -192,7 +191,7 @@ export class JobCgroups {
     }
     for (const name of subdirs(root)) {
       const pid = Number(name);
-      if (pid !== process.pid && processExists(pid)) continue;
+      if (pid !== process.pid && Number.isInteger(pid) && pid > 0 && processAlive(pid, null)) continue;
       for (const job of subdirs(join(root, name))) await new JobCgroup(join(root, name, job)).end(0);
       new JobCgroup(join(root, name)).remove();
     }
@@ -219,14 +218,6 @@ export class JobCgroups {
     return groups;
   }
 
-  private seq = 0;
-  /**
-   * Job cgroups that ended empty, kept for the next jobs: creating and removing a cgroup is a
-   * kernel operation costing ≈ 0.7 ms of the replica's event loop per job (issue #15 §2), and an
-   * empty cgroup is as good as a new one (no process, and none can enter it but by its path).
-   */
-  private readonly free: string[] = [];
-
   /**
    * An empty cgroup for one job (a kept one, unless `name` is given), or null when none can be
    * made (the job still runs).
@@ -252,8 +243,6 @@ export class JobCgroups {
     group.release();
     this.free.push(group.dir);
   }
-
-  private closed = false;
 
   /** Ends every job cgroup still here and removes the replica's directory (shutdown). */
   async close(graceMs: number): Promise<void> {
@@ -296,15 +285,5 @@ function subdirs(dir: string): string[] {
       .map((d) => d.name);
   } catch {
     return [];
-  }
-}
-
-function processExists(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -121,7 +121,7 @@ export class RunningProcess {
             void req.onStart?.({ pid, startTime: leader?.start ?? null });
           },
           failed: (code) => {
-            cgroup?.remove();
+            void cgroup?.end(0);
             finish({ exitCode: null, signal: null, cancelled: false, timedOut: false, spawnError: code });
           },
           error: (code) => {
