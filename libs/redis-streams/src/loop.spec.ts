@@ -253,6 +253,25 @@ describe('StreamLoop (fake consumer group, no network)', () => {
     expect(mocks.group.dead[0]).toMatchObject({ id, deliveries: 3 });
   }, 20_000);
 
+  it('after an outage, an entry that fails for itself ends the outage: ready again and reading', async () => {
+    let n = 0;
+    const handled: string[] = [];
+    const { sut, mocks } = start(
+      setup(async (d) => {
+        n++;
+        if (n <= 3) throw new UnavailableError('redis: LOADING');
+        const { n: name } = d as { n: string };
+        if (name === 'poison') throw new InvalidError('the entry is wrong', ['data: bad']);
+        handled.push(name);
+      }),
+    );
+    mocks.group.add(['n', 'poison']);
+    await until(() => mocks.group.dead.length === 1, 'the poison entry dead-lettered', 10_000);
+    await until(() => sut.isReady(), 'ready again', 5_000);
+    mocks.group.add(['n', 'next']);
+    await until(() => handled.includes('next'), 'an entry written after it handled', 5_000);
+  }, 20_000);
+
   describe('a batch handler', () => {
     type Batch = { entries: Array<{ id: string }> };
     const ids = (b: unknown) => (b as Batch).entries.map((e) => e.id);

@@ -517,6 +517,9 @@ export class StreamLoop {
       this.wakeUp();
       return;
     }
+    // A failure of the entry itself means the handler reached its dependency: the outage is over
+    // (left set, reads would stay stopped with no success to come, as for a poison entry).
+    this.outageFailures = 0;
     const permanent = isPermanent(err);
     const dead = entries.filter((e) => permanent || e.deliveryCount >= this.opts.maxDeliveries);
     const retry = entries.filter((e) => !(permanent || e.deliveryCount >= this.opts.maxDeliveries));
