@@ -67,15 +67,32 @@ export interface StreamHandlerOptions {
   schema?: SchemaKey;
 }
 
+export interface StreamBatchHandlerOptions extends StreamHandlerOptions {
+  /**
+   * Batches of this stream whose handlers may run at once (1 to 16). Default 1: one at a time,
+   * in stream order. A handler that hands its batch to something that works on its own (a
+   * database, a worker thread) takes 2, so the next batch is prepared while the previous one
+   * commits; each batch is then acked, retried or dead-lettered on its own, and batches may
+   * settle out of order.
+   */
+  concurrency?: number;
+}
+
 /** What the server finds in a handler's pattern extras. */
 export interface StreamHandlerMetadata extends StreamHandlerOptions {
   batch: boolean;
+  /** Batches run at once (batch handlers only); 1 when absent. */
+  concurrency?: number;
 }
+
+/** Most batches one batch handler may run at once. */
+export const MAX_BATCH_CONCURRENCY = 16;
 
 /** Key of the pattern extras the decorators attach. */
 export const STREAM_HANDLER_EXTRAS = 'coordbusRedisStreams';
 
-function checkOptions(options: StreamHandlerOptions, decorator: string): void {
+/** Throws a RangeError naming the option at fault; also used by `addStreamHandler`. */
+export function checkStreamHandlerOptions(options: StreamBatchHandlerOptions, decorator: string): void {
   parseStreamRef(options?.stream);
   if (typeof options.group !== 'string' || !/^[A-Za-z0-9_.:-]+$/.test(options.group)) {
     throw new RangeError(
@@ -84,6 +101,15 @@ function checkOptions(options: StreamHandlerOptions, decorator: string): void {
   }
   if (options.schema !== undefined && !(options.schema in Schemas)) {
     throw new RangeError(`${decorator}: unknown schema ${JSON.stringify(options.schema)}`);
+  }
+  const { concurrency } = options as StreamBatchHandlerOptions;
+  if (
+    concurrency !== undefined &&
+    !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_BATCH_CONCURRENCY)
+  ) {
+    throw new RangeError(
+      `${decorator}: concurrency must be an integer from 1 to ${MAX_BATCH_CONCURRENCY} (got ${String(concurrency)})`,
+    );
   }
 }
 
@@ -100,7 +126,12 @@ export function streamPattern(options: Pick<StreamHandlerOptions, 'stream' | 'gr
  * `TooLargeError` thrown by the handler dead-letters at once (retrying bad input cannot help).
  */
 export function StreamHandler(options: StreamHandlerOptions): MethodDecorator {
-  checkOptions(options, 'StreamHandler');
+  checkStreamHandlerOptions(options, 'StreamHandler');
+  if ((options as StreamBatchHandlerOptions).concurrency !== undefined) {
+    throw new RangeError(
+      'StreamHandler: concurrency is a batch handler option; single-entry handlers share the server option `concurrency`',
+    );
+  }
   return streamDecorator({ ...options, batch: false });
 }
 
@@ -141,10 +172,11 @@ export class PartialBatchError extends Error {
  * {@link StreamBatch} (invalid entries already dead-lettered and acked). All entries are acked
  * together when the promise resolves; if it rejects, all are redelivered (and those past
  * `maxDeliveries` dead-lettered one by one) — except with a {@link PartialBatchError}, which
- * fails only the entries it names. Batches of one stream run one at a time.
+ * fails only the entries it names. Batches of one stream run one at a time unless `concurrency`
+ * allows more.
  */
-export function StreamBatchHandler(options: StreamHandlerOptions): MethodDecorator {
-  checkOptions(options, 'StreamBatchHandler');
+export function StreamBatchHandler(options: StreamBatchHandlerOptions): MethodDecorator {
+  checkStreamHandlerOptions(options, 'StreamBatchHandler');
   return streamDecorator({ ...options, batch: true });
 }
 

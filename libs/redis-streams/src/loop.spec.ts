@@ -99,7 +99,8 @@ function setup(
   handler: (data: unknown) => Promise<void>,
   options: Partial<RedisStreamsServerOptions> = {},
   schema?: LoopDefinition['schema'],
-  batch = false,
+  /** true: a batch handler; a number: a batch handler running that many batches at once. */
+  batch: boolean | number = false,
 ) {
   const group = new FakeGroup();
   const errors: StreamErrorInfo[] = [];
@@ -126,7 +127,8 @@ function setup(
     stream: 'telemetry:{events}',
     group: 'g',
     schema,
-    batch,
+    batch: batch !== false,
+    batchConcurrency: typeof batch === 'number' ? batch : 1,
     handler: (() => undefined) as unknown as LoopDefinition['handler'],
   };
   const conn: LoopConnection = { status: 'ready', disconnect: () => undefined };
@@ -341,6 +343,79 @@ describe('StreamLoop (fake consumer group, no network)', () => {
       gates.shift()!();
       await until(() => mocks.group.acked.length === 6, 'every entry acked');
     });
+
+    it('with concurrency 2 runs two batches at once, holds the third read ahead, and acks each batch on its own', async () => {
+      const gates = new Map<string, () => void>();
+      const batches: string[][] = [];
+      let running = 0;
+      let most = 0;
+      const { mocks } = start(
+        setup(
+          (b) => {
+            batches.push(ids(b));
+            most = Math.max(most, ++running);
+            return new Promise<void>((r) => gates.set(ids(b)[0], () => (running--, r())));
+          },
+          { batchSize: 2 },
+          undefined,
+          2,
+        ),
+      );
+      const all = Array.from({ length: 8 }, (_, i) => mocks.group.add(['n', String(i)]));
+      await until(() => batches.length === 2, 'two batches running');
+      expect(batches).toEqual([all.slice(0, 2), all.slice(2, 4)]);
+      // The third batch is read ahead and held; no fourth read while it waits.
+      await until(() => mocks.group.pending.has(all[5]), 'the read ahead');
+      await new Promise((r) => setTimeout(r, 30));
+      expect(batches.length).toBe(2);
+      expect(mocks.group.pending.has(all[6])).toBe(false);
+      // The second batch settles first: it is acked alone, and the held batch takes its slot.
+      gates.get(all[2])!();
+      await until(() => mocks.group.acked.length === 2, 'the second batch acked');
+      expect([...mocks.group.acked].sort()).toEqual(all.slice(2, 4).sort());
+      await until(() => batches.length === 3, 'the third batch');
+      expect(batches[2]).toEqual(all.slice(4, 6));
+      gates.get(all[0])!();
+      await until(() => batches.length === 4, 'the fourth batch');
+      gates.get(all[4])!();
+      gates.get(all[6])!();
+      await until(() => mocks.group.acked.length === 8, 'every entry acked');
+      expect(most).toBe(2);
+      expect(batches.flat().sort()).toEqual([...all].sort());
+      expect(mocks.group.pending.size).toBe(0);
+    });
+
+    it('with concurrency 2 keeps both running batches through an outage and stops reading until the dependency is back', async () => {
+      let down = true;
+      const handled: string[][] = [];
+      const gates: Array<() => void> = [];
+      const { sut, mocks } = start(
+        setup(
+          async (b) => {
+            handled.push(ids(b));
+            if (handled.length <= 2) await new Promise<void>((r) => gates.push(r));
+            if (down) throw new UnavailableError('database unavailable');
+          },
+          { batchSize: 2 },
+          undefined,
+          2,
+        ),
+      );
+      const all = Array.from({ length: 6 }, (_, i) => mocks.group.add(['n', String(i)]));
+      await until(() => gates.length === 2, 'two batches running');
+      await until(() => mocks.group.pending.has(all[5]), 'the read ahead');
+      for (const g of gates.splice(0)) g(); // both fail for the outage, a third batch in hand
+      await until(() => sut.waitingForDependency, 'the outage');
+      await new Promise((r) => setTimeout(r, 50));
+      // Only the kept batches are tried again while it lasts; the one read ahead waits.
+      const kept = new Set(all.slice(0, 4));
+      expect(handled.every((b) => b.every((id) => kept.has(id)))).toBe(true);
+      down = false;
+      await until(() => mocks.group.acked.length === 6, 'every entry acked', 10_000);
+      expect(mocks.group.dead).toEqual([]);
+      expect(new Set(handled.flat())).toEqual(new Set(all));
+      expect(sut.isReady()).toBe(true);
+    }, 20_000);
 
     it('keeps a batch read ahead unhandled through an outage, then handles it once (no delivery lost or dead-lettered)', async () => {
       let down = true;

@@ -29,6 +29,8 @@ export interface LoopDefinition {
   group: string;
   schema?: Schema<unknown>;
   batch: boolean;
+  /** Batches whose handlers may run at once (batch loops; 1 for single-entry loops). */
+  batchConcurrency: number;
   handler: MessageHandler;
 }
 
@@ -87,6 +89,8 @@ export class StreamLoop {
   groupReady = false;
   private closed = false;
   private inFlight = 0;
+  /** Batch handlers running (or about to start: a queued batch between release and its start). */
+  private batchesRunning = 0;
   private reserved = 0;
   private readonly held = new Set<string>();
   private wake?: () => void;
@@ -196,9 +200,12 @@ export class StreamLoop {
   private capacity(): number {
     // A dependency is down: only the kept entries are tried (they hold their own slots).
     if (this.outageFailures > 0) return 0;
-    const busy = this.inFlight + this.reserved + this.retries.waiting;
-    if (this.def.batch) return busy === 0 ? this.opts.batchSize : 0;
-    return this.opts.concurrency - busy;
+    if (this.def.batch) {
+      const free =
+        this.reserved === 0 && this.retries.waiting === 0 && this.batchesRunning < this.def.batchConcurrency;
+      return free ? this.opts.batchSize : 0;
+    }
+    return this.opts.concurrency - (this.inFlight + this.reserved + this.retries.waiting);
   }
 
   /**
@@ -262,10 +269,11 @@ export class StreamLoop {
   }
 
   /**
-   * A batch loop reads its next batch while the current one runs (its handler waits on a
-   * database, Redis prepares the next reply meanwhile). The batch read ahead is held, not handed
-   * to the handler, until the current one has settled: one batch at a time, in stream order.
-   * Only new entries are read ahead, and never while a dependency is down or retries wait.
+   * A batch loop with every batch slot taken reads its next batch meanwhile (its handlers wait
+   * on a database, Redis prepares the next reply meanwhile). The batch read ahead is held, not
+   * handed to the handler, until a running one has settled (with concurrency 1: one batch at a
+   * time, in stream order). Only new entries are read ahead, and never while a dependency is
+   * down or retries wait.
    */
   private canReadAhead(): boolean {
     return (
@@ -359,7 +367,7 @@ export class StreamLoop {
     }
     if (!valid.length) return;
     this.m.delivered.inc(valid.length);
-    if (this.def.batch && ahead && this.inFlight > 0) {
+    if (this.def.batch && ahead && this.batchesRunning >= this.def.batchConcurrency) {
       for (const v of valid) this.held.add(v.entry.id);
       this.queued = valid;
     } else if (this.def.batch) {
@@ -384,6 +392,7 @@ export class StreamLoop {
 
   private runBatch(valid: Array<{ entry: RawEntry; data: unknown }>): void {
     this.inFlight += valid.length;
+    this.batchesRunning++;
     for (const v of valid) this.held.add(v.entry.id);
     const last = valid[valid.length - 1].entry;
     const maxCount = Math.max(...valid.map((v) => v.entry.deliveryCount));
@@ -435,7 +444,8 @@ export class StreamLoop {
 
   private release(n: number): void {
     this.inFlight -= n;
-    const queued = this.inFlight === 0 ? this.queued : undefined;
+    if (this.def.batch) this.batchesRunning--;
+    const queued = this.batchesRunning < this.def.batchConcurrency ? this.queued : undefined;
     if (queued) {
       this.queued = undefined;
       if (this.closed || this.outageFailures > 0) {
@@ -446,6 +456,7 @@ export class StreamLoop {
         // reply while this batch is handled rather than after (its handler's synchronous part,
         // the archivist's row mapping, would otherwise run before the read goes out).
         this.inFlight += queued.length;
+        this.batchesRunning++;
         setImmediate(() => this.startQueued(queued));
       }
     }
@@ -455,6 +466,7 @@ export class StreamLoop {
 
   private startQueued(queued: Array<{ entry: RawEntry; data: unknown }>): void {
     this.inFlight -= queued.length;
+    this.batchesRunning--;
     if (!this.closed && this.outageFailures === 0) {
       this.runBatch(queued);
       return;

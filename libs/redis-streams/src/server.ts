@@ -9,10 +9,11 @@ import { ConsumerGroup } from './consumer-group';
 import { IdleConsumerSweeper } from './consumer-sweep';
 import { RedisStreamsContext } from './context';
 import {
+  checkStreamHandlerOptions,
   resolveStreamRef,
   STREAM_HANDLER_EXTRAS,
+  StreamBatchHandlerOptions,
   StreamHandlerMetadata,
-  StreamHandlerOptions,
   streamPattern,
 } from './decorators';
 import { RedisStreamsEvent, RedisStreamsEventsMap, RedisStreamsStatus } from './events';
@@ -87,14 +88,19 @@ export class RedisStreamsServer
    * receives what a decorated handler would; call before `listen`.
    */
   addStreamHandler(
-    options: StreamHandlerOptions & { batch?: boolean },
+    options: StreamBatchHandlerOptions & { batch?: boolean },
     fn: (data: never, ctx: RedisStreamsContext) => unknown,
   ): void {
+    checkStreamHandlerOptions(options, options.batch ? 'addStreamHandler (batch)' : 'addStreamHandler');
+    if (!options.batch && options.concurrency !== undefined) {
+      throw new RangeError('addStreamHandler: concurrency applies to batch handlers only (batch: true)');
+    }
     const meta: StreamHandlerMetadata = {
       stream: options.stream,
       group: options.group,
       schema: options.schema,
       batch: !!options.batch,
+      concurrency: options.concurrency,
     };
     resolveStreamRef(this.options.keyspace, meta.stream);
     this.addHandler(streamPattern(meta), fn as unknown as MessageHandler, true, {
@@ -348,6 +354,7 @@ export class RedisStreamsServer
         group: meta.group,
         schema: meta.schema ? (Schemas[meta.schema] as Schema<unknown>) : undefined,
         batch: meta.batch,
+        batchConcurrency: meta.batch ? (meta.concurrency ?? 1) : 1,
         handler,
       });
     }

@@ -42,12 +42,24 @@ class BatchController {
   }
 }
 
+let onOverlap: (batch: StreamBatch<CoordOpEnvelope>) => Promise<void> = async () => undefined;
+
+@Controller()
+class OverlapController {
+  @StreamBatchHandler({ stream: 'coordIngest', group: GROUPS.archivist, schema: 'coordOp', concurrency: 2 })
+  handle(@Payload() batch: StreamBatch<CoordOpEnvelope>) {
+    return onOverlap(batch);
+  }
+}
+
 @Module({ controllers: [RawController] })
 class RawModule {}
 @Module({ controllers: [OpController] })
 class OpModule {}
 @Module({ controllers: [BatchController] })
 class BatchModule {}
+@Module({ controllers: [OverlapController] })
+class OverlapModule {}
 
 function op(i: number): CoordOpEnvelope {
   return Object.assign(new CoordOpEnvelope(), {
@@ -94,6 +106,7 @@ describe('RedisStreamsServer through Nest', () => {
     onRaw = async () => undefined;
     onOp = async () => undefined;
     onBatch = async () => undefined;
+    onOverlap = async () => undefined;
     await f.dispose();
   });
 
@@ -216,6 +229,31 @@ describe('RedisStreamsServer through Nest', () => {
     expect(dead.get(newer)?.error_code).toBe(ErrorCode.SchemaMismatch);
     expect(handled).toEqual(['op 3']);
     await waitFor(async () => (await pending(f, stream, GROUPS.fanout)) === 0, 'all acked');
+  });
+
+  it('runs two batches of a `concurrency: 2` batch handler at once, and handles every entry exactly once', async () => {
+    const stream = f.keyspace.coordIngest;
+    const ids = await f.client.publishMany(
+      stream,
+      'coordOp',
+      Array.from({ length: 95 }, (_, i) => op(i)),
+    );
+    const seen = new Map<string, number>();
+    let running = 0;
+    let most = 0;
+    onOverlap = async (batch) => {
+      most = Math.max(most, ++running);
+      // Long enough that the next batch is read and started while this one still runs.
+      await new Promise((r) => setTimeout(r, 40));
+      for (const e of batch.entries) seen.set(e.id, (seen.get(e.id) ?? 0) + 1);
+      running--;
+    };
+    await f.nest(OverlapModule, { batchSize: 10 });
+    await waitFor(() => seen.size === 95, '95 entries handled');
+    await waitFor(async () => (await pending(f, stream, GROUPS.archivist)) === 0, 'all acked');
+    expect(most).toBe(2);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(new Set(seen.keys())).toEqual(new Set(ids));
   });
 
   it('hands a batch handler validated entries and acks them together; a failing batch is redelivered', async () => {

@@ -6,6 +6,9 @@ import { ArchiveIngestService } from './archive-ingest.service';
 
 type Batch = StreamBatch<unknown>;
 const group = GROUPS.archivist;
+// Two batches per stream at once: one is mapped into rows on this thread while the other commits
+// (on SQLite's writer thread, or in PostgreSQL). Rows carry their entry id, so commit order is free.
+const concurrency = 2;
 
 /**
  * One batch handler per archived stream (Keyspace.archivedStreams): the transport decodes each
@@ -16,52 +19,52 @@ const group = GROUPS.archivist;
 export class ArchiveIngestController {
   constructor(private readonly ingest: ArchiveIngestService) {}
 
-  @StreamBatchHandler({ stream: 'coordIngest', group, schema: 'coordOp' })
+  @StreamBatchHandler({ stream: 'coordIngest', group, schema: 'coordOp', concurrency })
   coordIngest(@Payload() batch: Batch) {
     return this.ingest.archive('coordIngest', batch);
   }
 
-  @StreamBatchHandler({ stream: 'coordEvents', group, schema: 'coordEvent' })
+  @StreamBatchHandler({ stream: 'coordEvents', group, schema: 'coordEvent', concurrency })
   coordEvents(@Payload() batch: Batch) {
     return this.ingest.archive('coordEvents', batch);
   }
 
-  @StreamBatchHandler({ stream: 'sentinelObservations', group, schema: 'observation' })
+  @StreamBatchHandler({ stream: 'sentinelObservations', group, schema: 'observation', concurrency })
   sentinelObservations(@Payload() batch: Batch) {
     return this.ingest.archive('sentinelObservations', batch);
   }
 
-  @StreamBatchHandler({ stream: 'telemetryEvents', group, schema: 'telemetry' })
+  @StreamBatchHandler({ stream: 'telemetryEvents', group, schema: 'telemetry', concurrency })
   telemetryEvents(@Payload() batch: Batch) {
     return this.ingest.archive('telemetryEvents', batch);
   }
 
-  @StreamBatchHandler({ stream: 'jobEvents', group, schema: 'jobEvent' })
+  @StreamBatchHandler({ stream: 'jobEvents', group, schema: 'jobEvent', concurrency })
   jobEvents(@Payload() batch: Batch) {
     return this.ingest.archive('jobEvents', batch);
   }
 
-  @StreamBatchHandler({ stream: 'coordIngest:dead', group, schema: 'deadLetter' })
+  @StreamBatchHandler({ stream: 'coordIngest:dead', group, schema: 'deadLetter', concurrency })
   coordIngestDead(@Payload() batch: Batch) {
     return this.ingest.archive('coordIngest:dead', batch);
   }
 
-  @StreamBatchHandler({ stream: 'coordEvents:dead', group, schema: 'deadLetter' })
+  @StreamBatchHandler({ stream: 'coordEvents:dead', group, schema: 'deadLetter', concurrency })
   coordEventsDead(@Payload() batch: Batch) {
     return this.ingest.archive('coordEvents:dead', batch);
   }
 
-  @StreamBatchHandler({ stream: 'sentinelObservations:dead', group, schema: 'deadLetter' })
+  @StreamBatchHandler({ stream: 'sentinelObservations:dead', group, schema: 'deadLetter', concurrency })
   sentinelObservationsDead(@Payload() batch: Batch) {
     return this.ingest.archive('sentinelObservations:dead', batch);
   }
 
-  @StreamBatchHandler({ stream: 'telemetryEvents:dead', group, schema: 'deadLetter' })
+  @StreamBatchHandler({ stream: 'telemetryEvents:dead', group, schema: 'deadLetter', concurrency })
   telemetryEventsDead(@Payload() batch: Batch) {
     return this.ingest.archive('telemetryEvents:dead', batch);
   }
 
-  @StreamBatchHandler({ stream: 'jobEvents:dead', group, schema: 'deadLetter' })
+  @StreamBatchHandler({ stream: 'jobEvents:dead', group, schema: 'deadLetter', concurrency })
   jobEventsDead(@Payload() batch: Batch) {
     return this.ingest.archive('jobEvents:dead', batch);
   }
