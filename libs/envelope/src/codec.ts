@@ -185,6 +185,20 @@ export interface CodecOptions {
 }
 
 /**
+ * Filled by {@link EnvelopeCodec.decode} when given: one object a caller reuses for every entry,
+ * so the hot path allocates nothing for it.
+ */
+export interface DecodeInfo {
+  /**
+   * The entry's `data` text when the DTO holds exactly what that text says (it was read straight
+   * from the text, in the shape producers write: no unknown key, no escape): the same JSON value
+   * as `JSON.stringify(dto)`, with numbers as the producer wrote them. Undefined otherwise (the
+   * text took JSON.parse, so validation may have dropped keys from it).
+   */
+  text: string | undefined;
+}
+
+/**
  * Encodes DTOs to stream-entry fields and decodes + validates them back.
  *
  * An entry is `type <schema> v <major> data <json>`. Decoding refuses a newer major version
@@ -241,8 +255,9 @@ export class EnvelopeCodec {
     return fields;
   }
 
-  /** Decodes and validates stream-entry fields written for `schema`. */
-  decode<T>(schema: Schema<T>, fields: EntryFields): T {
+  /** Decodes and validates stream-entry fields written for `schema`; `info` learns how (see DecodeInfo). */
+  decode<T>(schema: Schema<T>, fields: EntryFields, info?: DecodeInfo): T {
+    if (info) info.text = undefined;
     const limit = this.limitFor(schema);
     // The common short entry needs neither a record nor a byte count.
     let parts = Array.isArray(fields) ? shortEntryParts(fields, limit) : null;
@@ -291,6 +306,7 @@ export class EnvelopeCodec {
     // The reader copies `v` as it is in the text, so the instance's is the parsed value's.
     this.checkInnerVersion(schema, read);
     if (paths.length) throw new InvalidError(`invalid ${schema.name}`, paths);
+    if (info) info.text = data;
     return read;
   }
 

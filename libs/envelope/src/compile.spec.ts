@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  DecodeInfo,
   EnvelopeCodec,
   InvalidError,
   JOB_LOG_KINDS,
@@ -405,11 +406,22 @@ function entry(schema: Schema<unknown>, text: string): string[] {
   return ['type', schema.name, 'v', String(schema.major), 'data', text];
 }
 
+/** Texts decode kept as the DTO's own (DecodeInfo.text), counted so a test can see the case ran. */
+const kept = { count: 0 };
+
 function decodedOutcome(schema: Schema<unknown>, text: string): Outcome {
+  const info: DecodeInfo = { text: 'left from before' };
   try {
-    const value = codec.decode(schema, entry(schema, text)) as Plain;
+    const value = codec.decode(schema, entry(schema, text), info) as Plain;
+    // A text kept for the DTO must be the same JSON as the DTO serialised (an archive stores it).
+    if (info.text !== undefined) {
+      expect(info.text).toBe(text);
+      expect(JSON.stringify(JSON.parse(info.text))).toBe(JSON.stringify(value));
+      kept.count++;
+    }
     return { ok: true, value, order: JSON.stringify(value) };
   } catch (err) {
+    expect(info.text).toBeUndefined();
     if (err instanceof SchemaMismatchError) return { ok: false, mismatch: err.found };
     if (!(err instanceof InvalidError)) throw err;
     return { ok: false, paths: err.paths };
@@ -496,6 +508,9 @@ function reorder(value: Plain, at: number): Plain {
   return Object.fromEntries(keys.map((key) => [key, value[key]]));
 }
 
+/** The schemas with a text reader (compile.ts): a tagged union or a free-form object has none. */
+const TEXT_READ = new Set<SchemaKey>(['coordOp', 'jobLog', 'observation']);
+
 describe('decode from text agrees with JSON.parse + class-validator', () => {
   const RUNS = Number(process.env.COMPILE_SPEC_RUNS ?? 1500);
 
@@ -504,12 +519,16 @@ describe('decode from text agrees with JSON.parse + class-validator', () => {
     const { arb, enums } = VALID[key];
 
     it('decodes every valid value as class-validator does', () => {
+      const before = kept.count;
       fc.assert(
         fc.property(arb.map(withoutPrototypeKeys), (value) => {
           expect(expectSameOutcome(schema, JSON.stringify(value)).ok).toBe(true);
         }),
         { numRuns: RUNS },
       );
+      // The schemas read straight from text keep that text for most values producers write.
+      if (TEXT_READ.has(key)) expect(kept.count - before).toBeGreaterThan(RUNS / 4);
+      else expect(kept.count).toBe(before);
     });
 
     it('gives the same verdict and failing paths on broken values, in any key order', () => {

@@ -140,6 +140,12 @@ export interface StreamBatchEntry<T = Record<string, string>> {
   id: string;
   data: T;
   deliveryCount: number;
+  /**
+   * With a schema: the entry's `data` text when `data` holds exactly what it says, so a handler
+   * that stores JSON can keep it instead of serialising `data` again (see `DecodeInfo.text` of
+   * `@coordbus/envelope`). Undefined otherwise.
+   */
+  text?: string;
 }
 
 /** What a `@StreamBatchHandler` receives as its payload. */

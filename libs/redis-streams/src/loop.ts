@@ -1,4 +1,5 @@
 import {
+  DecodeInfo,
   ErrorCode,
   fieldsToRecord,
   InvalidError,
@@ -32,6 +33,13 @@ export interface LoopDefinition {
   /** Batches whose handlers may run at once (batch loops; 1 for single-entry loops). */
   batchConcurrency: number;
   handler: MessageHandler;
+}
+
+/** An entry that passed decoding, with its DTO (or field record) and its `data` text when kept. */
+interface Valid {
+  entry: RawEntry;
+  data: unknown;
+  text: string | undefined;
 }
 
 /** What the loop needs of its {@link ConsumerGroup} (a fake in the unit tests: no network). */
@@ -106,7 +114,9 @@ export class StreamLoop {
   private draining = true;
   private drainCursor = '0';
   /** A batch read ahead while the previous one ran: decoded and held, started when that one settles. */
-  private queued?: Array<{ entry: RawEntry; data: unknown }>;
+  private queued?: Valid[];
+  /** Reused by every decode of this loop (see DecodeInfo). */
+  private readonly decoded: DecodeInfo = { text: undefined };
   private running?: Promise<void>;
   private readonly opts: ResolvedServerOptions;
   private readonly m: {
@@ -332,7 +342,7 @@ export class StreamLoop {
    */
   private dispatch(entries: RawEntry[], ahead = false): void {
     if (!entries.length) return;
-    const valid: Array<{ entry: RawEntry; data: unknown }> = [];
+    const valid: Valid[] = [];
     const { schema } = this.def;
     for (const entry of entries) {
       if (this.held.has(entry.id)) continue;
@@ -351,9 +361,11 @@ export class StreamLoop {
         continue;
       }
       let data: unknown;
+      let text: string | undefined;
       if (schema) {
         try {
-          data = this.opts.codec.decode(schema, entry.fields);
+          data = this.opts.codec.decode(schema, entry.fields, this.decoded);
+          text = this.decoded.text;
         } catch (err) {
           // Not a handler failure: the dead letter itself is the report (the server logs it).
           const e = toCoordbusError(err);
@@ -363,7 +375,7 @@ export class StreamLoop {
       } else {
         data = fieldsToRecord(entry.fields);
       }
-      valid.push({ entry, data });
+      valid.push({ entry, data, text });
     }
     if (!valid.length) return;
     this.m.delivered.inc(valid.length);
@@ -390,7 +402,7 @@ export class StreamLoop {
     this.runHandler(data, ctx, [entry]);
   }
 
-  private runBatch(valid: Array<{ entry: RawEntry; data: unknown }>): void {
+  private runBatch(valid: Valid[]): void {
     this.inFlight += valid.length;
     this.batchesRunning++;
     for (const v of valid) this.held.add(v.entry.id);
@@ -401,6 +413,7 @@ export class StreamLoop {
       id: v.entry.id,
       data: v.data,
       deliveryCount: v.entry.deliveryCount,
+      text: v.text,
     }));
     this.runHandler(
       { stream: this.stream, group: this.groupName, entries },
@@ -464,7 +477,7 @@ export class StreamLoop {
     if (this.inFlight === 0 && this.tasks.size === 0) this.notifyIdle();
   }
 
-  private startQueued(queued: Array<{ entry: RawEntry; data: unknown }>): void {
+  private startQueued(queued: Valid[]): void {
     this.inFlight -= queued.length;
     this.batchesRunning--;
     if (!this.closed && this.outageFailures === 0) {
@@ -480,7 +493,7 @@ export class StreamLoop {
    * once reading resumes (a stopping replica's next start, or another replica's reclaim, takes
    * them otherwise).
    */
-  private leaveUnstarted(queued: Array<{ entry: RawEntry; data: unknown }>): void {
+  private leaveUnstarted(queued: Valid[]): void {
     for (const v of queued) this.held.delete(v.entry.id);
     this.draining = true;
     this.drainCursor = '0';

@@ -37,7 +37,8 @@ export class ArchiveIngestService {
       toArchiveRow(ref, e.id, {
         type: schema.name,
         version: schema.major,
-        data: JSON.stringify(e.data),
+        // The producer's own text when the DTO holds exactly what it says (saves a serialisation).
+        data: e.text ?? JSON.stringify(e.data),
         payload: e.data,
       }),
     );
