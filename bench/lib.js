@@ -445,7 +445,8 @@ function meets(actual, target) {
  */
 function report(r) {
   const ratio = r.baseline ? r.value / r.baseline.value : null;
-  const met = meets(ratio ?? r.value, r.target);
+  // No target: a figure shown for context beside the ones a target applies to.
+  const met = r.target === undefined ? null : meets(ratio ?? r.value, r.target);
   const load = os.loadavg()[0];
   const num = (x) => (Math.abs(x) >= 100 ? fmt(Math.round(x)) : String(Number(x.toPrecision(3))));
   const vs = r.baseline
@@ -454,8 +455,10 @@ function report(r) {
       ? `, beside the same-run ${r.context.name} ${num(r.context.value)} ${r.unit}`
       : '';
   console.log(
-    `[target] ${r.name}: ${num(r.value)} ${r.unit}${vs} (target ${r.target}${r.baseline ? 'x' : ` ${r.unit}`}): ` +
-      `${met ? 'met' : 'NOT met'} (load ${load.toFixed(2)})`,
+    met === null
+      ? `[context] ${r.name}: ${num(r.value)} ${r.unit}${vs} (no target) (load ${load.toFixed(2)})`
+      : `[target] ${r.name}: ${num(r.value)} ${r.unit}${vs} (target ${r.target}${r.baseline ? 'x' : ` ${r.unit}`}): ` +
+          `${met ? 'met' : 'NOT met'} (load ${load.toFixed(2)})`,
   );
   const file = process.env.BENCH_RESULTS_FILE;
   if (file) {
@@ -467,7 +470,7 @@ function report(r) {
       baseline: r.baseline ?? null,
       context: r.context ?? null,
       ratio,
-      target: r.target,
+      target: r.target ?? null,
       met,
       load1: load,
       note: r.note ?? null,

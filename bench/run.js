@@ -124,6 +124,17 @@ const num = (x) =>
 
 const pct = (x) => (x === null || x === undefined ? '—' : `${Math.round(x * 100)} %`);
 
+/** A figure's target as the table shows it; a context figure (no target) has none. */
+function targetCell(f) {
+  if (f.target === null || f.target === undefined) return '—';
+  return `${f.target}${f.baseline ? '×' : ` ${f.unit}`}`;
+}
+
+function metCell(f) {
+  if (f.met === null || f.met === undefined) return 'context';
+  return f.met ? 'met' : '**not met**';
+}
+
 /** The generated section of docs/benchmarks.md for one run. */
 function summaryMarkdown(run, file) {
   const lines = [
@@ -158,7 +169,7 @@ function summaryMarkdown(run, file) {
           : '—';
       lines.push(
         `| ${b.name} | ${f.name} | ${num(f.value)} ${f.unit} | ${baseline} | ${f.ratio === null ? '—' : `${f.ratio.toFixed(2)}×`} | ` +
-          `${f.target}${f.baseline ? '×' : ` ${f.unit}`} | ${f.met ? 'met' : '**not met**'} | ${f.load1.toFixed(1)} | ${pct(b.steal)} |`,
+          `${targetCell(f)} | ${metCell(f)} | ${f.load1.toFixed(1)} | ${pct(b.steal)} |`,
       );
     }
   }
@@ -250,7 +261,7 @@ async function main() {
     console.log(`${b.name.padEnd(10)} ${status.padEnd(12)} ${String(b.seconds).padStart(6)} s`);
     for (const f of b.figures) {
       console.log(
-        `    ${f.met ? 'met    ' : 'NOT met'} ${f.name}: ${f.ratio === null ? num(f.value) : `${f.ratio.toFixed(2)}x`} (target ${f.target})`,
+        `    ${f.met === null ? 'context' : f.met ? 'met    ' : 'NOT met'} ${f.name}: ${f.ratio === null ? num(f.value) : `${f.ratio.toFixed(2)}x`} (target ${f.target ?? 'none'})`,
       );
     }
   }

@@ -421,15 +421,14 @@ async function e2eBaselines(redisUrl) {
       baseline: { name: 'SqliteArchiveStore alone', value: store.rate },
       target: '>= 0.5',
     });
-    // The same per CPU-second of the process doing it: what the figure above would be if the
-    // archivist had a core to itself (on a loaded machine it gets a share, the bench another).
+    // The same per CPU-second of every thread doing it (context, not the target): the
+    // writer thread and two batches in flight buy the rate above with CPU, and this shows the price.
     reportTarget({
       bench: 'archivist',
       name: 'archivist end to end, SQLite, batch 1000, per CPU-second',
       value: e2e.cpuRate,
       unit: 'rows/CPU-s',
       baseline: { name: 'SqliteArchiveStore alone', value: store.cpuRate },
-      target: '>= 0.5',
     });
   }
   if (hasFlag('json')) console.log(JSON.stringify(results));
