@@ -73,6 +73,15 @@ function withHelpers(pid) {
   });
   return [pid, ...helpers.map(Number)];
 }
+/**
+ * CPU the Redis server spent so far, in ms (INFO cpu): server-wide, so other clients of a shared
+ * Redis count too; beside the same-run plain worker it shows what the scripts cost the server.
+ */
+async function redisCpuMs(redis) {
+  const info = await redis.info('cpu');
+  const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
 const splitOf = (pids) => pids.map(cpuSplitMs).reduce((a, b) => [a[0] + b[0], a[1] + b[1]], [0, 0]);
 
 function spawnTrue() {
@@ -121,6 +130,7 @@ async function plainBullmq() {
     const cpu0 = cpuTimeMs(child.pid);
     const split0 = splitOf([child.pid]);
     const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
+    const redis0 = await redisCpuMs(redis);
     const t0 = hrtime();
     let next = 0;
     await Promise.all(
@@ -130,7 +140,9 @@ async function plainBullmq() {
     );
     await done(N + 10);
     const secs = secondsSince(t0);
+    const redisCpuPerJob = ((await redisCpuMs(redis)) - redis0) / N;
     return {
+      redisCpuPerJob,
       rate: N / secs,
       cpuPerJob: (cpuTimeMs(child.pid) - cpu0) / N,
       split: splitOf([child.pid]).map((v, i) => (v - split0[i]) / N),
@@ -201,6 +213,7 @@ async function scenario(replicas) {
     const helpers = pids.filter((p) => !procs.some((c) => c.pid === p));
     const helperCpu0 = helpers.reduce((sum, p) => sum + cpuTimeMs(p), 0);
     const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
+    const redis0 = await redisCpuMs(redis);
     const t0 = hrtime();
     let next = 0;
     await Promise.all(
@@ -217,6 +230,7 @@ async function scenario(replicas) {
     const split = splitOf(pids).map((v, i) => (v - split0[i]) / N);
     const helperCpuMs = helpers.reduce((sum, p) => sum + cpuTimeMs(p), 0) - helperCpu0;
     const benchCpuMs = (process.cpuUsage().user + process.cpuUsage().system) / 1000 - bench0;
+    const redisCpuPerJob = ((await redisCpuMs(redis)) - redis0) / N;
     const failed =
       (await redis.scard(store.keys.status('failed'))) + (await redis.scard(store.keys.status('crashed')));
 
@@ -265,6 +279,7 @@ async function scenario(replicas) {
       split,
       helperCpuPerJob: helpers.length ? helperCpuMs / N : null,
       submitCpuPerJob: benchCpuMs / N,
+      redisCpuPerJob,
     };
   } finally {
     await Promise.all(procs.map((p) => stopProcess(p)));
@@ -286,12 +301,12 @@ async function scenario(replicas) {
   const plainRun = await plainBullmq();
   const plain = plainRun.rate;
   console.log(
-    `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms (user ${plainRun.split[0].toFixed(1)} / kernel ${plainRun.split[1].toFixed(1)}), submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms`,
+    `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms (user ${plainRun.split[0].toFixed(1)} / kernel ${plainRun.split[1].toFixed(1)}), submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms, Redis ${plainRun.redisCpuPerJob.toFixed(1)} ms`,
   );
   const one = await scenario(1);
   const line = (label, r) =>
     console.log(
-      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms (user ${r.split[0].toFixed(1)} / kernel ${r.split[1].toFixed(1)}${r.helperCpuPerJob === null ? '' : `; of it spawner helpers ${r.helperCpuPerJob.toFixed(1)}`}), submitter ${r.submitCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms (claim->spawned ${r.phases.spawning.toFixed(1)}, spawned->finished ${r.phases.ending.toFixed(1)})`,
+      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms (user ${r.split[0].toFixed(1)} / kernel ${r.split[1].toFixed(1)}${r.helperCpuPerJob === null ? '' : `; of it spawner helpers ${r.helperCpuPerJob.toFixed(1)}`}), submitter ${r.submitCpuPerJob.toFixed(1)} ms, Redis ${r.redisCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms (claim->spawned ${r.phases.spawning.toFixed(1)}, spawned->finished ${r.phases.ending.toFixed(1)})`,
     );
   line('1 replica ', one);
   const two = await scenario(2);

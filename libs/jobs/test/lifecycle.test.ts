@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { TERMINAL_JOB_STATUSES } from '@coordbus/envelope';
+import { JOB_STATUSES, JobStatus, TERMINAL_JOB_STATUSES } from '@coordbus/envelope';
+import { COMMANDS } from '../src/commands';
 import { waitFor } from '@coordbus/testing';
 import { processStartTime } from '../src/exec/proc';
 import { SCRUBBED } from '../src/domain/env-scrub';
@@ -215,6 +216,72 @@ describe('job lifecycle', () => {
     const gone = await h.executor.execute(one.meta.id, { identity: eventIdentity(one.meta) });
     expect(gone).toMatchObject({ id: one.meta.id, status: 'succeeded' });
     expect(await h.executor.execute('no-such-job', { identity: eventIdentity(one.meta) })).toBeNull();
+  });
+
+  it('a job is in exactly the status set of its status after every change (only those sets are passed)', async () => {
+    const setsOf = async (id: string) => {
+      const pipe = h.redis.pipeline();
+      for (const s of JOB_STATUSES) pipe.sismember(h.store.keys.status(s), id);
+      const res = (await pipe.exec()) ?? [];
+      return JOB_STATUSES.filter((_, i) => res[i][1] === 1);
+    };
+    const ran = await h.run();
+    expect(await setsOf(ran.id)).toEqual(['succeeded']);
+    // The current status is the last of several allowed ones: its set, not the first's, loses the job.
+    const { meta } = newJob(h.request(), 'inv-sets');
+    await h.submitter.recordForeground(meta);
+    expect(await setsOf(meta.id)).toEqual(['queued']);
+    const to = (from: JobStatus[], status: JobStatus) =>
+      h.store.transition(meta.id, {
+        from,
+        to: status,
+        record: { ts: new Date().toISOString(), kind: 'status', status },
+      });
+    await expect(to(['queued'], 'running')).resolves.toMatchObject({ ok: true });
+    await expect(to(['queued', 'cancelling', 'running'], 'cancelling')).resolves.toMatchObject({ ok: true });
+    expect(await setsOf(meta.id)).toEqual(['cancelling']);
+    // Refused: nothing moves.
+    await expect(to(['queued', 'running'], 'failed')).resolves.toMatchObject({ ok: false });
+    expect(await setsOf(meta.id)).toEqual(['cancelling']);
+    await expect(to(['running', 'queued', 'cancelling'], 'cancelled')).resolves.toMatchObject({ ok: true });
+    expect(await setsOf(meta.id)).toEqual(['cancelled']);
+    // Fields only: no set is passed or touched.
+    await h.store.transition(meta.id, { from: ['cancelled'], fields: { reason: 'checked' } });
+    expect(await setsOf(meta.id)).toEqual(['cancelled']);
+    expect(await h.statusRecords(meta.id)).toEqual(['queued', 'running', 'cancelling', 'cancelled']);
+  });
+
+  it('the transition script refuses, writing nothing, a change whose status sets are not passed', async () => {
+    const { meta } = newJob(h.request(), 'inv-sets');
+    await h.submitter.recordForeground(meta);
+    const k = h.store.keys;
+    const keys = [k.job(meta.id), k.log(meta.id), h.keyspace.jobEvents, k.all, k.all, k.status('running')];
+    const args = [
+      meta.id,
+      'queued',
+      'running',
+      '{}',
+      '',
+      0,
+      '',
+      0,
+      '',
+      1000,
+      1000,
+      'job-log',
+      1,
+      'job-event',
+      1,
+    ];
+    await expect(
+      h.redis.evalsha(COMMANDS.jobTransition.sha, keys.length, ...keys, ...args).catch(async (err) => {
+        if (/NOSCRIPT/.test(String(err)))
+          return h.redis.eval(COMMANDS.jobTransition.lua, keys.length, ...keys, ...args);
+        throw err;
+      }),
+    ).rejects.toThrow(/status sets of running and queued are not all passed/);
+    expect((await h.store.get(meta.id))?.status).toBe('queued');
+    expect(await h.redis.sismember(k.status('running'), meta.id)).toBe(0);
   });
 
   it('writes a lifecycle event per status change to the job events stream', async () => {

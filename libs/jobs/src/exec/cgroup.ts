@@ -131,14 +131,16 @@ export class JobCgroup {
    */
   async end(graceMs: number): Promise<number[]> {
     if (this.released) return [];
+    let left: number[] = [];
+    // Not populated: no process is in it, nor can one enter but by its path (the usual end).
     if (this.populated()) {
       this.signal('SIGTERM');
       if (!(await this.drained(graceMs))) {
         this.kill();
         await this.drained(1000);
       }
+      left = this.pids();
     }
-    const left = this.pids();
     if (!left.length) {
       if (this.recycle) this.recycle(this);
       else this.remove();
@@ -253,23 +255,45 @@ export class JobCgroups {
   }
 }
 
+/**
+ * Where `executable` last found each command (by cwd, PATH and name): checked first, so the usual
+ * job costs one stat instead of one per PATH entry. The answer is the same (some candidate is an
+ * executable file), only found sooner; a found file that went away falls back to the full search.
+ */
+const lastFound = new Map<string, string>();
+
 /** Whether `file` names an executable regular file, as execvp finds it (PATH when it has no `/`). */
 function executable(file: string, cwd: string, path: string | undefined): boolean {
+  const key = `${cwd}\0${path ?? ''}\0${file}`;
+  const known = lastFound.get(key);
+  if (known !== undefined && isExecutableFile(known)) return true;
   const candidates = file.includes('/')
     ? [isAbsolute(file) ? file : resolve(cwd, file)]
     : (path ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).map((dir) => resolve(cwd, dir || '.', file));
-  return candidates.some((c) => {
-    // Most PATH entries miss: a stat that does not throw for those (a thrown error costs
-    // ≈ 25 µs per miss, on every job), then access(X_OK) for the one that exists.
-    try {
-      if (!statSync(c, { throwIfNoEntry: false })?.isFile()) return false;
-      accessSync(c, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  const found = candidates.find(isExecutableFile);
+  if (found === undefined) {
+    lastFound.delete(key);
+    return false;
+  }
+  if (lastFound.size >= MAX_REMEMBERED) lastFound.clear();
+  lastFound.set(key, found);
+  return true;
 }
+
+function isExecutableFile(c: string): boolean {
+  // Most PATH entries miss: a stat that does not throw for those (a thrown error costs
+  // ≈ 25 µs per miss, on every job), then access(X_OK) for the one that exists.
+  try {
+    if (!statSync(c, { throwIfNoEntry: false })?.isFile()) return false;
+    accessSync(c, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Commands whose place executable() remembers (a replica runs a handful of distinct ones). */
+const MAX_REMEMBERED = 256;
 
 /** Empty job cgroups a replica keeps for reuse (more than its concurrency is rarely needed). */
 const MAX_KEPT = 16;

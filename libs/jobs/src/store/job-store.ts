@@ -105,7 +105,7 @@ export interface JobStoreOptions {
 export class JobStore {
   readonly keys: JobKeys;
   private readonly redis: Redis;
-  /** commands/jobTransition-15.lua and commands/jobDelete-14.lua */
+  /** commands/jobTransition-5+.lua and commands/jobDelete-14.lua */
   private readonly jobTransition: BoundCommand<[number, number, string]>;
   private readonly jobDelete: BoundCommand<number>;
   private readonly logMaxLen: number;
@@ -150,17 +150,19 @@ export class JobStore {
     identity: JobEventIdentity,
     held: { secrets?: Record<string, string> } = {},
   ): Promise<ClaimResult> {
-    const call = this.transitionCall(id, {
+    const [keys, args] = this.transitionCall(id, {
       from: ['queued'],
       to: 'running',
       fields,
       event: { ...identity, id, status: 'queued' },
     });
     const pipe = this.redis.pipeline().getdel(this.keys.secrets(id)).hgetall(this.keys.job(id));
-    // bindCommand defined the script on this client, so its pipelines have it too.
+    // bindCommand defined the script on this client, so its pipelines have it too (variadic: the
+    // key count comes first).
     (pipe as unknown as Record<string, (...a: (string | number)[]) => unknown>)[COMMANDS.jobTransition.name](
-      ...call[0],
-      ...call[1],
+      keys.length,
+      ...keys,
+      ...args,
     );
     const res = (await pipe.exec()) ?? [];
     // GETDEL is not refused at maxmemory while the script is: what it took must outlive this attempt.
@@ -180,7 +182,7 @@ export class JobStore {
     return { meta, secrets: held.secrets ?? {}, claim };
   }
 
-  /** The keys and arguments of commands/jobTransition-15.lua for one change. */
+  /** The keys and arguments of commands/jobTransition-5+.lua for one change. */
   private transitionCall(id: string, opts: TransitionOptions): [(string | number)[], (string | number)[]] {
     const k = this.keys;
     const fields: Record<string, string | null> = {};
@@ -219,6 +221,8 @@ export class JobStore {
     const from = opts.from === 'create' ? '-' : opts.from.join(',');
     const created =
       opts.from === 'create' ? Date.parse(opts.fields?.created_at ?? new Date().toISOString()) : 0;
+    // Only the sets the change can touch: the new status's, and the one of each allowed current status.
+    const sets = opts.to ? [opts.to, ...(opts.from === 'create' ? [] : opts.from)] : [];
     return [
       [
         k.job(id),
@@ -226,7 +230,7 @@ export class JobStore {
         this.keyspace.jobEvents,
         k.all,
         opts.procs ? k.procs(opts.procs.host) : k.all,
-        ...JOB_STATUSES.map((s) => k.status(s)),
+        ...sets.map((s) => k.status(s)),
       ],
       [
         id,
@@ -238,7 +242,6 @@ export class JobStore {
         event,
         created,
         opts.procs?.op ?? '',
-        JOB_STATUSES.join(','),
         this.logMaxLen,
         this.eventsMaxLen,
         Schemas.jobLog.name,

@@ -6,8 +6,9 @@ metadata, log and event never disagree and no job gets two terminal records.
 KEYS:
   KEYS[1] job hash   KEYS[2] job log stream   KEYS[3] job events stream   KEYS[4] all-jobs zset
   KEYS[5] per-host process set (any key when unused)
-  KEYS[6..15] one status set per name in ARGV[10] (the file name's 15 is 5 + the 10 statuses
-          of JOB_STATUSES: adding a status renames this file)
+  KEYS[6..] only when ARGV[3] names a new status: KEYS[6] that status's set, then (unless
+          creating) the set of each status of ARGV[2], in its order. Only the two sets a change
+          touches are needed; passing all of them cost every call ten keys.
 ARGV:
   ARGV[1] job id
   ARGV[2] allowed current statuses, comma-separated; '-' = the job must not exist yet (create)
@@ -18,9 +19,8 @@ ARGV:
   ARGV[7] job event data JSON ('' = no event)
   ARGV[8] created-at ms (score in the all-jobs zset; create only)
   ARGV[9] process-set op: 'add', 'rem' or ''
-  ARGV[10] comma-separated status names, matching KEYS[6..]
-  ARGV[11] log stream MAXLEN   ARGV[12] events stream MAXLEN
-  ARGV[13] log schema name  ARGV[14] log schema major  ARGV[15] event schema name  ARGV[16] event schema major
+  ARGV[10] log stream MAXLEN   ARGV[11] events stream MAXLEN
+  ARGV[12] log schema name  ARGV[13] log schema major  ARGV[14] event schema name  ARGV[15] event schema major
 Returns:
   {1, next_seq, previous_status} when done,
   {0, next_seq, current_status} when the current status is not allowed (or, on create, the job exists),
@@ -37,19 +37,19 @@ local function next_seq()
 end
 
 local current = redis.call('HGET', KEYS[1], 'status')
+-- Index in ARGV[2] of the current status: its set is KEYS[6 + at].
+local at = 0
 if ARGV[2] == '-' then
   if current then return {0, next_seq(), current} end
   current = ''
 else
   if not current then return {-1, 0, ''} end
-  local allowed = false
-  for _, s in ipairs(split(ARGV[2])) do if s == current then allowed = true end end
-  if not allowed then return {0, next_seq(), current} end
+  for i, s in ipairs(split(ARGV[2])) do if s == current then at = i end end
+  if at == 0 then return {0, next_seq(), current} end
 end
-
-local names = split(ARGV[10])
-local set_of = {}
-for i, name in ipairs(names) do set_of[name] = KEYS[5 + i] end
+if ARGV[3] ~= '' and #KEYS < 6 + at then
+  return redis.error_reply('ERR jobTransition: the status sets of ' .. ARGV[3] .. ' and ' .. ARGV[2] .. ' are not all passed')
+end
 
 local fields = cjson.decode(ARGV[4])
 for k, v in pairs(fields) do
@@ -57,8 +57,8 @@ for k, v in pairs(fields) do
 end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'status', ARGV[3])
-  if current ~= '' and set_of[current] then redis.call('SREM', set_of[current], ARGV[1]) end
-  redis.call('SADD', set_of[ARGV[3]], ARGV[1])
+  if at > 0 then redis.call('SREM', KEYS[6 + at], ARGV[1]) end
+  redis.call('SADD', KEYS[6], ARGV[1])
 end
 if ARGV[2] == '-' then redis.call('ZADD', KEYS[4], ARGV[8], ARGV[1]) end
 if ARGV[9] == 'add' then redis.call('SADD', KEYS[5], ARGV[1]) elseif ARGV[9] == 'rem' then redis.call('SREM', KEYS[5], ARGV[1]) end
@@ -67,11 +67,11 @@ local seq = next_seq()
 if ARGV[5] ~= '' then
   local rec = cjson.decode(ARGV[5])
   rec['seq'] = seq
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], seq .. '-0',
-    'type', ARGV[13], 'v', ARGV[14], 'data', cjson.encode(rec))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[10], seq .. '-0',
+    'type', ARGV[12], 'v', ARGV[13], 'data', cjson.encode(rec))
   seq = seq + 1
 end
 if ARGV[7] ~= '' then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[12], '*', 'type', ARGV[15], 'v', ARGV[16], 'data', ARGV[7])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[11], '*', 'type', ARGV[14], 'v', ARGV[15], 'data', ARGV[7])
 end
 return {1, seq, current}
