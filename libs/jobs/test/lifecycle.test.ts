@@ -5,7 +5,8 @@ import { waitFor } from '@coordbus/testing';
 import { processStartTime } from '../src/exec/proc';
 import { SCRUBBED } from '../src/domain/env-scrub';
 import { eventIdentity } from '../src/domain/job';
-import { newJob } from '../src/queue/submit';
+import { createJobQueue } from '../src/queue/bull';
+import { JobSubmitter, newJob } from '../src/queue/submit';
 import { cancelJobs } from '../src/ops/cancel';
 import { reconcileHost } from '../src/ops/reconcile';
 import { crashJob } from '../src/ops/liveness';
@@ -282,6 +283,28 @@ describe('job lifecycle', () => {
     ).rejects.toThrow(/status sets of running and queued are not all passed/);
     expect((await h.store.get(meta.id))?.status).toBe('queued');
     expect(await h.redis.sismember(k.status('running'), meta.id)).toBe(0);
+  });
+
+  it('a background submit sends the create and the BullMQ job together: the job is queued with its records, a failed create is thrown', async () => {
+    const { meta } = newJob(h.request({ background: true }), 'inv-submit');
+    await h.submitter.submitBackground(meta, {});
+    const bull = await h.queue().getJob(meta.id);
+    expect(bull?.data).toEqual({ id: meta.id, event: eventIdentity(meta) });
+    expect(await h.store.get(meta.id)).toMatchObject({ status: 'queued' });
+    expect(await h.statusRecords(meta.id)).toEqual(['queued']);
+    // The same job again: the create is refused and said so, the job's records are unchanged.
+    await expect(h.submitter.submitBackground(meta, {})).rejects.toThrow(/already exists/);
+    expect(await h.statusRecords(meta.id)).toEqual(['queued']);
+    // On a queue with a connection of its own the two go one after the other, with the same result.
+    const other = new JobSubmitter(h.redis, h.store, () => separate);
+    const separate = createJobQueue(h.redis.duplicate(), h.keyspace);
+    const second = newJob(h.request({ background: true }), 'inv-submit').meta;
+    await other.submitBackground(second, {});
+    expect((await h.queue().getJob(second.id))?.data.id).toBe(second.id);
+    expect(await h.statusRecords(second.id)).toEqual(['queued']);
+    await separate.close();
+    await (separate.opts.connection as { quit(): Promise<unknown> }).quit();
+    await h.queue().obliterate({ force: true });
   });
 
   it('writes a lifecycle event per status change to the job events stream', async () => {

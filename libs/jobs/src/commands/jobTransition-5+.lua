@@ -51,12 +51,15 @@ if ARGV[3] ~= '' and #KEYS < 6 + at then
   return redis.error_reply('ERR jobTransition: the status sets of ' .. ARGV[3] .. ' and ' .. ARGV[2] .. ' are not all passed')
 end
 
-local fields = cjson.decode(ARGV[4])
-for k, v in pairs(fields) do
-  if v == cjson.null then redis.call('HDEL', KEYS[1], k) else redis.call('HSET', KEYS[1], k, v) end
+-- One HSET (and at most one HDEL) per change, not one call per field.
+local set, del = {}, {}
+for k, v in pairs(cjson.decode(ARGV[4])) do
+  if v == cjson.null then del[#del + 1] = k else set[#set + 1] = k; set[#set + 1] = v end
 end
+if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
+if ARGV[3] ~= '' then set[#set + 1] = 'status'; set[#set + 1] = ARGV[3] end
+if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
 if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'status', ARGV[3])
   if at > 0 then redis.call('SREM', KEYS[6 + at], ARGV[1]) end
   redis.call('SADD', KEYS[6], ARGV[1])
 end

@@ -84,13 +84,27 @@ export class JobSubmitter {
     if (Object.keys(secrets).length) {
       await this.redis.set(this.store.keys.secrets(meta.id), JSON.stringify(secrets), 'PX', this.secretTtlMs);
     }
-    await this.store.create(meta);
-    try {
-      await this.queue().add(
+    const queue = this.queue();
+    const add = () =>
+      queue.add(
         'hook-job',
         { id: meta.id, event: eventIdentity(meta) },
         { ...BULL_JOB_OPTIONS, jobId: meta.id },
       );
+    // On one connection Redis applies commands in the order they were sent, so the BullMQ job can
+    // go out right behind the create script, one round trip instead of two: no worker can take
+    // it before the metadata exists. Should the create fail, a BullMQ job without metadata is
+    // dropped by the claim (missing). On another connection the order is not given: one by one.
+    const created = this.store.create(meta);
+    const added = queue.opts.connection === this.redis ? add() : created.then(add);
+    try {
+      await created;
+    } catch (err) {
+      added.catch(() => undefined);
+      throw err;
+    }
+    try {
+      await added;
     } catch (err) {
       const reason = `could not enqueue: ${(err as Error).message}`;
       const now = new Date().toISOString();
