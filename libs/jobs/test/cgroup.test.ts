@@ -198,6 +198,44 @@ describe('a job in its cgroup (executor)', () => {
     await waitFor(() => !alive(daemon), `the daemon ${daemon} to be gone`, 5000);
   });
 
+  it.each([
+    ['moves itself in for the fork (jobs in a burst)', Infinity],
+    ['puts a shell in front (the first job after a pause)', 0],
+  ])('the helper %s: the job is born in its cgroup, the helper stays in its own', async (_how, windowMs) => {
+    if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+    const cgroups = (await JobCgroups.open()) as JobCgroups;
+    const h = await new Harness('jobs-cgroup-move', {
+      cgroups,
+      spawner: 'helper',
+      cgroupMoveWindowMs: windowMs,
+    }).start();
+    try {
+      const line = (pid: number | string) =>
+        readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+          .split('\n')
+          .find((l) => l.startsWith('0::'));
+      for (const argv of [['cat', '/proc/self/cgroup'], ['cat /proc/self/cgroup']]) {
+        const job = await h.run({ argv, shell: argv.length === 1, cwd: dir });
+        expect(job.status).toBe('succeeded');
+        const out = (await h.log(job.id)).filter((r) => r.kind === 'stdout').map((r) => r.line);
+        expect(out).toContainEqual(
+          expect.stringMatching(new RegExp(`^0::.*/coordbus-jobs/${process.pid}/job-\\d+$`)),
+        );
+        expect(line(h.spawner!.pid!)).toBe(line('self'));
+      }
+      // A job that forks at once: the child it started first is in the job's cgroup too.
+      const job = await h.run({
+        argv: ['/bin/sh', '-c', '(cat /proc/self/cgroup) & wait'],
+        shell: false,
+        cwd: dir,
+      });
+      const out = (await h.log(job.id)).filter((r) => r.kind === 'stdout').map((r) => r.line);
+      expect(out).toContainEqual(expect.stringMatching(/\/coordbus-jobs\/\d+\/job-\d+$/));
+    } finally {
+      await h.close();
+    }
+  });
+
   it('a command that does not exist still fails to start (ENOENT), not as a shell that exited 127', async () => {
     const job = await h.run({ argv: ['coordbus-no-such-command'], shell: false, cwd: dir });
     expect(job).toMatchObject({ status: 'failed', exit_code: 127, reason: 'could not start: ENOENT' });

@@ -41,6 +41,8 @@ export class Harness {
       spawner?: 'in-process' | 'helper';
       /** Each job in a cgroup v2 of its own, as a replica does where it can. */
       cgroups?: JobCgroups;
+      /** The helper's cgroup move window (HelperSpawner; default its own). */
+      cgroupMoveWindowMs?: number;
     } = {},
   ) {
     this.keyspace = testKeyspace(label);
@@ -48,7 +50,8 @@ export class Harness {
     this.redis = new Redis(this.url, { maxRetriesPerRequest: null });
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec());
     this.bus = new CancelBus(this.redis, this.keyspace, this.store, 200);
-    if (options.spawner === 'helper') this.spawner = new HelperSpawner(options.onWarn);
+    if (options.spawner === 'helper')
+      this.spawner = new HelperSpawner(options.onWarn, undefined, options.cgroupMoveWindowMs);
     this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
       spawner: this.spawner,
       cgroups: options.cgroups,

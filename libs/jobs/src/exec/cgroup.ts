@@ -42,11 +42,21 @@ export class JobCgroup {
    */
   private released = false;
 
-  /** @param recycle takes it back once it ended empty (its JobCgroups' pool); default: removed. */
+  /**
+   * @param recycle takes it back once it ended empty (its JobCgroups' pool); default: removed.
+   * @param home the cgroup the spawner lives in (its replica's), to which a spawner that moves
+   *   itself into this one for a fork returns (see {@link JobCgroup.placement}).
+   */
   constructor(
     readonly dir: string,
     private readonly recycle?: (group: JobCgroup) => void,
+    readonly home?: string,
   ) {}
+
+  /** Where a spawner places a job born in this cgroup (SpawnRequest.cgroup). */
+  placement(): CgroupPlacement {
+    return { dir: this.dir, home: this.home };
+  }
 
   /** This handle lets go of the directory (see `released`). */
   release(): void {
@@ -59,27 +69,14 @@ export class JobCgroup {
     writeFileSync(join(this.dir, 'cgroup.procs'), `${pid}\n`);
   }
 
-  /**
-   * What to spawn so that the job's first process joins this cgroup before any of the job's own
-   * code runs: moving it after the spawn is too late, a job can fork in the first microseconds.
-   * A shell job's shell writes its own pid first; a command is started through `/bin/sh`, which
-   * does the same and then execs it (`exec "$@"`: same argv, same PATH lookup). A failed write
-   * leaves the job running outside (process groups and the sweep still contain it).
-   */
+  /** See {@link cgroupSpawnArgs}. */
   spawnArgs(
     file: string,
     args: readonly string[],
     shell: boolean,
     where: { cwd: string; path?: string } = { cwd: process.cwd(), path: process.env.PATH },
   ): [string, string[]] {
-    const join1 = `echo $$ >${shQuote(join(this.dir, 'cgroup.procs'))} 2>/dev/null`;
-    if (shell && file === '/bin/sh' && args[0] === '-c' && args.length === 2) {
-      return ['/bin/sh', ['-c', `${join1}\n${args[1]}`]];
-    }
-    // A command that cannot be run is spawned as it is, so it fails the way it always has
-    // (ENOENT, EACCES), not as a shell's exit 127.
-    if (!executable(file, where.cwd, where.path)) return [file, [...args]];
-    return ['/bin/sh', ['-c', `${join1}; exec "$@"`, 'sh', file, ...args]];
+    return cgroupSpawnArgs(this.dir, file, args, shell, where);
   }
 
   /** The pids in it now (empty once it is gone). */
@@ -159,6 +156,41 @@ export class JobCgroup {
 }
 
 /**
+ * A job's cgroup as its spawner needs it. With `home` (the spawner's own cgroup), a spawner may
+ * move itself into `dir` for the fork and back to `home` right after: a child starts in its
+ * parent's cgroup, so the job is born in it with no `/bin/sh` in front (see cgroupSpawnArgs).
+ */
+export interface CgroupPlacement {
+  dir: string;
+  home?: string;
+}
+
+/**
+ * What to spawn so that the job's first process joins the cgroup `dir` before any of the job's
+ * own code runs: moving it after the spawn is too late, a job can fork in the first microseconds.
+ * A shell job's shell writes its own pid first; a command is started through `/bin/sh`, which
+ * does the same and then execs it (`exec "$@"`: same argv, same PATH lookup). A failed write
+ * leaves the job running outside (process groups and the sweep still contain it). For spawners
+ * that cannot place the child themselves (CgroupPlacement): the shell is one more exec per job.
+ */
+export function cgroupSpawnArgs(
+  dir: string,
+  file: string,
+  args: readonly string[],
+  shell: boolean,
+  where: { cwd: string; path?: string } = { cwd: process.cwd(), path: process.env.PATH },
+): [string, string[]] {
+  const join1 = `echo $$ >${shQuote(join(dir, 'cgroup.procs'))} 2>/dev/null`;
+  if (shell && file === '/bin/sh' && args[0] === '-c' && args.length === 2) {
+    return ['/bin/sh', ['-c', `${join1}\n${args[1]}`]];
+  }
+  // A command that cannot be run is spawned as it is, so it fails the way it always has
+  // (ENOENT, EACCES), not as a shell's exit 127.
+  if (!executable(file, where.cwd, where.path)) return [file, [...args]];
+  return ['/bin/sh', ['-c', `${join1}; exec "$@"`, 'sh', file, ...args]];
+}
+
+/**
  * The cgroups of one job-coordinator replica: `coordbus-jobs/<pid>` under the replica's own cgroup
  * (replicas on one host share that cgroup, so each keeps to its own directory), one child per
  * running job. Usable where cgroup v2 is mounted and writable by this process (root, a delegated
@@ -175,7 +207,11 @@ export class JobCgroups {
   private readonly free: string[] = [];
   private closed = false;
 
-  private constructor(readonly dir: string) {}
+  /** @param home the replica's own cgroup, where it and its spawner live. */
+  private constructor(
+    readonly dir: string,
+    readonly home: string,
+  ) {}
 
   /**
    * Opens (creating) this replica's cgroup directory, after ending what replicas no longer
@@ -204,7 +240,7 @@ export class JobCgroups {
     }
     // A cgroup whose parent enables controllers cannot take a process (no internal processes),
     // and a read-only or foreign mount refuses the move: try once with a short-lived cgroup.
-    const groups = new JobCgroups(dir);
+    const groups = new JobCgroups(dir, base);
     const probe = groups.create('probe');
     if (!probe) return { unavailable: `cannot create a cgroup under ${dir}` };
     try {
@@ -228,7 +264,7 @@ export class JobCgroups {
     const recycle = (g: JobCgroup) => this.keep(g);
     if (name === undefined) {
       const kept = this.free.pop();
-      if (kept) return new JobCgroup(kept, recycle);
+      if (kept) return new JobCgroup(kept, recycle, this.home);
     }
     const dir = join(this.dir, name ?? `job-${++this.seq}`);
     try {
@@ -236,7 +272,7 @@ export class JobCgroups {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
     }
-    return new JobCgroup(dir, name === undefined ? recycle : undefined);
+    return new JobCgroup(dir, name === undefined ? recycle : undefined, this.home);
   }
 
   private keep(group: JobCgroup): void {

@@ -73,9 +73,6 @@ export class RunningProcess {
     return new Promise<ProcessEnd>((resolve) => {
       const [command, ...commandArgs] = req.shell ? ['/bin/sh', '-c', req.argv.join(' ')] : req.argv;
       const cgroup = (this.cgroup = req.cgroups?.create() ?? null);
-      const [file, args] = cgroup
-        ? cgroup.spawnArgs(command, commandArgs, req.shell, { cwd: req.cwd, path: req.env.PATH })
-        : [command, commandArgs];
       let spawnError: string | undefined;
       let timeout: NodeJS.Timeout | undefined;
       let finished = false;
@@ -93,7 +90,15 @@ export class RunningProcess {
       let streamsDone: (() => void) | undefined;
       const ended = { stdout: false, stderr: false };
       const handle: SpawnedProcess = spawner.spawn(
-        { file, args, cwd: req.cwd, env: req.env, stdin: req.stdin ?? null },
+        {
+          file: command,
+          args: commandArgs,
+          cwd: req.cwd,
+          env: req.env,
+          stdin: req.stdin ?? null,
+          cgroup: cgroup?.placement(),
+          shell: req.shell,
+        },
         {
           started: ({ pid, leader, mark }) => {
             this.pid = pid;
