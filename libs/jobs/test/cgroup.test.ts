@@ -231,6 +231,34 @@ describe('a job in its cgroup (executor)', () => {
       });
       const out = (await h.log(job.id)).filter((r) => r.kind === 'stdout').map((r) => r.line);
       expect(out).toContainEqual(expect.stringMatching(/\/coordbus-jobs\/\d+\/job-\d+$/));
+      // Born in its cgroup (moved): no /proc sampling or sweep, the cgroup alone ends the daemon.
+      const escaped = await h.run({ argv: [escape(dir)], shell: true, cwd: dir });
+      expect(escaped.status).toBe('succeeded');
+      const daemon = await pidIn(join(dir, 'daemon.pid'));
+      await waitFor(() => !alive(daemon), `the daemon ${daemon} to be gone`, 5000);
+      // Whether the spawner says so: only a fork inside the cgroup proves it.
+      const born = await new Promise<boolean | undefined>((resolve) => {
+        const cg = cgroups.create('job-born')!;
+        h.spawner!.spawn(
+          {
+            file: 'true',
+            args: [],
+            cwd: dir,
+            env: { PATH: process.env.PATH },
+            stdin: null,
+            cgroup: cg.placement(),
+          },
+          {
+            started: (info) => resolve(info.bornInCgroup),
+            failed: () => resolve(undefined),
+            error: () => undefined,
+            data: () => undefined,
+            end: () => undefined,
+            exit: () => void cg.end(0),
+          },
+        );
+      });
+      expect(born).toBe(windowMs > 0);
     } finally {
       await h.close();
     }

@@ -100,10 +100,11 @@ export class RunningProcess {
           shell: req.shell,
         },
         {
-          started: ({ pid, leader, mark }) => {
+          started: ({ pid, leader, mark, bornInCgroup }) => {
             this.pid = pid;
-            // Nothing tracked where /proc is missing: the group kill remains.
-            if (leader)
+            // Nothing tracked where /proc is missing (the group kill remains), nor for a job born
+            // inside its cgroup: the cgroup holds everything it starts, exactly, and ends it.
+            if (leader && !bornInCgroup)
               this.procs = new JobProcesses(
                 leader,
                 req.marker ?? `COORDBUS_JOB_PID=${pid}`,

@@ -21,9 +21,11 @@ export interface SpawnRequest {
 export interface SpawnEvents {
   /**
    * The process exists: its pid, its /proc stat read before it could be reaped (null where there
-   * is no /proc), and the pid clock's reading just before its fork (see PidClock).
+   * is no /proc), the pid clock's reading just before its fork (see PidClock), and whether it was
+   * forked inside its cgroup (SpawnRequest.cgroup): then everything it starts is in that cgroup
+   * from the first instruction on, and nothing needs to be looked for in /proc.
    */
-  started(info: { pid: number; leader: ProcInfo | null; mark: PidMark | null }): void;
+  started(info: { pid: number; leader: ProcInfo | null; mark: PidMark | null; bornInCgroup?: boolean }): void;
   /** It could not be started at all (errno code): nothing else follows. */
   failed(code: string): void;
   /** An error after it started (errno code); `exit` still follows. */
@@ -164,6 +166,8 @@ type HelperMessage =
       last: number | null;
       at: number;
       own: number;
+      /** 1: forked while the helper was in the job's cgroup. */
+      cg?: 1;
     }
   | { t: 'failed'; id: number; code: string }
   | { t: 'error'; id: number; code: string }
@@ -360,7 +364,12 @@ export class HelperSpawner implements Spawner {
         this.clock.inFlight--;
         this.clock.observe(m.own);
         const mark = m.last === null ? null : { last: m.last, own: this.clock.base + m.own - 1, at: m.at };
-        ev.started({ pid: m.pid, leader: m.stat === null ? null : parseStat(m.pid, m.stat), mark });
+        ev.started({
+          pid: m.pid,
+          leader: m.stat === null ? null : parseStat(m.pid, m.stat),
+          mark,
+          bornInCgroup: m.cg === 1,
+        });
         break;
       }
       case 'failed':
@@ -538,6 +547,7 @@ export function spawnerMain(): void {
       send({ t: 'failed', id, code: (err as NodeJS.ErrnoException).code ?? 'EINVAL' });
       return;
     }
+    const born = moved;
     leave();
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(m.stdin as string | undefined);
@@ -561,6 +571,7 @@ export function spawnerMain(): void {
       last: Number.isInteger(last) ? last : null,
       at,
       own,
+      ...(born ? { cg: 1 } : {}),
     });
     // One message for the usual end (exit and both streams at their end) instead of three: the
     // exit waits up to 20 ms for the streams, and names those that ended before it.
