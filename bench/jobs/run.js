@@ -82,6 +82,25 @@ async function redisCpuMs(redis) {
   const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
   return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
 }
+const CLK_TCK = Number(require('node:child_process').execSync('getconf CLK_TCK').toString()) || 100;
+/**
+ * CPU of the reaped children of these processes, in ms (cutime + cstime): the jobs themselves (a
+ * replica's helper reaps them; the plain worker its own), what a job costs the machine beside
+ * what its runner spends.
+ */
+function childrenCpuMs(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[13]) + Number(f[14]);
+    } catch {
+      /* gone */
+    }
+  }
+  return (ticks * 1000) / CLK_TCK;
+}
 const splitOf = (pids) => pids.map(cpuSplitMs).reduce((a, b) => [a[0] + b[0], a[1] + b[1]], [0, 0]);
 
 function spawnTrue() {
@@ -131,6 +150,7 @@ async function plainBullmq() {
     const split0 = splitOf([child.pid]);
     const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
     const redis0 = await redisCpuMs(redis);
+    const jobs0 = childrenCpuMs([child.pid]);
     const t0 = hrtime();
     let next = 0;
     await Promise.all(
@@ -143,6 +163,7 @@ async function plainBullmq() {
     const redisCpuPerJob = ((await redisCpuMs(redis)) - redis0) / N;
     return {
       redisCpuPerJob,
+      jobCpuPerJob: (childrenCpuMs([child.pid]) - jobs0) / N,
       rate: N / secs,
       cpuPerJob: (cpuTimeMs(child.pid) - cpu0) / N,
       split: splitOf([child.pid]).map((v, i) => (v - split0[i]) / N),
@@ -214,6 +235,7 @@ async function scenario(replicas) {
     const helperCpu0 = helpers.reduce((sum, p) => sum + cpuTimeMs(p), 0);
     const bench0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
     const redis0 = await redisCpuMs(redis);
+    const jobs0 = childrenCpuMs(pids);
     const t0 = hrtime();
     let next = 0;
     await Promise.all(
@@ -231,6 +253,7 @@ async function scenario(replicas) {
     const helperCpuMs = helpers.reduce((sum, p) => sum + cpuTimeMs(p), 0) - helperCpu0;
     const benchCpuMs = (process.cpuUsage().user + process.cpuUsage().system) / 1000 - bench0;
     const redisCpuPerJob = ((await redisCpuMs(redis)) - redis0) / N;
+    const jobCpuPerJob = (childrenCpuMs(pids) - jobs0) / N;
     const failed =
       (await redis.scard(store.keys.status('failed'))) + (await redis.scard(store.keys.status('crashed')));
 
@@ -280,6 +303,7 @@ async function scenario(replicas) {
       helperCpuPerJob: helpers.length ? helperCpuMs / N : null,
       submitCpuPerJob: benchCpuMs / N,
       redisCpuPerJob,
+      jobCpuPerJob,
     };
   } finally {
     await Promise.all(procs.map((p) => stopProcess(p)));
@@ -301,12 +325,12 @@ async function scenario(replicas) {
   const plainRun = await plainBullmq();
   const plain = plainRun.rate;
   console.log(
-    `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms (user ${plainRun.split[0].toFixed(1)} / kernel ${plainRun.split[1].toFixed(1)}), submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms, Redis ${plainRun.redisCpuPerJob.toFixed(1)} ms`,
+    `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms (user ${plainRun.split[0].toFixed(1)} / kernel ${plainRun.split[1].toFixed(1)}), submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms, Redis ${plainRun.redisCpuPerJob.toFixed(1)} ms, the jobs themselves ${plainRun.jobCpuPerJob.toFixed(1)} ms`,
   );
   const one = await scenario(1);
   const line = (label, r) =>
     console.log(
-      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms (user ${r.split[0].toFixed(1)} / kernel ${r.split[1].toFixed(1)}${r.helperCpuPerJob === null ? '' : `; of it spawner helpers ${r.helperCpuPerJob.toFixed(1)}`}), submitter ${r.submitCpuPerJob.toFixed(1)} ms, Redis ${r.redisCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms (claim->spawned ${r.phases.spawning.toFixed(1)}, spawned->finished ${r.phases.ending.toFixed(1)})`,
+      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms (user ${r.split[0].toFixed(1)} / kernel ${r.split[1].toFixed(1)}${r.helperCpuPerJob === null ? '' : `; of it spawner helpers ${r.helperCpuPerJob.toFixed(1)}`}), submitter ${r.submitCpuPerJob.toFixed(1)} ms, Redis ${r.redisCpuPerJob.toFixed(1)} ms, the jobs themselves ${r.jobCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms (claim->spawned ${r.phases.spawning.toFixed(1)}, spawned->finished ${r.phases.ending.toFixed(1)})`,
     );
   line('1 replica ', one);
   const two = await scenario(2);
