@@ -105,7 +105,7 @@ export interface JobStoreOptions {
 export class JobStore {
   readonly keys: JobKeys;
   private readonly redis: Redis;
-  /** commands/jobTransition-5+.lua and commands/jobDelete-14.lua */
+  /** commands/jobTransition-6+.lua and commands/jobDelete-14.lua */
   private readonly jobTransition: BoundCommand<[number, number, string]>;
   private readonly jobDelete: BoundCommand<number>;
   private readonly logMaxLen: number;
@@ -182,7 +182,7 @@ export class JobStore {
     return { meta, secrets: held.secrets ?? {}, claim };
   }
 
-  /** The keys and arguments of commands/jobTransition-5+.lua for one change. */
+  /** The keys and arguments of commands/jobTransition-6+.lua for one change. */
   private transitionCall(id: string, opts: TransitionOptions): [(string | number)[], (string | number)[]] {
     const k = this.keys;
     const fields: Record<string, string | null> = {};
@@ -222,7 +222,7 @@ export class JobStore {
     const created =
       opts.from === 'create' ? Date.parse(opts.fields?.created_at ?? new Date().toISOString()) : 0;
     // Only the sets the change can touch: the new status's, and the one of each allowed current status.
-    const sets = opts.to ? [opts.to, ...(opts.from === 'create' ? [] : opts.from)] : [];
+    const fromSets = opts.to && opts.from !== 'create' ? opts.from.map((s) => k.status(s)) : [];
     return [
       [
         k.job(id),
@@ -230,7 +230,8 @@ export class JobStore {
         this.keyspace.jobEvents,
         k.all,
         opts.procs ? k.procs(opts.procs.host) : k.all,
-        ...sets.map((s) => k.status(s)),
+        opts.to ? k.status(opts.to) : k.all,
+        ...fromSets,
       ],
       [
         id,

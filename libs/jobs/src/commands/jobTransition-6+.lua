@@ -6,9 +6,9 @@ metadata, log and event never disagree and no job gets two terminal records.
 KEYS:
   KEYS[1] job hash   KEYS[2] job log stream   KEYS[3] job events stream   KEYS[4] all-jobs zset
   KEYS[5] per-host process set (any key when unused)
-  KEYS[6..] only when ARGV[3] names a new status: KEYS[6] that status's set, then (unless
-          creating) the set of each status of ARGV[2], in its order. Only the two sets a change
-          touches are needed; passing all of them cost every call ten keys.
+  KEYS[6] the set of the new status ARGV[3] (any key when unused)
+  KEYS[7..] when ARGV[3] names a new status and the job exists: the set of each status of
+          ARGV[2], in its order. Only the sets a change can touch are passed, not all ten.
 ARGV:
   ARGV[1] job id
   ARGV[2] allowed current statuses, comma-separated; '-' = the job must not exist yet (create)
