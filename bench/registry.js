@@ -50,7 +50,7 @@ const BENCHMARKS = [
   {
     name: 'archivist',
     script: 'archivist/run.js',
-    args: ['--rows', '20000', '--e2e-rows', '100000', '--batches', '1000', '--no-pg'],
+    args: ['--rows', '100000', '--e2e-rows', '100000', '--batches', '1000', '--no-pg'],
     timeoutS: 300,
     targets: 'end to end (SQLite, batch 1000) >= 0.5x the store alone',
   },
