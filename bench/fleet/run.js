@@ -492,6 +492,11 @@ async function main() {
   const driverCpuS = results.reduce((a, r) => a + (r.cpu.user + r.cpu.system) / 1e6, 0);
   const envP99 = Math.max(pct(pubsubMs, 99) ?? Infinity, pct(archiveMs, 99) ?? Infinity);
   const producerDrops = expectedTotal - accepted;
+  // Which envelopes the producers dropped: written (expected) but not archived, by (session, op, phase).
+  const droppedExamples = Object.entries(expected)
+    .filter(([k, n]) => (archived[k] ?? 0) < n)
+    .slice(0, 5)
+    .map(([k, n]) => `${k} x${n - (archived[k] ?? 0)}`);
   const lossCount =
     producerDrops +
     pubsubLoss.missing +
@@ -542,6 +547,7 @@ async function main() {
       expected: expectedTotal,
       accepted,
       producerDrops,
+      droppedExamples,
       publishP50Ms: pct(publishMs, 50),
       publishP99Ms: pct(publishMs, 99),
       publishSampled: publishMs.length,
@@ -716,7 +722,7 @@ function print(r) {
   for (const f of r.redisMemory.families)
     log(`  ${f.family.padEnd(44)} ${String(f.keys).padStart(6)} keys ${fmt(f.bytes).padStart(12)} B`);
   log(
-    `\nenvelopes: ${fmt(r.envelopes.expected)} sent (coord ops and the sentinel's live views of culls), ${fmt(r.envelopes.accepted)} accepted by Redis (${r.envelopes.producerDrops} dropped at the producer's bound); pub/sub missing ${r.envelopes.pubsubLoss.missing} extra ${r.envelopes.pubsubLoss.extra}; archive missing ${r.envelopes.archiveLoss.missing} extra ${r.envelopes.archiveLoss.extra}` +
+    `\nenvelopes: ${fmt(r.envelopes.expected)} sent (coord ops and the sentinel's live views of culls), ${fmt(r.envelopes.accepted)} accepted by Redis (${r.envelopes.producerDrops} dropped at the producer's bound${r.envelopes.droppedExamples.length ? `: ${r.envelopes.droppedExamples.join(', ')}` : ''}); pub/sub missing ${r.envelopes.pubsubLoss.missing} extra ${r.envelopes.pubsubLoss.extra}; archive missing ${r.envelopes.archiveLoss.missing} extra ${r.envelopes.archiveLoss.extra}` +
       (r.envelopes.archiveLoss.examples.length
         ? ` (e.g. ${r.envelopes.archiveLoss.examples.join(', ')})`
         : ''),
