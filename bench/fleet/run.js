@@ -353,20 +353,31 @@ async function main() {
     `SELECT COUNT(DISTINCT json_extract(data, '$.job_id')) AS n FROM events
      WHERE stream = ? AND json_extract(data, '$.status') IN (${terminal})`,
   );
-  let caughtUp;
-  for (;;) {
-    const alive = silentIds.size ? await redis.zmscore(ks.coordKey('sessions'), ...silentIds) : [];
-    const silentLeft = alive.filter((x) => x !== null).length;
+  const archiveBehind = async () => {
     let behind = 0;
     for (const name of Object.values(streams)) {
       const n = db.prepare('SELECT COUNT(*) AS n FROM events WHERE stream = ?').get(name).n;
       behind += Math.max(0, (await added(name)) - n);
     }
+    return behind;
+  };
+  let caughtUp;
+  for (;;) {
+    const alive = silentIds.size ? await redis.zmscore(ks.coordKey('sessions'), ...silentIds) : [];
+    const silentLeft = alive.filter((x) => x !== null).length;
+    const behind = await archiveBehind();
     const jobsLeft = jobsSubmitted - jobsFinishedQuery.get(ks.jobEvents).n;
     caughtUp = behind === 0 && jobsLeft <= 0;
     if ((silentLeft === 0 && caughtUp) || Date.now() > cullDeadline) break;
     await sleep(500);
   }
+  // Every session expires a TTL after the load ends, and the sentinel puts a live view of each
+  // cull on the ingest stream: stop it, let the archive catch up, and only then count what the
+  // ingest stream accepted, so the analysis below (which counts the culls it finds archived)
+  // and that count see the same culls.
+  await stopProcess(procs.find((p) => p.name === 'sentinel-subscriber').child);
+  for (const settle = Date.now() + 15_000; Date.now() < settle && (await archiveBehind()) > 0;)
+    await sleep(250);
   const accepted = await added(ks.coordIngest);
   const redisPerOp = await calibrate(redisSrv.url, redisSrv.pid, ks, TTL_S * 1000);
 
