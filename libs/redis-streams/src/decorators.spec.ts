@@ -30,6 +30,12 @@ describe('stream handler decorators', () => {
     },
   );
 
+  it.each([-1, 1001, 2.5])('refuse batch lingerMs %p, naming the option and its range', (lingerMs) => {
+    expect(() => StreamBatchHandler({ stream: 'coordIngest', group: 'archivist', lingerMs })).toThrow(
+      /StreamBatchHandler: lingerMs must be an integer from 0 to 1000/,
+    );
+  });
+
   it('refuse concurrency on a single-entry handler, pointing at the server option', () => {
     expect(() =>
       StreamHandler({ stream: 'coordIngest', group: 'fanout', concurrency: 2 } as Parameters<

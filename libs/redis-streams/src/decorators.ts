@@ -76,14 +76,24 @@ export interface StreamBatchHandlerOptions extends StreamHandlerOptions {
    * settle out of order.
    */
   concurrency?: number;
+  /**
+   * After a read that came back with fewer entries than a batch holds (the stream is caught up),
+   * wait this long (ms, 0 to 1000) before the next read, so a trickle of entries goes into fewer,
+   * larger batches (one database transaction each) for at most this much more latency.
+   * Default 0: read again at once.
+   */
+  lingerMs?: number;
 }
-
-/** What the server finds in a handler's pattern extras. */
 export interface StreamHandlerMetadata extends StreamHandlerOptions {
   batch: boolean;
   /** Batches run at once (batch handlers only); 1 when absent. */
   concurrency?: number;
+  /** Wait before the read after a short one (batch handlers only); 0 when absent. */
+  lingerMs?: number;
 }
+
+/** Longest `lingerMs` a batch handler may take. */
+export const MAX_BATCH_LINGER_MS = 1000;
 
 /** Most batches one batch handler may run at once. */
 export const MAX_BATCH_CONCURRENCY = 16;
@@ -102,7 +112,15 @@ export function checkStreamHandlerOptions(options: StreamBatchHandlerOptions, de
   if (options.schema !== undefined && !(options.schema in Schemas)) {
     throw new RangeError(`${decorator}: unknown schema ${JSON.stringify(options.schema)}`);
   }
-  const { concurrency } = options as StreamBatchHandlerOptions;
+  const { concurrency, lingerMs } = options as StreamBatchHandlerOptions;
+  if (
+    lingerMs !== undefined &&
+    !(Number.isInteger(lingerMs) && lingerMs >= 0 && lingerMs <= MAX_BATCH_LINGER_MS)
+  ) {
+    throw new RangeError(
+      `${decorator}: lingerMs must be an integer from 0 to ${MAX_BATCH_LINGER_MS} (got ${String(lingerMs)})`,
+    );
+  }
   if (
     concurrency !== undefined &&
     !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_BATCH_CONCURRENCY)
@@ -131,6 +149,9 @@ export function StreamHandler(options: StreamHandlerOptions): MethodDecorator {
     throw new RangeError(
       'StreamHandler: concurrency is a batch handler option; single-entry handlers share the server option `concurrency`',
     );
+  }
+  if ((options as StreamBatchHandlerOptions).lingerMs !== undefined) {
+    throw new RangeError('StreamHandler: lingerMs is a batch handler option (use @StreamBatchHandler)');
   }
   return streamDecorator({ ...options, batch: false });
 }

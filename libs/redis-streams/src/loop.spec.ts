@@ -101,6 +101,7 @@ function setup(
   schema?: LoopDefinition['schema'],
   /** true: a batch handler; a number: a batch handler running that many batches at once. */
   batch: boolean | number = false,
+  lingerMs = 0,
 ) {
   const group = new FakeGroup();
   const errors: StreamErrorInfo[] = [];
@@ -129,6 +130,7 @@ function setup(
     schema,
     batch: batch !== false,
     batchConcurrency: typeof batch === 'number' ? batch : 1,
+    lingerMs,
     handler: (() => undefined) as unknown as LoopDefinition['handler'],
   };
   const conn: LoopConnection = { status: 'ready', disconnect: () => undefined };
@@ -418,6 +420,52 @@ describe('StreamLoop (fake consumer group, no network)', () => {
       expect(new Set(handled.flat())).toEqual(new Set(all));
       expect(sut.isReady()).toBe(true);
     }, 20_000);
+
+    it('with lingerMs, a trickle of entries after a short read waits for the next read and makes one batch', async () => {
+      const batches: string[][] = [];
+      const { mocks } = start(
+        setup(
+          async (b) => {
+            batches.push(ids(b));
+          },
+          { batchSize: 100 },
+          undefined,
+          true,
+          300,
+        ),
+      );
+      const first = mocks.group.add(['n', 'first']);
+      await until(() => batches.length === 1, 'the first entry handled at once', 1000);
+      expect(batches[0]).toEqual([first]);
+      // Nine more, 5 ms apart: all within the linger, so one batch.
+      const rest: string[] = [];
+      for (let i = 0; i < 9; i++) {
+        rest.push(mocks.group.add(['n', String(i)]));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await until(() => mocks.group.acked.length === 10, 'every entry acked');
+      expect(batches).toEqual([[first], rest]);
+    });
+
+    it('with lingerMs, full reads (a backlog) follow each other without waiting', async () => {
+      const batches: string[][] = [];
+      const { mocks } = start(
+        setup(
+          async (b) => {
+            batches.push(ids(b));
+          },
+          { batchSize: 2 },
+          undefined,
+          true,
+          1000,
+        ),
+      );
+      const all = Array.from({ length: 6 }, (_, i) => mocks.group.add(['n', String(i)]));
+      const t0 = Date.now();
+      await until(() => mocks.group.acked.length === 6, 'every entry acked');
+      expect(Date.now() - t0).toBeLessThan(900);
+      expect(batches.flat()).toEqual(all);
+    });
 
     it('keeps a batch read ahead unhandled through an outage, then handles it once (no delivery lost or dead-lettered)', async () => {
       let down = true;

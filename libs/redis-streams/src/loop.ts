@@ -32,6 +32,8 @@ export interface LoopDefinition {
   batch: boolean;
   /** Batches whose handlers may run at once (batch loops; 1 for single-entry loops). */
   batchConcurrency: number;
+  /** Batch loops: wait this long before the read after a short one (0: read at once). */
+  lingerMs: number;
   handler: MessageHandler;
 }
 
@@ -264,6 +266,7 @@ export class StreamLoop {
         }
         this.dispatch(entries);
         backoff = 0;
+        if (!this.draining) await this.linger(entries.length, count);
       } catch (err) {
         if (this.closed) break;
         if (isNoGroup(err)) this.groupReady = false;
@@ -311,6 +314,15 @@ export class StreamLoop {
       this.reserved -= count;
     }
     this.dispatch(entries, true);
+    await this.linger(entries.length, count);
+  }
+
+  /**
+   * A batch loop whose read came back short (caught up with the stream) waits `lingerMs` before
+   * its next read, so entries arriving meanwhile make one batch rather than one each.
+   */
+  private async linger(got: number, asked: number): Promise<void> {
+    if (this.def.lingerMs > 0 && got > 0 && got < asked && !this.closed) await this.sleep(this.def.lingerMs);
   }
 
   private async readNew(count: number, blockMs: number): Promise<RawEntry[]> {

@@ -92,8 +92,10 @@ export class RedisStreamsServer
     fn: (data: never, ctx: RedisStreamsContext) => unknown,
   ): void {
     checkStreamHandlerOptions(options, options.batch ? 'addStreamHandler (batch)' : 'addStreamHandler');
-    if (!options.batch && options.concurrency !== undefined) {
-      throw new RangeError('addStreamHandler: concurrency applies to batch handlers only (batch: true)');
+    if (!options.batch && (options.concurrency !== undefined || options.lingerMs !== undefined)) {
+      throw new RangeError(
+        'addStreamHandler: concurrency and lingerMs apply to batch handlers only (batch: true)',
+      );
     }
     const meta: StreamHandlerMetadata = {
       stream: options.stream,
@@ -101,6 +103,7 @@ export class RedisStreamsServer
       schema: options.schema,
       batch: !!options.batch,
       concurrency: options.concurrency,
+      lingerMs: options.lingerMs,
     };
     resolveStreamRef(this.options.keyspace, meta.stream);
     this.addHandler(streamPattern(meta), fn as unknown as MessageHandler, true, {
@@ -355,6 +358,7 @@ export class RedisStreamsServer
         schema: meta.schema ? (Schemas[meta.schema] as Schema<unknown>) : undefined,
         batch: meta.batch,
         batchConcurrency: meta.batch ? (meta.concurrency ?? 1) : 1,
+        lingerMs: meta.batch ? (meta.lingerMs ?? 0) : 0,
         handler,
       });
     }
