@@ -14,8 +14,14 @@ ARGV:
   ARGV[4..7] entry field names and values shared by every event: 'type', <schema>, 'v', <major>
   ARGV[8] name of the data field ('data')   ARGV[9..] one event JSON each
 Returns:
-  the number of events appended
+  the number of events appended; 0 when this very checkpoint is stored already (a resent commit)
 ]]
+-- A client resends a command whose reply a dropped connection lost (ioredis does so after a
+-- reconnect), though Redis may have run it: the checkpoint it wrote, updated_at included, is then
+-- stored already, and appending the range again would duplicate its events.
+if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
+  return 0
+end
 local n = 0
 local cap = tonumber(ARGV[3])
 for i = 9, #ARGV do
