@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { IsIn, MinLength } from 'class-validator';
 import {
   DecodeInfo,
   EnvelopeCodec,
@@ -657,3 +658,77 @@ const VALID_COORD_OP = {
     exit_code: 0,
   },
 };
+
+// ---------------------------------------------------------------------------------------------
+// The inlined built-ins at their edges: MinLength's prefix check (the first `min` code units below
+// U+D800 pass without validator's isLength, a shorter .length fails without it, the rest calls
+// it) and IsIn written out as a chain of === (a short list of literals; a Set otherwise). One
+// rule per DTO: a value any rule rejects is checked again by class-validator's own functions to
+// name its paths, so only a lone rule shows what its inlined check accepts.
+
+const OBJECT = { o: 1 };
+
+function oneRule(decorator: PropertyDecorator): Schema<unknown> {
+  class OneRule {
+    v!: unknown;
+  }
+  decorator(OneRule.prototype, 'v');
+  return { name: 'one-rule', major: 0, cls: OneRule } as Schema<unknown>;
+}
+
+describe('inlined built-ins agree with class-validator at their edges', () => {
+  const strings = [
+    '',
+    'a',
+    'ab',
+    'abc',
+    'abcd',
+    'abcde',
+    '\uFE0F',
+    '\uFE0E\uFE0F',
+    'a\uFE0F',
+    'ab\uFE0F',
+    'a\uFE0Fb',
+    'abc\uFE0F',
+    'abcd\uFE0F',
+    '\uFE0Fabcd',
+    '\uD83D\uDE00',
+    'a\uD83D\uDE00',
+    '\uD83D\uDE00\uD83D\uDE00',
+    'abc\uD83D\uDE00',
+    '\uD800',
+    '\uD800a',
+    '\uDC00',
+    'x\uDC00',
+    '\uDC00\uFE0F',
+    '\uD800\uDC00\uFE0F',
+    '\uD7FF\uD7FF',
+    '\uE000\uE000',
+    '\uFFFF',
+  ];
+  const others = [undefined, null, 0, -0, 1, '1', 'a', true, 'true', Number.NaN, [], ['a'], {}, OBJECT];
+
+  const same = (schema: Schema<unknown>, v: unknown) =>
+    expect(compiledVerdict(schema, copy({ v }))).toEqual(referenceVerdict(schema, copy({ v })));
+
+  it.each([0, 1, 2, 3, 4, 5])('MinLength(%i) on strings of every kind', (min) => {
+    const schema = oneRule(MinLength(min));
+    for (const v of [...strings, ...others]) same(schema, v);
+  });
+
+  it('IsIn (literals, empty, long and object lists) on equal, loosely equal and other values', () => {
+    const values = [...others, 'v16', 'v17', 'x"\u2028\ud800', 'x"\u2028', { o: 1 }];
+    const lists = [
+      ['a', 1, -0, null, true, undefined, 'x"\u2028\ud800'],
+      [0],
+      ['1', 'true'],
+      [],
+      Array.from({ length: 17 }, (_, i) => `v${i}`),
+      ['a', OBJECT],
+    ];
+    for (const list of lists) {
+      const schema = oneRule(IsIn(list));
+      for (const v of values) same(schema, v);
+    }
+  });
+});
