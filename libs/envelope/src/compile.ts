@@ -541,6 +541,8 @@ const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => Number(`1e${k}`));
  */
 function jsonNumber(token: string): number {
   const n = token.length;
+  // One character of the grammar is a digit (v, exit codes, most small counts).
+  if (n === 1) return token.charCodeAt(0) - 48;
   if (n > 17) return +token;
   let i = 0;
   const negative = token.charCodeAt(0) === 45;
@@ -621,16 +623,24 @@ function textShape(
   for (const [n, p] of properties.entries()) {
     const set = `${target}[${JSON.stringify(p.name)}]`;
     const type = Reflect.getMetadata('design:type', plan.cls.prototype, p.name) as unknown;
+    // A property that only a condition (@ValidateIf, @IsOptional) lets be absent may be absent
+    // here; any other is required, as without it the entry is invalid anyway (and JSON.parse
+    // names why). Either way only the speed changes, never the outcome.
+    const optional = p.conditions.length > 0 && n > 0;
+    // A group outside any optional part took part in every match.
+    const take = (group: number) =>
+      optional ? `if ((v = m[${group}]) !== undefined) ` : `v = m[${group}]; `;
     let value: string;
     if (p.nestedPlan) {
-      // `()` marks the object present; its properties follow with their own groups.
-      const present = groups.next++;
+      // An optional object's `()` marks it present; its properties follow with their own groups.
+      // A required one is there whenever the expression matched: no group to capture.
+      const present = optional ? groups.next++ : 0;
       const child = `o${open.size}`;
       const nested = textShape(p.nestedPlan, child, groups, deps, open);
       if (!nested) return undefined;
-      value = `\\{()${nested.pattern}\\}`;
-      code.push(`if (m[${present}] !== undefined) {`, `  let ${child};`, ...nested.code.map((l) => `  ${l}`));
-      code.push(`  ${set} = ${child};`, '}');
+      value = `\\{${optional ? '()' : ''}${nested.pattern}\\}`;
+      code.push(optional ? `if (m[${present}] !== undefined) {` : '{');
+      code.push(`  let ${child};`, ...nested.code.map((l) => `  ${l}`), `  ${set} = ${child};`, '}');
     } else if (
       type === Array ||
       p.rules.some((r) => r.type === 'isObject' || r.type === 'isArray') ||
@@ -639,24 +649,21 @@ function textShape(
       return undefined;
     } else if (declared(p, type) === String) {
       value = STRING;
-      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = v;`);
+      code.push(`${take(groups.next++)}${set} = v;`);
     } else if (declared(p, type) === Number) {
       value = `(${NUMBER})`;
       const number = deps.push(jsonNumber) - 1;
-      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = d[${number}](v);`);
+      code.push(`${take(groups.next++)}${set} = d[${number}](v);`);
     } else if (declared(p, type) === Boolean) {
       value = '(true|false)';
-      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = v === 'true';`);
+      code.push(`${take(groups.next++)}${set} = v === 'true';`);
     } else {
       value = SCALAR;
       const scalar = deps.push(scalarValue) - 1;
-      code.push(`if ((v = m[${groups.next++}]) !== undefined) ${set} = d[${scalar}](v);`);
+      code.push(`${take(groups.next++)}${set} = d[${scalar}](v);`);
     }
     const key = `${n === 0 ? '' : ','}${escapeRegExp(`${JSON.stringify(p.name)}:`)}${value}`;
-    // A property that only a condition (@ValidateIf, @IsOptional) lets be absent may be absent
-    // here; any other is required, as without it the entry is invalid anyway (and JSON.parse
-    // names why). Either way only the speed changes, never the outcome.
-    parts.push(p.conditions.length && n > 0 ? `(?:${key})?` : key);
+    parts.push(optional ? `(?:${key})?` : key);
   }
   open.delete(plan);
   if (!parts.length) return undefined;
