@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { IsIn, MinLength } from 'class-validator';
+import { IsIn, MinLength, ValidatorConstraint, registerDecorator } from 'class-validator';
 import {
   DecodeInfo,
   EnvelopeCodec,
@@ -730,5 +730,86 @@ describe('inlined built-ins agree with class-validator at their edges', () => {
       const schema = oneRule(IsIn(list));
       for (const v of values) same(schema, v);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// TextShape: the reader matches a `ts` in the text with IsTimestamp's shape and acceptRead calls
+// only its `rest` (the day). Timestamps at every edge, in each schema read from text: the same
+// outcome as JSON.parse + class-validator, whether the text is of the shape (rest decides) or not
+// (JSON.parse and the whole check decide).
+
+describe('timestamps read from text', () => {
+  const timestamps = [
+    '2024-02-29T00:00:00Z',
+    '2023-02-29T00:00:00Z',
+    '2000-02-29T12:00:00+01:00',
+    '1900-02-29T12:00:00-01:00',
+    '2026-04-30T00:00:00z',
+    '2026-04-31T00:00:00Z',
+    '2026-12-31T23:59:59.999999999+23:59',
+    '2026-04-07T24:00:00Z',
+    '2026-04-07T23:59:60Z',
+    '2026-04-07T12:34:56.Z',
+    '2026-04-07T12:34:56+24:00',
+    '2026-04-07T12:34:56+0530',
+    '2026-04-07t12:34:56Z',
+    '2026-04-07T12:34:56',
+    '2026-13-07T12:34:56Z',
+    '0099-12-31T23:59:59Z',
+    '0999-02-29T00:00:00Z',
+    '1000-02-29T00:00:00Z',
+    '',
+  ];
+  const bases: [SchemaKey, Plain][] = [
+    ['coordOp', VALID_COORD_OP],
+    ['jobLog', { seq: 3, ts: VALID_COORD_OP.ts, kind: 'stdout', line: 'x' }],
+    [
+      'observation',
+      {
+        ts: VALID_COORD_OP.ts,
+        session_id: 'w',
+        kind: 'lock.acquire',
+        resource: null,
+        summary: 's',
+        tx_id: '01JABCDEF0TXSD0123456789AB',
+        source: 'coord',
+      },
+    ],
+  ];
+
+  it.each(bases)('%s: the same outcome as JSON.parse + class-validator', (key, base) => {
+    const schema = Schemas[key] as Schema<unknown>;
+    const before = kept.count;
+    const ok = timestamps.filter((ts) => expectSameOutcome(schema, JSON.stringify({ ...base, ts })).ok);
+    // Leap days and the like of the shape both ways, then text of another shape.
+    expect(ok).toEqual([
+      '2024-02-29T00:00:00Z',
+      '2000-02-29T12:00:00+01:00',
+      '2026-04-30T00:00:00z',
+      '2026-12-31T23:59:59.999999999+23:59',
+    ]);
+    expect(kept.count).toBeGreaterThan(before); // some were read from the text
+  });
+
+  it('refuses a TextShape pattern with a capturing group when it compiles the DTO', () => {
+    @ValidatorConstraint({ name: 'groupedShape', async: false })
+    class GroupedShape {
+      readonly textShape = { pattern: '(a)', rest: () => true };
+      validate(value: unknown) {
+        return value === 'a';
+      }
+    }
+    class WithGroupedShape {
+      v!: string;
+    }
+    registerDecorator({
+      name: 'groupedShape',
+      target: WithGroupedShape,
+      propertyName: 'v',
+      validator: GroupedShape,
+    });
+    const schema = { name: 'grouped', major: 0, cls: WithGroupedShape } as Schema<unknown>;
+    expect(() => codec.validate(schema, { v: 'a' })).toThrow(/no capturing group/);
   });
 });

@@ -53,7 +53,20 @@ interface CvConstraint {
   instance: {
     validate(value: unknown, args: ValidationArguments): boolean | Promise<boolean>;
     defaultMessage?(args: ValidationArguments): string;
+    textShape?: TextShape;
   };
+}
+
+/**
+ * What a constraint class may declare for the text reader: `pattern` (a regular expression's
+ * source, no anchors, no capturing group) matches only strings whose JSON text is themselves (no
+ * `"`, `\\`, control characters), and for every string it matches whole, `rest(value)` is the
+ * constraint's verdict. The reader then matches the property's text with the pattern (text of
+ * another shape takes JSON.parse, and the full check) and the check of what it read calls `rest`.
+ */
+export interface TextShape {
+  readonly pattern: string;
+  rest(value: string): boolean;
 }
 
 interface Rule {
@@ -89,6 +102,8 @@ interface ClassPlan {
   readonly strip: string[];
   /** The generated fast check (see `accepts`), made on first use. */
   accept?: (object: object) => boolean;
+  /** The same for an instance the text reader made (TextShape rules call their `rest`). */
+  acceptRead?: (object: object) => boolean;
   /** The generated `build`, made on first use. */
   build?: (value: object) => object;
   /** The generated reader of JSON text (see `generateTextReader`), made with `accept`. */
@@ -422,12 +437,20 @@ function isBuiltIn(rule: Rule, message: string): boolean {
   return rule.instance.defaultMessage?.(args) === `$property ${message}`;
 }
 
-/** The JS expression for one rule over `o` (object) and `v` (value), registering what it needs in `deps`. */
-function ruleExpr(rule: Rule, deps: unknown[]): string {
+/**
+ * The JS expression for one rule over `o` (object) and `v` (value), registering what it needs in
+ * `deps`; `read`: on an instance the text reader made, where a string under a TextShape rule
+ * matched its pattern.
+ */
+function ruleExpr(rule: Rule, deps: unknown[], read = false): string {
   const dep = (x: unknown): string => `d[${deps.push(x) - 1}]`;
   const r = dep(rule.instance);
   const a = dep(rule.args);
   const call = `${r}.validate(v, (${a}.object = o, ${a}.value = v, ${a}))`;
+  if (read && rule.instance.textShape && shaped(rule)) {
+    // Absent (undefined) when optional: that takes the full check.
+    return `(typeof v === 'string' ? ${dep(rule.instance.textShape.rest)}(v) : ${call})`;
+  }
   let expr: string | undefined;
   const inline = INLINE[rule.type];
   if (!rule.each && inline && isBuiltIn(rule, inline.message)) {
@@ -441,6 +464,23 @@ function ruleExpr(rule: Rule, deps: unknown[]): string {
   return expr;
 }
 
+/** Whether the reader matches `rule`'s property with its TextShape (see `shapeOf`). */
+function shaped(rule: Rule): boolean {
+  return !rule.each && !rule.meta.validateIf;
+}
+
+/** The one TextShape among a property's rules, or undefined (none, or more than one). */
+function shapeOf(p: Property): TextShape | undefined {
+  const shapes = p.rules.filter((r) => r.instance.textShape && shaped(r));
+  if (shapes.length !== 1 || p.rules.some((r) => r.instance.textShape && !shaped(r))) return undefined;
+  const shape = shapes[0].instance.textShape!;
+  // Any capturing group would shift the reader's groups.
+  if (new RegExp(`${shape.pattern}|`).exec('')!.length !== 1) {
+    throw new Error(`a TextShape pattern must have no capturing group: ${shape.pattern}`);
+  }
+  return shape;
+}
+
 function acceptNested(plan: ClassPlan, value: unknown): boolean {
   if (isArrayLike(value)) {
     for (const item of value instanceof Map ? value.values() : value) {
@@ -452,12 +492,17 @@ function acceptNested(plan: ClassPlan, value: unknown): boolean {
   return value instanceof plan.cls && accepts(plan, value);
 }
 
-/** Generates the fast check of one class: true exactly when validateObject would report nothing. */
-function generate(plan: ClassPlan): (object: object) => boolean {
+/**
+ * Generates the fast check of one class: true exactly when validateObject would report nothing.
+ * `read`: the check of an instance the text reader made (`acceptRead`), nested ones included.
+ */
+function generate(plan: ClassPlan, read = false): (object: object) => boolean {
   const deps: unknown[] = [];
   const lines: string[] = [];
   for (const p of plan.properties) {
-    const checks = [...p.defined, ...p.rules].map((rule) => `  if (!${ruleExpr(rule, deps)}) return false;`);
+    const checks = [...p.defined, ...p.rules].map(
+      (rule) => `  if (!${ruleExpr(rule, deps, read && shapeOf(p) !== undefined)}) return false;`,
+    );
     if (p.nestedPlan) {
       const n = deps.push(acceptNested, p.nestedPlan) - 2;
       const cls = p.nestedPlan.cls;
@@ -468,7 +513,7 @@ function generate(plan: ClassPlan): (object: object) => boolean {
         cls.prototype instanceof Set ||
         cls.prototype instanceof Map
       );
-      const c = deps.push(cls, accepts) - 2;
+      const c = deps.push(cls, read ? acceptsRead : accepts) - 2;
       for (let i = 0; i < p.nested.length; i++) {
         checks.push(
           direct
@@ -484,11 +529,16 @@ function generate(plan: ClassPlan): (object: object) => boolean {
     else lines.push(...checks.map((l) => l.slice(2)));
   }
   const body = `let v;\n${lines.join('\n')}\nreturn true;`;
-  return compileFunction(`accept${plan.cls.name}`, 'o', body, deps) as (object: object) => boolean;
+  const name = `accept${read ? 'Read' : ''}${plan.cls.name}`;
+  return compileFunction(name, 'o', body, deps) as (object: object) => boolean;
 }
 
 function accepts(plan: ClassPlan, object: object): boolean {
   return (plan.accept ??= generate(plan))(object);
+}
+
+function acceptsRead(plan: ClassPlan, object: object): boolean {
+  return (plan.acceptRead ??= generate(plan, true))(object);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,7 +643,7 @@ function declared(p: Property, type: unknown): unknown {
   return undefined;
 }
 
-interface TextShape {
+interface ReaderShape {
   /** The expression's source for one object of the class (no anchors). */
   pattern: string;
   /** Statements that build the instance into `target` from the match `m`. */
@@ -611,7 +661,7 @@ function textShape(
   groups: { next: number },
   deps: unknown[],
   open: Set<ClassPlan>,
-): TextShape | undefined {
+): ReaderShape | undefined {
   if (open.has(plan)) return undefined;
   open.add(plan);
   const parts: string[] = [];
@@ -647,13 +697,18 @@ function textShape(
       p.nested.length
     ) {
       return undefined;
+    } else if (shapeOf(p)) {
+      // Only text of the constraint's shape: acceptRead then checks it with `rest` alone.
+      value = `"(${shapeOf(p)!.pattern})"`;
+      code.push(`${take(groups.next++)}${set} = v;`);
     } else if (declared(p, type) === String) {
       value = STRING;
       code.push(`${take(groups.next++)}${set} = v;`);
     } else if (declared(p, type) === Number) {
       value = `(${NUMBER})`;
       const number = deps.push(jsonNumber) - 1;
-      code.push(`${take(groups.next++)}${set} = d[${number}](v);`);
+      // A one-character token is its digit, read here: the call was not inlined (~7 ns a number).
+      code.push(`${take(groups.next++)}${set} = v.length === 1 ? v.charCodeAt(0) - 48 : d[${number}](v);`);
     } else if (declared(p, type) === Boolean) {
       value = '(true|false)';
       code.push(`${take(groups.next++)}${set} = v === 'true';`);
@@ -698,6 +753,7 @@ export function compileClass<T extends object>(cls: new () => T): CompiledClass<
   const plan = planFor(cls as Class);
   plan.accept ??= generate(plan);
   plan.read ??= generateTextReader(plan);
+  plan.acceptRead ??= generate(plan, true);
   const compiled = (value: object, errors: string[], path = ''): T => {
     const instance = build(plan, value);
     if (!plan.accept!(instance)) validateObject(plan, instance, path, errors);
@@ -705,7 +761,7 @@ export function compileClass<T extends object>(cls: new () => T): CompiledClass<
   };
   compiled.fromJson = (text: string, errors: string[]): T | undefined => {
     const instance = plan.read!(text);
-    if (instance !== undefined && !plan.accept!(instance)) validateObject(plan, instance, '', errors);
+    if (instance !== undefined && !plan.acceptRead!(instance)) validateObject(plan, instance, '', errors);
     return instance as T | undefined;
   };
   return compiled;
