@@ -70,4 +70,31 @@ describe('FanoutRepository (real Redis)', () => {
     expect(got[2][0]).toBe(ks.coordLevelChannel('error'));
     expect(fieldsToRecord((await redis.xrange(ks.coordReplay, '-', '+'))[2][1]).level).toBe('error');
   });
+
+  it('marks an id done only once its envelope is out: a run that fails part way can be run again', async () => {
+    const repo = new FanoutRepository(redis, ks, { replayMaxLen: 10_000, dedupWindowMs: 60_000 });
+    const env = buildEnvelope({ op: 'heartbeat', session: 's1' }, 'post');
+    // The replay key holds the wrong type: the script's first XADD fails (WRONGTYPE).
+    await redis.set(ks.coordReplay, 'not a stream');
+    await expect(repo.fanout([{ id: '1-0', env }])).rejects.toThrow(/WRONGTYPE/);
+    await redis.del(ks.coordReplay);
+    // Marked before its XADD (the old order), the id would read as already fanned out: lost.
+    expect(await repo.fanout([{ id: '1-0', env }])).toEqual([true]);
+    expect(await redis.xlen(ks.coordReplay)).toBe(1);
+  });
+
+  it('flags each id of a large mixed batch (dedup read and written per batch, in chunks)', async () => {
+    const repo = new FanoutRepository(redis, ks, { replayMaxLen: 100_000, dedupWindowMs: 60_000 });
+    const env = buildEnvelope({ op: 'heartbeat', session: 's1' }, 'post');
+    const item = (i: number) => ({ id: `${i + 1}-0`, env });
+    // Every third id was fanned out before; the batch spans three chunks of 1 000 ids.
+    const before = Array.from({ length: 2500 }, (_, i) => i).filter((i) => i % 3 === 0);
+    expect(await repo.fanout(before.map(item))).toEqual(before.map(() => true));
+    const all = Array.from({ length: 2500 }, (_, i) => item(i));
+    // The same id twice within a batch goes out once.
+    const flags = await repo.fanout([...all, item(1)]);
+    expect(flags).toEqual([...all.map((_, i) => i % 3 !== 0), false]);
+    expect(await redis.xlen(ks.coordReplay)).toBe(2500);
+    expect(await redis.zcard(ks.coordReplayDedup)).toBe(2500);
+  });
 });
