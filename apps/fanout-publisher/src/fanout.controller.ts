@@ -18,6 +18,6 @@ export class FanoutController {
 
   @StreamBatchHandler({ stream: 'coordIngest', group: GROUPS.fanout, schema: 'coordOp' })
   handle(@Payload() batch: StreamBatch<CoordOpEnvelope>): Promise<void> {
-    return this.fanout.handle(batch.entries.map((e) => ({ id: e.id, env: e.data })));
+    return this.fanout.handle(batch.entries.map((e) => ({ id: e.id, env: e.data, text: e.text })));
   }
 }

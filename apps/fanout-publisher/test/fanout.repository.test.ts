@@ -71,6 +71,28 @@ describe('FanoutRepository (real Redis)', () => {
     expect(fieldsToRecord((await redis.xrange(ks.coordReplay, '-', '+'))[2][1]).level).toBe('error');
   });
 
+  it('sends the text the codec vouched for as it is, and the DTO serialised when there is none', async () => {
+    const got: string[] = [];
+    sub.on('pmessage', (_p, _c, msg: string) => got.push(msg));
+    await sub.psubscribe(ks.coordLevelPattern);
+    const repo = new FanoutRepository(redis, ks, { replayMaxLen: 10_000, dedupWindowMs: 60_000 });
+    const env = buildEnvelope({ op: 'lock', session: 's1', resource: 'r' }, 'post', { durationMs: 2.5 });
+    // A producer may spell a number its own way; the codec's text keeps it (the same JSON value).
+    const text = JSON.stringify(env).replace('"duration_ms":2.5', '"duration_ms":2.50');
+    expect(text).toContain('2.50');
+    expect(
+      await repo.fanout([
+        { id: '1-0', env, text },
+        { id: '2-0', env },
+      ]),
+    ).toEqual([true, true]);
+    await waitFor(() => got.length === 2, 'both pub/sub messages');
+    expect(got).toEqual([text, JSON.stringify(env)]);
+    const replay = await redis.xrange(ks.coordReplay, '-', '+');
+    expect(replay.map(([, f]) => fieldsToRecord(f).data)).toEqual([text, JSON.stringify(env)]);
+    expect(JSON.parse(got[0])).toEqual(JSON.parse(got[1]));
+  });
+
   it('marks an id done only once its envelope is out: a run that fails part way can be run again', async () => {
     const repo = new FanoutRepository(redis, ks, { replayMaxLen: 10_000, dedupWindowMs: 60_000 });
     const env = buildEnvelope({ op: 'heartbeat', session: 's1' }, 'post');
