@@ -1,6 +1,5 @@
 import { Counter, Registry } from 'prom-client';
-import { CoordOpEnvelope } from '@coordbus/envelope';
-import { FanoutRepository } from './fanout.repository';
+import { FanoutItem, FanoutRepository } from './fanout.repository';
 
 /** Fans validated coord op envelopes out and counts what it did. */
 export class FanoutService {
@@ -25,10 +24,16 @@ export class FanoutService {
   }
 
   /** Fans a batch out (one script run) and counts published envelopes by level and skipped redeliveries. */
-  async handle(batch: Array<{ id: string; env: CoordOpEnvelope }>): Promise<void> {
+  async handle(batch: readonly FanoutItem[]): Promise<void> {
     const fresh = await this.repo.fanout(batch);
-    fresh.forEach((isNew, i) =>
-      isNew ? this.published.inc({ level: batch[i].env.level }) : this.duplicates.inc(),
-    );
+    // Counted once per level and batch: a labelled inc per envelope hashed its labels each time.
+    const byLevel = new Map<string, number>();
+    let duplicates = 0;
+    for (let i = 0; i < fresh.length; i++) {
+      if (!fresh[i]) duplicates++;
+      else byLevel.set(batch[i].env.level, (byLevel.get(batch[i].env.level) ?? 0) + 1);
+    }
+    for (const [level, n] of byLevel) this.published.inc({ level }, n);
+    if (duplicates) this.duplicates.inc(duplicates);
   }
 }
