@@ -8,7 +8,8 @@
  *     also to the process being spawned, from the job's `running` status record),
  * beside the same-run baseline (issue #15 §2): a plain BullMQ worker process (plain-worker.js)
  * spawning `true` at the same concurrency, fed the same way; and the floor: one Node process
- * spawning `true` in a loop. Usage: node bench/jobs/run.js [jobs=400] [latencySamples=200]
+ * spawning `true` in a loop; and the records floor (records-worker.js): that worker plus the
+ * replica's durable writes for each job, nothing else. Usage: node bench/jobs/run.js [jobs=400] [latencySamples=200]
  */
 const { spawn } = require('node:child_process');
 const Redis = require('ioredis');
@@ -210,7 +211,24 @@ function request() {
   };
 }
 
-async function scenario(replicas) {
+/**
+ * The records floor (records-worker.js): a plain BullMQ worker that also makes the replica's
+ * durable writes for each job, and nothing else. Started and fed like a replica (scenario()).
+ */
+async function startRecordsWorker(namespace) {
+  const child = spawn(
+    process.execPath,
+    [require.resolve('./records-worker.js'), REDIS_URL, namespace, String(CONCURRENCY), 'true'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => d.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`records worker exited ${code}`)));
+  });
+  return child;
+}
+
+async function scenario(replicas, start = startReplica) {
   const namespace = `bench-jobs-${newUlid().slice(-8).toLowerCase()}`;
   const keyspace = new Keyspace(namespace);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -219,7 +237,7 @@ async function scenario(replicas) {
   const submitter = new JobSubmitter(redis, store, () => (queue ??= createJobQueue(redis, keyspace)));
   const procs = [];
   try {
-    for (let i = 0; i < replicas; i++) procs.push(await startReplica(namespace));
+    for (let i = 0; i < replicas; i++) procs.push(await start(namespace));
     // Warm-up (script loading, connections).
     for (let i = 0; i < 10; i++) {
       const { meta } = newJob(request(), newUlid());
@@ -276,7 +294,7 @@ async function scenario(replicas) {
       ending: mean((j) => Date.parse(j.finished_at) - spawnedAt.get(j.id)),
     };
     let latency = null;
-    if (replicas === 1) {
+    if (replicas === 1 && start === startReplica) {
       const claim = [];
       const spawned = [];
       for (let i = 0; i < SAMPLES; i++) {
@@ -327,11 +345,13 @@ async function scenario(replicas) {
   console.log(
     `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms (user ${plainRun.split[0].toFixed(1)} / kernel ${plainRun.split[1].toFixed(1)}), submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms, Redis ${plainRun.redisCpuPerJob.toFixed(1)} ms, the jobs themselves ${plainRun.jobCpuPerJob.toFixed(1)} ms`,
   );
+  const records = await scenario(1, startRecordsWorker);
   const one = await scenario(1);
   const line = (label, r) =>
     console.log(
       `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms (user ${r.split[0].toFixed(1)} / kernel ${r.split[1].toFixed(1)}${r.helperCpuPerJob === null ? '' : `; of it spawner helpers ${r.helperCpuPerJob.toFixed(1)}`}), submitter ${r.submitCpuPerJob.toFixed(1)} ms, Redis ${r.redisCpuPerJob.toFixed(1)} ms, the jobs themselves ${r.jobCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms (claim->spawned ${r.phases.spawning.toFixed(1)}, spawned->finished ${r.phases.ending.toFixed(1)})`,
     );
+  line('records floor (plain worker + the durable writes only)', records);
   line('1 replica ', one);
   const two = await scenario(2);
   line('2 replicas', two);
@@ -349,6 +369,21 @@ async function scenario(replicas) {
     unit: 'jobs/s',
     baseline: { name: `plain BullMQ worker spawning true, concurrency ${CONCURRENCY}`, value: plain },
     target: '>= 0.9',
+  });
+  // What the records alone allow (records-worker.js): no runner that keeps them can beat it.
+  report({
+    bench: 'jobs',
+    name: "records floor: plain BullMQ worker + the replica's durable writes, submit -> succeeded",
+    value: records.rate,
+    unit: 'jobs/s',
+    baseline: { name: `plain BullMQ worker spawning true, concurrency ${CONCURRENCY}`, value: plain },
+  });
+  report({
+    bench: 'jobs',
+    name: 'jobs `true`, 1 replica, against the records floor',
+    value: one.rate,
+    unit: 'jobs/s',
+    baseline: { name: 'records floor', value: records.rate },
   });
   report({
     bench: 'jobs',
