@@ -183,7 +183,13 @@ describe('sentinel-subscriber processes', () => {
       root.order('ord-1', 'legacy-1', 'TOD-2');
       root.write('sessions/torn.json', '{"session_id": "to'); // half-written: skipped, counted
       await waitFor(async () => (await observations()).length >= 3, 'three fs-poll observations', 60_000, 50);
-      expect(await metric(bridge, 'coordbus_sentinel_fs_malformed_total')).toBeGreaterThan(0);
+      // A poll can take the three good files before the torn one is written: the next one counts it.
+      await waitFor(
+        async () => (await metric(bridge, 'coordbus_sentinel_fs_malformed_total')) > 0,
+        'the torn file counted as malformed',
+        30_000,
+        50,
+      );
       expect(await bridge.stop('SIGKILL')).toBe('SIGKILL');
       root.remove('sessions/legacy-1.json'); // while the bridge is down
       root.remove('locks/repo');
