@@ -6,9 +6,9 @@
  * (secrets taken, metadata read, queued -> running with its event), the `running` status record
  * with the process group (procs add), the terminal status with its record and event (procs rem).
  * Nothing else: no helper process, no output pipes or log writer, no cgroup or process-group
- * containment, no cancel bus. Whatever coordbus keeps beyond these writes is missing here, so no
- * runner that keeps every record can be faster than this one; its rate against the plain worker's
- * is the ceiling the records alone put on the job-coordinator's.
+ * containment, no cancel bus. Whatever coordbus keeps beyond these writes is missing here, so a
+ * runner making these writes the same way cannot be faster than this one; its rate against the
+ * plain worker's is the ceiling the records alone put on the job-coordinator's.
  * Usage: node records-worker.js <redisUrl> <namespace> <concurrency> <cmd...>. Prints `ready`.
  */
 const { spawn } = require('node:child_process');
