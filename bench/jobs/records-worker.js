@@ -19,6 +19,8 @@ const { dist } = require('../lib');
 
 const { Keyspace, EnvelopeCodec } = require(dist('libs/envelope/src'));
 const { JobStore } = require(dist('libs/jobs/src/store/job-store.js'));
+// The replica's own /proc reader: proc_start is recorded as the replica records it.
+const { readStat } = require(dist('libs/jobs/src/exec/containment.js'));
 
 const [url, namespace, concurrency, ...argv] = process.argv.slice(2);
 const connection = new Redis(url, { maxRetriesPerRequest: null });
@@ -26,16 +28,6 @@ const keyspace = new Keyspace(namespace);
 const store = new JobStore(connection, keyspace, new EnvelopeCodec());
 const host = os.hostname();
 const runner = { id: `records-${process.pid}`, pid: process.pid, start: Date.now() };
-
-/** The process's start time (field 22 of /proc/<pid>/stat), as the replica records it. */
-function procStart(pid) {
-  try {
-    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  } catch {
-    return null;
-  }
-}
 
 async function run(job) {
   const id = job.data.id;
@@ -54,7 +46,7 @@ async function run(job) {
     c.once('error', reject);
     const running = store.transition(id, {
       from: ['running', 'cancelling'],
-      fields: { pgid: c.pid, proc_start: procStart(c.pid) },
+      fields: { pgid: c.pid, proc_start: readStat(c.pid)?.start ?? null },
       record: {
         ts: new Date().toISOString(),
         kind: 'status',

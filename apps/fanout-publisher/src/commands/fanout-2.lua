@@ -17,9 +17,11 @@ Returns:
 The dedup set is read with one ZMSCORE and written with one ZADD per batch (in chunks that fit
 Lua's stack for unpack): a ZADD per envelope cost Redis about 0.7 µs more per envelope (7.2
 against 6.5 µs for the whole script, 200-envelope batches). An id is marked only after its
-XADD and PUBLISH: a run that fails part way (scripts do not roll back) leaves the rest unmarked,
-so its retry publishes them rather than skipping them as done. An id twice in one batch goes
-out once; the later copy is flagged 0 like any redelivery.
+XADD and PUBLISH, never before: a run that fails (scripts do not roll back) leaves its ids
+unmarked, so its retry publishes them rather than skipping them as done. Such a failure comes
+before anything is sent: a script with a shebang is refused at the door under maxmemory, and a
+key of the wrong type fails the first ZMSCORE or XADD. An id twice in one batch goes out once;
+the later copy is flagged 0 like any redelivery.
 ]]
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])))
 local n = (#ARGV - 4) / 5
