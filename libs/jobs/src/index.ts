@@ -13,6 +13,7 @@ export * from './exec/cgroup';
 export * from './exec/containment';
 export * from './exec/control';
 export * from './exec/job-executor';
+export * from './exec/move-window';
 export * from './exec/proc';
 export * from './exec/process-runner';
 export * from './exec/runner';

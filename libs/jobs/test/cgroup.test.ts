@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processRunning, waitFor } from '@coordbus/testing';
 import { JobCgroups, ownCgroupDir } from '../src/exec/cgroup';
+import { CgroupMoveWindow, DEFAULT_CGROUP_MOVE_WINDOW } from '../src/exec/move-window';
+import { HelperSpawner } from '../src/exec/spawner';
 import { Harness } from './harness';
 
 const alive = processRunning;
@@ -207,7 +209,7 @@ describe('a job in its cgroup (executor)', () => {
     const h = await new Harness('jobs-cgroup-move', {
       cgroups,
       spawner: 'helper',
-      cgroupMoveWindowMs: windowMs,
+      moveWindow: CgroupMoveWindow.fixed(windowMs),
     }).start();
     try {
       const line = (pid: number | string) =>
@@ -261,6 +263,56 @@ describe('a job in its cgroup (executor)', () => {
       expect(born).toBe(windowMs > 0);
     } finally {
       await h.close();
+    }
+  });
+
+  it('the helper reports what each move into a job cgroup took, and its window learns from it', async () => {
+    if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+    const cgroups = (await JobCgroups.open()) as JobCgroups;
+    const seen: { gap: number; took: number; windowAfter: number }[] = [];
+    // Probes as often as it may: every spawn past the window is moved, and reported.
+    const window = new (class extends CgroupMoveWindow {
+      override observe(gap: number, took: number): void {
+        super.observe(gap, took);
+        seen.push({ gap, took, windowAfter: this.ms });
+      }
+    })({ ...DEFAULT_CGROUP_MOVE_WINDOW, probeMs: 1, maxProbeMs: 1 });
+    const spawner = new HelperSpawner(undefined, undefined, window);
+    try {
+      expect(await spawner.start()).toBe(true);
+      const born: (boolean | undefined)[] = [];
+      for (let i = 0; i < 4; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 60));
+        born.push(
+          await new Promise<boolean | undefined>((resolve) => {
+            const cg = cgroups.create(`job-window-${i}`)!;
+            spawner.spawn(
+              { file: 'true', args: [], cwd: dir, env: { PATH: process.env.PATH }, stdin: null, cgroup: cg.placement() },
+              {
+                started: (info) => resolve(info.bornInCgroup),
+                failed: () => resolve(undefined),
+                error: () => undefined,
+                data: () => undefined,
+                end: () => undefined,
+                exit: () => void cg.end(0),
+              },
+            );
+          }),
+        );
+      }
+      // The first spawn has no gap to judge by (a shell places it); each later one is a probe.
+      expect(born).toEqual([false, true, true, true]);
+      expect(seen).toHaveLength(3);
+      for (const { gap, took, windowAfter } of seen) {
+        expect(gap).toBeGreaterThanOrEqual(55);
+        expect(took).toBeGreaterThan(0);
+        expect(took).toBeLessThan(5_000);
+        // Cheap: the window covers that gap now; a stall: it is at most half of it.
+        if (took <= DEFAULT_CGROUP_MOVE_WINDOW.stallMs) expect(windowAfter).toBeGreaterThanOrEqual(gap);
+        else expect(windowAfter).toBeLessThanOrEqual(Math.max(gap / 2, DEFAULT_CGROUP_MOVE_WINDOW.minMs));
+      }
+    } finally {
+      spawner.close();
     }
   });
 

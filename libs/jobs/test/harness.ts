@@ -9,6 +9,7 @@ import { JobExecutor } from '../src/exec/job-executor';
 import { RunnerIdentity } from '../src/exec/runner';
 import type { JobCgroups } from '../src/exec/cgroup';
 import { HelperSpawner } from '../src/exec/spawner';
+import type { CgroupMoveWindow } from '../src/exec/move-window';
 import { createJobQueue, BullJobData } from '../src/queue/bull';
 import { JobRequest, JobSubmitter, newJob } from '../src/queue/submit';
 import { JobStore } from '../src/store/job-store';
@@ -41,8 +42,8 @@ export class Harness {
       spawner?: 'in-process' | 'helper';
       /** Each job in a cgroup v2 of its own, as a replica does where it can. */
       cgroups?: JobCgroups;
-      /** The helper's cgroup move window (HelperSpawner; default its own). */
-      cgroupMoveWindowMs?: number;
+      /** When the helper moves into a job's cgroup (default: the window it learns). */
+      moveWindow?: CgroupMoveWindow;
     } = {},
   ) {
     this.keyspace = testKeyspace(label);
@@ -51,7 +52,7 @@ export class Harness {
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec());
     this.bus = new CancelBus(this.redis, this.keyspace, this.store, 200);
     if (options.spawner === 'helper')
-      this.spawner = new HelperSpawner(options.onWarn, undefined, options.cgroupMoveWindowMs);
+      this.spawner = new HelperSpawner(options.onWarn, undefined, options.moveWindow);
     this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
       spawner: this.spawner,
       cgroups: options.cgroups,

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { cgroupSpawnArgs, type CgroupPlacement } from './cgroup';
 import { parseStat, PidClock, pidClock, PidMark, ProcInfo, readStat } from './containment';
+import { CgroupMoveWindow } from './move-window';
 
 /** What a job process is started with (it always leads a new process group and session). */
 export interface SpawnRequest {
@@ -58,17 +59,6 @@ const STREAMS = ['stdout', 'stderr'] as const;
 
 /** How long a new helper process may take to start (a bare Node: well under a second). */
 const HELPER_START_TIMEOUT_MS = 10_000;
-
-/**
- * How soon after the previous job with a cgroup the helper moves itself into the next job's
- * cgroup for the fork, instead of putting a `/bin/sh` in front of the job (one exec, ≈ 0.8 ms of
- * CPU per job). Any move into a cgroup takes the kernel's cgroup_threadgroup_rwsem for writing,
- * and the first one after a pause waits for an RCU grace period (measured here: 20 % of moves
- * 20 ms apart took 2–14 ms, none of those 2 ms apart over 0.2 ms). In the helper that wait would
- * hold up every spawn and the job's `started`; in a job's own shell it holds up only that job.
- * So jobs in a burst are placed by the helper, the first after a pause joins through its shell.
- */
-const CGROUP_MOVE_WINDOW_MS = 5;
 
 /**
  * Spawns from this process (the CLI's foreground jobs, and the fallback when the helper process
@@ -151,6 +141,8 @@ interface HelperJob {
   ev: SpawnEvents;
   /** As asked, to spawn it again should the helper end before it took the request. */
   req: SpawnRequest;
+  /** The helper moves for it: the gap since the spawn before (CgroupMoveWindow.observe). */
+  moveGap: number | null;
   exited: boolean;
   ended: [boolean, boolean];
 }
@@ -168,6 +160,8 @@ type HelperMessage =
       own: number;
       /** 1: forked while the helper was in the job's cgroup. */
       cg?: 1;
+      /** How long the helper's move into the job's cgroup took, in µs (when it moved). */
+      mv?: number;
     }
   | { t: 'failed'; id: number; code: string }
   | { t: 'error'; id: number; code: string }
@@ -229,15 +223,13 @@ export class HelperSpawner implements Spawner {
   private readonly fallback = new InProcessSpawner();
   /** Consecutive helper starts that ended before it was ready: past a few, spawn in process. */
   private failedStarts = 0;
-  /** performance.now() of the last spawn with a cgroup (see CGROUP_MOVE_WINDOW_MS). */
-  private lastCgroupSpawn = -Infinity;
 
   constructor(
     private readonly onWarn?: (msg: string, extra?: Record<string, unknown>) => void,
     /** How long a new helper may take to say it is ready before it is ended. */
     private readonly startTimeoutMs = HELPER_START_TIMEOUT_MS,
-    /** See CGROUP_MOVE_WINDOW_MS (tests: Infinity = always, 0 = never). */
-    private readonly cgroupMoveWindowMs = CGROUP_MOVE_WINDOW_MS,
+    /** When the helper moves into a job's cgroup for the fork instead of a shell doing so. */
+    private readonly moveWindow = new CgroupMoveWindow(),
   ) {}
 
   /** The helper's pid (undefined until it was started). */
@@ -266,14 +258,14 @@ export class HelperSpawner implements Spawner {
   spawn(req: SpawnRequest, events: SpawnEvents): SpawnedProcess {
     if (this.closed || !this.ensure()) return this.fallback.spawn(req, events);
     const id = this.nextId++;
-    this.jobs.set(id, { ev: events, req, exited: false, ended: [false, false] });
-    this.clock.inFlight++;
     // The helper moves itself into the job's cgroup for the fork when it knows where to return
-    // and a move is cheap now (see CGROUP_MOVE_WINDOW_MS).
-    const now = performance.now();
-    const warm = now - this.lastCgroupSpawn <= this.cgroupMoveWindowMs;
-    if (req.cgroup) this.lastCgroupSpawn = now;
-    const placed = req.cgroup?.home !== undefined && warm ? req : throughShell(req);
+    // and a move is cheap now (see CgroupMoveWindow).
+    const moveGap = req.cgroup
+      ? this.moveWindow.decide(performance.now(), req.cgroup.home !== undefined)
+      : null;
+    this.jobs.set(id, { ev: events, req, moveGap, exited: false, ended: [false, false] });
+    this.clock.inFlight++;
+    const placed = moveGap !== null ? req : throughShell(req);
     const cgroup = placed.cgroup && {
       procs: join(placed.cgroup.dir, 'cgroup.procs'),
       home: join(placed.cgroup.home!, 'cgroup.procs'),
@@ -317,7 +309,7 @@ export class HelperSpawner implements Spawner {
     try {
       // The program arrives on stdin (`node -`): no file to find, in dist/ or in the sources.
       // One V8 worker thread instead of one per core: the helper runs little JS, and a move
-      // between cgroups (CGROUP_MOVE_WINDOW_MS) costs per thread (7 threads 0.17 ms, 4: 0.10).
+      // between cgroups (CgroupMoveWindow) costs per thread (7 threads 0.17 ms, 4: 0.10).
       helper = spawn(process.execPath, ['--v8-pool-size=1', '-'], {
         stdio: ['pipe', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
@@ -365,6 +357,7 @@ export class HelperSpawner implements Spawner {
       case 'started': {
         this.clock.inFlight--;
         this.clock.observe(m.own);
+        if (job.moveGap !== null && m.mv !== undefined) this.moveWindow.observe(job.moveGap, m.mv / 1000);
         const mark = m.last === null ? null : { last: m.last, own: this.clock.base + m.own - 1, at: m.at };
         ev.started({
           pid: m.pid,
@@ -521,9 +514,12 @@ export function spawnerMain(): void {
     // process with it): without a way back, this process exits and its jobs end as lost.
     const cgroup = m.cgroup as { procs: string; home: string } | undefined;
     let moved = false;
+    let moveUs: number | undefined;
     if (cgroup) {
       try {
+        const t0 = process.hrtime.bigint();
         fs.writeFileSync(cgroup.procs, `${process.pid}\n`);
+        moveUs = Number(process.hrtime.bigint() - t0) / 1000;
         moved = true;
       } catch {
         /* outside: process groups and the sweep still contain it */
@@ -582,7 +578,7 @@ export function spawnerMain(): void {
       last: Number.isInteger(last) ? last : null,
       at,
       own,
-      ...(born ? { cg: 1 } : {}),
+      ...(born ? { cg: 1, mv: moveUs } : {}),
     });
     // One message for the usual end (exit and both streams at their end) instead of three: the
     // exit waits up to 20 ms for the streams, and names those that ended before it.
