@@ -9,7 +9,14 @@
  * beside the same-run baseline (issue #15 §2): a plain BullMQ worker process (plain-worker.js)
  * spawning `true` at the same concurrency, fed the same way; and the floor: one Node process
  * spawning `true` in a loop; and the records floor (records-worker.js): that worker plus the
- * replica's durable writes for each job, nothing else. Usage: node bench/jobs/run.js [jobs=400] [latencySamples=200]
+ * replica's durable writes for each job, nothing else.
+ *
+ * The plain worker, the records floor and one replica run in alternating rounds (each round in
+ * another order), and the round with the median ratio counts: this machine's speed drifts by
+ * tens of percent within a minute, and three runs one after the other compared how fast the
+ * machine was at each moment as much as how fast each runner was.
+ *
+ * Usage: node bench/jobs/run.js [jobs per run=400] [latencySamples=200] [rounds=3]
  */
 const { spawn } = require('node:child_process');
 const Redis = require('ioredis');
@@ -36,6 +43,7 @@ const { createJobQueue } = require(dist('libs/jobs/src/queue/bull.js'));
 
 const N = Number(process.argv[2] ?? 400);
 const SAMPLES = Number(process.argv[3] ?? 200);
+const ROUNDS = Number(process.argv[4] ?? 3);
 const CONCURRENCY = Number(process.env.JOBS_CONCURRENCY ?? 4);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -228,7 +236,7 @@ async function startRecordsWorker(namespace) {
   return child;
 }
 
-async function scenario(replicas, start = startReplica) {
+async function scenario(replicas, start = startReplica, measureLatency = false) {
   const namespace = `bench-jobs-${newUlid().slice(-8).toLowerCase()}`;
   const keyspace = new Keyspace(namespace);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -294,7 +302,7 @@ async function scenario(replicas, start = startReplica) {
       ending: mean((j) => Date.parse(j.finished_at) - spawnedAt.get(j.id)),
     };
     let latency = null;
-    if (replicas === 1 && start === startReplica) {
+    if (measureLatency) {
       const claim = [];
       const spawned = [];
       for (let i = 0; i < SAMPLES; i++) {
@@ -340,50 +348,83 @@ async function scenario(replicas, start = startReplica) {
   console.log(
     `floor: one Node process spawning true in a loop: ${floorSeq.toFixed(0)}/s sequential, ${floorPar.toFixed(0)}/s with ${CONCURRENCY} in parallel`,
   );
-  const plainRun = await plainBullmq();
-  const plain = plainRun.rate;
-  console.log(
-    `plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${plain.toFixed(0)}/s; CPU per job: worker ${plainRun.cpuPerJob.toFixed(1)} ms (user ${plainRun.split[0].toFixed(1)} / kernel ${plainRun.split[1].toFixed(1)}), submitter ${plainRun.submitCpuPerJob.toFixed(1)} ms, Redis ${plainRun.redisCpuPerJob.toFixed(1)} ms, the jobs themselves ${plainRun.jobCpuPerJob.toFixed(1)} ms`,
-  );
-  const records = await scenario(1, startRecordsWorker);
-  const one = await scenario(1);
+  const describe = (r) =>
+    `CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms (user ${r.split[0].toFixed(1)} / kernel ${r.split[1].toFixed(1)}${r.helperCpuPerJob == null ? '' : `; of it spawner helpers ${r.helperCpuPerJob.toFixed(1)}`}), submitter ${r.submitCpuPerJob.toFixed(1)} ms, Redis ${r.redisCpuPerJob.toFixed(1)} ms, the jobs themselves ${r.jobCpuPerJob.toFixed(1)} ms`;
   const line = (label, r) =>
     console.log(
-      `${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; CPU per job: replicas ${r.cpuPerJob.toFixed(1)} ms (user ${r.split[0].toFixed(1)} / kernel ${r.split[1].toFixed(1)}${r.helperCpuPerJob === null ? '' : `; of it spawner helpers ${r.helperCpuPerJob.toFixed(1)}`}), submitter ${r.submitCpuPerJob.toFixed(1)} ms, Redis ${r.redisCpuPerJob.toFixed(1)} ms, the jobs themselves ${r.jobCpuPerJob.toFixed(1)} ms; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms (claim->spawned ${r.phases.spawning.toFixed(1)}, spawned->finished ${r.phases.ending.toFixed(1)})`,
+      `  ${label}: ${r.rate.toFixed(0)} jobs/s submit->succeeded (${(r.secs * 1000).toFixed(0)} ms for ${N}, ${r.failed} failed) = ${((100 * r.rate) / floorSeq).toFixed(0)}% of the sequential floor; ${describe(r)}; mean per job: queued ${r.phases.queued.toFixed(0)} ms, claim->finished ${r.phases.running.toFixed(0)} ms (claim->spawned ${r.phases.spawning.toFixed(1)}, spawned->finished ${r.phases.ending.toFixed(1)})`,
     );
-  line('records floor (plain worker + the durable writes only)', records);
-  line('1 replica ', one);
+  const runners = {
+    plain: async () => {
+      const r = await plainBullmq();
+      console.log(`  plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${r.rate.toFixed(0)}/s; ${describe(r)}`);
+      return r;
+    },
+    records: async () => {
+      const r = await scenario(1, startRecordsWorker);
+      line('records floor (plain worker + the durable writes only)', r);
+      return r;
+    },
+    one: async (round) => {
+      const r = await scenario(1, startReplica, round === 0);
+      line('1 replica ', r);
+      return r;
+    },
+  };
+  const order = ['plain', 'records', 'one'];
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const turn = order.map((_, i) => order[(i + round) % order.length]);
+    console.log(`round ${round + 1} of ${ROUNDS} (${turn.join(', ')}):`);
+    const r = {};
+    for (const k of turn) r[k] = await runners[k](round);
+    rounds.push(r);
+  }
+  /** The round whose ratio a/b is the median of all rounds' (the middle one of an odd number). */
+  const medianRound = (a, b) =>
+    [...rounds].sort((x, y) => x[a].rate / x[b].rate - y[a].rate / y[b].rate)[Math.floor((rounds.length - 1) / 2)];
+  const ratios = (a, b) => rounds.map((r) => (r[a].rate / r[b].rate).toFixed(2)).join(', ');
+  console.log(`replica / plain worker by round: ${ratios('one', 'plain')}; records floor / plain worker: ${ratios('records', 'plain')}; replica / records floor: ${ratios('one', 'records')}`);
   const two = await scenario(2);
   line('2 replicas', two);
-  const { claim, spawned } = one.latency;
+  const { claim, spawned } = rounds[0].one.latency;
   console.log(
     `idle submit->start (claimed by the replica), ${claim.length} samples: p50 ${pct(claim, 50)} ms, p99 ${pct(claim, 99)} ms`,
   );
   console.log(
     `idle submit->process spawned, ${spawned.length} samples: p50 ${pct(spawned, 50)} ms, p99 ${pct(spawned, 99)} ms`,
   );
+  const plainName = `plain BullMQ worker spawning true, concurrency ${CONCURRENCY}`;
+  const note = `the round with the median ratio of ${ROUNDS} alternating rounds`;
+  const vsPlain = medianRound('one', 'plain');
   report({
     bench: 'jobs',
     name: 'jobs `true`, 1 replica, submit -> succeeded',
-    value: one.rate,
+    value: vsPlain.one.rate,
     unit: 'jobs/s',
-    baseline: { name: `plain BullMQ worker spawning true, concurrency ${CONCURRENCY}`, value: plain },
+    baseline: { name: plainName, value: vsPlain.plain.rate },
     target: '>= 0.9',
+    note,
   });
-  // What the records alone allow (records-worker.js): no runner that keeps them can beat it.
+  // What the records alone allow (records-worker.js): a runner making the same writes the same way
+  // cannot beat it.
+  const floorVsPlain = medianRound('records', 'plain');
   report({
     bench: 'jobs',
     name: "records floor: plain BullMQ worker + the replica's durable writes, submit -> succeeded",
-    value: records.rate,
+    value: floorVsPlain.records.rate,
     unit: 'jobs/s',
-    baseline: { name: `plain BullMQ worker spawning true, concurrency ${CONCURRENCY}`, value: plain },
+    baseline: { name: plainName, value: floorVsPlain.plain.rate },
+    note,
   });
+  const vsFloor = medianRound('one', 'records');
   report({
     bench: 'jobs',
     name: 'jobs `true`, 1 replica, against the records floor',
-    value: one.rate,
+    value: vsFloor.one.rate,
     unit: 'jobs/s',
-    baseline: { name: 'records floor', value: records.rate },
+    baseline: { name: 'records floor', value: vsFloor.records.rate },
+    note,
   });
   report({
     bench: 'jobs',
