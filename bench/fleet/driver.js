@@ -16,6 +16,12 @@
 // - a `Stop` hook job now and then (every U(0.5, 1.5) x jobEvery s), queued to the job-coordinator;
 // - a silent session stops everything silentAfter ms after it starts (the agent died or hung),
 //   so the sentinel must cull it.
+//
+// A driver plays one of two parts (cfg.role): 'sessions' (registers, heartbeats, ops) or 'hooks'
+// (the same sessions' `Stop` hook runs, on the same schedule, each session falling silent at the
+// same moment). Real hook runs are `coordbus hooks run` processes of their own, never inside the
+// agent that measures its ops: played in the ops' driver, each run's connection set-up and queue
+// add held up the event loop every op's reply waits on (ops p99 10 ms without them, 18-29 ms with).
 require('reflect-metadata');
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 const { dist } = require('../lib');
@@ -164,14 +170,23 @@ async function startSession(s) {
   if (cfg.jobEveryS > 0) later(s, uniform(0, 1) * cfg.jobEveryS * 1000, () => hookJob(s));
 }
 
+/** The 'hooks' part: only the session's hook jobs, until it falls silent as its 'sessions' twin does. */
+function startHooks(s) {
+  if (stopping) return;
+  if (s.silentAfterMs !== null) later(s, s.silentAfterMs, () => goSilent(s));
+  if (cfg.jobEveryS > 0) later(s, uniform(0, 1) * cfg.jobEveryS * 1000, () => hookJob(s));
+}
+
 async function stop() {
   stopping = true;
   for (const s of sessions) for (const t of s.timers) clearTimeout(t);
   while (inflight.size) await Promise.allSettled([...inflight]);
   loop.disable();
   const silent = {};
-  for (const s of sessions)
-    if (s.silentAfterMs !== null) silent[s.id] = { lastBeatMs: s.lastBeatMs, silent: s.silent };
+  // Heartbeats are the 'sessions' part's alone.
+  if (cfg.role !== 'hooks')
+    for (const s of sessions)
+      if (s.silentAfterMs !== null) silent[s.id] = { lastBeatMs: s.lastBeatMs, silent: s.silent };
   await new Promise((resolve) =>
     process.send(
       {
@@ -183,6 +198,7 @@ async function stop() {
         jobLatency,
         jobErrors,
         silent,
+        role: cfg.role,
         loopP99Ms: loop.percentile(99) / 1e6,
         loopMaxMs: loop.max / 1e6,
         cpu: process.cpuUsage(),
@@ -200,7 +216,7 @@ process.on('message', (m) => {
     for (const d of m.sessions) {
       const s = { ...d, timers: new Set(), beats: new Set(), lastBeatMs: 0, lock: null, silent: false };
       sessions.push(s);
-      setTimeout(() => track(startSession(s)), d.startDelayMs);
+      setTimeout(() => (cfg.role === 'hooks' ? startHooks(s) : track(startSession(s))), d.startDelayMs);
     }
   } else if (m.type === 'stop') {
     stop().then(

@@ -9,7 +9,8 @@
 // Sessions are played by --drivers forked processes (bench/fleet/driver.js) through `runCoord`,
 // the function `bin/coord` runs: 1 000 sessions spawning a Node process per op would measure
 // process start-up, not coordbus. The real `coord` CLI process is timed on a small sample in the
-// same run, beside `node -e 0`.
+// same run, beside `node -e 0`. Their hook runs come from one more driver (--hook-driver 1, the
+// default), as real hook runs are processes of their own and not part of the agent timing its ops.
 //
 // Reports: coord op p50/p99 (in-process, connect + op + envelopes), envelope end to end p99 (op ->
 // pub/sub, op -> archive row), cull lateness p99 vs the TTL, CPU-seconds per service per 1 000
@@ -48,6 +49,9 @@ const SECONDS = arg('seconds', 90);
 const TTL_S = arg('ttl', 60);
 const RAMP_S = arg('ramp', 10);
 const DRIVERS = arg('drivers', 2);
+// 1: hook jobs from a driver process of their own, as real hook runs are their own processes
+// (driver.js); 0: each session's hook jobs from the driver that plays its ops.
+const HOOK_DRIVER = arg('hook-driver', 1);
 const SILENT = arg('silent', 0.1);
 const OP_EVERY_S = arg('op-every', 5);
 const JOB_EVERY_S = arg('job-every', 120);
@@ -159,7 +163,7 @@ async function main() {
   cleanup.push(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   const load0 = loadavg();
   log(
-    `bench/fleet: ${fmt(N)} sessions for ${SECONDS} s (ramp ${RAMP_S} s), TTL ${TTL_S} s, ${DRIVERS} driver(s), ` +
+    `bench/fleet: ${fmt(N)} sessions for ${SECONDS} s (ramp ${RAMP_S} s), TTL ${TTL_S} s, ${DRIVERS} driver(s)${HOOK_DRIVER ? ' + one for hook runs' : ''}, ` +
       `${os.cpus().length} CPUs, load average ${load0.join(' ')}`,
   );
 
@@ -261,7 +265,13 @@ async function main() {
     hooksFile,
     worktree: project,
   };
-  const drivers = slices.map((sessions) => {
+  const parts = slices.map((sessions) => ({
+    sessions,
+    cfg: { ...cfg, role: 'sessions', jobEveryS: HOOK_DRIVER ? 0 : cfg.jobEveryS },
+  }));
+  if (HOOK_DRIVER && cfg.jobEveryS > 0)
+    parts.push({ sessions: slices.flat(), cfg: { ...cfg, role: 'hooks' } });
+  const drivers = parts.map(({ sessions, cfg }) => {
     const child = fork(path.join(__dirname, 'driver.js'), [], {
       cwd: project,
       env: { ...process.env, REDIS_URL: redisSrv.url },
@@ -598,7 +608,7 @@ async function main() {
       serviceIdleCores: r2(serviceIdleCores),
       driverCores: r2(driverCpuS / ((tB - tStart) / 1000)),
     },
-    drivers: results.map((r) => ({ loopP99Ms: r1(r.loopP99Ms), loopMaxMs: r1(r.loopMaxMs) })),
+    drivers: results.map((r) => ({ role: r.role, loopP99Ms: r1(r.loopP99Ms), loopMaxMs: r1(r.loopMaxMs) })),
     subscriberLoopP99Ms: r1(ownLoop.percentile(99) / 1e6),
     redis: {
       cores: r2(cpu['redis-server'].cores),
@@ -719,7 +729,7 @@ function print(r) {
       `| ${name} | ${r2(c.perKPerMin)} | ${r2(c.marginalPerKPerMin)} | ${r2(c.cores)} | ${r2(c.idleCores)} |`,
     );
   log(
-    `drivers (the agents' side, not coordbus): ${r.cpu.driverCores} core; event-loop delay p99 ${r.drivers.map((d) => d.loopP99Ms).join(', ')} ms (the subscriber's: ${r.subscriberLoopP99Ms} ms)`,
+    `drivers (the agents' side, not coordbus): ${r.cpu.driverCores} core; event-loop delay p99 ${r.drivers.map((d) => `${d.loopP99Ms} (${d.role})`).join(', ')} ms (the subscriber's: ${r.subscriberLoopP99Ms} ms)`,
   );
   log(
     `\nRedis: ${r.redis.cores} core over the window, ${r.redis.inCommandsCores} of it inside commands; ` +

@@ -357,7 +357,9 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
   const runners = {
     plain: async () => {
       const r = await plainBullmq();
-      console.log(`  plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${r.rate.toFixed(0)}/s; ${describe(r)}`);
+      console.log(
+        `  plain BullMQ worker process spawning true, concurrency ${CONCURRENCY}: ${r.rate.toFixed(0)}/s; ${describe(r)}`,
+      );
       return r;
     },
     records: async () => {
@@ -382,9 +384,13 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
   }
   /** The round whose ratio a/b is the median of all rounds' (the middle one of an odd number). */
   const medianRound = (a, b) =>
-    [...rounds].sort((x, y) => x[a].rate / x[b].rate - y[a].rate / y[b].rate)[Math.floor((rounds.length - 1) / 2)];
+    [...rounds].sort((x, y) => x[a].rate / x[b].rate - y[a].rate / y[b].rate)[
+      Math.floor((rounds.length - 1) / 2)
+    ];
   const ratios = (a, b) => rounds.map((r) => (r[a].rate / r[b].rate).toFixed(2)).join(', ');
-  console.log(`replica / plain worker by round: ${ratios('one', 'plain')}; records floor / plain worker: ${ratios('records', 'plain')}; replica / records floor: ${ratios('one', 'records')}`);
+  console.log(
+    `replica / plain worker by round: ${ratios('one', 'plain')}; records floor / plain worker: ${ratios('records', 'plain')}; replica / records floor: ${ratios('one', 'records')}`,
+  );
   const two = await scenario(2);
   line('2 replicas', two);
   const { claim, spawned } = rounds[0].one.latency;

@@ -287,7 +287,14 @@ describe('a job in its cgroup (executor)', () => {
           await new Promise<boolean | undefined>((resolve) => {
             const cg = cgroups.create(`job-window-${i}`)!;
             spawner.spawn(
-              { file: 'true', args: [], cwd: dir, env: { PATH: process.env.PATH }, stdin: null, cgroup: cg.placement() },
+              {
+                file: 'true',
+                args: [],
+                cwd: dir,
+                env: { PATH: process.env.PATH },
+                stdin: null,
+                cgroup: cg.placement(),
+              },
               {
                 started: (info) => resolve(info.bornInCgroup),
                 failed: () => resolve(undefined),
