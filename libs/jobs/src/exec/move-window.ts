@@ -9,7 +9,9 @@
  * shell waits only for its own job). Measured, as the time after the previous move at which moves
  * start to stall past a millisecond: 20 ms on one VM (20 % of moves then took 2–14 ms, none of
  * those 2 ms apart over 0.2 ms), 150 ms on another (73 % of moves 300 ms apart took 2.5–11 ms).
- * No constant suits both, so the window is learnt from what the helper reports each move took.
+ * No constant suits both, so the window is learnt from what the helper reports each move took
+ * (less any time it waited for a CPU meanwhile: on a loaded machine a preemption in the middle of
+ * the write was most of its wall time, and read as a stall).
  *
  * - A spawn within the window of the previous one (any spawn with a cgroup) is moved.
  * - Past the window, one spawn in a while is moved anyway (a probe): cheap, the window grows to

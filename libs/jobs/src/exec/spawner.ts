@@ -160,7 +160,7 @@ type HelperMessage =
       own: number;
       /** 1: forked while the helper was in the job's cgroup. */
       cg?: 1;
-      /** How long the helper's move into the job's cgroup took, in µs (when it moved). */
+      /** How long the helper's move into the job's cgroup took, in µs, less any wait for a CPU (when it moved). */
       mv?: number;
     }
   | { t: 'failed'; id: number; code: string }
@@ -467,6 +467,12 @@ export function spawnerMain(): void {
       fs.closeSync(fd);
     }
   };
+  /** Time this thread has waited on a run queue so far (ns; /proc schedstat), null without it. */
+  const runqueueWaitNs = (): number | null => {
+    const text = read('/proc/thread-self/schedstat');
+    const wait = text === null ? NaN : Number(text.split(' ')[1]);
+    return Number.isFinite(wait) ? wait : null;
+  };
   let own = 0;
   // The way back from a job's cgroup, kept open: it is the same for every job.
   let homeFd: number | undefined;
@@ -517,9 +523,14 @@ export function spawnerMain(): void {
     let moveUs: number | undefined;
     if (cgroup) {
       try {
+        const wait0 = runqueueWaitNs();
         const t0 = process.hrtime.bigint();
         fs.writeFileSync(cgroup.procs, `${process.pid}\n`);
-        moveUs = Number(process.hrtime.bigint() - t0) / 1000;
+        const wallNs = Number(process.hrtime.bigint() - t0);
+        const wait1 = runqueueWaitNs();
+        // What the move itself took, not the time this process was preempted meanwhile: on a busy
+        // machine that was most of the wall time, and would have read as a stall.
+        moveUs = (wallNs - (wait0 !== null && wait1 !== null ? Math.min(wallNs, wait1 - wait0) : 0)) / 1000;
         moved = true;
       } catch {
         /* outside: process groups and the sweep still contain it */
