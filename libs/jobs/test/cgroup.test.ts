@@ -239,27 +239,7 @@ describe('a job in its cgroup (executor)', () => {
       const daemon = await pidIn(join(dir, 'daemon.pid'));
       await waitFor(() => !alive(daemon), `the daemon ${daemon} to be gone`, 5000);
       // Whether the spawner says so: only a fork inside the cgroup proves it.
-      const born = await new Promise<boolean | undefined>((resolve) => {
-        const cg = cgroups.create('job-born')!;
-        h.spawner!.spawn(
-          {
-            file: 'true',
-            args: [],
-            cwd: dir,
-            env: { PATH: process.env.PATH },
-            stdin: null,
-            cgroup: cg.placement(),
-          },
-          {
-            started: (info) => resolve(info.bornInCgroup),
-            failed: () => resolve(undefined),
-            error: () => undefined,
-            data: () => undefined,
-            end: () => undefined,
-            exit: () => void cg.end(0),
-          },
-        );
-      });
+      const born = await spawnTrueIn(h.spawner!, cgroups, 'job-born', dir);
       expect(born).toBe(windowMs > 0);
     } finally {
       await h.close();
@@ -283,29 +263,7 @@ describe('a job in its cgroup (executor)', () => {
       const born: (boolean | undefined)[] = [];
       for (let i = 0; i < 4; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, 60));
-        born.push(
-          await new Promise<boolean | undefined>((resolve) => {
-            const cg = cgroups.create(`job-window-${i}`)!;
-            spawner.spawn(
-              {
-                file: 'true',
-                args: [],
-                cwd: dir,
-                env: { PATH: process.env.PATH },
-                stdin: null,
-                cgroup: cg.placement(),
-              },
-              {
-                started: (info) => resolve(info.bornInCgroup),
-                failed: () => resolve(undefined),
-                error: () => undefined,
-                data: () => undefined,
-                end: () => undefined,
-                exit: () => void cg.end(0),
-              },
-            );
-          }),
-        );
+        born.push(await spawnTrueIn(spawner, cgroups, `job-window-${i}`, dir));
       }
       // The first spawn has no gap to judge by (a shell places it); each later one is a probe.
       expect(born).toEqual([false, true, true, true]);
@@ -328,6 +286,29 @@ describe('a job in its cgroup (executor)', () => {
     expect(job).toMatchObject({ status: 'failed', exit_code: 127, reason: 'could not start: ENOENT' });
   });
 });
+
+/** Spawns `true` in a new job cgroup; resolves with whether the spawner says it was born in it. */
+function spawnTrueIn(
+  spawner: HelperSpawner,
+  cgroups: JobCgroups,
+  name: string,
+  cwd: string,
+): Promise<boolean | undefined> {
+  return new Promise((resolve) => {
+    const cg = cgroups.create(name)!;
+    spawner.spawn(
+      { file: 'true', args: [], cwd, env: { PATH: process.env.PATH }, stdin: null, cgroup: cg.placement() },
+      {
+        started: (info) => resolve(info.bornInCgroup),
+        failed: () => resolve(undefined),
+        error: () => undefined,
+        data: () => undefined,
+        end: () => undefined,
+        exit: () => void cg.end(0),
+      },
+    );
+  });
+}
 
 function escape(d: string): string {
   return `setsid -f env -i /bin/sh -c 'echo $$ > ${d}/daemon.pid; exec sleep 300'; exit 0`;
