@@ -270,7 +270,9 @@ describe('a job in its cgroup (executor)', () => {
       expect(seen).toHaveLength(3);
       for (const { gap, took, windowAfter } of seen) {
         expect(gap).toBeGreaterThanOrEqual(55);
-        expect(took).toBeGreaterThan(0);
+        // Less any wait for a CPU: on a loaded machine that can be all of it (0), never negative.
+        expect(Number.isFinite(took)).toBe(true);
+        expect(took).toBeGreaterThanOrEqual(0);
         expect(took).toBeLessThan(5_000);
         // Cheap: the window covers that gap now; a stall: it is at most half of it.
         if (took <= DEFAULT_CGROUP_MOVE_WINDOW.stallMs) expect(windowAfter).toBeGreaterThanOrEqual(gap);
