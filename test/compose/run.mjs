@@ -88,9 +88,16 @@ function prepareDocker() {
   }
   // Offline machines get the base image from docker-local.sh; elsewhere the build pulls it.
   const script = process.env.DOCKER_LOCAL || resolve(root, '..', 'shared', 'tools', 'docker-local.sh');
-  if (major && !ok('docker', ['image', 'inspect', base]) && existsSync(script)) {
-    const why = dockerLocal({ NODE_BIN: nodeBinary(major) });
-    if (why) throw new Error(why);
+  if (major && !ok('docker', ['image', 'inspect', base])) {
+    if (existsSync(script)) {
+      const why = dockerLocal({ NODE_BIN: nodeBinary(major) });
+      if (why) throw new Error(why);
+    } else {
+      log(
+        `the base image ${base} is not here and ${script} is not there to build it offline ` +
+          '(set DOCKER_LOCAL to its path): the build will try to pull it',
+      );
+    }
   }
 }
 
