@@ -20,8 +20,8 @@
 // A driver plays one of two parts (cfg.role): 'sessions' (registers, heartbeats, ops) or 'hooks'
 // (the same sessions' `Stop` hook runs, on the same schedule, each session falling silent at the
 // same moment). Real hook runs are `coordbus hooks run` processes of their own, never inside the
-// agent that measures its ops: played in the ops' driver, each run's connection set-up and queue
-// add held up the event loop every op's reply waits on (ops p99 10 ms without them, 18-29 ms with).
+// agent that times its ops, so the part playing the agent does none of their work. (Measured: the
+// ops' p99 did not move when the hook runs left their loop; docs/benchmarks.md, fleet section.)
 require('reflect-metadata');
 const { monitorEventLoopDelay, performance } = require('node:perf_hooks');
 const { dist } = require('../lib');
