@@ -551,8 +551,17 @@ describe('soak: replicas under faults (whole system, real processes)', () => {
         `every service ready again after ${what}`,
         60_000,
         250,
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}: ${last.join(', ')}`);
+      ).catch(async (err: Error) => {
+        // The checks that still fail say why (which consumer group, the store, Redis).
+        const why = await Promise.all(
+          services().map(([n, p]) =>
+            fetch(`${p.url}/readyz`, { signal: AbortSignal.timeout(5000) }).then(
+              async (r) => (r.status === 200 ? '' : `${n} ${r.status} ${await r.text()}`),
+              (e: Error) => `${n} ${e.message}`,
+            ),
+          ),
+        );
+        throw new Error(`${err.message}: ${last.join(', ')}\n${why.filter(Boolean).join('\n')}`);
       });
       return Date.now() - began;
     };

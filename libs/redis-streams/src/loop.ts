@@ -172,7 +172,18 @@ export class StreamLoop {
 
   /** Group created, the blocking connection up, and no dependency outage being waited out. */
   isReady(): boolean {
-    return this.groupReady && this.conn.status === 'ready' && !this.closed && this.outageFailures === 0;
+    return this.notReadyReason() === undefined;
+  }
+
+  /** Why this loop is not ready (what /readyz shows a person), or undefined when it is. */
+  notReadyReason(): string | undefined {
+    if (this.closed) return 'closed';
+    if (!this.groupReady) return 'consumer group not created yet';
+    if (this.conn.status !== 'ready') return `blocking connection ${this.conn.status}`;
+    if (this.outageFailures > 0) {
+      return `waiting out a dependency outage (${this.outageFailures} failed tries, ${this.retries.waiting} entries kept, ${this.inFlight} in flight)`;
+    }
+    return undefined;
   }
 
   /** True while handlers fail with retryable errors (a dependency is down). */
@@ -181,7 +192,7 @@ export class StreamLoop {
   }
 
   start(): void {
-    this.nextReclaimAt = Date.now() + this.opts.reclaimIntervalMs;
+    this.nextReclaimAt = this.now() + this.opts.reclaimIntervalMs;
     this.running = this.run();
   }
 
@@ -233,7 +244,7 @@ export class StreamLoop {
           this.groupReady = true;
         }
         // Due retries hold their own slots, so they run even when every slot is taken.
-        if (this.retries.hasDue(Date.now())) {
+        if (this.retries.hasDue(this.now())) {
           await this.processRetries();
           continue;
         }
@@ -242,15 +253,17 @@ export class StreamLoop {
             await this.readAhead();
             continue;
           }
+          // A retry that came due since the check above still gets a timer: in an outage no
+          // handler runs, so nothing else would end this wait.
           const due = this.retries.nextDue();
-          await this.waitForSlot(due === undefined ? 0 : due - Date.now());
+          await this.waitForSlot(due === undefined ? undefined : Math.max(1, due - this.now()));
           continue;
         }
         if (this.closed) break;
-        const now = Date.now();
+        const now = this.now();
         if (now >= this.nextReclaimAt) {
           await this.reclaim();
-          this.nextReclaimAt = Date.now() + this.opts.reclaimIntervalMs;
+          this.nextReclaimAt = this.now() + this.opts.reclaimIntervalMs;
           continue;
         }
         const count = Math.min(this.opts.batchSize, this.capacity());
@@ -302,7 +315,7 @@ export class StreamLoop {
   }
 
   private async readAhead(): Promise<void> {
-    const now = Date.now();
+    const now = this.now();
     const nextDue = Math.min(this.nextReclaimAt, this.retries.nextDue() ?? Infinity);
     const blockMs = Math.max(1, Math.min(this.opts.blockMs, nextDue - now));
     const count = this.opts.batchSize;
@@ -511,10 +524,10 @@ export class StreamLoop {
     this.drainCursor = '0';
   }
 
-  /** Resolves when a slot frees up (or after `ms` when positive, for a retry coming due). */
-  private waitForSlot(ms: number): Promise<void> {
+  /** Resolves when a slot frees up, or after `ms` when given (a retry coming due). */
+  private waitForSlot(ms: number | undefined): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = ms > 0 ? setTimeout(() => this.wakeUp(), ms) : undefined;
+      const timer = ms === undefined ? undefined : setTimeout(() => this.wakeUp(), ms);
       this.wake = () => {
         clearTimeout(timer);
         resolve();
@@ -550,7 +563,7 @@ export class StreamLoop {
         return;
       }
       const wait = RetryScheduler.backoff(Math.max(this.opts.retryDelayMs, 50), this.outageFailures, 5_000);
-      this.retries.add({ entries, due: Date.now() + wait, minIdleMs: 0, kind: 'outage' });
+      this.retries.add({ entries, due: this.now() + wait, minIdleMs: 0, kind: 'outage' });
       this.wakeUp();
       return;
     }
@@ -588,7 +601,7 @@ export class StreamLoop {
     const wait = RetryScheduler.backoff(this.opts.retryDelayMs, count, 30_000);
     this.retries.add({
       entries: retry,
-      due: Date.now() + wait,
+      due: this.now() + wait,
       minIdleMs: Math.max(0, wait - 5),
       kind: 'redeliver',
     });
@@ -603,7 +616,7 @@ export class StreamLoop {
    */
   private async processRetries(): Promise<void> {
     while (!this.closed) {
-      const item = this.retries.takeDue(Date.now());
+      const item = this.retries.takeDue(this.now());
       if (!item) break;
       const ids = item.entries.map((e) => e.id);
       const n = ids.length;
@@ -612,7 +625,7 @@ export class StreamLoop {
       try {
         claimed = await this.claimAgain(item, ids);
       } catch (err) {
-        this.retries.add({ ...item, due: Date.now() + 1000 });
+        this.retries.add({ ...item, due: this.now() + 1000 });
         throw err;
       } finally {
         this.reserved -= n;
@@ -725,6 +738,14 @@ export class StreamLoop {
         });
       });
     }
+  }
+
+  /**
+   * The clock that due times and reclaim times are read from (tests drive it to hit the
+   * boundaries; close() keeps the real one so a stopped clock cannot hold up a shutdown).
+   */
+  protected now(): number {
+    return Date.now();
   }
 
   private sleep(ms: number): Promise<void> {

@@ -163,12 +163,18 @@ export class RedisStreamsServer
 
   /** True when connected and every consumer group exists (for `/readyz`). */
   isReady(): boolean {
-    return (
-      this.listening &&
-      !this.closed &&
-      this.command?.status === 'ready' &&
-      this.loops.every((l) => l.isReady())
-    );
+    return this.readiness() === true;
+  }
+
+  /** `true`, or what is not ready: each stream and group that is not, with the reason (`/readyz`). */
+  readiness(): true | string {
+    if (!this.listening || this.closed) return 'not listening';
+    if (this.command?.status !== 'ready') return `command connection ${this.command?.status ?? 'not open'}`;
+    const waiting = this.loops.flatMap((l) => {
+      const why = l.notReadyReason();
+      return why === undefined ? [] : [`${l.stream} (group ${l.groupName}): ${why}`];
+    });
+    return waiting.length ? waiting.join('; ') : true;
   }
 
   /**

@@ -42,6 +42,10 @@ describe('RedisStreamsServer and retryable failures (real Redis)', () => {
     await new Promise<void>((resolve, reject) => server.listen((e?: unknown) => (e ? reject(e) : resolve())));
     await waitFor(() => failures >= 4, 'several failed attempts');
     expect(server.isReady()).toBe(false);
+    // What /readyz shows names the stream and group that waits, and why.
+    expect(server.readiness()).toMatch(
+      new RegExp(`^${stream} \\(group g\\): waiting out a dependency outage`),
+    );
     // Pending at this consumer, and Redis has counted one delivery each: the failures were not charged.
     const rows = (await f.redis.xpending(stream, 'g', '-', '+', 10)) as Array<
       [string, string, number, number]

@@ -65,7 +65,7 @@ export async function runService(options: RunServiceOptions): Promise<INestAppli
       ...overrides,
     });
     app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
-    readiness.register('consumer-groups', () => server.isReady());
+    readiness.register('consumer-groups', () => server.readiness());
     await app.startAllMicroservices();
   }
   await app.listen(config.httpPort, config.httpHost);
