@@ -15,6 +15,13 @@ describe('jobsConfig', () => {
     expect([s.retentionMs, s.killGraceMs, s.staleRunningAfterMs]).toEqual([604_800_000, 1500, 5_400_000]);
   });
 
+  it('runs jobs at niceness 10 unless JOBS_NICE says otherwise, within 0-19', () => {
+    expect(service({}).nice).toBe(10);
+    expect(service({ JOBS_NICE: '0' }).nice).toBe(0);
+    expect(() => service({ JOBS_NICE: '-5' })).toThrow('JOBS_NICE must be an integer from 0');
+    expect(() => service({ JOBS_NICE: '20' })).toThrow(ConfigError);
+  });
+
   it('refuses a value out of bounds, naming the variable', () => {
     expect(() => service({ JOBS_LOG_MAX_RECORDS: '10' })).toThrow(ConfigError);
     expect(() => service({ JOBS_LOG_MAX_RECORDS: '10' })).toThrow(

@@ -108,7 +108,7 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     await this.reconcile();
     if (this.stopping) return;
     // Jobs are forked by a small helper process, not by this one (libs/jobs exec/spawner).
-    this.spawner = new HelperSpawner(warn);
+    this.spawner = new HelperSpawner({ onWarn: warn, nice: this.config.nice });
     if (!(await this.spawner.start())) warn('job spawner process did not start: jobs are spawned in process');
     const cgroups = this.config.cgroup ? await JobCgroups.open() : { unavailable: 'JOBS_CGROUP=0' };
     if (cgroups instanceof JobCgroups) this.cgroups = cgroups;

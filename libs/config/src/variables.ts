@@ -250,6 +250,13 @@ export const JOBS_VARS = {
     true,
     'each job in a cgroup v2 of its own, ended with it (where cgroup v2 is writable: root, a delegated unit, a container given its cgroup; else process groups and a descendant sweep); `0` turns it off',
   ),
+  JOBS_NICE: int(
+    'JOBS_NICE',
+    10,
+    0,
+    19,
+    "CPU niceness of the replica's job processes and of the spawner process that forks them: background hook jobs yield the CPU to the agents and to coordination; `0` runs them at the replica's own priority",
+  ),
   JOBS_KILL_GRACE: ms('JOBS_KILL_GRACE', 5_000, 0, 'SIGTERM → SIGKILL grace on cancel or timeout', {
     maxMs: 600_000,
   }),

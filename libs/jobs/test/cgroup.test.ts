@@ -257,7 +257,7 @@ describe('a job in its cgroup (executor)', () => {
         seen.push({ gap, took, windowAfter: this.ms });
       }
     })({ ...DEFAULT_CGROUP_MOVE_WINDOW, probeMs: 1, maxProbeMs: 1 });
-    const spawner = new HelperSpawner(undefined, undefined, window);
+    const spawner = new HelperSpawner({ moveWindow: window });
     try {
       expect(await spawner.start()).toBe(true);
       const born: (boolean | undefined)[] = [];

@@ -44,6 +44,8 @@ export class Harness {
       cgroups?: JobCgroups;
       /** When the helper moves into a job's cgroup (default: the window it learns). */
       moveWindow?: CgroupMoveWindow;
+      /** The helper's niceness, and its jobs' (HelperSpawnerOptions.nice). */
+      nice?: number;
     } = {},
   ) {
     this.keyspace = testKeyspace(label);
@@ -52,7 +54,11 @@ export class Harness {
     this.store = new JobStore(this.redis, this.keyspace, new EnvelopeCodec());
     this.bus = new CancelBus(this.redis, this.keyspace, this.store, 200);
     if (options.spawner === 'helper')
-      this.spawner = new HelperSpawner(options.onWarn, undefined, options.moveWindow);
+      this.spawner = new HelperSpawner({
+        onWarn: options.onWarn,
+        moveWindow: options.moveWindow,
+        nice: options.nice,
+      });
     this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
       spawner: this.spawner,
       cgroups: options.cgroups,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { newUlid } from '@coordbus/envelope';
 import { processRunning, waitFor } from '@coordbus/testing';
 import { RunningProcess } from '../src/exec/process-runner';
-import { HelperSpawner } from '../src/exec/spawner';
+import { HelperSpawner, InProcessSpawner, type Spawner } from '../src/exec/spawner';
 import { newJob } from '../src/queue/submit';
 import { Harness } from './harness';
 
@@ -86,7 +86,7 @@ describe('jobs through the spawner helper', () => {
 describe('a spawner helper that never becomes ready', () => {
   it('is ended after the start timeout and its queued job runs in the next one', async () => {
     const warnings: string[] = [];
-    const spawner = new HelperSpawner((msg) => warnings.push(msg), 300);
+    const spawner = new HelperSpawner({ onWarn: (msg) => warnings.push(msg), startTimeoutMs: 300 });
     const lines: string[] = [];
     const proc = new RunningProcess({
       argv: ['echo', 'ran'],
@@ -108,5 +108,62 @@ describe('a spawner helper that never becomes ready', () => {
     expect(warnings).toContain('job spawner process ended');
     expect(spawner.pid).not.toBe(stuck);
     spawner.close();
+  });
+});
+
+/** The niceness field of /proc/<pid>/stat (after the parenthesised command name). */
+const niceOf = (pid: number | 'self') =>
+  Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+
+describe('job niceness (JOBS_NICE)', () => {
+  /** What a job reads as its own niceness, forked by `spawner`. */
+  const jobNice = async (spawner: Spawner) => {
+    const lines: string[] = [];
+    const proc = new RunningProcess({
+      // cut(1) prints the niceness field of its own stat (comm "cut" has no space to shift it),
+      // forked by the job's shell a moment after the start: a renice from outside is in by then.
+      argv: ["sleep 0.1; cut -d ' ' -f 19 /proc/self/stat"],
+      shell: true,
+      cwd: process.cwd(),
+      env: { PATH: process.env.PATH },
+      timeoutMs: null,
+      killGraceMs: 300,
+      lineMaxBytes: 1000,
+      onLine: (_kind, line) => lines.push(line),
+      spawner,
+    });
+    expect(await proc.done).toMatchObject({ exitCode: 0 });
+    return Number(lines[0]);
+  };
+
+  it('the helper runs niced and so does every job it forks; this process keeps its own', async () => {
+    const own = niceOf('self');
+    const spawner = new HelperSpawner({ nice: 7 });
+    try {
+      expect(await spawner.start()).toBe(true);
+      expect(niceOf(spawner.pid!)).toBe(7);
+      expect(await jobNice(spawner)).toBe(7);
+      expect(niceOf('self')).toBe(own);
+    } finally {
+      spawner.close();
+    }
+  });
+
+  it('by default (0) jobs run at the niceness of the process that asked for them', async () => {
+    const spawner = new HelperSpawner();
+    try {
+      expect(await jobNice(spawner)).toBe(niceOf('self'));
+    } finally {
+      spawner.close();
+    }
+  });
+
+  it('the in-process fallback nices the job it forked', async () => {
+    expect(await jobNice(new InProcessSpawner(5))).toBe(5);
+  });
+
+  it('refuses a niceness outside 0-19, naming the variable', () => {
+    expect(() => new HelperSpawner({ nice: 20 })).toThrow(/JOBS_NICE/);
+    expect(() => new HelperSpawner({ nice: -1 })).toThrow(RangeError);
   });
 });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { cgroupSpawnArgs, type CgroupPlacement } from './cgroup';
 import { parseStat, PidClock, pidClock, PidMark, ProcInfo, readStat } from './containment';
@@ -67,6 +68,9 @@ const HELPER_START_TIMEOUT_MS = 10_000;
 export class InProcessSpawner implements Spawner {
   readonly clock = pidClock;
 
+  /** `nice`: the CPU niceness each job is given (0: this process's own). */
+  constructor(private readonly nice = 0) {}
+
   spawn(request: SpawnRequest, events: SpawnEvents): SpawnedProcess {
     // This process does not move itself between cgroups (a replica's many threads, its timers):
     // the job's first process joins through a shell.
@@ -95,6 +99,10 @@ export class InProcessSpawner implements Spawner {
       return { closeOutput: () => undefined };
     }
     this.clock.spawned();
+    // Set from outside after the fork, so whatever it started before this line keeps this
+    // process's niceness; only the replica's fallback spawns come here with one (the helper forks
+    // already niced).
+    if (this.nice > 0) renice(child.pid, this.nice);
     // Read now, before this process can reap it: a job that already exited is still a zombie here.
     events.started({ pid: child.pid, leader: readStat(child.pid), mark });
     child.on('error', (err: NodeJS.ErrnoException) => events.error(err.code ?? 'EINVAL'));
@@ -105,6 +113,14 @@ export class InProcessSpawner implements Spawner {
         child.stderr?.destroy();
       },
     };
+  }
+}
+
+function renice(pid: number, nice: number): void {
+  try {
+    setPriority(pid, nice);
+  } catch {
+    // Gone already (ESRCH): nothing left to slow down.
   }
 }
 
@@ -211,6 +227,19 @@ export class HelperPidClock extends PidClock {
  * Should the helper die, its running jobs end `lost` (their groups are swept) and the next spawn
  * starts a new helper; while none can be started, jobs are spawned in process.
  */
+export interface HelperSpawnerOptions {
+  onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
+  /** How long a new helper may take to say it is ready before it is ended. */
+  startTimeoutMs?: number;
+  /** When the helper moves into a job's cgroup for the fork instead of a shell doing so. */
+  moveWindow?: CgroupMoveWindow;
+  /**
+   * CPU niceness (0-19) of the helper, and so of every job it forks (a child inherits its
+   * parent's); default 0, the replica's own. Background work then yields the CPU to the agents.
+   */
+  nice?: number;
+}
+
 export class HelperSpawner implements Spawner {
   readonly clock = new HelperPidClock();
   private helper: ChildProcess | undefined;
@@ -220,17 +249,25 @@ export class HelperSpawner implements Spawner {
   private readonly jobs = new Map<number, HelperJob>();
   private nextId = 1;
   private closed = false;
-  private readonly fallback = new InProcessSpawner();
+  private readonly fallback: InProcessSpawner;
   /** Consecutive helper starts that ended before it was ready: past a few, spawn in process. */
   private failedStarts = 0;
+  private readonly onWarn: HelperSpawnerOptions['onWarn'];
+  private readonly startTimeoutMs: number;
+  private readonly moveWindow: CgroupMoveWindow;
+  private readonly nice: number;
 
-  constructor(
-    private readonly onWarn?: (msg: string, extra?: Record<string, unknown>) => void,
-    /** How long a new helper may take to say it is ready before it is ended. */
-    private readonly startTimeoutMs = HELPER_START_TIMEOUT_MS,
-    /** When the helper moves into a job's cgroup for the fork instead of a shell doing so. */
-    private readonly moveWindow = new CgroupMoveWindow(),
-  ) {}
+  constructor(options: HelperSpawnerOptions = {}) {
+    this.onWarn = options.onWarn;
+    this.startTimeoutMs = options.startTimeoutMs ?? HELPER_START_TIMEOUT_MS;
+    this.moveWindow = options.moveWindow ?? new CgroupMoveWindow();
+    this.nice = options.nice ?? 0;
+    if (!Number.isInteger(this.nice) || this.nice < 0 || this.nice > 19)
+      throw new RangeError(
+        `the spawner's nice must be an integer from 0 to 19 (JOBS_NICE), got ${this.nice}`,
+      );
+    this.fallback = new InProcessSpawner(this.nice);
+  }
 
   /** The helper's pid (undefined until it was started). */
   get pid(): number | undefined {
@@ -310,7 +347,7 @@ export class HelperSpawner implements Spawner {
       // The program arrives on stdin (`node -`): no file to find, in dist/ or in the sources.
       // One V8 worker thread instead of one per core: the helper runs little JS, and a move
       // between cgroups (CgroupMoveWindow) costs per thread (7 threads 0.17 ms, 4: 0.10).
-      helper = spawn(process.execPath, ['--v8-pool-size=1', '-'], {
+      helper = spawn(process.execPath, ['--v8-pool-size=1', '-', String(this.nice)], {
         stdio: ['pipe', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
         // Nothing of the replica's environment (its Redis URL, tokens): each job brings its own.
@@ -450,6 +487,17 @@ export function spawnerMain(): void {
   const fs = require('node:fs') as typeof import('node:fs');
   // Fits comm's 15 bytes, so ps and /proc/<pid>/comm show it whole.
   process.title = 'coordbus-spawn';
+  // Niced before its first fork: every job inherits it from the thread that forks it, this one.
+  const nice = Number(process.argv[2] ?? 0);
+  if (nice > 0) {
+    try {
+      (require('node:os') as typeof import('node:os')).setPriority(nice);
+    } catch (err) {
+      process.stderr.write(
+        `coordbus-spawn: cannot set niceness ${nice} (${String(err)}): jobs run at the replica's\n`,
+      );
+    }
+  }
   const buf = Buffer.alloc(4096);
   const read = (path: string): string | null => {
     let fd: number;
