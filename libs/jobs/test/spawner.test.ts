@@ -6,6 +6,23 @@ import { HelperSpawner, InProcessSpawner, type Spawner } from '../src/exec/spawn
 import { newJob } from '../src/queue/submit';
 import { Harness } from './harness';
 
+/** A process run straight through `spawner`, with no job records: how it ends, and what it printed. */
+function runThrough(spawner: Spawner, argv: string[], shell = false) {
+  const lines: string[] = [];
+  const proc = new RunningProcess({
+    argv,
+    shell,
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH },
+    timeoutMs: null,
+    killGraceMs: 300,
+    lineMaxBytes: 1000,
+    onLine: (_kind, line) => lines.push(line),
+    spawner,
+  });
+  return { proc, lines };
+}
+
 /** Jobs forked by the replica's spawner helper process leave the same records as jobs forked here. */
 describe('jobs through the spawner helper', () => {
   let h: Harness;
@@ -87,18 +104,7 @@ describe('a spawner helper that never becomes ready', () => {
   it('is ended after the start timeout and its queued job runs in the next one', async () => {
     const warnings: string[] = [];
     const spawner = new HelperSpawner({ onWarn: (msg) => warnings.push(msg), startTimeoutMs: 300 });
-    const lines: string[] = [];
-    const proc = new RunningProcess({
-      argv: ['echo', 'ran'],
-      shell: false,
-      cwd: process.cwd(),
-      env: { PATH: process.env.PATH },
-      timeoutMs: null,
-      killGraceMs: 300,
-      lineMaxBytes: 1000,
-      onLine: (_kind, line) => lines.push(line),
-      spawner,
-    });
+    const { proc, lines } = runThrough(spawner, ['echo', 'ran']);
     // Frozen before it could read its program: it never says it is ready.
     const stuck = spawner.pid!;
     process.kill(stuck, 'SIGSTOP');
@@ -118,20 +124,9 @@ const niceOf = (pid: number | 'self') =>
 describe('job niceness (JOBS_NICE)', () => {
   /** What a job reads as its own niceness, forked by `spawner`. */
   const jobNice = async (spawner: Spawner) => {
-    const lines: string[] = [];
-    const proc = new RunningProcess({
-      // cut(1) prints the niceness field of its own stat (comm "cut" has no space to shift it),
-      // forked by the job's shell a moment after the start: a renice from outside is in by then.
-      argv: ["sleep 0.1; cut -d ' ' -f 19 /proc/self/stat"],
-      shell: true,
-      cwd: process.cwd(),
-      env: { PATH: process.env.PATH },
-      timeoutMs: null,
-      killGraceMs: 300,
-      lineMaxBytes: 1000,
-      onLine: (_kind, line) => lines.push(line),
-      spawner,
-    });
+    // cut(1) prints the niceness field of its own stat (comm "cut" has no space to shift it),
+    // forked by the job's shell a moment after the start: a renice from outside is in by then.
+    const { proc, lines } = runThrough(spawner, ["sleep 0.1; cut -d ' ' -f 19 /proc/self/stat"], true);
     expect(await proc.done).toMatchObject({ exitCode: 0 });
     return Number(lines[0]);
   };
