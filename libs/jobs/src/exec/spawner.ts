@@ -216,17 +216,6 @@ export class HelperPidClock extends PidClock {
   }
 }
 
-/**
- * Spawns job processes from a small long-lived helper process (issue #15 §2). Forking the replica
- * itself costs a copy of the page tables of a ≈ 130 MB Node process per job and blocks its event
- * loop until the child has exec'd; the helper is a bare Node process that does nothing else, so
- * the fork is cheaper and the wait is off the replica's loop. Jobs are the helper's children: it
- * forwards their output, exit status and the pid clock readings containment needs; signals go
- * from here to their process groups directly, as before. The helper ends when this process does
- * (its IPC channel closes); jobs live on in their own groups, exactly as when this process dies.
- * Should the helper die, its running jobs end `lost` (their groups are swept) and the next spawn
- * starts a new helper; while none can be started, jobs are spawned in process.
- */
 export interface HelperSpawnerOptions {
   onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
   /** How long a new helper may take to say it is ready before it is ended. */
@@ -240,6 +229,17 @@ export interface HelperSpawnerOptions {
   nice?: number;
 }
 
+/**
+ * Spawns job processes from a small long-lived helper process (issue #15 §2). Forking the replica
+ * itself costs a copy of the page tables of a ≈ 130 MB Node process per job and blocks its event
+ * loop until the child has exec'd; the helper is a bare Node process that does nothing else, so
+ * the fork is cheaper and the wait is off the replica's loop. Jobs are the helper's children: it
+ * forwards their output, exit status and the pid clock readings containment needs; signals go
+ * from here to their process groups directly, as before. The helper ends when this process does
+ * (its IPC channel closes); jobs live on in their own groups, exactly as when this process dies.
+ * Should the helper die, its running jobs end `lost` (their groups are swept) and the next spawn
+ * starts a new helper; while none can be started, jobs are spawned in process.
+ */
 export class HelperSpawner implements Spawner {
   readonly clock = new HelperPidClock();
   private helper: ChildProcess | undefined;
