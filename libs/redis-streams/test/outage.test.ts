@@ -43,9 +43,7 @@ describe('RedisStreamsServer and retryable failures (real Redis)', () => {
     await waitFor(() => failures >= 4, 'several failed attempts');
     expect(server.isReady()).toBe(false);
     // What /readyz shows names the stream and group that waits, and why.
-    expect(server.readiness()).toMatch(
-      new RegExp(`^${stream} \\(group g\\): waiting out a dependency outage`),
-    );
+    expect(String(server.readiness())).toContain(`${stream} (group g): waiting out a dependency outage`);
     // Pending at this consumer, and Redis has counted one delivery each: the failures were not charged.
     const rows = (await f.redis.xpending(stream, 'g', '-', '+', 10)) as Array<
       [string, string, number, number]
