@@ -255,7 +255,7 @@ export const JOBS_VARS = {
     10,
     0,
     19,
-    "CPU niceness of the replica's job processes and of the spawner process that forks them: background hook jobs yield the CPU to the agents and to coordination; `0` runs them at the replica's own priority",
+    "CPU niceness of the replica's job processes and of the spawner process that forks them: background hook jobs yield the CPU to the agents and to coordination (never raised above the replica's own); `0` runs them at the replica's priority",
   ),
   JOBS_KILL_GRACE: ms('JOBS_KILL_GRACE', 5_000, 0, 'SIGTERM → SIGKILL grace on cancel or timeout', {
     maxMs: 600_000,

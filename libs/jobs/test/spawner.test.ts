@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { newUlid } from '@coordbus/envelope';
 import { processRunning, waitFor } from '@coordbus/testing';
 import { RunningProcess } from '../src/exec/process-runner';
-import { HelperSpawner, InProcessSpawner, type Spawner } from '../src/exec/spawner';
+import { HelperSpawner, InProcessSpawner, spawnerMain, type Spawner } from '../src/exec/spawner';
 import { newJob } from '../src/queue/submit';
 import { Harness } from './harness';
 
@@ -155,6 +156,22 @@ describe('job niceness (JOBS_NICE)', () => {
 
   it('the in-process fallback nices the job it forked', async () => {
     expect(await jobNice(new InProcessSpawner(5))).toBe(5);
+  });
+
+  it('never raises a job above a replica that already runs nicer', async () => {
+    // The helper program as a replica starts it, but from a process at niceness 15, asked for 10.
+    const helper = spawn('nice', ['-n', '15', process.execPath, '-', '10'], {
+      stdio: ['pipe', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    try {
+      const ready = new Promise<unknown>((resolve) => helper.once('message', resolve));
+      helper.stdin!.end(`(${spawnerMain.toString()})();\n`);
+      expect(await ready).toEqual({ t: 'ready' });
+      expect(niceOf(helper.pid!)).toBe(15);
+    } finally {
+      helper.kill('SIGKILL');
+    }
   });
 
   it('refuses a niceness outside 0-19, naming the variable', () => {

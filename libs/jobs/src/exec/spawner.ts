@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { cgroupSpawnArgs, type CgroupPlacement } from './cgroup';
 import { parseStat, PidClock, pidClock, PidMark, ProcInfo, readStat } from './containment';
@@ -102,7 +102,7 @@ export class InProcessSpawner implements Spawner {
     // Set from outside after the fork, so whatever it started before this line keeps this
     // process's niceness; only the replica's fallback spawns come here with one (the helper forks
     // already niced).
-    if (this.nice > 0) renice(child.pid, this.nice);
+    if (this.nice > 0) lowerPriority(child.pid, this.nice);
     // Read now, before this process can reap it: a job that already exited is still a zombie here.
     events.started({ pid: child.pid, leader: readStat(child.pid), mark });
     child.on('error', (err: NodeJS.ErrnoException) => events.error(err.code ?? 'EINVAL'));
@@ -116,9 +116,10 @@ export class InProcessSpawner implements Spawner {
   }
 }
 
-function renice(pid: number, nice: number): void {
+/** Sets `pid` to `nice` unless it already runs nicer (as root, a smaller number would raise it). */
+function lowerPriority(pid: number, nice: number): void {
   try {
-    setPriority(pid, nice);
+    if (nice > getPriority(pid)) setPriority(pid, nice);
   } catch {
     // Gone already (ESRCH): nothing left to slow down.
   }
@@ -488,10 +489,13 @@ export function spawnerMain(): void {
   // Fits comm's 15 bytes, so ps and /proc/<pid>/comm show it whole.
   process.title = 'coordbus-spawn';
   // Niced before its first fork: every job inherits it from the thread that forks it, this one.
+  // Only ever lower: a replica already running nicer than that keeps its own (as root, setting
+  // the number would raise the jobs above the replica instead).
+  const os = require('node:os') as typeof import('node:os');
   const nice = Number(process.argv[2] ?? 0);
-  if (nice > 0) {
+  if (nice > os.getPriority()) {
     try {
-      (require('node:os') as typeof import('node:os')).setPriority(nice);
+      os.setPriority(nice);
     } catch (err) {
       process.stderr.write(
         `coordbus-spawn: cannot set niceness ${nice} (${String(err)}): jobs run at the replica's\n`,
