@@ -3,6 +3,7 @@
 // Output mirrors the source tree under dist/, and each app gets dist/apps/<app>/main.js.
 // Files the code reads at run time beside itself (Lua commands, the agent hook, the service table,
 // worker-thread scripts) are copied as is.
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, readdirSync, statSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { createRequire } from 'node:module';
@@ -64,10 +65,36 @@ for (const app of existsSync(appsDir) ? readdirSync(appsDir) : []) {
     writeFileSync(join(outDir, 'apps', app, 'main.js'), "'use strict';\nrequire('./src/main.js');\n");
   }
 }
+buildNative();
 // The `coord` hot path runs from one esbuild bundle (no Nest, commander or ioredis to load).
 await require(join(root, 'apps', 'cli', 'coord-bundle.js')).build();
 // The fleet console's page, bundled from npm packages (served by the telemetry-archivist).
 require(join(root, 'apps', 'telemetry-archivist', 'console-bundle.js')).buildSync();
+
+/**
+ * The job spawner's posix_spawn addon (libs/jobs/native/spawn.c), compiled against the Node-API
+ * headers (no Node version ties, no node-gyp). Optional: without a C compiler the build goes on
+ * and the spawner helper forks through child_process, as it says when it starts.
+ */
+function buildNative() {
+  const source = join(root, 'libs', 'jobs', 'native', 'spawn.c');
+  const target = join(outDir, 'libs', 'jobs', 'native', 'coordbus_spawn.node');
+  if (existsSync(target) && statSync(target).mtimeMs >= statSync(source).mtimeMs) return;
+  mkdirSync(dirname(target), { recursive: true });
+  const include = join(dirname(require.resolve('node-api-headers/package.json')), 'include');
+  const cc = process.env.CC || 'cc';
+  const args = ['-std=gnu11', '-O2', '-Wall', '-fPIC', '-shared', `-I${include}`, '-o', target, source];
+  const run = spawnSync(cc, args, { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+  if (run.status === 0) return;
+  rmSync(target, { force: true });
+  const why = run.error ? `${cc} not found` : `${cc} failed:\n${run.stderr.trim()}`;
+  console.warn(
+    `warning: the job spawner's posix_spawn addon was not built (${why})\n` +
+      '  jobs still run, forked through child_process (slower per job); install a C compiler ' +
+      '(Debian: apt-get install gcc) or set CC, then npm run build',
+  );
+}
+
 console.log(
   `built ${files.length} files (+${assets.length} copied) into dist/ in ${Date.now() - started} ms`,
 );

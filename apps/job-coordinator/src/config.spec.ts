@@ -22,6 +22,12 @@ describe('jobsConfig', () => {
     expect(() => service({ JOBS_NICE: '20' })).toThrow(ConfigError);
   });
 
+  it('starts jobs with posix_spawn unless JOBS_POSIX_SPAWN=0, and refuses what is not a boolean', () => {
+    expect(service({}).posixSpawn).toBe(true);
+    expect(service({ JOBS_POSIX_SPAWN: '0' }).posixSpawn).toBe(false);
+    expect(() => service({ JOBS_POSIX_SPAWN: 'fork' })).toThrow(/JOBS_POSIX_SPAWN/);
+  });
+
   it('refuses a value out of bounds, naming the variable', () => {
     expect(() => service({ JOBS_LOG_MAX_RECORDS: '10' })).toThrow(ConfigError);
     expect(() => service({ JOBS_LOG_MAX_RECORDS: '10' })).toThrow(

@@ -108,8 +108,22 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     await this.reconcile();
     if (this.stopping) return;
     // Jobs are forked by a small helper process, not by this one (libs/jobs exec/spawner).
-    this.spawner = new HelperSpawner({ onWarn: warn, nice: this.config.nice });
+    this.spawner = new HelperSpawner({
+      onWarn: warn,
+      nice: this.config.nice,
+      ...(this.config.posixSpawn ? {} : { addon: null }),
+    });
     if (!(await this.spawner.start())) warn('job spawner process did not start: jobs are spawned in process');
+    else if (this.spawner.method === 'posix_spawn') this.logger.info('jobs are started with posix_spawn');
+    else
+      this.logger.info(
+        {
+          reason: this.config.posixSpawn
+            ? 'no posix_spawn addon (npm run build compiles it where a C compiler is installed)'
+            : 'JOBS_POSIX_SPAWN=0',
+        },
+        'jobs are forked through child_process',
+      );
     const cgroups = this.config.cgroup ? await JobCgroups.open() : { unavailable: 'JOBS_CGROUP=0' };
     if (cgroups instanceof JobCgroups) this.cgroups = cgroups;
     if (cgroups instanceof JobCgroups)

@@ -250,6 +250,11 @@ export const JOBS_VARS = {
     true,
     'each job in a cgroup v2 of its own, ended with it (where cgroup v2 is writable: root, a delegated unit, a container given its cgroup; else process groups and a descendant sweep); `0` turns it off',
   ),
+  JOBS_POSIX_SPAWN: bool(
+    'JOBS_POSIX_SPAWN',
+    true,
+    "start jobs with posix_spawn (the addon `npm run build` compiles when a C compiler is there): no copy of the spawner's page tables per job; `0`, or no addon, forks them through Node's child_process",
+  ),
   JOBS_NICE: int(
     'JOBS_NICE',
     10,

@@ -1,9 +1,18 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { newUlid } from '@coordbus/envelope';
 import { processRunning, waitFor } from '@coordbus/testing';
 import { RunningProcess } from '../src/exec/process-runner';
-import { HelperSpawner, InProcessSpawner, spawnerMain, type Spawner } from '../src/exec/spawner';
+import {
+  HelperSpawner,
+  InProcessSpawner,
+  spawnAddonPath,
+  spawnerMain,
+  type SpawnRequest,
+  type Spawner,
+} from '../src/exec/spawner';
 import { newJob } from '../src/queue/submit';
 import { Harness } from './harness';
 
@@ -167,7 +176,7 @@ describe('job niceness (JOBS_NICE)', () => {
     try {
       const ready = new Promise<unknown>((resolve) => helper.once('message', resolve));
       helper.stdin!.end(`(${spawnerMain.toString()})();\n`);
-      expect(await ready).toEqual({ t: 'ready' });
+      expect(await ready).toMatchObject({ t: 'ready' });
       expect(niceOf(helper.pid!)).toBe(15);
     } finally {
       helper.kill('SIGKILL');
@@ -177,5 +186,151 @@ describe('job niceness (JOBS_NICE)', () => {
   it('refuses a niceness outside 0-19, naming the variable', () => {
     expect(() => new HelperSpawner({ nice: 20 })).toThrow(/JOBS_NICE/);
     expect(() => new HelperSpawner({ nice: -1 })).toThrow(RangeError);
+  });
+});
+
+/** What one process started through `spawner` did: its output and how it ended, or why it never started. */
+function probe(spawner: Spawner, req: Partial<SpawnRequest> & { file: string }) {
+  return new Promise<{
+    pid?: number;
+    stdout: string;
+    stderr: string;
+    code?: number | null;
+    signal?: string | null;
+    failed?: string;
+  }>((resolve) => {
+    const out = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    let pid: number | undefined;
+    let exit: { code: number | null; signal: string | null } | undefined;
+    let open = 2;
+    const text = () => ({
+      stdout: Buffer.concat(out.stdout).toString(),
+      stderr: Buffer.concat(out.stderr).toString(),
+    });
+    const settle = () => exit && open === 0 && resolve({ pid, ...text(), ...exit });
+    spawner.spawn(
+      { args: [], cwd: process.cwd(), env: { PATH: process.env.PATH }, stdin: null, ...req },
+      {
+        started: (info) => (pid = info.pid),
+        failed: (code) => resolve({ ...text(), failed: code }),
+        error: () => undefined,
+        data: (kind, chunk) => out[kind].push(chunk),
+        end: () => {
+          open--;
+          settle();
+        },
+        exit: (code, signal) => {
+          exit = { code, signal };
+          settle();
+        },
+      },
+    );
+  });
+}
+
+/** stat fields after the command name: state, ppid, pgrp, session. */
+const statOf = (text: string) => text.split(') ')[1].split(' ').slice(0, 4);
+
+/** The replica's helper starts jobs with posix_spawn (libs/jobs/native): as child_process did, for less. */
+describe('jobs started through posix_spawn', () => {
+  const posix = new HelperSpawner();
+  const forked = new HelperSpawner({ addon: null });
+  const dir = mkdtempSync(join(tmpdir(), 'coordbus-spawn-'));
+  beforeAll(async () => {
+    expect(await posix.start()).toBe(true);
+    expect(await forked.start()).toBe(true);
+    writeFileSync(join(dir, 'hello'), '#!/bin/sh\necho "hello $1"\n');
+    chmodSync(join(dir, 'hello'), 0o755);
+    writeFileSync(join(dir, 'not-executable'), '#!/bin/sh\necho ran\n');
+  });
+  afterAll(() => {
+    posix.close();
+    forked.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the build made the addon and the helper starts jobs with it', () => {
+    expect(spawnAddonPath()).toMatch(/coordbus_spawn\.node$/);
+    expect(posix.method).toBe('posix_spawn');
+    expect(forked.method).toBe('child_process');
+  });
+
+  it('a job leads its own session and process group, a child of the helper', async () => {
+    for (const spawner of [posix, forked]) {
+      const job = await probe(spawner, { file: 'cat', args: ['/proc/self/stat'] });
+      expect(job.code).toBe(0);
+      const [, ppid, pgrp, session] = statOf(job.stdout).map(Number);
+      expect({ ppid, pgrp, session }).toEqual({ ppid: spawner.pid, pgrp: job.pid, session: job.pid });
+    }
+  });
+
+  it('a job starts with every signal at its default and none blocked (the helper ignores SIGPIPE)', async () => {
+    const helperIgnores = readFileSync(`/proc/${posix.pid}/status`, 'utf8').match(/^SigIgn:\s*(\w+)/m)![1];
+    expect(helperIgnores).not.toBe('0000000000000000');
+    for (const spawner of [posix, forked]) {
+      const job = await probe(spawner, { file: 'cat', args: ['/proc/self/status'] });
+      const mask = (name: string) => job.stdout.match(new RegExp(`^${name}:\\s*(\\w+)`, 'm'))![1];
+      expect({ blocked: mask('SigBlk'), ignored: mask('SigIgn') }).toEqual({
+        blocked: '0000000000000000',
+        ignored: '0000000000000000',
+      });
+    }
+  });
+
+  it('cwd, environment, stdin, PATH lookup, exit codes, signals and start errors are those of child_process', async () => {
+    const cases: (Partial<SpawnRequest> & { file: string })[] = [
+      {
+        file: '/bin/sh',
+        args: ['-c', 'pwd; env | grep -v ^PWD= | sort; cat; exit 3'],
+        cwd: dir,
+        env: { PATH: '/usr/bin:/bin', A: '1', B: 'two words', UNSET: undefined },
+        stdin: 'from stdin\n',
+      },
+      { file: '/bin/sh', args: ['-c', 'echo out; echo err >&2; kill -TERM $$'] },
+      { file: 'hello', args: ['world'], env: { PATH: `/nonexistent:${dir}` } },
+      { file: 'true', env: {} },
+      { file: 'no-such-command-anywhere' },
+      { file: 'not-executable', env: { PATH: dir } },
+      { file: '/bin/true', cwd: join(dir, 'missing') },
+      { file: '/bin/echo', args: ['a\u0000b'] },
+    ];
+    const results = [];
+    for (const req of cases) {
+      const [viaPosix, viaFork] = [await probe(posix, req), await probe(forked, req)];
+      delete viaPosix.pid;
+      delete viaFork.pid;
+      expect(viaPosix).toEqual(viaFork);
+      results.push(viaPosix);
+    }
+    expect(results[0]).toMatchObject({ code: 3, signal: null, stderr: '' });
+    expect(results[0].stdout).toBe(`${dir}\nA=1\nB=two words\nPATH=/usr/bin:/bin\nfrom stdin\n`);
+    expect(results[1]).toEqual({ stdout: 'out\n', stderr: 'err\n', code: null, signal: 'SIGTERM' });
+    expect(results[2]).toMatchObject({ stdout: 'hello world\n', code: 0 });
+    expect(results[3]).toMatchObject({ code: 0 });
+    expect(results.slice(4).map((r) => r.failed)).toEqual([
+      'ENOENT',
+      'EACCES',
+      'ENOENT',
+      'ERR_INVALID_ARG_VALUE',
+    ]);
+  });
+
+  it('many jobs ending together each get their own exit status, and none is left a zombie', async () => {
+    const codes = Array.from({ length: 40 }, (_, i) => i % 7);
+    const jobs = await Promise.all(
+      codes.map((code) => probe(posix, { file: '/bin/sh', args: ['-c', `exit ${code}`] })),
+    );
+    expect(jobs.map((j) => j.code)).toEqual(codes);
+    const children = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .flatMap((pid) => {
+        try {
+          return [statOf(readFileSync(`/proc/${pid}/stat`, 'utf8'))];
+        } catch {
+          return [];
+        }
+      })
+      .filter(([, ppid]) => Number(ppid) === posix.pid);
+    expect(children).toEqual([]);
   });
 });
