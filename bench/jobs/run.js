@@ -11,7 +11,8 @@
  * spawning `true` in a loop; and the records floor (records-worker.js): that worker plus the
  * replica's durable writes for each job, nothing else.
  *
- * The plain worker, the records floor and one replica run in alternating rounds (each round in
+ * The plain worker, the records floor, one replica and one replica forking its jobs through
+ * child_process (JOBS_POSIX_SPAWN=0) run in alternating rounds (each round in
  * another order), and the round with the median ratio counts: this machine's speed drifts by
  * tens of percent within a minute, and three runs one after the other compared how fast the
  * machine was at each moment as much as how fast each runner was.
@@ -192,7 +193,7 @@ async function plainBullmq() {
   }
 }
 
-async function startReplica(namespace) {
+async function startReplica(namespace, extraEnv = {}) {
   const { child } = await startService('job-coordinator', {
     // BENCH_NODE_ARGS: extra node flags for the replicas (e.g. --cpu-prof to see where a job's CPU goes).
     nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
@@ -201,6 +202,7 @@ async function startReplica(namespace) {
       COORDBUS_NAMESPACE: namespace,
       JOBS_CONCURRENCY: String(CONCURRENCY),
       JOBS_PRUNE_INTERVAL: '0',
+      ...extraEnv,
     },
     ready: 'job worker started',
   });
@@ -378,8 +380,14 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
       line('1 replica ', r);
       return r;
     },
+    // The same replica with its helper forking through child_process, as before the addon.
+    forked: async () => {
+      const r = await scenario(1, (ns) => startReplica(ns, { JOBS_POSIX_SPAWN: '0' }));
+      line('1 replica, JOBS_POSIX_SPAWN=0', r);
+      return r;
+    },
   };
-  const order = ['plain', 'records', 'one'];
+  const order = ['plain', 'records', 'one', 'forked'];
   const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
     const turn = order.map((_, i) => order[(i + round) % order.length]);
@@ -395,7 +403,7 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
     ];
   const ratios = (a, b) => rounds.map((r) => (r[a].rate / r[b].rate).toFixed(2)).join(', ');
   console.log(
-    `replica / plain worker by round: ${ratios('one', 'plain')}; records floor / plain worker: ${ratios('records', 'plain')}; replica / records floor: ${ratios('one', 'records')}`,
+    `replica / plain worker by round: ${ratios('one', 'plain')}; records floor / plain worker: ${ratios('records', 'plain')}; replica / records floor: ${ratios('one', 'records')}; posix_spawn / child_process replica: ${ratios('one', 'forked')}`,
   );
   const two = await scenario(2);
   line('2 replicas', two);
@@ -437,6 +445,16 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
     value: vsFloor.one.rate,
     unit: 'jobs/s',
     baseline: { name: 'records floor', value: vsFloor.records.rate },
+    note,
+  });
+  // What starting jobs with posix_spawn instead of Node's fork gains (JOBS_POSIX_SPAWN).
+  const vsForked = medianRound('one', 'forked');
+  report({
+    bench: 'jobs',
+    name: 'jobs `true`, 1 replica, posix_spawn against child_process',
+    value: vsForked.one.rate,
+    unit: 'jobs/s',
+    baseline: { name: 'the same replica with JOBS_POSIX_SPAWN=0', value: vsForked.forked.rate },
     note,
   });
   report({
