@@ -242,6 +242,8 @@ describe('jobs started through posix_spawn', () => {
     writeFileSync(join(dir, 'hello'), '#!/bin/sh\necho "hello $1"\n');
     chmodSync(join(dir, 'hello'), 0o755);
     writeFileSync(join(dir, 'not-executable'), '#!/bin/sh\necho ran\n');
+    writeFileSync(join(dir, 'no-shebang'), 'echo "no #! line: $0 $1"\n');
+    chmodSync(join(dir, 'no-shebang'), 0o755);
   });
   afterAll(() => {
     posix.close();
@@ -289,6 +291,7 @@ describe('jobs started through posix_spawn', () => {
       { file: '/bin/sh', args: ['-c', 'echo out; echo err >&2; kill -TERM $$'] },
       { file: 'hello', args: ['world'], env: { PATH: `/nonexistent:${dir}` } },
       { file: 'true', env: {} },
+      { file: 'no-shebang', args: ['arg'], env: { PATH: dir } },
       { file: 'no-such-command-anywhere' },
       { file: 'not-executable', env: { PATH: dir } },
       { file: '/bin/true', cwd: join(dir, 'missing') },
@@ -307,7 +310,8 @@ describe('jobs started through posix_spawn', () => {
     expect(results[1]).toEqual({ stdout: 'out\n', stderr: 'err\n', code: null, signal: 'SIGTERM' });
     expect(results[2]).toMatchObject({ stdout: 'hello world\n', code: 0 });
     expect(results[3]).toMatchObject({ code: 0 });
-    expect(results.slice(4).map((r) => r.failed)).toEqual([
+    expect(results[4]).toMatchObject({ stdout: `no #! line: ${join(dir, 'no-shebang')} arg\n`, code: 0 });
+    expect(results.slice(5).map((r) => r.failed)).toEqual([
       'ENOENT',
       'EACCES',
       'ENOENT',

@@ -635,7 +635,11 @@ export function spawnerMain(): void {
       .map(([key, value]) => `${key}=${value}`);
     if ([cwd, ...argv, ...envp].some((text) => text.includes('\u0000')))
       throw new SpawnError('ERR_INVALID_ARG_VALUE');
-    const started = addon!.spawn(lookup(file, env.PATH, cwd), argv, envp, cwd, m.stdin != null);
+    const found = lookup(file, env.PATH, cwd);
+    let started = addon!.spawn(found, argv, envp, cwd, m.stdin != null);
+    // An executable text without `#!`: run by /bin/sh, as execvp (and so child_process) does.
+    if (started === os.constants.errno.ENOEXEC)
+      started = addon!.spawn('/bin/sh', ['/bin/sh', found, ...argv.slice(1)], envp, cwd, m.stdin != null);
     if (typeof started === 'number') throw new SpawnError(errnoNames.get(started) ?? 'EINVAL');
     const [pid, stdinFd, stdoutFd, stderrFd] = started;
     const child = Object.assign(new EventEmitter(), {
