@@ -9,9 +9,14 @@
  * containment, no cancel bus. Whatever coordbus keeps beyond these writes is missing here, so a
  * runner making these writes the same way cannot be faster than this one; its rate against the
  * plain worker's is the ceiling the records alone put on the job-coordinator's.
- * Usage: node records-worker.js <redisUrl> <namespace> <concurrency> <cmd...>. Prints `ready`.
+ * With `--native-spawn` before the command it starts each job as a replica does, with the spawn
+ * addon (NativeSpawner) from this process instead of forking: the records and the replica's own
+ * start, nothing else, so the replica can be held to it.
+ * Usage: node records-worker.js <redisUrl> <namespace> <concurrency> [--native-spawn] <cmd...>.
+ * Prints `ready`.
  */
 const { spawn } = require('node:child_process');
+const { EventEmitter } = require('node:events');
 const os = require('node:os');
 const { Worker } = require('bullmq');
 const Redis = require('ioredis');
@@ -22,7 +27,30 @@ const { JobStore } = require(dist('libs/jobs/src/store/job-store.js'));
 // The replica's own /proc reader: proc_start is recorded as the replica records it.
 const { readStat } = require(dist('libs/jobs/src/exec/containment.js'));
 
-const [url, namespace, concurrency, ...argv] = process.argv.slice(2);
+const [url, namespace, concurrency, ...rest] = process.argv.slice(2);
+const native = rest[0] === '--native-spawn';
+const argv = native ? rest.slice(1) : rest;
+
+/** The replica's own NativeSpawner (the spawn addon), its output read and dropped. */
+function nativeStarter() {
+  const { NativeSpawner } = require(dist('libs/jobs/src/exec/native-spawner.js'));
+  const spawner = NativeSpawner.open();
+  if (!(spawner instanceof NativeSpawner)) throw new Error(spawner.unavailable);
+  const env = { PATH: process.env.PATH };
+  return (onStarted, onExit, onError) =>
+    spawner.spawn(
+      { file: argv[0], args: argv.slice(1), cwd: process.cwd(), env, stdin: null },
+      {
+        started: ({ pid }) => onStarted(pid),
+        failed: (code) => onError(new Error(code)),
+        error: () => undefined,
+        data: () => undefined,
+        end: () => undefined,
+        exit: (code) => onExit(code),
+      },
+    );
+}
+const startNative = native ? nativeStarter() : null;
 const connection = new Redis(url, { maxRetriesPerRequest: null });
 const keyspace = new Keyspace(namespace);
 const store = new JobStore(connection, keyspace, new EnvelopeCodec());
@@ -42,7 +70,17 @@ async function run(job) {
   const { meta, claim } = await store.claim(id, fields, job.data.event, {});
   if (!meta) return 'missing';
   const code = await new Promise((resolve, reject) => {
-    const c = spawn(argv[0], argv.slice(1), { stdio: 'ignore', detached: true });
+    let c;
+    if (startNative) {
+      c = new EventEmitter();
+      startNative(
+        (pid) => (c.pid = pid),
+        (exitCode) => c.emit('exit', exitCode),
+        (err) => c.emit('error', err),
+      );
+    } else {
+      c = spawn(argv[0], argv.slice(1), { stdio: 'ignore', detached: true });
+    }
     c.once('error', reject);
     const running = store.transition(id, {
       from: ['running', 'cancelling'],

@@ -11,8 +11,9 @@
  * spawning `true` in a loop; and the records floor (records-worker.js): that worker plus the
  * replica's durable writes for each job, nothing else.
  *
- * The plain worker, the records floor, one replica and one replica forking its jobs through
- * child_process (JOBS_POSIX_SPAWN=0) run in alternating rounds (each round in
+ * The plain worker, the records floor (forking, and with the spawn addon), one replica and one
+ * replica forking its jobs from the spawner helper (JOBS_NATIVE_SPAWN=0) run in alternating rounds
+ * (each round in
  * another order), and the round with the median ratio counts: this machine's speed drifts by
  * tens of percent within a minute, and three runs one after the other compared how fast the
  * machine was at each moment as much as how fast each runner was.
@@ -231,10 +232,17 @@ function request() {
  * The records floor (records-worker.js): a plain BullMQ worker that also makes the replica's
  * durable writes for each job, and nothing else. Started and fed like a replica (scenario()).
  */
-async function startRecordsWorker(namespace) {
+async function startRecordsWorker(namespace, nativeSpawn = false) {
   const child = spawn(
     process.execPath,
-    [require.resolve('./records-worker.js'), REDIS_URL, namespace, String(CONCURRENCY), 'true'],
+    [
+      require.resolve('./records-worker.js'),
+      REDIS_URL,
+      namespace,
+      String(CONCURRENCY),
+      ...(nativeSpawn ? ['--native-spawn'] : []),
+      'true',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   await new Promise((resolve, reject) => {
@@ -375,19 +383,25 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
       line('records floor (plain worker + the durable writes only)', r);
       return r;
     },
+    // The records and the replica's own start (the spawn addon), nothing else: its bound.
+    recordsNative: async () => {
+      const r = await scenario(1, (ns) => startRecordsWorker(ns, true));
+      line('records floor, spawn addon', r);
+      return r;
+    },
     one: async (round) => {
       const r = await scenario(1, startReplica, round === 0);
       line('1 replica ', r);
       return r;
     },
-    // The same replica with its helper forking through child_process, as before the addon.
+    // The same replica forking its jobs from the spawner helper, as without the addon.
     forked: async () => {
-      const r = await scenario(1, (ns) => startReplica(ns, { JOBS_POSIX_SPAWN: '0' }));
-      line('1 replica, JOBS_POSIX_SPAWN=0', r);
+      const r = await scenario(1, (ns) => startReplica(ns, { JOBS_NATIVE_SPAWN: '0' }));
+      line('1 replica, JOBS_NATIVE_SPAWN=0', r);
       return r;
     },
   };
-  const order = ['plain', 'records', 'one', 'forked'];
+  const order = ['plain', 'records', 'recordsNative', 'one', 'forked'];
   const rounds = [];
   for (let round = 0; round < ROUNDS; round++) {
     const turn = order.map((_, i) => order[(i + round) % order.length]);
@@ -403,7 +417,7 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
     ];
   const ratios = (a, b) => rounds.map((r) => (r[a].rate / r[b].rate).toFixed(2)).join(', ');
   console.log(
-    `replica / plain worker by round: ${ratios('one', 'plain')}; records floor / plain worker: ${ratios('records', 'plain')}; replica / records floor: ${ratios('one', 'records')}; posix_spawn / child_process replica: ${ratios('one', 'forked')}`,
+    `replica / plain worker by round: ${ratios('one', 'plain')}; records floor / plain worker: ${ratios('records', 'plain')}; replica / records floor: ${ratios('one', 'records')}; records floor with the spawn addon / plain worker: ${ratios('recordsNative', 'plain')}; replica / records floor with the spawn addon: ${ratios('one', 'recordsNative')}; replica / replica with JOBS_NATIVE_SPAWN=0: ${ratios('one', 'forked')}`,
   );
   const two = await scenario(2);
   line('2 replicas', two);
@@ -447,14 +461,33 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
     baseline: { name: 'records floor', value: vsFloor.records.rate },
     note,
   });
-  // What starting jobs with posix_spawn instead of Node's fork gains (JOBS_POSIX_SPAWN).
+  // The same with the replica's own start: the records and the spawn addon, nothing else.
+  const nativeFloorVsPlain = medianRound('recordsNative', 'plain');
+  report({
+    bench: 'jobs',
+    name: 'records floor with the spawn addon: plain BullMQ worker + the durable writes, submit -> succeeded',
+    value: nativeFloorVsPlain.recordsNative.rate,
+    unit: 'jobs/s',
+    baseline: { name: plainName, value: nativeFloorVsPlain.plain.rate },
+    note,
+  });
+  const vsNativeFloor = medianRound('one', 'recordsNative');
+  report({
+    bench: 'jobs',
+    name: 'jobs `true`, 1 replica, against the records floor with the spawn addon',
+    value: vsNativeFloor.one.rate,
+    unit: 'jobs/s',
+    baseline: { name: 'records floor with the spawn addon', value: vsNativeFloor.recordsNative.rate },
+    note,
+  });
+  // What starting jobs with the spawn addon instead of forking from a helper gains (JOBS_NATIVE_SPAWN).
   const vsForked = medianRound('one', 'forked');
   report({
     bench: 'jobs',
-    name: 'jobs `true`, 1 replica, posix_spawn against child_process',
+    name: 'jobs `true`, 1 replica, spawn addon against the spawner helper',
     value: vsForked.one.rate,
     unit: 'jobs/s',
-    baseline: { name: 'the same replica with JOBS_POSIX_SPAWN=0', value: vsForked.forked.rate },
+    baseline: { name: 'the same replica with JOBS_NATIVE_SPAWN=0', value: vsForked.forked.rate },
     note,
   });
   report({

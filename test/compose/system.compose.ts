@@ -308,10 +308,10 @@ step(
     // Written in the user's worktree, as the user.
     expect(readFileSync(join(wt, 'out.txt'), 'utf8')).toBe('built\n');
     expect(statSync(join(wt, 'out.txt')).uid).toBe(process.getuid!());
-    // The image's build compiled the spawner's posix_spawn addon, and the replicas use it.
+    // The image's build compiled the spawn addon, and the replicas start their jobs with it.
     const coordinatorLogs = ok(await compose(['logs', 'job-coordinator']), 'compose logs').stdout;
-    expect(coordinatorLogs).toContain('jobs are started with posix_spawn');
-    expect(coordinatorLogs).not.toContain('jobs are forked through child_process');
+    expect(coordinatorLogs).toContain('jobs are started by the spawn addon, without a fork');
+    expect(coordinatorLogs).not.toContain('jobs are forked by a spawner helper process');
 
     const long = json<{ id: string }>(
       ok(await coordbus(['jobs', 'run', '--cwd', wt, '--json', '--', 'sleep', '300']), 'run'),

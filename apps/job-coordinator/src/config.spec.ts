@@ -22,10 +22,10 @@ describe('jobsConfig', () => {
     expect(() => service({ JOBS_NICE: '20' })).toThrow(ConfigError);
   });
 
-  it('starts jobs with posix_spawn unless JOBS_POSIX_SPAWN=0, and refuses what is not a boolean', () => {
-    expect(service({}).posixSpawn).toBe(true);
-    expect(service({ JOBS_POSIX_SPAWN: '0' }).posixSpawn).toBe(false);
-    expect(() => service({ JOBS_POSIX_SPAWN: 'fork' })).toThrow(/JOBS_POSIX_SPAWN/);
+  it('starts jobs with the spawn addon unless JOBS_NATIVE_SPAWN=0, and refuses what is not a boolean', () => {
+    expect(service({}).nativeSpawn).toBe(true);
+    expect(service({ JOBS_NATIVE_SPAWN: '0' }).nativeSpawn).toBe(false);
+    expect(() => service({ JOBS_NATIVE_SPAWN: 'fork' })).toThrow(/JOBS_NATIVE_SPAWN/);
   });
 
   it('refuses a value out of bounds, naming the variable', () => {

@@ -7,8 +7,8 @@ export interface JobsConfig {
   concurrency: number;
   /** `JOBS_CGROUP`: each job in a cgroup v2 of its own where that is possible (default on). */
   cgroup: boolean;
-  /** `JOBS_POSIX_SPAWN`: jobs started with the posix_spawn addon where it was built (default on). */
-  posixSpawn: boolean;
+  /** `JOBS_NATIVE_SPAWN`: jobs started with the spawn addon where it was built (default on). */
+  nativeSpawn: boolean;
   /** `JOBS_NICE`: CPU niceness of the job processes and their spawner (default 10). */
   nice: number;
   /** `JOBS_KILL_GRACE`: SIGTERM -> SIGKILL grace on cancel/timeout (default 5s). */
@@ -45,7 +45,7 @@ export function jobsConfig(env: EnvReader): JobsConfig {
   return {
     concurrency: env.get(V.JOBS_CONCURRENCY),
     cgroup: env.get(V.JOBS_CGROUP),
-    posixSpawn: env.get(V.JOBS_POSIX_SPAWN),
+    nativeSpawn: env.get(V.JOBS_NATIVE_SPAWN),
     nice: env.get(V.JOBS_NICE),
     killGraceMs: env.get(V.JOBS_KILL_GRACE),
     lockDurationMs: env.get(V.JOBS_LOCK_DURATION),

@@ -11,6 +11,7 @@ import {
   JOB_RUNNER,
   JOB_STORE,
   HelperSpawner,
+  NativeSpawner,
   JobCgroups,
   JobExecutor,
   JobStore,
@@ -35,7 +36,7 @@ export const BULL_REDIS = Symbol('coordbus:jobs:bull-redis');
 export class CoordinatorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly workspaces: WorkspaceRegistry;
   private worker: JobWorkerHost | undefined;
-  private spawner: HelperSpawner | undefined;
+  private spawner: HelperSpawner | NativeSpawner | undefined;
   private cgroups: JobCgroups | undefined;
   private timers: NodeJS.Timeout[] = [];
   private booting: Promise<void> = Promise.resolve();
@@ -107,23 +108,20 @@ export class CoordinatorService implements OnApplicationBootstrap, OnApplication
     // Reconcile before taking jobs: what a dead predecessor on this host left running is crashed first.
     await this.reconcile();
     if (this.stopping) return;
-    // Jobs are forked by a small helper process, not by this one (libs/jobs exec/spawner).
-    this.spawner = new HelperSpawner({
-      onWarn: warn,
-      nice: this.config.nice,
-      ...(this.config.posixSpawn ? {} : { addon: null }),
-    });
-    if (!(await this.spawner.start())) warn('job spawner process did not start: jobs are spawned in process');
-    else if (this.spawner.method === 'posix_spawn') this.logger.info('jobs are started with posix_spawn');
-    else
-      this.logger.info(
-        {
-          reason: this.config.posixSpawn
-            ? 'no posix_spawn addon (npm run build compiles it where a C compiler is installed)'
-            : 'JOBS_POSIX_SPAWN=0',
-        },
-        'jobs are forked through child_process',
-      );
+    // Jobs start from this process without a fork where the spawn addon was built; else they are
+    // forked by a small helper process, not by this one (libs/jobs exec/native-spawner, spawner).
+    const native = this.config.nativeSpawn
+      ? NativeSpawner.open({ nice: this.config.nice })
+      : { unavailable: 'JOBS_NATIVE_SPAWN=0' };
+    if (native instanceof NativeSpawner) {
+      this.spawner = native;
+      this.logger.info('jobs are started by the spawn addon, without a fork');
+    } else {
+      const helper = new HelperSpawner({ onWarn: warn, nice: this.config.nice });
+      this.spawner = helper;
+      this.logger.info({ reason: native.unavailable }, 'jobs are forked by a spawner helper process');
+      if (!(await helper.start())) warn('job spawner process did not start: jobs are spawned in process');
+    }
     const cgroups = this.config.cgroup ? await JobCgroups.open() : { unavailable: 'JOBS_CGROUP=0' };
     if (cgroups instanceof JobCgroups) this.cgroups = cgroups;
     if (cgroups instanceof JobCgroups)

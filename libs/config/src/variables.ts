@@ -250,10 +250,10 @@ export const JOBS_VARS = {
     true,
     'each job in a cgroup v2 of its own, ended with it (where cgroup v2 is writable: root, a delegated unit, a container given its cgroup; else process groups and a descendant sweep); `0` turns it off',
   ),
-  JOBS_POSIX_SPAWN: bool(
-    'JOBS_POSIX_SPAWN',
+  JOBS_NATIVE_SPAWN: bool(
+    'JOBS_NATIVE_SPAWN',
     true,
-    "start jobs with posix_spawn (the addon `npm run build` compiles when a C compiler is there): no copy of the spawner's page tables per job; `0`, or no addon, forks them through Node's child_process",
+    "start jobs from the replica with the spawn addon `npm run build` compiles where a C compiler is installed (no fork: nothing of the replica is copied, and a job joins its cgroup itself); `0`, or no addon, forks them from a small helper process through Node's child_process",
   ),
   JOBS_NICE: int(
     'JOBS_NICE',

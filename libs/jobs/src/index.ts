@@ -18,6 +18,7 @@ export * from './exec/proc';
 export * from './exec/process-runner';
 export * from './exec/runner';
 export * from './exec/spawner';
+export * from './exec/native-spawner';
 export * from './exec/workspace';
 export * from './ops/cancel';
 export * from './ops/follow';

@@ -246,6 +246,59 @@ describe('a job in its cgroup (executor)', () => {
     }
   });
 
+  it.each([
+    ['the job joins it itself before its exec (jobs in a burst)', Infinity],
+    ['a shell in front joins it (the first job after a pause)', 0],
+  ])(
+    'the spawn addon: %s; the job is born in its cgroup, this process stays in its own',
+    async (_how, windowMs) => {
+      if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
+      const cgroups = (await JobCgroups.open()) as JobCgroups;
+      const h = await new Harness('jobs-cgroup-native', {
+        cgroups,
+        spawner: 'native',
+        moveWindow: CgroupMoveWindow.fixed(windowMs),
+      }).start();
+      try {
+        const own = () =>
+          readFileSync('/proc/self/cgroup', 'utf8')
+            .split('\n')
+            .find((l) => l.startsWith('0::'));
+        const before = own();
+        const inJobCgroup = expect.stringMatching(
+          new RegExp(`^0::.*/coordbus-jobs/${process.pid}/job-\\d+$`),
+        );
+        for (const argv of [['cat', '/proc/self/cgroup'], ['cat /proc/self/cgroup']]) {
+          const job = await h.run({ argv, shell: argv.length === 1, cwd: dir });
+          expect(job.status).toBe('succeeded');
+          const out = (await h.log(job.id)).filter((r) => r.kind === 'stdout').map((r) => r.line);
+          expect(out.filter((line) => line?.startsWith('0::'))).toEqual([inJobCgroup]);
+        }
+        expect(own()).toBe(before);
+        // A job that forks at once: the child it started first is in the job's cgroup too.
+        const job = await h.run({
+          argv: ['/bin/sh', '-c', '(cat /proc/self/cgroup) & wait'],
+          shell: false,
+          cwd: dir,
+        });
+        const out = (await h.log(job.id)).filter((r) => r.kind === 'stdout').map((r) => r.line);
+        expect(out).toContainEqual(inJobCgroup);
+        // Born in its cgroup: the cgroup alone ends a daemon that escaped everything else (the job
+        // waits for its pid file: it ends so soon after the start that the daemon may not have run).
+        const escaped = await h.run({
+          argv: [`${escape(dir).replace(/; exit 0$/, '')}; until [ -s daemon.pid ]; do sleep 0.01; done`],
+          shell: true,
+          cwd: dir,
+        });
+        expect(escaped.status).toBe('succeeded');
+        const daemon = await pidIn(join(dir, 'daemon.pid'));
+        await waitFor(() => !alive(daemon), `the daemon ${daemon} to be gone`, 5000);
+      } finally {
+        await h.close();
+      }
+    },
+  );
+
   it('the helper reports what each move into a job cgroup took, and its window learns from it', async () => {
     if (!usable) return expect(ownCgroupDir() === null || process.getuid?.() !== 0).toBe(true);
     const cgroups = (await JobCgroups.open()) as JobCgroups;

@@ -8,6 +8,7 @@ import { CancelBus } from '../src/exec/control';
 import { JobExecutor } from '../src/exec/job-executor';
 import { RunnerIdentity } from '../src/exec/runner';
 import type { JobCgroups } from '../src/exec/cgroup';
+import { NativeSpawner } from '../src/exec/native-spawner';
 import { HelperSpawner } from '../src/exec/spawner';
 import type { CgroupMoveWindow } from '../src/exec/move-window';
 import { createJobQueue, BullJobData } from '../src/queue/bull';
@@ -28,6 +29,7 @@ export class Harness {
   private extra: Redis[] = [];
   readonly url: string;
   readonly spawner: HelperSpawner | undefined;
+  readonly nativeSpawner: NativeSpawner | undefined;
 
   constructor(
     label: string,
@@ -38,11 +40,14 @@ export class Harness {
       /** A Redis of the test's own (default: the shared test Redis). */
       redisUrl?: string;
       onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
-      /** 'helper': fork jobs from a HelperSpawner, as a replica does (default: in this process). */
-      spawner?: 'in-process' | 'helper';
+      /**
+       * 'helper': fork jobs from a HelperSpawner, as a replica without the spawn addon does;
+       * 'native': start them with the addon (NativeSpawner), as a replica does; default: fork here.
+       */
+      spawner?: 'in-process' | 'helper' | 'native';
       /** Each job in a cgroup v2 of its own, as a replica does where it can. */
       cgroups?: JobCgroups;
-      /** When the helper moves into a job's cgroup (default: the window it learns). */
+      /** When the helper moves into a job's cgroup, or a natively spawned job joins it itself (default: the window it learns). */
       moveWindow?: CgroupMoveWindow;
       /** The helper's niceness, and its jobs' (HelperSpawnerOptions.nice). */
       nice?: number;
@@ -59,8 +64,13 @@ export class Harness {
         moveWindow: options.moveWindow,
         nice: options.nice,
       });
+    if (options.spawner === 'native') {
+      const native = NativeSpawner.open({ nice: options.nice, moveWindow: options.moveWindow });
+      if (!(native instanceof NativeSpawner)) throw new Error(native.unavailable);
+      this.nativeSpawner = native;
+    }
     this.executor = new JobExecutor(this.redis, this.store, this.runner, this.bus, {
-      spawner: this.spawner,
+      spawner: this.spawner ?? this.nativeSpawner,
       cgroups: options.cgroups,
       killGraceMs: options.killGraceMs ?? 500,
       logMaxLen: 10_000,
@@ -90,6 +100,7 @@ export class Harness {
   async close(): Promise<void> {
     await this.bus.stop();
     await this.runner.stopHeartbeat(this.redis, this.store.keys);
+    this.nativeSpawner?.close();
     this.spawner?.close();
     await this.queueInstance?.close();
     await cleanupNamespace(this.redis, this.keyspace);

@@ -1,18 +1,19 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newUlid } from '@coordbus/envelope';
 import { processRunning, waitFor } from '@coordbus/testing';
 import { RunningProcess } from '../src/exec/process-runner';
+import { NativeSpawner, spawnAddonPath } from '../src/exec/native-spawner';
 import {
   HelperSpawner,
   InProcessSpawner,
-  spawnAddonPath,
   spawnerMain,
   type SpawnRequest,
   type Spawner,
 } from '../src/exec/spawner';
+import { cancelJobs } from '../src/ops/cancel';
 import { newJob } from '../src/queue/submit';
 import { Harness } from './harness';
 
@@ -108,6 +109,54 @@ describe('jobs through the spawner helper', () => {
     expect(next.status).toBe('succeeded');
     expect(h.spawner!.pid).not.toBe(helper);
   }, 15_000);
+});
+
+/** A replica's jobs started by the spawn addon leave the same records as forked ones. */
+describe('jobs through the spawn addon (executor)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await new Harness('jobs-native', { spawner: 'native', killGraceMs: 300 }).start();
+  });
+  afterAll(() => h.close());
+
+  it('output, stdin, exit code, environment and status records', async () => {
+    const job = await h.run({
+      argv: ['cat; echo "[$COORDBUS_JOB_NAME:$HOME_SET]"; echo oops >&2; exit 4'],
+      shell: true,
+      stdin: 'from stdin\n',
+      name: 'native',
+      env: { HOME_SET: 'yes' },
+    });
+    expect(job).toMatchObject({ status: 'failed', exit_code: 4 });
+    const log = await h.log(job.id);
+    expect(log.filter((r) => r.kind === 'stdout').map((r) => r.line)).toEqual(['from stdin', '[native:yes]']);
+    expect(log.filter((r) => r.kind === 'stderr').map((r) => r.line)).toEqual(['oops']);
+    expect(log.filter((r) => r.kind === 'status').map((r) => r.status)).toEqual([
+      'queued',
+      'running',
+      'failed',
+    ]);
+    expect(job.pgid).not.toBe(process.pid);
+  });
+
+  it('a command that does not exist fails to start (ENOENT, exit 127)', async () => {
+    const job = await h.run({ argv: ['/nonexistent/command'] });
+    expect(job).toMatchObject({ status: 'failed', exit_code: 127, reason: 'could not start: ENOENT' });
+  });
+
+  it('cancel ends the job and everything it started', async () => {
+    const { meta, secrets } = newJob(
+      h.request({ argv: ['sleep 300 & sleep 300; wait'], shell: true }),
+      newUlid(),
+    );
+    await h.submitter.recordForeground(meta);
+    const running = h.executor.execute(meta.id, { secrets });
+    const pgid = await waitFor(async () => (await h.store.get(meta.id))?.pgid ?? 0, 'job pid');
+    await cancelJobs(h.store, h.queue, { jobId: meta.id, filter: {} });
+    const final = await running;
+    expect(final!.status).toBe('cancelled');
+    await waitFor(() => !processRunning(pgid), `pid ${pgid} to be gone`, 5000);
+  });
 });
 
 describe('a spawner helper that never becomes ready', () => {
@@ -231,13 +280,19 @@ function probe(spawner: Spawner, req: Partial<SpawnRequest> & { file: string }) 
 /** stat fields after the command name: state, ppid, pgrp, session. */
 const statOf = (text: string) => text.split(') ')[1].split(' ').slice(0, 4);
 
-/** The replica's helper starts jobs with posix_spawn (libs/jobs/native): as child_process did, for less. */
-describe('jobs started through posix_spawn', () => {
-  const posix = new HelperSpawner();
-  const forked = new HelperSpawner({ addon: null });
+/** The spawn addon built, or the reason the test fails (the build compiles it with cc). */
+function native(nice?: number): NativeSpawner {
+  const spawner = NativeSpawner.open({ nice });
+  if (!(spawner instanceof NativeSpawner)) throw new Error(spawner.unavailable);
+  return spawner;
+}
+
+/** A replica starts jobs with the spawn addon (libs/jobs/native): as child_process did, without a fork. */
+describe('jobs started by the spawn addon', () => {
+  const addon = native();
+  const forked = new HelperSpawner();
   const dir = mkdtempSync(join(tmpdir(), 'coordbus-spawn-'));
   beforeAll(async () => {
-    expect(await posix.start()).toBe(true);
     expect(await forked.start()).toBe(true);
     writeFileSync(join(dir, 'hello'), '#!/bin/sh\necho "hello $1"\n');
     chmodSync(join(dir, 'hello'), 0o755);
@@ -246,30 +301,34 @@ describe('jobs started through posix_spawn', () => {
     chmodSync(join(dir, 'no-shebang'), 0o755);
   });
   afterAll(() => {
-    posix.close();
     forked.close();
+    addon.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the build made the addon and the helper starts jobs with it', () => {
+  it('the build made the addon', () => {
     expect(spawnAddonPath()).toMatch(/coordbus_spawn\.node$/);
-    expect(posix.method).toBe('posix_spawn');
-    expect(forked.method).toBe('child_process');
+    expect(NativeSpawner.open({ addon: join(dir, 'hello') })).toEqual({
+      unavailable: expect.stringContaining('did not load'),
+    });
   });
 
-  it('a job leads its own session and process group, a child of the helper', async () => {
-    for (const spawner of [posix, forked]) {
+  it('a job leads its own session and process group, a child of the process that started it', async () => {
+    for (const [spawner, parent] of [
+      [addon, process.pid],
+      [forked, forked.pid],
+    ] as const) {
       const job = await probe(spawner, { file: 'cat', args: ['/proc/self/stat'] });
       expect(job.code).toBe(0);
       const [, ppid, pgrp, session] = statOf(job.stdout).map(Number);
-      expect({ ppid, pgrp, session }).toEqual({ ppid: spawner.pid, pgrp: job.pid, session: job.pid });
+      expect({ ppid, pgrp, session }).toEqual({ ppid: parent, pgrp: job.pid, session: job.pid });
     }
   });
 
-  it('a job starts with every signal at its default and none blocked (the helper ignores SIGPIPE)', async () => {
-    const helperIgnores = readFileSync(`/proc/${posix.pid}/status`, 'utf8').match(/^SigIgn:\s*(\w+)/m)![1];
-    expect(helperIgnores).not.toBe('0000000000000000');
-    for (const spawner of [posix, forked]) {
+  it('a job starts with every signal at its default and none blocked (this process ignores SIGPIPE)', async () => {
+    const ownIgnored = readFileSync('/proc/self/status', 'utf8').match(/^SigIgn:\s*(\w+)/m)![1];
+    expect(ownIgnored).not.toBe('0000000000000000');
+    for (const spawner of [addon, forked]) {
       const job = await probe(spawner, { file: 'cat', args: ['/proc/self/status'] });
       const mask = (name: string) => job.stdout.match(new RegExp(`^${name}:\\s*(\\w+)`, 'm'))![1];
       expect({ blocked: mask('SigBlk'), ignored: mask('SigIgn') }).toEqual({
@@ -299,11 +358,11 @@ describe('jobs started through posix_spawn', () => {
     ];
     const results = [];
     for (const req of cases) {
-      const [viaPosix, viaFork] = [await probe(posix, req), await probe(forked, req)];
-      delete viaPosix.pid;
+      const [viaAddon, viaFork] = [await probe(addon, req), await probe(forked, req)];
+      delete viaAddon.pid;
       delete viaFork.pid;
-      expect(viaPosix).toEqual(viaFork);
-      results.push(viaPosix);
+      expect(viaAddon).toEqual(viaFork);
+      results.push(viaAddon);
     }
     expect(results[0]).toMatchObject({ code: 3, signal: null, stderr: '' });
     expect(results[0].stdout).toBe(`${dir}\nA=1\nB=two words\nPATH=/usr/bin:/bin\nfrom stdin\n`);
@@ -319,22 +378,25 @@ describe('jobs started through posix_spawn', () => {
     ]);
   });
 
-  it('many jobs ending together each get their own exit status, and none is left a zombie', async () => {
+  it('many jobs ending together each get their own exit status, and every one is reaped', async () => {
     const codes = Array.from({ length: 40 }, (_, i) => i % 7);
     const jobs = await Promise.all(
-      codes.map((code) => probe(posix, { file: '/bin/sh', args: ['-c', `exit ${code}`] })),
+      codes.map((code) => probe(addon, { file: '/bin/sh', args: ['-c', `exit ${code}`] })),
     );
     expect(jobs.map((j) => j.code)).toEqual(codes);
-    const children = readdirSync('/proc')
-      .filter((name) => /^\d+$/.test(name))
-      .flatMap((pid) => {
-        try {
-          return [statOf(readFileSync(`/proc/${pid}/stat`, 'utf8'))];
-        } catch {
-          return [];
-        }
-      })
-      .filter(([, ppid]) => Number(ppid) === posix.pid);
-    expect(children).toEqual([]);
+    // Reaped: not even a zombie is left of any of them.
+    expect(jobs.filter((j) => existsSync(`/proc/${j.pid}`))).toEqual([]);
+  });
+
+  it('a job is given the niceness before its exec, never a higher priority than it would have', async () => {
+    const own = niceOf('self');
+    const at = async (spawner: Spawner) =>
+      Number(
+        (await probe(spawner, { file: 'cut', args: ['-d', ' ', '-f', '19', '/proc/self/stat'] })).stdout,
+      );
+    expect(await at(native(7))).toBe(Math.max(7, own));
+    expect(await at(native(0))).toBe(own);
+    expect(niceOf('self')).toBe(own);
+    expect(() => native(20)).toThrow(/JOBS_NICE/);
   });
 });

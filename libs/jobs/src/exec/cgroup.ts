@@ -186,7 +186,7 @@ export function cgroupSpawnArgs(
   }
   // A command that cannot be run is spawned as it is, so it fails the way it always has
   // (ENOENT, EACCES), not as a shell's exit 127.
-  if (!executable(file, where.cwd, where.path)) return [file, [...args]];
+  if (findExecutable(file, where.cwd, where.path) === undefined) return [file, [...args]];
   return ['/bin/sh', ['-c', `${join1}; exec "$@"`, 'sh', file, ...args]];
 }
 
@@ -292,28 +292,40 @@ export class JobCgroups {
 }
 
 /**
- * Where `executable` last found each command (by cwd, PATH and name): checked first, so the usual
+ * Where `findExecutable` last found each command (by cwd, PATH and name): checked first, so the usual
  * job costs one stat instead of one per PATH entry. The answer is the same (some candidate is an
  * executable file), only found sooner; a found file that went away falls back to the full search.
  */
 const lastFound = new Map<string, string>();
 
-/** Whether `file` names an executable regular file, as execvp finds it (PATH when it has no `/`). */
-function executable(file: string, cwd: string, path: string | undefined): boolean {
+/**
+ * The executable regular file `file` names, as execvp finds it (on `path` when it has no `/`,
+ * relative entries against `cwd`); undefined when there is none.
+ */
+export function findExecutable(file: string, cwd: string, path: string | undefined): string | undefined {
   const key = `${cwd}\0${path ?? ''}\0${file}`;
   const known = lastFound.get(key);
-  if (known !== undefined && isExecutableFile(known)) return true;
-  const candidates = file.includes('/')
-    ? [isAbsolute(file) ? file : resolve(cwd, file)]
-    : (path ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).map((dir) => resolve(cwd, dir || '.', file));
-  const found = candidates.find(isExecutableFile);
+  if (known !== undefined && isExecutableFile(known)) return known;
+  const found = candidatesOf(file, cwd, path).find(isExecutableFile);
   if (found === undefined) {
     lastFound.delete(key);
-    return false;
+    return undefined;
   }
   if (lastFound.size >= MAX_REMEMBERED) lastFound.clear();
   lastFound.set(key, found);
-  return true;
+  return found;
+}
+
+/** Why execvp would not start `file` (findExecutable found nothing): one exists but may not run, or none. */
+export function missingExecutable(file: string, cwd: string, path: string | undefined): 'EACCES' | 'ENOENT' {
+  const exists = (c: string) => statSync(c, { throwIfNoEntry: false }) !== undefined;
+  return candidatesOf(file, cwd, path).some(exists) ? 'EACCES' : 'ENOENT';
+}
+
+function candidatesOf(file: string, cwd: string, path: string | undefined): string[] {
+  return file.includes('/')
+    ? [isAbsolute(file) ? file : resolve(cwd, file)]
+    : (path ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter).map((dir) => resolve(cwd, dir || '.', file));
 }
 
 function isExecutableFile(c: string): boolean {
@@ -328,7 +340,7 @@ function isExecutableFile(c: string): boolean {
   }
 }
 
-/** Commands whose place executable() remembers (a replica runs a handful of distinct ones). */
+/** Commands whose place findExecutable() remembers (a replica runs a handful of distinct ones). */
 const MAX_REMEMBERED = 256;
 
 /** Empty job cgroups a replica keeps for reuse (more than its concurrency is rarely needed). */

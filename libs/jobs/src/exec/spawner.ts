@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { cgroupSpawnArgs, type CgroupPlacement } from './cgroup';
@@ -57,7 +56,7 @@ export interface Spawner {
   spawn(req: SpawnRequest, events: SpawnEvents): SpawnedProcess;
 }
 
-const STREAMS = ['stdout', 'stderr'] as const;
+export const STREAMS = ['stdout', 'stderr'] as const;
 
 /** How long a new helper process may take to start (a bare Node: well under a second). */
 const HELPER_START_TIMEOUT_MS = 10_000;
@@ -127,7 +126,7 @@ function lowerPriority(pid: number, nice: number): void {
 }
 
 /** The request with its cgroup joined by a `/bin/sh` in front of the job (cgroupSpawnArgs). */
-function throughShell(req: SpawnRequest): SpawnRequest {
+export function throughShell(req: SpawnRequest): SpawnRequest {
   if (!req.cgroup) return req;
   const [file, args] = cgroupSpawnArgs(req.cgroup.dir, req.file, req.args, !!req.shell, {
     cwd: req.cwd,
@@ -136,7 +135,8 @@ function throughShell(req: SpawnRequest): SpawnRequest {
   return { ...req, file, args, cgroup: undefined };
 }
 
-function followStreams(child: ChildProcess, events: SpawnEvents): void {
+/** Passes a job's output streams on to `events` (the child's, or sockets on its pipes). */
+export function followStreams(child: Pick<ChildProcess, 'stdout' | 'stderr'>, events: SpawnEvents): void {
   for (const kind of STREAMS) {
     const stream = child[kind];
     if (!stream) {
@@ -167,7 +167,7 @@ interface HelperJob {
 
 /** Messages from the helper process (see spawnerMain). */
 type HelperMessage =
-  | { t: 'ready'; via: SpawnMethod; why?: string }
+  | { t: 'ready' }
   | {
       t: 'started';
       id: number;
@@ -218,19 +218,6 @@ export class HelperPidClock extends PidClock {
   }
 }
 
-/** How the helper starts a job: the posix_spawn addon (libs/jobs/native) or Node's fork. */
-export type SpawnMethod = 'posix_spawn' | 'child_process';
-
-/** Where `npm run build` puts the posix_spawn addon; undefined when it was not built. */
-export function spawnAddonPath(): string | undefined {
-  // Beside this file in dist/, and from the sources (ts-jest) the one the build made.
-  const candidates = [
-    join(__dirname, '..', '..', 'native', 'coordbus_spawn.node'),
-    join(__dirname, '..', '..', '..', '..', 'dist', 'libs', 'jobs', 'native', 'coordbus_spawn.node'),
-  ];
-  return candidates.find((path) => existsSync(path));
-}
-
 export interface HelperSpawnerOptions {
   onWarn?: (msg: string, extra?: Record<string, unknown>) => void;
   /** How long a new helper may take to say it is ready before it is ended. */
@@ -242,20 +229,14 @@ export interface HelperSpawnerOptions {
    * parent's); default 0, the replica's own. Background work then yields the CPU to the agents.
    */
   nice?: number;
-  /**
-   * The posix_spawn addon the helper starts jobs with (default: the one the build made, see
-   * spawnAddonPath); null: fork through child_process, as the helper does when it has none.
-   */
-  addon?: string | null;
 }
 
 /**
  * Spawns job processes from a small long-lived helper process (issue #15 §2). Forking the replica
  * itself costs a copy of the page tables of a ≈ 130 MB Node process per job and blocks its event
  * loop until the child has exec'd; the helper is a bare Node process that does nothing else, so
- * the fork is cheaper and the wait is off the replica's loop; where the build compiled the addon
- * (libs/jobs/native), the helper does not fork at all but posix_spawns, which copies no page
- * tables (JOBS_POSIX_SPAWN). Jobs are the helper's children: it
+ * the fork is cheaper and the wait is off the replica's loop. Where the build compiled the spawn
+ * addon, a replica needs no helper: NativeSpawner starts jobs without a fork. Jobs are the helper's children: it
  * forwards their output, exit status and the pid clock readings containment needs; signals go
  * from here to their process groups directly, as before. The helper ends when this process does
  * (its IPC channel closes); jobs live on in their own groups, exactly as when this process dies.
@@ -278,8 +259,6 @@ export class HelperSpawner implements Spawner {
   private readonly startTimeoutMs: number;
   private readonly moveWindow: CgroupMoveWindow;
   private readonly nice: number;
-  private readonly addon: string | undefined;
-  private via: SpawnMethod | undefined;
 
   constructor(options: HelperSpawnerOptions = {}) {
     this.onWarn = options.onWarn;
@@ -291,12 +270,6 @@ export class HelperSpawner implements Spawner {
         `the spawner's nice must be an integer from 0 to 19 (JOBS_NICE), got ${this.nice}`,
       );
     this.fallback = new InProcessSpawner(this.nice);
-    this.addon = options.addon === null ? undefined : (options.addon ?? spawnAddonPath());
-  }
-
-  /** How the running helper starts jobs (undefined until it is ready). */
-  get method(): SpawnMethod | undefined {
-    return this.via;
   }
 
   /** The helper's pid (undefined until it was started). */
@@ -377,7 +350,7 @@ export class HelperSpawner implements Spawner {
       // The program arrives on stdin (`node -`): no file to find, in dist/ or in the sources.
       // One V8 worker thread instead of one per core: the helper runs little JS, and a move
       // between cgroups (CgroupMoveWindow) costs per thread (7 threads 0.17 ms, 4: 0.10).
-      helper = spawn(process.execPath, ['--v8-pool-size=1', '-', String(this.nice), this.addon ?? ''], {
+      helper = spawn(process.execPath, ['--v8-pool-size=1', '-', String(this.nice)], {
         stdio: ['pipe', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
         // Nothing of the replica's environment (its Redis URL, tokens): each job brings its own.
@@ -411,17 +384,6 @@ export class HelperSpawner implements Spawner {
     if (m.t === 'ready') {
       this.ready = true;
       this.failedStarts = 0;
-      // Said once per helper that could not load an addon it was given (a build without a C
-      // compiler has none to give, and its build said so).
-      if (m.via !== 'posix_spawn' && this.addon && this.via !== m.via)
-        this.onWarn?.(
-          'job spawner: the posix_spawn addon did not load: jobs are forked through child_process',
-          {
-            addon: this.addon,
-            err: m.why,
-          },
-        );
-      this.via = m.via;
       const queued = this.queue;
       this.queue = [];
       for (const { msg } of queued) this.helper!.send(msg);
@@ -542,21 +504,6 @@ export function spawnerMain(): void {
       );
     }
   }
-  // Jobs start through posix_spawn (libs/jobs/native/spawn.c) when the replica gave the addon's
-  // path: no copy of this process's page tables per job, unlike child_process's fork.
-  interface Addon {
-    spawn(file: string, argv: string[], envp: string[], cwd: string, pipeStdin: boolean): number | number[];
-    reap(pid: number): [number | null, number | null] | null;
-  }
-  let addon: Addon | undefined;
-  let addonError: string | undefined;
-  if (process.argv[3]) {
-    try {
-      addon = require(process.argv[3]) as Addon;
-    } catch (err) {
-      addonError = String(err);
-    }
-  }
   const buf = Buffer.alloc(4096);
   const read = (path: string): string | null => {
     let fd: number;
@@ -585,72 +532,6 @@ export function spawnerMain(): void {
   let homeFd: number | undefined;
   let homePath: string | undefined;
   const children = new Map<number, import('node:child_process').ChildProcess>();
-  const net = require('node:net') as typeof import('node:net');
-  const pathMod = require('node:path') as typeof import('node:path');
-  const { EventEmitter } = require('node:events') as typeof import('node:events');
-  const signalNames = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name]));
-  const errnoNames = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
-  class SpawnError extends Error {
-    constructor(readonly code: string) {
-      super(code);
-    }
-  }
-  /** What posix_spawn started and this process has not reaped yet. */
-  const unreaped = new Map<number, import('node:events').EventEmitter>();
-  if (addon) {
-    // Signals coalesce: every SIGCHLD asks each of ours; another owner's children are left alone.
-    process.on('SIGCHLD', () => {
-      for (const [pid, child] of unreaped) {
-        const status = addon!.reap(pid);
-        if (!status) continue;
-        unreaped.delete(pid);
-        child.emit('exit', status[0], status[1] === null ? null : (signalNames.get(status[1]) ?? null));
-      }
-    });
-  }
-  /** `file` as execvp finds it, on the job's own PATH (Node's default without one). */
-  const lookup = (file: string, path: string | undefined, cwd: string): string => {
-    if (file.includes('/')) return file;
-    let denied = false;
-    for (const dir of (path ?? '/usr/bin:/bin').split(':')) {
-      const candidate = pathMod.resolve(cwd, dir, file);
-      try {
-        if (!fs.statSync(candidate).isFile()) continue;
-        fs.accessSync(candidate, fs.constants.X_OK);
-        return candidate;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EACCES') denied = true;
-      }
-    }
-    throw new SpawnError(denied ? 'EACCES' : 'ENOENT');
-  };
-  /** As child_process.spawn with `detached` and piped output, through the addon. */
-  const posixSpawn = (m: Record<string, unknown>): import('node:child_process').ChildProcess => {
-    const file = m.file as string;
-    const cwd = m.cwd as string;
-    const env = m.env as Record<string, string | undefined>;
-    const argv = [file, ...(m.args as string[])];
-    const envp = Object.entries(env)
-      .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => `${key}=${value}`);
-    if ([cwd, ...argv, ...envp].some((text) => text.includes('\u0000')))
-      throw new SpawnError('ERR_INVALID_ARG_VALUE');
-    const found = lookup(file, env.PATH, cwd);
-    let started = addon!.spawn(found, argv, envp, cwd, m.stdin != null);
-    // An executable text without `#!`: run by /bin/sh, as execvp (and so child_process) does.
-    if (started === os.constants.errno.ENOEXEC)
-      started = addon!.spawn('/bin/sh', ['/bin/sh', found, ...argv.slice(1)], envp, cwd, m.stdin != null);
-    if (typeof started === 'number') throw new SpawnError(errnoNames.get(started) ?? 'EINVAL');
-    const [pid, stdinFd, stdoutFd, stderrFd] = started;
-    const child = Object.assign(new EventEmitter(), {
-      pid,
-      stdin: stdinFd >= 0 ? new net.Socket({ fd: stdinFd, readable: false, writable: true }) : null,
-      stdout: new net.Socket({ fd: stdoutFd, readable: true, writable: false }),
-      stderr: new net.Socket({ fd: stderrFd, readable: true, writable: false }),
-    });
-    unreaped.set(pid, child);
-    return child as unknown as import('node:child_process').ChildProcess;
-  };
   let waiting = 0;
   let paused = false;
   const setPaused = (p: boolean) => {
@@ -727,14 +608,12 @@ export function spawnerMain(): void {
     };
     let child: import('node:child_process').ChildProcess;
     try {
-      child = addon
-        ? posixSpawn(m)
-        : cp.spawn(m.file as string, m.args as string[], {
-            cwd: m.cwd as string,
-            env: m.env as NodeJS.ProcessEnv,
-            detached: true,
-            stdio: [m.stdin == null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-          });
+      child = cp.spawn(m.file as string, m.args as string[], {
+        cwd: m.cwd as string,
+        env: m.env as NodeJS.ProcessEnv,
+        detached: true,
+        stdio: [m.stdin == null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
     } catch (err) {
       leave();
       send({ t: 'failed', id, code: (err as NodeJS.ErrnoException).code ?? 'EINVAL' });
@@ -803,5 +682,5 @@ export function spawnerMain(): void {
       settle();
     });
   });
-  send({ t: 'ready', via: addon ? 'posix_spawn' : 'child_process', why: addonError });
+  send({ t: 'ready' });
 }
