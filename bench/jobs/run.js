@@ -440,56 +440,47 @@ async function scenario(replicas, start = startReplica, measureLatency = false) 
     target: '>= 0.9',
     note,
   });
-  // What the records cost a plain worker that makes them (records-worker.js). It forks each job
-  // from its own process, so a runner that forks from a small helper, as the replica does, can
-  // beat it: a bound on the records, not on every runner.
-  const floorVsPlain = medianRound('records', 'plain');
-  report({
-    bench: 'jobs',
-    name: "records floor: plain BullMQ worker + the replica's durable writes, submit -> succeeded",
-    value: floorVsPlain.records.rate,
-    unit: 'jobs/s',
-    baseline: { name: plainName, value: floorVsPlain.plain.rate },
-    note,
-  });
-  const vsFloor = medianRound('one', 'records');
-  report({
-    bench: 'jobs',
-    name: 'jobs `true`, 1 replica, against the records floor',
-    value: vsFloor.one.rate,
-    unit: 'jobs/s',
-    baseline: { name: 'records floor', value: vsFloor.records.rate },
-    note,
-  });
+  /** A context figure: runner `a` against runner `b`, from the round with the median a/b. */
+  const against = (a, b, name, baselineName) => {
+    const r = medianRound(a, b);
+    report({
+      bench: 'jobs',
+      name,
+      value: r[a].rate,
+      unit: 'jobs/s',
+      baseline: { name: baselineName, value: r[b].rate },
+      note,
+    });
+  };
+  // What the records cost a plain worker that makes them (records-worker.js), forking each job
+  // from its own process: a bound on the records with a fork, not on every runner.
+  against(
+    'records',
+    'plain',
+    "records floor: plain BullMQ worker + the replica's durable writes, submit -> succeeded",
+    plainName,
+  );
+  against('one', 'records', 'jobs `true`, 1 replica, against the records floor', 'records floor');
   // The same with the replica's own start: the records and the spawn addon, nothing else.
-  const nativeFloorVsPlain = medianRound('recordsNative', 'plain');
-  report({
-    bench: 'jobs',
-    name: 'records floor with the spawn addon: plain BullMQ worker + the durable writes, submit -> succeeded',
-    value: nativeFloorVsPlain.recordsNative.rate,
-    unit: 'jobs/s',
-    baseline: { name: plainName, value: nativeFloorVsPlain.plain.rate },
-    note,
-  });
-  const vsNativeFloor = medianRound('one', 'recordsNative');
-  report({
-    bench: 'jobs',
-    name: 'jobs `true`, 1 replica, against the records floor with the spawn addon',
-    value: vsNativeFloor.one.rate,
-    unit: 'jobs/s',
-    baseline: { name: 'records floor with the spawn addon', value: vsNativeFloor.recordsNative.rate },
-    note,
-  });
+  against(
+    'recordsNative',
+    'plain',
+    'records floor with the spawn addon: plain BullMQ worker + the durable writes, submit -> succeeded',
+    plainName,
+  );
+  against(
+    'one',
+    'recordsNative',
+    'jobs `true`, 1 replica, against the records floor with the spawn addon',
+    'records floor with the spawn addon',
+  );
   // What starting jobs with the spawn addon instead of forking from a helper gains (JOBS_NATIVE_SPAWN).
-  const vsForked = medianRound('one', 'forked');
-  report({
-    bench: 'jobs',
-    name: 'jobs `true`, 1 replica, spawn addon against the spawner helper',
-    value: vsForked.one.rate,
-    unit: 'jobs/s',
-    baseline: { name: 'the same replica with JOBS_NATIVE_SPAWN=0', value: vsForked.forked.rate },
-    note,
-  });
+  against(
+    'one',
+    'forked',
+    'jobs `true`, 1 replica, spawn addon against the spawner helper',
+    'the same replica with JOBS_NATIVE_SPAWN=0',
+  );
   report({
     bench: 'jobs',
     name: 'idle submit -> process spawned p99',
