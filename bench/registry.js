@@ -65,7 +65,7 @@ const BENCHMARKS = [
   {
     name: 'jobs',
     script: 'jobs/run.js',
-    args: ['400', '100', '3'],
+    args: ['1000', '100', '5'],
     timeoutS: 300,
     targets:
       'jobs/s >= 0.9x a plain BullMQ worker spawning the same command at the same concurrency; idle submit -> process spawned p99 <= 20 ms',
