@@ -72,9 +72,9 @@ await require(join(root, 'apps', 'cli', 'coord-bundle.js')).build();
 require(join(root, 'apps', 'telemetry-archivist', 'console-bundle.js')).buildSync();
 
 /**
- * The job spawner's posix_spawn addon (libs/jobs/native/spawn.c), compiled against the Node-API
+ * The job-coordinator's spawn addon (libs/jobs/native/spawn.c), compiled against the Node-API
  * headers (no Node version ties, no node-gyp). Optional: without a C compiler the build goes on
- * and the spawner helper forks through child_process, as it says when it starts.
+ * and replicas fork their jobs from a helper process instead, as they say when they start.
  */
 function buildNative() {
   const source = join(root, 'libs', 'jobs', 'native', 'spawn.c');
@@ -89,7 +89,7 @@ function buildNative() {
   rmSync(target, { force: true });
   const why = run.error ? `${cc} not found` : `${cc} failed:\n${run.stderr.trim()}`;
   console.warn(
-    `warning: the job spawner's posix_spawn addon was not built (${why})\n` +
+    `warning: the job-coordinator's spawn addon was not built (${why})\n` +
       '  jobs still run, forked through child_process (slower per job); install a C compiler ' +
       '(Debian: apt-get install gcc) or set CC, then npm run build',
   );

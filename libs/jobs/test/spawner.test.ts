@@ -388,6 +388,32 @@ describe('jobs started by the spawn addon', () => {
     expect(jobs.filter((j) => existsSync(`/proc/${j.pid}`))).toEqual([]);
   });
 
+  it('a job whose exit status another waiter in this process took still ends, as lost', async () => {
+    const raw = require(spawnAddonPath()!) as { reap(pid: number): unknown };
+    let lost: string | undefined;
+    const exited = new Promise<void>((resolve) =>
+      addon.spawn(
+        { file: '/bin/true', args: [], cwd: dir, env: {}, stdin: null },
+        {
+          started: ({ pid }) => {
+            // Reaped here first, synchronously: the spawner's own reap can only come after.
+            while (raw.reap(pid) === null);
+          },
+          failed: () => undefined,
+          error: () => undefined,
+          data: () => undefined,
+          end: () => undefined,
+          exit: (_code, _signal, why) => {
+            lost = why;
+            resolve();
+          },
+        },
+      ),
+    );
+    await exited;
+    expect(lost).toMatch(/taken by another waiter in this process \(ECHILD\)/);
+  });
+
   it('a job is given the niceness before its exec, never a higher priority than it would have', async () => {
     const own = niceOf('self');
     const at = async (spawner: Spawner) =>

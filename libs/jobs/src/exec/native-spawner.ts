@@ -6,6 +6,7 @@ import { findExecutable, missingExecutable } from './cgroup';
 import { pidClock, readStat } from './containment';
 import { CgroupMoveWindow } from './move-window';
 import {
+  checkNice,
   followStreams,
   throughShell,
   type SpawnedProcess,
@@ -29,7 +30,10 @@ interface SpawnAddon {
   onExit(listener: (pid: number) => void): void;
 }
 
-/** The spawners of each loaded addon, told when one of its children exited (onExit takes one listener). */
+/**
+ * The spawners of each loaded addon, all told when one of its children exited: one onExit listener
+ * per loaded addon (the addon keeps every listener it is given for the life of the process).
+ */
 const spawnersOf = new WeakMap<SpawnAddon, Set<NativeSpawner>>();
 
 /** Where `npm run build` puts the spawn addon; undefined when it was not built. */
@@ -78,12 +82,8 @@ export class NativeSpawner implements Spawner {
     private readonly addon: SpawnAddon,
     options: NativeSpawnerOptions = {},
   ) {
-    this.nice = options.nice ?? 0;
+    this.nice = checkNice(options.nice ?? 0);
     this.moveWindow = options.moveWindow ?? new CgroupMoveWindow();
-    if (!Number.isInteger(this.nice) || this.nice < 0 || this.nice > 19)
-      throw new RangeError(
-        `the spawner's nice must be an integer from 0 to 19 (JOBS_NICE), got ${this.nice}`,
-      );
     let spawners = spawnersOf.get(addon);
     if (!spawners) {
       const all = new Set<NativeSpawner>();

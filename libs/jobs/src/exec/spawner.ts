@@ -56,7 +56,7 @@ export interface Spawner {
   spawn(req: SpawnRequest, events: SpawnEvents): SpawnedProcess;
 }
 
-export const STREAMS = ['stdout', 'stderr'] as const;
+const STREAMS = ['stdout', 'stderr'] as const;
 
 /** How long a new helper process may take to start (a bare Node: well under a second). */
 const HELPER_START_TIMEOUT_MS = 10_000;
@@ -114,6 +114,13 @@ export class InProcessSpawner implements Spawner {
       },
     };
   }
+}
+
+/** `nice` as JOBS_NICE allows it (0-19), for every spawner; a RangeError naming the variable otherwise. */
+export function checkNice(nice: number): number {
+  if (!Number.isInteger(nice) || nice < 0 || nice > 19)
+    throw new RangeError(`the spawner's nice must be an integer from 0 to 19 (JOBS_NICE), got ${nice}`);
+  return nice;
 }
 
 /** Sets `pid` to `nice` unless it already runs nicer (as root, a smaller number would raise it). */
@@ -264,11 +271,7 @@ export class HelperSpawner implements Spawner {
     this.onWarn = options.onWarn;
     this.startTimeoutMs = options.startTimeoutMs ?? HELPER_START_TIMEOUT_MS;
     this.moveWindow = options.moveWindow ?? new CgroupMoveWindow();
-    this.nice = options.nice ?? 0;
-    if (!Number.isInteger(this.nice) || this.nice < 0 || this.nice > 19)
-      throw new RangeError(
-        `the spawner's nice must be an integer from 0 to 19 (JOBS_NICE), got ${this.nice}`,
-      );
+    this.nice = checkNice(options.nice ?? 0);
     this.fallback = new InProcessSpawner(this.nice);
   }
 
